@@ -1,0 +1,70 @@
+/* The serving engine: one router actor and N shard actors (threads), talking
+ * over bounded concurrencykit rings. The router owns the symbol -> shard map
+ * and each symbol's queue of held requests; a shard owns a backend (a CUDA
+ * stream on its GPU, or the CPU reference) and the state slots of the
+ * symbols mapped to it. Messages are plain data: no pointer crosses actors.
+ *
+ * Ordering: requests of one symbol are stepped in submission order, one step
+ * per request; each step of a shard takes at most one request per symbol.
+ * Nothing is dropped: a full mailbox blocks the producer (push-back).
+ *
+ * Threading: submit() may be called from several producer threads; poll()
+ * from one consumer thread at a time. */
+#ifndef SYM_ENGINE_H
+#define SYM_ENGINE_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "config/config.h"
+#include "kernels/model_config.h"
+
+#define SYM_SYMBOL_MAX 64
+
+typedef struct {
+    uint64_t uid;
+    uint64_t t_submit_ns; /* filled by submit() */
+    char symbol[SYM_SYMBOL_MAX + 1];
+    int n_features;
+    float features[SYM_MAX_FEATURES];
+} sym_request;
+
+typedef struct {
+    uint64_t uid;
+    int status; /* 0: pred holds the four outputs; -1: rejected, error says why; no state advanced */
+    double pred[SYM_TOWERS];
+    uint64_t t_submit_ns, t_done_ns;
+    char error[160];
+} sym_prediction;
+
+typedef struct sym_engine sym_engine;
+
+/* Builds weights (from cfg's model source), backends and threads. */
+sym_engine *sym_engine_create(const sym_config *cfg, sym_err *e);
+
+/* Validates the request (symbol syntax, feature count, finite features,
+ * symbol capacity): a bad one returns -1 with the reason in e and advances no
+ * state. Blocks while the router's mailbox is full. */
+int sym_engine_submit(sym_engine *g, const sym_request *r, sym_err *e);
+
+/* Up to max finished predictions, waiting up to timeout_ms (0: don't wait,
+ * <0: forever) for the first one. Returns how many were written. */
+int sym_engine_poll(sym_engine *g, sym_prediction *out, int max, int timeout_ms);
+
+/* A file descriptor that becomes readable when predictions are waiting
+ * (for an event loop); read() it to clear. */
+int sym_engine_ready_fd(const sym_engine *g);
+
+/* Moves one symbol's state to another shard while the stream runs. */
+int sym_engine_migrate(sym_engine *g, const char *symbol, int to_shard, sym_err *e);
+
+/* Changes the shard count; migrates exactly the symbols whose hash moved. */
+int sym_engine_rebalance(sym_engine *g, int n_shards, sym_err *e);
+
+/* Waits until every submitted request has its prediction queued. */
+void sym_engine_drain(sym_engine *g);
+
+const sym_model_config *sym_engine_model(const sym_engine *g);
+void sym_engine_destroy(sym_engine *g);
+
+#endif

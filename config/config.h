@@ -1,0 +1,56 @@
+/* The engine's one JSON config file (cJSON). Every key, its meaning and its
+ * default are documented in docs/CONFIG.md; a key not listed there, or a
+ * value of the wrong type or range, is an error that names the key.
+ *
+ *   {
+ *     "model":   {"dir": null, "synthetic_seed": 1, "size": "small"},
+ *     "backend": "auto",            // "cpu" | "cuda" | "auto" (cuda when a GPU is present)
+ *     "precision": "mixed",         // cuda: "fp32" | "bf16" | "mixed"; cpu: "fp64" | "fp32"
+ *     "tower_precision": null,      // optional ["bf16","bf16","fp32","bf16"], overrides precision
+ *     "shards": {"count": 1, "devices": [0]},   // shard i runs on devices[i % len]
+ *     "max_batch": 128,
+ *     "max_symbols": 1024,          // state slots per shard = max_symbols (a symbol may land on any shard)
+ *     "queue_capacity": 4096,       // per mailbox, rounded up to a power of two
+ *     "hash_seed": 0,
+ *     "status_interval_s": 5
+ *   }
+ */
+#ifndef SYM_CONFIG_H
+#define SYM_CONFIG_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "kernels/backend.h"
+
+#define SYM_MAX_SHARDS 256
+
+typedef enum { SYM_BACKEND_AUTO = 0, SYM_BACKEND_CPU = 1, SYM_BACKEND_CUDA = 2 } sym_backend_kind;
+
+typedef struct {
+    char model_dir[1024];   /* empty: synthetic */
+    uint64_t synthetic_seed;
+    int synthetic_full;     /* 0: small shape, 1: full shape */
+    sym_backend_kind backend;
+    sym_precision tower_precision[SYM_TOWERS]; /* for cuda: fp32/bf16 per tower; for cpu: all fp64 or all fp32 */
+    int shard_count;
+    int shard_devices[SYM_MAX_SHARDS];
+    int n_shard_devices;
+    int max_batch;
+    int max_symbols;
+    int queue_capacity;
+    uint64_t hash_seed;
+    double status_interval_s; /* 0: no status line */
+} sym_config;
+
+/* Documented defaults. */
+void sym_config_defaults(sym_config *c);
+
+/* Parses a JSON config text over the defaults already in c. */
+int sym_config_parse(sym_config *c, const char *json, sym_err *e);
+int sym_config_load(sym_config *c, const char *path, sym_err *e);
+
+/* "fp32" | "bf16" | "mixed" | "fp64" into per-tower precisions. */
+int sym_config_set_precision(sym_config *c, const char *name, sym_err *e);
+
+#endif

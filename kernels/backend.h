@@ -1,0 +1,84 @@
+/* The backend API: one step of the four-tower model for a batch of rows,
+ * each row (slot, features) advancing that slot's state by one step. The CPU
+ * reference (kernels/cpu) and the CUDA engine (kernels/cuda) both implement
+ * it; everything above kernels/ (actors, net, CLI) sees only this.
+ *
+ * Contract of step():
+ *  - rows are independent: every slot appears at most once per call (the
+ *    caller batches at most one request per symbol), else -1 and no state
+ *    changes;
+ *  - features are B rows of cfg.features float32 values, already checked
+ *    finite by the caller; out receives B rows of 4 doubles in tower order
+ *    [xLSTM, Mamba2, RetNet, Hawk];
+ *  - on failure no slot has advanced where the backend can promise it (bad
+ *    arguments are rejected before any state is touched).
+ *  - a backend object is used by one thread at a time (its shard actor).
+ *
+ * Slots are exported and imported as raw bytes in the layout of
+ * state_layout.h with element type `state_elem_size` (4: fp32, 8: fp64), so
+ * a slot moves between two backends of the same state format with memcpy. */
+#ifndef SYM_BACKEND_H
+#define SYM_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "kernels/model_config.h"
+#include "kernels/state_layout.h"
+
+typedef enum {
+    SYM_PREC_FP32 = 0, /* weights stored fp32, fp32 arithmetic */
+    SYM_PREC_BF16 = 1, /* weights stored bf16, fp32 arithmetic */
+    SYM_PREC_FP64 = 2, /* CPU reference only: fp64 arithmetic and state */
+} sym_precision;
+
+typedef struct sym_backend sym_backend;
+
+typedef struct {
+    const char *name; /* "cpu-fp64", "cpu-fp32", "cuda", ... */
+    int (*step)(sym_backend *b, int B, const int32_t *slots, const float *features, double *out, sym_err *e);
+    int (*reset_slot)(sym_backend *b, int32_t slot, sym_err *e);
+    /* dst/src hold slot_bytes bytes on the host */
+    int (*export_slot)(sym_backend *b, int32_t slot, void *dst, sym_err *e);
+    int (*import_slot)(sym_backend *b, int32_t slot, const void *src, sym_err *e);
+    /* Optional (NULL: the caller goes through export/import): copies a slot
+     * straight to another backend of the same kind (device or peer copy). */
+    int (*copy_slot)(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_t dst_slot, sym_err *e);
+    void (*destroy)(sym_backend *b);
+} sym_backend_ops;
+
+struct sym_backend {
+    const sym_backend_ops *ops;
+    sym_model_config cfg;
+    sym_state_layout layout;
+    int n_slots;
+    int max_batch;          /* largest B step() accepts */
+    size_t state_elem_size; /* 4 or 8 */
+    size_t slot_bytes;      /* layout.numel * state_elem_size */
+};
+
+static inline int sym_backend_step(sym_backend *b, int B, const int32_t *slots, const float *features, double *out,
+                                   sym_err *e) {
+    return b->ops->step(b, B, slots, features, out, e);
+}
+static inline void sym_backend_destroy(sym_backend *b) {
+    if (b) b->ops->destroy(b);
+}
+
+/* Moves a slot's state between backends (same or different objects), by the
+ * direct copy when both share one ops table that has copy_slot, else through
+ * a host buffer. Fails if the state formats differ. */
+int sym_backend_copy_slot(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_t dst_slot, sym_err *e);
+
+/* Checks a batch's arguments against the backend: 0 < B <= max_batch, every
+ * slot in range and distinct. Shared by all backends. */
+int sym_backend_check_batch(const sym_backend *b, int B, const int32_t *slots, sym_err *e);
+
+/* The CPU reference. precision: SYM_PREC_FP64 or SYM_PREC_FP32 arithmetic;
+ * the weights are used as given (round them with sym_weights_round_bf16 for a
+ * bf16-storage reference). w must outlive the backend. */
+struct sym_weights;
+sym_backend *sym_cpu_backend_create(const struct sym_weights *w, sym_precision precision, int n_slots, sym_err *e);
+
+#endif

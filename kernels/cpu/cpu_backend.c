@@ -1,0 +1,236 @@
+/* The CPU reference behind the backend API. State slots live in one host
+ * array; the four towers of a batch run on up to four worker threads (a
+ * tower's arithmetic is the same whichever thread runs it, so results do
+ * not depend on the thread count). SYM_CPU_THREADS overrides the count. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_step.h"
+#include "kernels/weights.h"
+
+typedef struct cpu_backend cpu_backend;
+
+typedef struct {
+    cpu_backend *c;
+    int id;
+    pthread_t thread;
+} cpu_worker;
+
+struct cpu_backend {
+    sym_backend base;
+    const sym_weights *w;
+    sym_precision precision;
+    void *slots; /* n_slots * layout.numel elements */
+    int M;
+    void *scratch[SYM_TOWERS];
+    /* the batch being stepped, shared with the workers */
+    int B;
+    const int32_t *rows;
+    const float *features;
+    double *out;
+    /* workers 1..n_threads-1 (the caller's thread is worker 0) */
+    int n_threads;
+    cpu_worker workers[SYM_TOWERS];
+    pthread_mutex_t mu;
+    pthread_cond_t go, fin;
+    unsigned generation;
+    int pending;
+    int quit;
+};
+
+static void *slot_ptr(cpu_backend *c, int32_t slot) {
+    return (char *)c->slots + (size_t)slot * c->base.slot_bytes;
+}
+
+static void run_tower(cpu_backend *c, int t) {
+    int F = c->base.cfg.features;
+    for (int r = 0; r < c->B; r++) {
+        void *slot = slot_ptr(c, c->rows[r]);
+        const float *x = c->features + (size_t)r * (size_t)F;
+        double p = c->precision == SYM_PREC_FP64
+                       ? sym_cpu_tower_f64(c->w, t, &c->base.layout, slot, x, c->scratch[t], c->M, NULL, NULL)
+                       : sym_cpu_tower_f32(c->w, t, &c->base.layout, slot, x, c->scratch[t], c->M, NULL, NULL);
+        c->out[(size_t)r * SYM_TOWERS + (size_t)t] = p;
+    }
+}
+
+/* Worker i runs towers i, i+n, ...; it waits for a new generation (a new
+ * batch) and reports back through `pending`. */
+static void *worker_main(void *arg) {
+    cpu_worker *wk = arg;
+    cpu_backend *c = wk->c;
+    unsigned seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (c->generation == seen && !c->quit) pthread_cond_wait(&c->go, &c->mu);
+        if (c->quit) {
+            pthread_mutex_unlock(&c->mu);
+            return NULL;
+        }
+        seen = c->generation;
+        pthread_mutex_unlock(&c->mu);
+        for (int t = wk->id; t < SYM_TOWERS; t += c->n_threads) run_tower(c, t);
+        pthread_mutex_lock(&c->mu);
+        if (--c->pending == 0) pthread_cond_signal(&c->fin);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+static void stop_workers(cpu_backend *c, int started) {
+    pthread_mutex_lock(&c->mu);
+    c->quit = 1;
+    pthread_cond_broadcast(&c->go);
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 1; i < started; i++) pthread_join(c->workers[i].thread, NULL);
+}
+
+static int cpu_step(sym_backend *b, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
+    cpu_backend *c = (cpu_backend *)b;
+    if (sym_backend_check_batch(b, B, slots, e)) return -1;
+    c->B = B;
+    c->rows = slots;
+    c->features = features;
+    c->out = out;
+    if (c->n_threads > 1) {
+        pthread_mutex_lock(&c->mu);
+        c->pending = c->n_threads - 1;
+        c->generation++;
+        pthread_cond_broadcast(&c->go);
+        pthread_mutex_unlock(&c->mu);
+        for (int t = 0; t < SYM_TOWERS; t += c->n_threads) run_tower(c, t);
+        pthread_mutex_lock(&c->mu);
+        while (c->pending) pthread_cond_wait(&c->fin, &c->mu);
+        pthread_mutex_unlock(&c->mu);
+    } else {
+        for (int t = 0; t < SYM_TOWERS; t++) run_tower(c, t);
+    }
+    for (int r = 0; r < B; r++) {
+        void *slot = slot_ptr(c, slots[r]);
+        sym_state_set_steps(slot, sym_state_steps(slot) + 1);
+    }
+    return 0;
+}
+
+static int cpu_check_slot(sym_backend *b, int32_t slot, sym_err *e) {
+    if (slot < 0 || slot >= b->n_slots) return sym_fail(e, "slot %d out of range 0..%d", (int)slot, b->n_slots - 1);
+    return 0;
+}
+
+static int cpu_reset(sym_backend *b, int32_t slot, sym_err *e) {
+    cpu_backend *c = (cpu_backend *)b;
+    if (cpu_check_slot(b, slot, e)) return -1;
+    if (c->precision == SYM_PREC_FP64) sym_state_reset_f64(&b->layout, slot_ptr(c, slot));
+    else sym_state_reset_f32(&b->layout, slot_ptr(c, slot));
+    return 0;
+}
+
+static int cpu_export(sym_backend *b, int32_t slot, void *dst, sym_err *e) {
+    if (cpu_check_slot(b, slot, e)) return -1;
+    memcpy(dst, slot_ptr((cpu_backend *)b, slot), b->slot_bytes);
+    return 0;
+}
+
+static int cpu_import(sym_backend *b, int32_t slot, const void *src, sym_err *e) {
+    if (cpu_check_slot(b, slot, e)) return -1;
+    memcpy(slot_ptr((cpu_backend *)b, slot), src, b->slot_bytes);
+    return 0;
+}
+
+static int cpu_copy(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_t dst_slot, sym_err *e) {
+    if (cpu_check_slot(src, src_slot, e) || cpu_check_slot(dst, dst_slot, e)) return -1;
+    memmove(slot_ptr((cpu_backend *)dst, dst_slot), slot_ptr((cpu_backend *)src, src_slot), src->slot_bytes);
+    return 0;
+}
+
+static void cpu_destroy(sym_backend *b) {
+    cpu_backend *c = (cpu_backend *)b;
+    if (c->n_threads > 1) stop_workers(c, c->n_threads);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->go);
+    pthread_cond_destroy(&c->fin);
+    for (int t = 0; t < SYM_TOWERS; t++) free(c->scratch[t]);
+    free(c->slots);
+    sym_state_layout_free(&b->layout);
+    free(c);
+}
+
+static const sym_backend_ops cpu_ops_f64 = {"cpu-fp64", cpu_step, cpu_reset, cpu_export, cpu_import, cpu_copy, cpu_destroy};
+static const sym_backend_ops cpu_ops_f32 = {"cpu-fp32", cpu_step, cpu_reset, cpu_export, cpu_import, cpu_copy, cpu_destroy};
+
+static int thread_count(void) {
+    const char *s = getenv("SYM_CPU_THREADS");
+    long n = s ? strtol(s, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    if (n > SYM_TOWERS) n = SYM_TOWERS;
+    return (int)n;
+}
+
+sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precision, int n_slots, sym_err *e) {
+    if (precision != SYM_PREC_FP64 && precision != SYM_PREC_FP32) {
+        sym_fail(e, "the CPU backend computes in fp64 or fp32 (round the weights for a bf16 reference)");
+        return NULL;
+    }
+    if (n_slots <= 0) {
+        sym_fail(e, "the CPU backend needs at least one state slot");
+        return NULL;
+    }
+    cpu_backend *c = calloc(1, sizeof *c);
+    if (!c) {
+        sym_fail(e, "out of memory");
+        return NULL;
+    }
+    c->n_threads = 1;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->go, NULL);
+    pthread_cond_init(&c->fin, NULL);
+    sym_backend *b = &c->base;
+    b->ops = precision == SYM_PREC_FP64 ? &cpu_ops_f64 : &cpu_ops_f32;
+    b->cfg = w->cfg;
+    if (sym_state_layout_init(&b->layout, &w->cfg, e)) {
+        cpu_destroy(b);
+        return NULL;
+    }
+    b->n_slots = n_slots;
+    b->max_batch = 1 << 20;
+    b->state_elem_size = precision == SYM_PREC_FP64 ? 8 : 4;
+    b->slot_bytes = b->layout.numel * b->state_elem_size;
+    c->w = w;
+    c->precision = precision;
+    c->M = sym_cpu_scratch_width(&w->cfg);
+    c->slots = malloc((size_t)n_slots * b->slot_bytes);
+    int ok = c->slots != NULL;
+    for (int t = 0; t < SYM_TOWERS; t++) {
+        c->scratch[t] = calloc((size_t)SYM_CPU_SCRATCH_VECS * (size_t)c->M, b->state_elem_size);
+        ok = ok && c->scratch[t];
+    }
+    if (!ok) {
+        sym_fail(e, "cannot allocate %d state slots of %zu bytes", n_slots, b->slot_bytes);
+        cpu_destroy(b);
+        return NULL;
+    }
+    for (int s = 0; s < n_slots; s++) cpu_reset(b, s, NULL);
+    int n = thread_count();
+    for (int i = 1; i < n; i++) {
+        c->workers[i] = (cpu_worker){.c = c, .id = i};
+        c->n_threads = i + 1;
+        if (pthread_create(&c->workers[i].thread, NULL, worker_main, &c->workers[i])) {
+            sym_fail(e, "cannot start CPU worker threads");
+            c->n_threads = i;
+            cpu_destroy(b);
+            return NULL;
+        }
+    }
+    return b;
+}
+
+int sym_cpu_scratch_width(const sym_model_config *c) {
+    int M = c->proj;
+    if (2 * c->hidden > M) M = 2 * c->hidden;
+    if (c->features > M) M = c->features;
+    if (2 * c->heads > M) M = 2 * c->heads;
+    if (SYM_MAMBA_BC > M) M = SYM_MAMBA_BC;
+    return M;
+}

@@ -1,0 +1,34 @@
+/* The CUDA engine behind the backend API (kernels/backend.h). Implemented in
+ * kernels/cuda/ when nvcc is present at build time; otherwise by
+ * kernels/cuda_absent.c, whose functions report that no GPU build exists.
+ *
+ * Weights live on the GPU in fp32 or bf16 per tower (tower_prec), the shared
+ * output projection in fp32; arithmetic and state are fp32, so a CUDA
+ * backend's slots have the format of the CPU fp32 path (state_elem_size 4).
+ * The backend owns one CUDA stream on `device`; step() is synchronous. */
+#ifndef SYM_CUDA_BACKEND_H
+#define SYM_CUDA_BACKEND_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "kernels/backend.h"
+#include "kernels/weights.h"
+
+/* Number of usable CUDA devices; 0 without a GPU or without a CUDA build. */
+int sym_cuda_device_count(void);
+
+/* Uploads host weights w (fp32 arena) to `device`, storing each tower in
+ * tower_prec[t] (SYM_PREC_FP32 or SYM_PREC_BF16). n_slots state slots are
+ * allocated and reset. w may be freed after creation. */
+sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_precision tower_prec[SYM_TOWERS], int device,
+                                     int n_slots, int max_batch, sym_err *e);
+
+/* Same, with MODEL.md's synthetic weights generated on the GPU from seed
+ * (any config, full size in seconds; the random stream differs from the
+ * CPU generator's, the distributions are the same). */
+sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint64_t seed,
+                                               const sym_precision tower_prec[SYM_TOWERS], int device, int n_slots,
+                                               int max_batch, sym_err *e);
+
+#endif

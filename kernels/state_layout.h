@@ -1,0 +1,55 @@
+/* Where each part of one symbol's recurrent state lives inside its slot.
+ *
+ * A slot is one contiguous run of `numel` state elements (fp32 on the GPU and
+ * in the fp32 CPU path, fp64 in the fp64 CPU path), so it can be copied,
+ * exported or migrated as a unit. Element offsets below are the same for
+ * both element types. The first SYM_STATE_HEADER elements are a header whose
+ * first 8 bytes hold the symbol's step count as an int64 (the RetNet
+ * `offset`, shared by all RetNet blocks since they advance together).
+ * Every part starts on a 32-element boundary (128 bytes in fp32). */
+#ifndef SYM_STATE_LAYOUT_H
+#define SYM_STATE_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "kernels/model_config.h"
+
+#define SYM_STATE_HEADER 32
+
+typedef struct {
+    /* xLSTM (tower 0): sLSTM conv [H,3], yprev [H], c [H], n [H], m [H];
+     * mLSTM conv [I,3], C [NH,dm,dm], n [NH,dm], m [NH] */
+    size_t s_conv, s_y, s_c, s_n, s_m, m_conv, m_C, m_n, m_m;
+    /* Mamba2 (tower 1): conv states [I,3], [128,3], [128,3]; h [NM,64,128] */
+    size_t mb_conv_x, mb_conv_b, mb_conv_c, mb_h;
+    /* RetNet (tower 2): scale [NH], S [NH,hd,hd] */
+    size_t rt_scale, rt_S;
+    /* Hawk (tower 3): conv [H,3], h [H] */
+    size_t hk_conv, hk_h;
+} sym_block_state;
+
+typedef struct {
+    sym_model_config cfg;
+    size_t numel;            /* elements per slot, header included */
+    sym_block_state *blocks; /* [L] */
+} sym_state_layout;
+
+int sym_state_layout_init(sym_state_layout *s, const sym_model_config *cfg, sym_err *e);
+void sym_state_layout_free(sym_state_layout *s);
+
+/* Writes MODEL.md's initial state into one slot: zeros everywhere, the
+ * sLSTM stabiliser m = -inf, step count 0. */
+void sym_state_reset_f32(const sym_state_layout *s, float *slot);
+void sym_state_reset_f64(const sym_state_layout *s, double *slot);
+
+static inline int64_t sym_state_steps(const void *slot) {
+    int64_t v;
+    memcpy(&v, slot, sizeof v);
+    return v;
+}
+static inline void sym_state_set_steps(void *slot, int64_t v) { memcpy(slot, &v, sizeof v); }
+
+#endif

@@ -1,0 +1,244 @@
+#include "kernels/weights.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/safetensors.h"
+
+int sym_weights_build_spec(sym_weights *w, sym_err *e); /* weights_spec.c */
+
+int sym_weights_alloc(sym_weights *w, const sym_model_config *cfg, sym_err *e) {
+    memset(w, 0, sizeof *w);
+    if (sym_model_config_validate(cfg, e)) return -1;
+    w->cfg = *cfg;
+    w->block_storage = calloc((size_t)SYM_TOWERS * (size_t)cfg->depth, sizeof *w->block_storage);
+    if (!w->block_storage) return sym_fail(e, "out of memory");
+    for (int t = 0; t < SYM_TOWERS; t++) w->towers[t].blocks = w->block_storage + (size_t)t * (size_t)cfg->depth;
+    if (sym_weights_build_spec(w, e)) {
+        sym_weights_free(w);
+        return -1;
+    }
+    if (posix_memalign((void **)&w->arena, 64, w->arena_floats * sizeof(float))) {
+        w->arena = NULL;
+        sym_weights_free(w);
+        return sym_fail(e, "cannot allocate %.2f GB for the weights", (double)w->arena_floats * 4e-9);
+    }
+    memset(w->arena, 0, w->arena_floats * sizeof(float));
+    sym_weights_bind(w, w->arena);
+    return 0;
+}
+
+void sym_weights_free(sym_weights *w) {
+    free(w->arena);
+    free(w->specs);
+    free(w->block_storage);
+    memset(w, 0, sizeof *w);
+}
+
+void sym_weights_bind(sym_weights *w, float *base) {
+    for (int i = 0; i < w->n_specs; i++) *w->specs[i].bind = base + w->specs[i].offset;
+}
+
+const sym_tensor_spec *sym_weights_find(const sym_weights *w, const char *name) {
+    for (int i = 0; i < w->n_specs; i++)
+        if (!strcmp(w->specs[i].name, name)) return &w->specs[i];
+    return NULL;
+}
+
+uint16_t sym_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+float sym_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+void sym_weights_round_bf16(sym_weights *w, int tower_mask) {
+    for (int i = 0; i < w->n_specs; i++) {
+        const sym_tensor_spec *s = &w->specs[i];
+        if (s->tower < 0 || !(tower_mask & (1 << s->tower))) continue;
+        float *p = w->arena + s->offset;
+        for (int64_t k = 0; k < s->numel; k++) p[k] = sym_bf16_to_f32(sym_f32_to_bf16(p[k]));
+    }
+    w->bf16_mask |= tower_mask;
+}
+
+static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && k < n; i++) k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+int sym_weights_load_file(sym_weights *w, const sym_model_config *cfg, const char *path, sym_err *e) {
+    sym_safetensors st;
+    if (sym_st_open(&st, path, e)) return -1;
+    if (sym_weights_alloc(w, cfg, e)) {
+        sym_st_close(&st);
+        return -1;
+    }
+    for (int i = 0; i < w->n_specs; i++) {
+        const sym_tensor_spec *s = &w->specs[i];
+        const sym_st_tensor *t = sym_st_find(&st, s->name);
+        char want[64], got[64];
+        shape_str(want, sizeof want, s->ndim, s->shape);
+        if (!t) {
+            sym_fail(e, "%s: missing tensor %s (expected shape %s)", path, s->name, want);
+            goto fail;
+        }
+        int same = t->ndim == s->ndim;
+        for (int d = 0; same && d < s->ndim; d++) same = t->shape[d] == s->shape[d];
+        if (!same) {
+            shape_str(got, sizeof got, t->ndim, t->shape);
+            sym_fail(e, "%s: tensor %s has shape %s, the config needs %s", path, s->name, got, want);
+            goto fail;
+        }
+        float *dst = w->arena + s->offset;
+        if (t->dtype == SYM_DT_F32) {
+            memcpy(dst, t->data, (size_t)s->numel * 4);
+        } else if (t->dtype == SYM_DT_BF16) {
+            for (int64_t k = 0; k < s->numel; k++) {
+                uint16_t h;
+                memcpy(&h, t->data + 2 * k, 2);
+                dst[k] = sym_bf16_to_f32(h);
+            }
+        } else {
+            sym_fail(e, "%s: tensor %s has dtype %s; only F32 and BF16 are supported", path, s->name, t->dtype_name);
+            goto fail;
+        }
+        for (int64_t k = 0; k < s->numel; k++) {
+            if (!isfinite(dst[k])) {
+                sym_fail(e, "%s: tensor %s holds a non-finite value at index %lld", path, s->name, (long long)k);
+                goto fail;
+            }
+        }
+    }
+    sym_st_close(&st);
+    return 0;
+fail:
+    sym_st_close(&st);
+    sym_weights_free(w);
+    return -1;
+}
+
+int sym_weights_load_dir(sym_weights *w, const char *dir, sym_err *e) {
+    char path[4096];
+    sym_model_config cfg;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (sym_model_config_load(path, &cfg, e)) return -1;
+    snprintf(path, sizeof path, "%s/weights.safetensors", dir);
+    return sym_weights_load_file(w, &cfg, path, e);
+}
+
+/* ---- synthetic initialisation ---- */
+
+static inline uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Uniform in [0,1), from the counter (seed, tensor, index): a counter-based
+ * stream, so any tensor or element can be drawn independently. */
+static inline double uniform01(uint64_t key, uint64_t i) {
+    return (double)(splitmix64(key + 0x632be59bd9b4e019ull * i) >> 11) * 0x1.0p-53;
+}
+
+static uint64_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+int sym_weights_synthetic(sym_weights *w, const sym_model_config *cfg, uint64_t seed, sym_err *e) {
+    if (sym_weights_alloc(w, cfg, e)) return -1;
+    int hd = sym_cfg_head_dim(cfg);
+    for (int i = 0; i < w->n_specs; i++) {
+        const sym_tensor_spec *s = &w->specs[i];
+        float *p = w->arena + s->offset;
+        uint64_t key = splitmix64(seed ^ name_hash(s->name));
+        int64_t n = s->numel;
+        switch (s->init) {
+        case SYM_INIT_UNIFORM_FANIN: {
+            double r = 1.0 / sqrt((double)s->fan_in);
+            for (int64_t k = 0; k < n; k++) p[k] = (float)((2.0 * uniform01(key, (uint64_t)k) - 1.0) * r);
+            break;
+        }
+        case SYM_INIT_UNIFORM_HALF:
+            for (int64_t k = 0; k < n; k++) p[k] = (float)(uniform01(key, (uint64_t)k) - 0.5);
+            break;
+        case SYM_INIT_ONES:
+            for (int64_t k = 0; k < n; k++) p[k] = 1.0f;
+            break;
+        case SYM_INIT_ZEROS:
+            break;
+        case SYM_INIT_MAMBA_A:
+            for (int64_t k = 0; k < n; k++) p[k] = (float)-(1.0 + 15.0 * uniform01(key, (uint64_t)k));
+            break;
+        case SYM_INIT_RETNET_DECAY:
+            for (int64_t k = 0; k < n; k++) p[k] = (float)(1.0 - pow(2.0, -5.0 - (double)k));
+            break;
+        case SYM_INIT_RETNET_ANGLE:
+            for (int64_t k = 0; k < n; k++) {
+                double m = (double)(k / 2), half = hd / 2 - 1;
+                p[k] = (float)pow(10000.0, half > 0 ? -m / half : 0.0);
+            }
+            break;
+        case SYM_INIT_HAWK_A:
+            for (int64_t k = 0; k < n; k++) p[k] = (float)pow(0.9 + 0.099 * uniform01(key, (uint64_t)k), 0.125);
+            break;
+        case SYM_INIT_FGATE_BIAS:
+            for (int64_t k = 0; k < n; k++) p[k] = (float)(n > 1 ? 3.0 + 3.0 * (double)k / (double)(n - 1) : 3.0);
+            break;
+        case SYM_INIT_IGATE_BIAS:
+            for (int64_t k = 0; k < n; k++) {
+                double u1 = uniform01(key, 2 * (uint64_t)k) + 0x1.0p-54, u2 = uniform01(key, 2 * (uint64_t)k + 1);
+                p[k] = (float)(0.1 * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ---- writing ---- */
+
+int sym_weights_save(const sym_weights *w, const char *path, sym_err *e) {
+    size_t cap = 256 + (size_t)w->n_specs * 320, len = 0;
+    char *hdr = malloc(cap);
+    if (!hdr) return sym_fail(e, "out of memory");
+    len += (size_t)snprintf(hdr + len, cap - len, "{");
+    size_t off = 0;
+    for (int i = 0; i < w->n_specs; i++) {
+        const sym_tensor_spec *s = &w->specs[i];
+        char shp[64];
+        shape_str(shp, sizeof shp, s->ndim, s->shape);
+        len += (size_t)snprintf(hdr + len, cap - len, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}",
+                                i ? "," : "", s->name, shp, off, off + (size_t)s->numel * 4);
+        off += (size_t)s->numel * 4;
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    while (len % 8) hdr[len++] = ' ';
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(hdr);
+        return sym_fail(e, "cannot create %s", path);
+    }
+    uint8_t n8[8];
+    for (int i = 0; i < 8; i++) n8[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    int ok = fwrite(n8, 1, 8, f) == 8 && fwrite(hdr, 1, len, f) == len;
+    for (int i = 0; ok && i < w->n_specs; i++)
+        ok = fwrite(w->arena + w->specs[i].offset, 4, (size_t)w->specs[i].numel, f) == (size_t)w->specs[i].numel;
+    free(hdr);
+    if (fclose(f) || !ok) return sym_fail(e, "%s: write failed", path);
+    return 0;
+}
