@@ -9,7 +9,7 @@
 
 int sym_weights_build_spec(sym_weights *w, sym_err *e); /* weights_spec.c */
 
-int sym_weights_alloc(sym_weights *w, const sym_model_config *cfg, sym_err *e) {
+int sym_weights_describe(sym_weights *w, const sym_model_config *cfg, sym_err *e) {
     memset(w, 0, sizeof *w);
     if (sym_model_config_validate(cfg, e)) return -1;
     w->cfg = *cfg;
@@ -20,6 +20,11 @@ int sym_weights_alloc(sym_weights *w, const sym_model_config *cfg, sym_err *e) {
         sym_weights_free(w);
         return -1;
     }
+    return 0;
+}
+
+int sym_weights_alloc(sym_weights *w, const sym_model_config *cfg, sym_err *e) {
+    if (sym_weights_describe(w, cfg, e)) return -1;
     if (posix_memalign((void **)&w->arena, 64, w->arena_floats * sizeof(float))) {
         w->arena = NULL;
         sym_weights_free(w);

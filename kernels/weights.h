@@ -113,6 +113,10 @@ typedef struct sym_weights {
     int bf16_mask; /* bit t set: tower t was rounded to bf16 */
 } sym_weights;
 
+/* The tensor list of a config without allocating the arena (specs and
+ * block storage only; arena NULL). Free with sym_weights_free. */
+int sym_weights_describe(sym_weights *w, const sym_model_config *cfg, sym_err *e);
+
 /* Lays out the spec and allocates a zeroed arena; pointers are bound. */
 int sym_weights_alloc(sym_weights *w, const sym_model_config *cfg, sym_err *e);
 void sym_weights_free(sym_weights *w);
