@@ -242,10 +242,10 @@ int sym_predictions_load(const char *path, sym_prediction_file *f, sym_err *e) {
     while ((line = next_line(&cur))) {
         lineno++;
         if (!*line) continue;
-        if (f->n == cap) {
+        if (f->rows && f->n == cap) {
             cap *= 2;
             sym_csv_prediction *r = realloc(f->rows, (size_t)cap * sizeof *f->rows);
-            if (!r) break;
+            if (!r) free(f->rows);
             f->rows = r;
         }
         if (!f->rows) break;
