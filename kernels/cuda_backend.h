@@ -25,10 +25,14 @@ sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_precision t
                                      int n_slots, int max_batch, sym_err *e);
 
 /* Same, with MODEL.md's synthetic weights generated on the GPU from seed
- * (any config, full size in seconds; the random stream differs from the
- * CPU generator's, the distributions are the same). */
+ * (any config, full size in seconds): the same numbers as
+ * sym_weights_synthetic draws on the CPU (synthetic_init.h). */
 sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint64_t seed,
                                                const sym_precision tower_prec[SYM_TOWERS], int device, int n_slots,
                                                int max_batch, sym_err *e);
+
+/* GPU memory the backend holds (weights, state, activations); 0 for a
+ * backend that is not a CUDA one. */
+size_t sym_cuda_backend_device_bytes(const sym_backend *b);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/safetensors.h"
+#include "kernels/synthetic_init.h"
 
 int sym_weights_build_spec(sym_weights *w, sym_err *e); /* weights_spec.c */
 
@@ -145,23 +146,10 @@ int sym_weights_load_dir(sym_weights *w, const char *dir, sym_err *e) {
 
 /* ---- synthetic initialisation ---- */
 
-static inline uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-/* Uniform in [0,1), from the counter (seed, tensor, index): a counter-based
- * stream, so any tensor or element can be drawn independently. */
-static inline double uniform01(uint64_t key, uint64_t i) {
-    return (double)(splitmix64(key + 0x632be59bd9b4e019ull * i) >> 11) * 0x1.0p-53;
-}
-
-static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+uint64_t sym_weights_tensor_key(uint64_t seed, const char *name) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a of the tensor name */
+    for (; *name; name++) h = (h ^ (uint8_t)*name) * 1099511628211ull;
+    return sym_splitmix64(seed ^ h);
 }
 
 int sym_weights_synthetic(sym_weights *w, const sym_model_config *cfg, uint64_t seed, sym_err *e) {
@@ -170,47 +158,8 @@ int sym_weights_synthetic(sym_weights *w, const sym_model_config *cfg, uint64_t 
     for (int i = 0; i < w->n_specs; i++) {
         const sym_tensor_spec *s = &w->specs[i];
         float *p = w->arena + s->offset;
-        uint64_t key = splitmix64(seed ^ name_hash(s->name));
-        int64_t n = s->numel;
-        switch (s->init) {
-        case SYM_INIT_UNIFORM_FANIN: {
-            double r = 1.0 / sqrt((double)s->fan_in);
-            for (int64_t k = 0; k < n; k++) p[k] = (float)((2.0 * uniform01(key, (uint64_t)k) - 1.0) * r);
-            break;
-        }
-        case SYM_INIT_UNIFORM_HALF:
-            for (int64_t k = 0; k < n; k++) p[k] = (float)(uniform01(key, (uint64_t)k) - 0.5);
-            break;
-        case SYM_INIT_ONES:
-            for (int64_t k = 0; k < n; k++) p[k] = 1.0f;
-            break;
-        case SYM_INIT_ZEROS:
-            break;
-        case SYM_INIT_MAMBA_A:
-            for (int64_t k = 0; k < n; k++) p[k] = (float)-(1.0 + 15.0 * uniform01(key, (uint64_t)k));
-            break;
-        case SYM_INIT_RETNET_DECAY:
-            for (int64_t k = 0; k < n; k++) p[k] = (float)(1.0 - pow(2.0, -5.0 - (double)k));
-            break;
-        case SYM_INIT_RETNET_ANGLE:
-            for (int64_t k = 0; k < n; k++) {
-                double m = (double)(k / 2), half = hd / 2 - 1;
-                p[k] = (float)pow(10000.0, half > 0 ? -m / half : 0.0);
-            }
-            break;
-        case SYM_INIT_HAWK_A:
-            for (int64_t k = 0; k < n; k++) p[k] = (float)pow(0.9 + 0.099 * uniform01(key, (uint64_t)k), 0.125);
-            break;
-        case SYM_INIT_FGATE_BIAS:
-            for (int64_t k = 0; k < n; k++) p[k] = (float)(n > 1 ? 3.0 + 3.0 * (double)k / (double)(n - 1) : 3.0);
-            break;
-        case SYM_INIT_IGATE_BIAS:
-            for (int64_t k = 0; k < n; k++) {
-                double u1 = uniform01(key, 2 * (uint64_t)k) + 0x1.0p-54, u2 = uniform01(key, 2 * (uint64_t)k + 1);
-                p[k] = (float)(0.1 * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
-            }
-            break;
-        }
+        uint64_t key = sym_weights_tensor_key(seed, s->name);
+        for (int64_t k = 0; k < s->numel; k++) p[k] = sym_init_value((int)s->init, key, k, s->numel, s->fan_in, hd);
     }
     return 0;
 }

@@ -74,7 +74,8 @@ typedef struct {
     sym_block_weights *blocks; /* [L] */
 } sym_tower_weights;
 
-/* How MODEL.md's synthetic initialisation draws a tensor. */
+/* How MODEL.md's synthetic initialisation draws a tensor (the numbering is
+ * used by synthetic_init.h). */
 typedef enum {
     SYM_INIT_UNIFORM_FANIN, /* uniform in ±1/sqrt(fan_in): linear weights and biases, block weights */
     SYM_INIT_UNIFORM_HALF,  /* uniform in ±1/2: depthwise conv weight and bias */
@@ -135,6 +136,9 @@ int sym_weights_load_file(sym_weights *w, const sym_model_config *cfg, const cha
 /* MODEL.md's synthetic initialisation from a seed (any config). Deterministic
  * for a seed, config and thread count-independent. */
 int sym_weights_synthetic(sym_weights *w, const sym_model_config *cfg, uint64_t seed, sym_err *e);
+
+/* The key of a tensor's random stream (see synthetic_init.h). */
+uint64_t sym_weights_tensor_key(uint64_t seed, const char *name);
 
 /* Writes the arena as a safetensors file (F32), the inverse of load. */
 int sym_weights_save(const sym_weights *w, const char *path, sym_err *e);
