@@ -67,4 +67,17 @@ void sym_engine_drain(sym_engine *g);
 const sym_model_config *sym_engine_model(const sym_engine *g);
 void sym_engine_destroy(sym_engine *g);
 
+/* The shard a symbol lives on now (as the router last published it), or -1
+ * when the engine has not routed it yet. */
+int sym_engine_symbol_shard(sym_engine *g, const char *symbol);
+int sym_engine_shard_count(sym_engine *g);
+
+/* For tests and benchmarks: the engine over backends made by a factory
+ * (called once per shard, also when a rebalance adds shards; n_slots is
+ * cfg->max_symbols) instead of the ones cfg's model section describes. */
+struct sym_backend;
+typedef struct sym_backend *(*sym_backend_factory)(void *ctx, int shard, sym_err *e);
+sym_engine *sym_engine_create_with(const sym_config *cfg, const sym_model_config *model, sym_backend_factory make,
+                                   void *ctx, sym_err *e);
+
 #endif

@@ -1,23 +1,28 @@
-/* symserve predict: runs a request CSV through one backend and writes the
- * predictions CSV in input order. Each step takes at most one request per
- * symbol (its oldest waiting one), so every symbol's state advances in
- * request order; with --expected, prints per-tower accuracy. */
+/* symserve predict: runs a request CSV through the serving engine (router +
+ * shard actors) and writes the predictions CSV in input order. Each symbol's
+ * state advances in request order whatever the shard count; --migrate-every
+ * and --rebalance-at move symbols between shards while the stream runs, and
+ * must not change a single bit of the output. With --expected, prints
+ * per-tower accuracy. */
 #include <math.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/engine.h"
 #include "app/commands.h"
 #include "common/clock.h"
 #include "common/requests_csv.h"
-#include "kernels/backend.h"
-#include "kernels/cuda_backend.h"
-#include "kernels/weights.h"
+#include "config/config.h"
 
 typedef struct {
-    const char *model, *requests, *out, *expected, *backend, *precision, *size;
+    const char *model, *requests, *out, *expected, *backend, *precision, *size, *config;
     long long seed;
-    int max_batch;
+    int max_batch, shards, migrate_every, rebalance_at, rebalance_to;
+    unsigned long long migrate_seed;
     double tolerance; /* with --expected: fail when a max error exceeds it (<0: never) */
 } predict_opts;
 
@@ -25,61 +30,123 @@ static int usage(void) {
     fprintf(stderr,
             "usage: symserve predict (--model DIR | --synthetic SEED [--size small|full]) --requests FILE.csv\n"
             "                        --out FILE.csv [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed]\n"
-            "                        [--max-batch N] [--expected FILE.csv [--tolerance X]]\n"
-            "  defaults: --backend auto (cuda when a GPU is present), --precision fp64 on cpu, mixed on cuda\n");
+            "                        [--shards N] [--max-batch N] [--config FILE.json]\n"
+            "                        [--migrate-every K [--migrate-seed S]] [--rebalance-at K:N]\n"
+            "                        [--expected FILE.csv [--tolerance X]]\n"
+            "  defaults: --backend auto (cuda when a GPU is present), --precision fp64 on cpu, mixed on cuda,\n"
+            "            the rest from --config (docs/CONFIG.md); command-line options win over the config\n");
     return 2;
 }
 
+static int parse_int(const char *v, int lo, int *out) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || end == v || x < lo || x > 1 << 30) return -1;
+    *out = (int)x;
+    return 0;
+}
+
 static int parse(int argc, char **argv, predict_opts *o) {
-    *o = (predict_opts){.backend = "auto", .size = "small", .seed = -1, .max_batch = 128, .tolerance = -1};
+    *o = (predict_opts){.size = NULL, .seed = -1, .tolerance = -1, .migrate_seed = 12345};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return -1;
+        char *end;
         if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--synthetic")) o->seed = strtoll(v, NULL, 10);
-        else if (!strcmp(a, "--size")) o->size = v;
+        else if (!strcmp(a, "--synthetic")) {
+            o->seed = strtoll(v, &end, 10);
+            if (*end || o->seed < 0) return -1;
+        } else if (!strcmp(a, "--size")) o->size = v;
         else if (!strcmp(a, "--requests")) o->requests = v;
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--expected")) o->expected = v;
         else if (!strcmp(a, "--backend")) o->backend = v;
         else if (!strcmp(a, "--precision")) o->precision = v;
-        else if (!strcmp(a, "--max-batch")) o->max_batch = atoi(v);
-        else if (!strcmp(a, "--tolerance")) o->tolerance = atof(v);
+        else if (!strcmp(a, "--config")) o->config = v;
+        else if (!strcmp(a, "--max-batch")) {
+            if (parse_int(v, 1, &o->max_batch)) return -1;
+        } else if (!strcmp(a, "--shards")) {
+            if (parse_int(v, 1, &o->shards) || o->shards > SYM_MAX_SHARDS) return -1;
+        } else if (!strcmp(a, "--migrate-every")) {
+            if (parse_int(v, 1, &o->migrate_every)) return -1;
+        } else if (!strcmp(a, "--migrate-seed")) o->migrate_seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--rebalance-at")) {
+            if (sscanf(v, "%d:%d", &o->rebalance_at, &o->rebalance_to) != 2 || o->rebalance_at < 0 ||
+                o->rebalance_to < 1 || o->rebalance_to > SYM_MAX_SHARDS)
+                return -1;
+        } else if (!strcmp(a, "--tolerance")) o->tolerance = atof(v);
         else return -1;
         i++;
     }
-    if (!o->requests || !o->out || (!o->model == (o->seed < 0)) || o->max_batch < 1) return -1;
-    if (strcmp(o->size, "small") && strcmp(o->size, "full")) return -1;
-    if (strcmp(o->backend, "cpu") && strcmp(o->backend, "cuda") && strcmp(o->backend, "auto")) return -1;
+    if (!o->requests || !o->out || (!o->model == (o->seed < 0))) return -1;
+    if (o->size && (o->model || (strcmp(o->size, "small") && strcmp(o->size, "full")))) return -1;
+    if (o->backend && strcmp(o->backend, "cpu") && strcmp(o->backend, "cuda") && strcmp(o->backend, "auto")) return -1;
     return 0;
 }
 
-/* Builds the backend the options ask for; returns NULL with e set. */
-static sym_backend *make_backend(const predict_opts *o, sym_weights *w, int n_slots, sym_err *e) {
-    int cuda = !strcmp(o->backend, "cuda") || (!strcmp(o->backend, "auto") && sym_cuda_device_count() > 0);
-    const char *prec = o->precision ? o->precision : cuda ? "mixed" : "fp64";
-    if (!cuda) {
-        if (!strcmp(prec, "fp64")) return sym_cpu_backend_create(w, SYM_PREC_FP64, n_slots, e);
-        if (!strcmp(prec, "fp32")) return sym_cpu_backend_create(w, SYM_PREC_FP32, n_slots, e);
-        if (!strcmp(prec, "bf16") || !strcmp(prec, "mixed")) {
-            /* the CPU reference of bf16 storage: fp64 arithmetic on rounded weights */
-            sym_weights_round_bf16(w, !strcmp(prec, "bf16") ? 0xf : 0xf & ~(1 << SYM_TOWER_RETNET));
-            return sym_cpu_backend_create(w, SYM_PREC_FP64, n_slots, e);
-        }
-        sym_fail(e, "unknown precision '%s' (fp64, fp32, bf16, mixed)", prec);
-        return NULL;
+/* The config: --config over the defaults, then the command line over both. */
+static int build_config(const predict_opts *o, int n_symbols, sym_config *c, sym_err *e) {
+    sym_config_defaults(c);
+    if (o->config && sym_config_load(c, o->config, e)) return -1;
+    if (!o->config) c->max_symbols = n_symbols > 0 ? n_symbols : 1; /* no slot more than the file needs */
+    if (o->model) {
+        if (strlen(o->model) >= sizeof c->model_dir) return sym_fail(e, "model path too long");
+        strcpy(c->model_dir, o->model);
+    } else if (o->seed >= 0) {
+        c->model_dir[0] = 0;
+        c->synthetic_seed = (uint64_t)o->seed;
+        if (o->size) c->synthetic_full = !strcmp(o->size, "full");
     }
-    sym_precision tp[SYM_TOWERS];
-    for (int t = 0; t < SYM_TOWERS; t++) {
-        if (!strcmp(prec, "fp32")) tp[t] = SYM_PREC_FP32;
-        else if (!strcmp(prec, "bf16")) tp[t] = SYM_PREC_BF16;
-        else if (!strcmp(prec, "mixed")) tp[t] = t == SYM_TOWER_RETNET ? SYM_PREC_FP32 : SYM_PREC_BF16;
-        else {
-            sym_fail(e, "precision '%s' is not available on cuda (fp32, bf16, mixed)", prec);
-            return NULL;
+    if (o->backend) c->backend = !strcmp(o->backend, "cpu") ? SYM_BACKEND_CPU : !strcmp(o->backend, "cuda") ? SYM_BACKEND_CUDA : SYM_BACKEND_AUTO;
+    if (o->precision && sym_config_set_precision(c, o->precision, e)) return -1;
+    if (o->shards) c->shard_count = o->shards;
+    if (o->max_batch) c->max_batch = o->max_batch;
+    return 0;
+}
+
+static int cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static int count_symbols(const sym_request_file *rf) {
+    const char **names = malloc((size_t)(rf->n ? rf->n : 1) * sizeof *names);
+    if (!names) return rf->n;
+    for (int i = 0; i < rf->n; i++) names[i] = rf->rows[i].symbol;
+    qsort(names, (size_t)rf->n, sizeof *names, cmp);
+    int n = 0;
+    for (int i = 0; i < rf->n; i++) n += !i || strcmp(names[i], names[i - 1]);
+    free(names);
+    return n;
+}
+
+typedef struct {
+    sym_engine *g;
+    _Atomic int n; /* lowered by the submitter when it stops early */
+    double *pred;
+    char *got;
+    int received, failed, duplicates;
+    char first_error[200];
+} collector;
+
+static void *collect(void *arg) {
+    collector *c = arg;
+    sym_prediction p[256];
+    while (c->received < c->n) {
+        int k = sym_engine_poll(c->g, p, 256, 200);
+        for (int i = 0; i < k; i++) {
+            uint64_t row = p[i].uid;
+            c->received++;
+            if (row >= (uint64_t)c->n || c->got[row]) {
+                c->duplicates++;
+                continue;
+            }
+            c->got[row] = 1;
+            if (p[i].status) {
+                if (!c->failed++) snprintf(c->first_error, sizeof c->first_error, "%.159s", p[i].error);
+                continue;
+            }
+            memcpy(c->pred + row * 4, p[i].pred, sizeof p[i].pred);
         }
     }
-    return sym_cuda_backend_create(w, tp, 0, n_slots, o->max_batch, e);
+    return NULL;
 }
 
 /* Prints per-tower errors; returns the largest max abs error. */
@@ -113,92 +180,107 @@ static double report_accuracy(const sym_request_file *rf, const double *pred, co
     return fmax(fmax(mx[0], mx[1]), fmax(mx[2], mx[3]));
 }
 
+static uint64_t rng_next(uint64_t *s) {
+    uint64_t x = (*s += 0x9e3779b97f4a7c15ull);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Moves a pseudo-random symbol already seen (rows 0..upto) to another shard. */
+static int migrate_one(sym_engine *g, const sym_request_file *rf, int upto, uint64_t *rng, int *moves, sym_err *e) {
+    int n = sym_engine_shard_count(g);
+    if (n < 2) return 0;
+    const char *sym = rf->rows[rng_next(rng) % (uint64_t)(upto + 1)].symbol;
+    int cur = sym_engine_symbol_shard(g, sym);
+    int to = cur < 0 ? (int)(rng_next(rng) % (uint64_t)n) : (cur + 1 + (int)(rng_next(rng) % (uint64_t)(n - 1))) % n;
+    if (sym_engine_migrate(g, sym, to, e)) return -1;
+    (*moves)++;
+    return 0;
+}
+
 int sym_cmd_predict(int argc, char **argv) {
     predict_opts o;
     if (argc > 1 && !strcmp(argv[1], "--help")) return usage(), 0;
     if (parse(argc, argv, &o)) return usage();
     sym_err e = {{0}};
-    sym_weights w;
     int rc = 1;
-    if (o.model) {
-        if (sym_weights_load_dir(&w, o.model, &e)) goto fail0;
-    } else {
-        sym_model_config cfg = strcmp(o.size, "full") ? sym_model_config_small() : sym_model_config_full();
-        if (sym_weights_synthetic(&w, &cfg, (uint64_t)o.seed, &e)) goto fail0;
+    sym_request_file rf = {0};
+    sym_engine *g = NULL;
+    collector col = {0};
+    sym_config cfg;
+    if (sym_requests_load(o.requests, 0, &rf, &e)) goto out;
+    if (build_config(&o, count_symbols(&rf), &cfg, &e)) goto out;
+    if (!(g = sym_engine_create(&cfg, &e))) goto out;
+    int F = sym_engine_model(g)->features;
+    if (rf.n && rf.n_features != F) {
+        sym_fail(&e, "%s has %d features per row, the model takes %d", o.requests, rf.n_features, F);
+        goto out;
     }
-    sym_request_file rf;
-    if (sym_requests_load(o.requests, w.cfg.features, &rf, &e)) goto fail1;
-    /* symbols -> slots in order of first appearance */
-    int *slot_of = malloc((size_t)(rf.n ? rf.n : 1) * sizeof *slot_of), n_sym = 0;
-    char(*names)[SYM_CSV_SYMBOL_MAX + 1] = malloc((size_t)(rf.n ? rf.n : 1) * sizeof *names);
-    double *pred = malloc((size_t)(rf.n ? rf.n : 1) * 4 * sizeof *pred);
-    if (!slot_of || !names || !pred) {
+    col.g = g;
+    atomic_init(&col.n, rf.n);
+    col.pred = calloc((size_t)(rf.n ? rf.n : 1) * 4, sizeof *col.pred);
+    col.got = calloc((size_t)(rf.n ? rf.n : 1), 1);
+    if (!col.pred || !col.got) {
         sym_fail(&e, "out of memory");
-        goto fail2;
+        goto out;
     }
-    for (int i = 0; i < rf.n; i++) {
-        int s = 0;
-        while (s < n_sym && strcmp(names[s], rf.rows[i].symbol)) s++;
-        if (s == n_sym) strcpy(names[n_sym++], rf.rows[i].symbol);
-        slot_of[i] = s;
-    }
-    sym_backend *b = make_backend(&o, &w, n_sym ? n_sym : 1, &e);
-    if (!b) goto fail2;
-    int maxb = o.max_batch < b->max_batch ? o.max_batch : b->max_batch;
-    int32_t *slots = malloc((size_t)maxb * sizeof *slots);
-    int *rows = malloc((size_t)maxb * sizeof *rows), *stamp = calloc((size_t)(n_sym ? n_sym : 1), sizeof *stamp);
-    float *feat = malloc((size_t)maxb * (size_t)w.cfg.features * sizeof *feat);
-    double *out = malloc((size_t)maxb * 4 * sizeof *out);
-    char *done = calloc((size_t)(rf.n ? rf.n : 1), 1);
-    if (!slots || !rows || !stamp || !feat || !out || !done) {
-        sym_fail(&e, "out of memory");
-        goto fail3;
+    pthread_t poller;
+    if (pthread_create(&poller, NULL, collect, &col)) {
+        sym_fail(&e, "cannot start the collector thread");
+        goto out;
     }
     double t0 = sym_now_s();
-    int finished = 0, first = 0, steps = 0;
-    while (finished < rf.n) {
-        steps++;
-        int B = 0;
-        while (first < rf.n && done[first]) first++;
-        for (int i = first; i < rf.n && B < maxb; i++) {
-            int s = slot_of[i];
-            if (done[i] || stamp[s] == steps) continue;
-            stamp[s] = steps; /* a symbol's later requests wait for a later step */
-            slots[B] = s;
-            rows[B] = i;
-            memcpy(feat + (size_t)B * w.cfg.features, rf.rows[i].features, (size_t)w.cfg.features * sizeof *feat);
-            B++;
-        }
-        if (sym_backend_step(b, B, slots, feat, out, &e)) goto fail3;
-        for (int r = 0; r < B; r++) {
-            memcpy(pred + (size_t)rows[r] * 4, out + (size_t)r * 4, 4 * sizeof *out);
-            done[rows[r]] = 1;
-        }
-        finished += B;
+    uint64_t rng = o.migrate_seed;
+    int moves = 0, submitted = 0, ok = 1;
+    static sym_request req; /* 1 KB: keep it off the stack */
+    for (int i = 0; i < rf.n && ok; i++) {
+        if (o.rebalance_to && i == o.rebalance_at && sym_engine_rebalance(g, o.rebalance_to, &e)) ok = 0;
+        memset(&req, 0, offsetof(sym_request, features));
+        req.uid = (uint64_t)i; /* the row: predictions come back in any order */
+        snprintf(req.symbol, sizeof req.symbol, "%s", rf.rows[i].symbol);
+        req.n_features = F;
+        memcpy(req.features, rf.rows[i].features, (size_t)F * sizeof(float));
+        if (ok && sym_engine_submit(g, &req, &e)) ok = 0;
+        if (ok) submitted++;
+        if (ok && o.migrate_every && (i + 1) % o.migrate_every == 0 && migrate_one(g, &rf, i, &rng, &moves, &e)) ok = 0;
     }
+    /* whatever happened, collect what was submitted before stopping */
+    sym_engine_drain(g);
+    col.n = submitted; /* the collector stops once it has them all */
+    pthread_join(poller, NULL);
     double secs = sym_now_s() - t0;
+    if (!ok) goto out;
+    if (col.failed) {
+        sym_fail(&e, "%d requests failed; first: %s", col.failed, col.first_error);
+        goto out;
+    }
+    if (col.duplicates || col.received != rf.n) {
+        sym_fail(&e, "engine returned %d predictions for %d requests (%d duplicates)", col.received, rf.n, col.duplicates);
+        goto out;
+    }
     FILE *f = fopen(o.out, "w");
     if (!f) {
         sym_fail(&e, "cannot create %s", o.out);
-        goto fail3;
+        goto out;
     }
     sym_predictions_write_header(f);
-    for (int i = 0; i < rf.n; i++) sym_predictions_write_row(f, rf.rows[i].uid, pred + (size_t)i * 4);
+    for (int i = 0; i < rf.n; i++) sym_predictions_write_row(f, rf.rows[i].uid, col.pred + (size_t)i * 4);
     if (fclose(f)) {
         sym_fail(&e, "write error on %s", o.out);
-        goto fail3;
+        goto out;
     }
-    printf("%d requests, %d symbols, %d steps on %s in %.3f s (%.0f req/s); predictions in %s\n", rf.n, n_sym, steps,
-           b->ops->name, secs, rf.n / (secs > 0 ? secs : 1e-9), o.out);
+    printf("%d requests, %d shards, %d migrations in %.3f s (%.0f req/s); predictions in %s\n", rf.n,
+           sym_engine_shard_count(g), moves, secs, rf.n / (secs > 0 ? secs : 1e-9), o.out);
     rc = 0;
     if (o.expected) {
         sym_prediction_file exp;
         if (sym_predictions_load(o.expected, &exp, &e)) {
             rc = 1;
-            goto fail3;
+            goto out;
         }
         int missing;
-        double worst = report_accuracy(&rf, pred, &exp, &missing);
+        double worst = report_accuracy(&rf, col.pred, &exp, &missing);
         sym_predictions_free(&exp);
         if (missing) {
             sym_fail(&e, "%d requests have no expected value", missing);
@@ -208,15 +290,10 @@ int sym_cmd_predict(int argc, char **argv) {
             rc = 1;
         }
     }
-fail3:
-    free(slots), free(rows), free(stamp), free(feat), free(out), free(done);
-    sym_backend_destroy(b);
-fail2:
-    free(slot_of), free(names), free(pred);
+out:
+    sym_engine_destroy(g);
+    free(col.pred), free(col.got);
     sym_requests_free(&rf);
-fail1:
-    sym_weights_free(&w);
-fail0:
     if (rc) fprintf(stderr, "symserve predict: %s\n", e.msg);
     return rc;
 }

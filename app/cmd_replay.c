@@ -1,10 +1,165 @@
-/* Placeholder until the replay command lands (owned by the net work). */
+/* symserve replay: the scoring server's stand-in. Streams a trace (or a
+ * Poisson load) to one client over the game protocol, scores its answers
+ * and prints the report; see net/replay.h and net/score.h. Exit code: 0 when
+ * every request was answered (and within --tolerance of --expected), 1 on
+ * timeout or a failure, 2 on a usage error. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "app/commands.h"
+#include "common/log.h"
+#include "common/requests_csv.h"
+#include "net/replay.h"
+#include "net/score.h"
+
+typedef struct {
+    const char *host, *requests, *expected, *report, *plot, *port_file;
+    int port, batch_rows, symbols, features, inject_bad;
+    double speed, timeout, rate, duration, tolerance;
+    long long seed;
+} replay_opts;
+
+static int usage(void) {
+    fprintf(stderr,
+            "usage: symserve replay --port P --requests FILE.csv [--expected FILE.csv [--tolerance X]] [--speed X]\n"
+            "       symserve replay --port P --rate R --symbols N --duration S [--features F] [--seed K]\n"
+            "   common: [--host 127.0.0.1] [--batch-rows N] [--timeout S] [--report FILE.json] [--plot FILE.png]\n"
+            "           [--inject-bad] [--port-file FILE]\n"
+            "  --port 0 picks a free port (printed as 'listening on HOST:PORT', and written to --port-file)\n"
+            "  --speed scales the trace's delay_ms gaps by 1/X (default 1; 0: as fast as possible)\n"
+            "  --timeout S: give up (exit 1) after S s without a client or after the last send (default 30)\n"
+            "  --inject-bad: first send 13 malformed lines; each must draw an error from the client\n");
+    return 2;
+}
+
+static int parse(int argc, char **argv, replay_opts *o) {
+    *o = (replay_opts){.host = "127.0.0.1", .port = -1, .batch_rows = 1, .features = 79, .speed = 1, .timeout = 30,
+                       .tolerance = -1, .seed = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--inject-bad")) {
+            o->inject_bad = 1;
+            continue;
+        }
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) return -1;
+        char *end = NULL;
+        if (!strcmp(a, "--host")) o->host = v;
+        else if (!strcmp(a, "--port")) o->port = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--requests")) o->requests = v;
+        else if (!strcmp(a, "--expected")) o->expected = v;
+        else if (!strcmp(a, "--report")) o->report = v;
+        else if (!strcmp(a, "--plot")) o->plot = v;
+        else if (!strcmp(a, "--port-file")) o->port_file = v;
+        else if (!strcmp(a, "--speed")) o->speed = strtod(v, &end);
+        else if (!strcmp(a, "--batch-rows")) o->batch_rows = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--timeout")) o->timeout = strtod(v, &end);
+        else if (!strcmp(a, "--rate")) o->rate = strtod(v, &end);
+        else if (!strcmp(a, "--symbols")) o->symbols = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--duration")) o->duration = strtod(v, &end);
+        else if (!strcmp(a, "--features")) o->features = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--seed")) o->seed = strtoll(v, &end, 10);
+        else if (!strcmp(a, "--tolerance")) o->tolerance = strtod(v, &end);
+        else return -1;
+        if (end && *end) return -1;
+        i++;
+    }
+    int trace = o->requests != NULL, poisson = o->rate > 0 || o->symbols > 0 || o->duration > 0;
+    if (o->port < 0 || o->port > 65535 || trace == poisson || o->batch_rows < 1 || !(o->speed >= 0) || !(o->timeout > 0))
+        return -1;
+    if (poisson && (!(o->rate > 0) || o->symbols < 1 || !(o->duration > 0) || o->features < 1 || o->features > 256))
+        return -1;
+    if (o->expected && !trace) return -1;
+    return 0;
+}
+
+static const char *port_file;
+
+static void on_listen(int port) {
+    printf("replay: listening on 127.0.0.1:%d\n", port);
+    fflush(stdout);
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (f) fprintf(f, "%d\n", port), fclose(f);
+        else sym_warn("replay: cannot write %s", port_file);
+    }
+}
 
 int sym_cmd_replay(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "symserve replay: not built yet\n");
-    return 1;
+    replay_opts o;
+    if (argc > 1 && !strcmp(argv[1], "--help")) return usage(), 0;
+    if (parse(argc, argv, &o)) return usage();
+    sym_err e = {{0}};
+    sym_stream st;
+    sym_score score;
+    int rc = 1;
+    if (o.requests ? sym_stream_from_csv(&st, o.requests, o.speed, &e)
+                   : sym_stream_poisson(&st, o.rate, o.symbols, o.duration, o.features, (uint64_t)o.seed, &e)) {
+        fprintf(stderr, "symserve replay: %s\n", e.msg);
+        return 1;
+    }
+    if (sym_score_init(&score, st.uids, st.n, &e)) {
+        fprintf(stderr, "symserve replay: %s\n", e.msg);
+        sym_stream_free(&st);
+        return 1;
+    }
+    if (o.expected) {
+        sym_prediction_file pf;
+        if (sym_predictions_load(o.expected, &pf, &e)) {
+            fprintf(stderr, "symserve replay: %s\n", e.msg);
+            goto done;
+        }
+        uint64_t *u = malloc((size_t)(pf.n ? pf.n : 1) * sizeof *u);
+        double(*p)[4] = malloc((size_t)(pf.n ? pf.n : 1) * sizeof *p);
+        if (!u || !p) {
+            free(u), free(p), sym_predictions_free(&pf);
+            fprintf(stderr, "symserve replay: out of memory\n");
+            goto done;
+        }
+        for (int i = 0; i < pf.n; i++) u[i] = pf.rows[i].uid, memcpy(p[i], pf.rows[i].pred, sizeof p[i]);
+        int found = sym_score_expect(&score, u, (const double(*)[4])p, pf.n);
+        free(u), free(p), sym_predictions_free(&pf);
+        if (found < st.n) sym_warn("replay: %d of %d requests have no expected prediction", st.n - found, st.n);
+    }
+    port_file = o.port_file;
+    sym_replay_opts ro = {.host = o.host, .port = o.port, .batch_rows = o.batch_rows, .timeout_s = o.timeout,
+                          .inject_bad = o.inject_bad, .on_listen = on_listen};
+    int run = sym_replay_run(&ro, &st, &score, &e);
+    if (run < 0) fprintf(stderr, "symserve replay: %s\n", e.msg);
+    sym_score_report r;
+    if (sym_score_report_make(&score, &r)) {
+        fprintf(stderr, "symserve replay: out of memory\n");
+        goto done;
+    }
+    sym_score_report_print(stdout, &r);
+    if (o.inject_bad)
+        printf("  injected %d bad lines, %llu errors received\n", sym_replay_bad_line_count(),
+               (unsigned long long)score.errors_received);
+    int accurate = 1;
+    if (o.expected && o.tolerance >= 0) {
+        for (int t = 0; t < 4; t++) accurate &= r.max_abs_err[t] <= o.tolerance;
+        printf("  accuracy %s: max abs err %s %g\n", accurate ? "PASS" : "FAIL", accurate ? "<=" : ">", o.tolerance);
+    }
+    if (run == 1) printf("  TIMEOUT: %llu of %llu requests answered\n", (unsigned long long)r.answered, (unsigned long long)r.requests);
+    if (o.report) {
+        char extra[256];
+        snprintf(extra, sizeof extra, "\"timed_out\": %s, \"injected_bad\": %d, \"mode\": \"%s\"", run == 1 ? "true" : "false",
+                 o.inject_bad ? sym_replay_bad_line_count() : 0, o.requests ? "trace" : "poisson");
+        if (sym_score_report_write_json(o.report, &r, extra, &e)) fprintf(stderr, "symserve replay: %s\n", e.msg), run = -1;
+        else printf("  report written to %s\n", o.report);
+    }
+    if (o.plot) {
+        int p = sym_score_plot(&score, o.plot, &e);
+        if (p == 1) printf("  no plot: gnuplot is not installed (apt-get install gnuplot-nox)\n");
+        else if (p < 0) fprintf(stderr, "symserve replay: plot: %s\n", e.msg);
+        else printf("  latency CDF plotted to %s\n", o.plot);
+    }
+    fflush(stdout);
+    rc = run == 0 && accurate && r.duplicates == 0 ? 0 : 1;
+done:
+    sym_score_free(&score);
+    sym_stream_free(&st);
+    return rc;
 }

@@ -5,14 +5,15 @@
  *   {
  *     "model":   {"dir": null, "synthetic_seed": 1, "size": "small"},
  *     "backend": "auto",            // "cpu" | "cuda" | "auto" (cuda when a GPU is present)
- *     "precision": "mixed",         // cuda: "fp32" | "bf16" | "mixed"; cpu: "fp64" | "fp32"
+ *     "precision": null,            // null: fp64 on cpu, "mixed" on cuda; cuda: "fp32" | "bf16" | "mixed"; cpu: "fp64" | "fp32"
  *     "tower_precision": null,      // optional ["bf16","bf16","fp32","bf16"], overrides precision
  *     "shards": {"count": 1, "devices": [0]},   // shard i runs on devices[i % len]
  *     "max_batch": 128,
  *     "max_symbols": 1024,          // state slots per shard = max_symbols (a symbol may land on any shard)
  *     "queue_capacity": 4096,       // per mailbox, rounded up to a power of two
  *     "hash_seed": 0,
- *     "status_interval_s": 5
+ *     "status_interval_s": 5,
+ *     "idle_spin_us": 200           // an idle actor polls this long before sleeping
  *   }
  */
 #ifndef SYM_CONFIG_H
@@ -33,6 +34,7 @@ typedef struct {
     int synthetic_full;     /* 0: small shape, 1: full shape */
     sym_backend_kind backend;
     sym_precision tower_precision[SYM_TOWERS]; /* for cuda: fp32/bf16 per tower; for cpu: all fp64 or all fp32 */
+    int precision_set;      /* 0: none given, the backend's default (cpu fp64, cuda mixed) */
     int shard_count;
     int shard_devices[SYM_MAX_SHARDS];
     int n_shard_devices;
@@ -41,6 +43,7 @@ typedef struct {
     int queue_capacity;
     uint64_t hash_seed;
     double status_interval_s; /* 0: no status line */
+    double idle_spin_us;      /* an idle actor polls this long before it sleeps */
 } sym_config;
 
 /* Documented defaults. */

@@ -1,0 +1,81 @@
+#include "actors/echo_backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    sym_backend base;
+    double *slots; /* [n_slots][2]: steps, running sum */
+} echo_backend;
+
+static int echo_step(sym_backend *b, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
+    if (sym_backend_check_batch(b, B, slots, e)) return -1;
+    echo_backend *c = (echo_backend *)b;
+    int F = b->cfg.features;
+    for (int r = 0; r < B; r++) {
+        double *s = c->slots + 2 * (size_t)slots[r];
+        const float *x = features + (size_t)r * (size_t)F;
+        s[1] += x[0];
+        out[4 * r + 0] = s[0];
+        out[4 * r + 1] = x[0];
+        out[4 * r + 2] = x[F - 1];
+        out[4 * r + 3] = s[1];
+        s[0] += 1;
+    }
+    return 0;
+}
+
+static int echo_check(sym_backend *b, int32_t slot, sym_err *e) {
+    if (slot < 0 || slot >= b->n_slots) return sym_fail(e, "slot %d out of range", (int)slot);
+    return 0;
+}
+
+static int echo_reset(sym_backend *b, int32_t slot, sym_err *e) {
+    if (echo_check(b, slot, e)) return -1;
+    memset(((echo_backend *)b)->slots + 2 * (size_t)slot, 0, 2 * sizeof(double));
+    return 0;
+}
+
+static int echo_export(sym_backend *b, int32_t slot, void *dst, sym_err *e) {
+    if (echo_check(b, slot, e)) return -1;
+    memcpy(dst, ((echo_backend *)b)->slots + 2 * (size_t)slot, 2 * sizeof(double));
+    return 0;
+}
+
+static int echo_import(sym_backend *b, int32_t slot, const void *src, sym_err *e) {
+    if (echo_check(b, slot, e)) return -1;
+    memcpy(((echo_backend *)b)->slots + 2 * (size_t)slot, src, 2 * sizeof(double));
+    return 0;
+}
+
+static void echo_destroy(sym_backend *b) {
+    free(((echo_backend *)b)->slots);
+    free(b);
+}
+
+static const sym_backend_ops echo_ops = {
+    .name = "echo",
+    .step = echo_step,
+    .reset_slot = echo_reset,
+    .export_slot = echo_export,
+    .import_slot = echo_import,
+    .copy_slot = NULL,
+    .destroy = echo_destroy,
+};
+
+sym_backend *sym_echo_backend_create(const sym_model_config *cfg, int n_slots, int max_batch, sym_err *e) {
+    echo_backend *c = calloc(1, sizeof *c);
+    if (c) c->slots = calloc((size_t)(n_slots > 0 ? n_slots : 1) * 2, sizeof(double));
+    if (!c || !c->slots) {
+        if (c) free(c);
+        sym_fail(e, "out of memory for an echo backend");
+        return NULL;
+    }
+    c->base.ops = &echo_ops;
+    c->base.cfg = *cfg;
+    c->base.n_slots = n_slots;
+    c->base.max_batch = max_batch;
+    c->base.state_elem_size = 8;
+    c->base.slot_bytes = 2 * sizeof(double);
+    return &c->base;
+}

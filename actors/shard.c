@@ -1,0 +1,226 @@
+/* A shard actor: one thread, one backend, the state slots of the symbols
+ * routed to it. It steps as soon as it has work: each step takes the oldest
+ * waiting request of up to max_batch symbols (round robin over the symbols
+ * with work); requests that arrive during a step join the next one
+ * (continuous batching). Every finished row goes straight back to the router.
+ *
+ * Migration, seen from a shard: DRAIN_PARK(sym) lets the shard finish the
+ * requests it holds for sym, then it reports the slot and parks; ALLOC_PARK
+ * gives sym a fresh slot here, reports it and parks. While parked a shard
+ * only queues incoming messages and touches no backend, so the router may
+ * copy the slot between the two parked backends; RESUME unparks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/engine_internal.h"
+#include "common/clock.h"
+
+
+static void reply(sym_shard *s, const sym_msg *m) { sym_mailbox_push(&s->outbox, m); }
+
+static void fail_request(sym_shard *s, const sym_request *r, int sym, const char *why) {
+    sym_msg m = {.type = SYM_MSG_DONE, .sym = sym, .shard = s->index, .batch = 1};
+    sym_prediction *p = &m.u.pred;
+    p->uid = r->uid;
+    p->status = -1;
+    p->t_submit_ns = r->t_submit_ns;
+    p->t_done_ns = m.t_step_ns = sym_now_ns();
+    snprintf(p->error, sizeof p->error, "%.159s", why);
+    reply(s, &m);
+}
+
+static void enqueue_request(sym_shard *s, int sym, const sym_request *r) {
+    int fresh;
+    int32_t slot = sym_slot_table_alloc(&s->slots, sym, &fresh);
+    sym_err e = {{0}};
+    if (slot < 0) return fail_request(s, r, sym, "no free state slot on this shard (max_symbols)");
+    if (fresh && s->backend->ops->reset_slot(s->backend, slot, &e)) {
+        sym_slot_table_release(&s->slots, sym);
+        return fail_request(s, r, sym, e.msg);
+    }
+    /* the router never has more than queue_cap requests in flight here */
+    int idx = s->pool_free;
+    s->pool_free = s->pool_next[idx];
+    s->pool[idx] = *r;
+    s->pool_next[idx] = -1;
+    if (s->q_len[sym]++) s->pool_next[s->q_tail[sym]] = idx;
+    else {
+        s->q_head[sym] = idx;
+        s->ready[(s->ready_head + s->ready_len++) % s->n_ids] = sym;
+    }
+    s->q_tail[sym] = idx;
+}
+
+static void park_reply(sym_shard *s, int sym, int32_t slot, const char *err) {
+    sym_msg m = {.type = SYM_MSG_PARKED, .sym = sym, .shard = s->index, .slot = slot};
+    if (err) snprintf(m.u.pred.error, sizeof m.u.pred.error, "%.159s", err);
+    reply(s, &m);
+    s->parked = 1;
+}
+
+/* 1 to keep running, 0 on STOP. */
+static int handle(sym_shard *s, const sym_msg *m) {
+    switch (m->type) {
+    case SYM_MSG_STEP_REQ: enqueue_request(s, m->sym, &m->u.req); break;
+    case SYM_MSG_DRAIN_PARK: s->drain_sym = m->sym; break;
+    case SYM_MSG_ALLOC_PARK: {
+        int fresh;
+        sym_err e = {{0}};
+        int32_t slot = sym_slot_table_alloc(&s->slots, m->sym, &fresh);
+        if (slot < 0) park_reply(s, m->sym, -1, "no free state slot on the target shard");
+        else if (fresh && s->backend->ops->reset_slot(s->backend, slot, &e)) {
+            sym_slot_table_release(&s->slots, m->sym);
+            park_reply(s, m->sym, -1, e.msg);
+        } else park_reply(s, m->sym, slot, NULL);
+        break;
+    }
+    case SYM_MSG_RESUME:
+        if (m->sym >= 0) sym_slot_table_release(&s->slots, m->sym);
+        s->parked = 0;
+        break;
+    case SYM_MSG_STOP: return 0;
+    default: break;
+    }
+    return 1;
+}
+
+static void step(sym_shard *s) {
+    int B = 0, F = s->g->model.features;
+    while (B < s->max_batch && s->ready_len) {
+        int sym = s->ready[s->ready_head];
+        s->ready_head = (s->ready_head + 1) % s->n_ids;
+        s->ready_len--;
+        int idx = s->q_head[sym];
+        s->b_sym[B] = sym;
+        s->b_idx[B] = idx;
+        s->b_slots[B] = sym_slot_table_lookup(&s->slots, sym);
+        memcpy(s->b_feat + (size_t)B * (size_t)F, s->pool[idx].features, (size_t)F * sizeof(float));
+        B++;
+    }
+    sym_err e = {{0}};
+    uint64_t t0 = sym_now_ns();
+    int rc = sym_backend_step(s->backend, B, s->b_slots, s->b_feat, s->b_out, &e);
+    uint64_t t1 = sym_now_ns();
+    for (int r = 0; r < B; r++) {
+        int sym = s->b_sym[r], idx = s->b_idx[r];
+        const sym_request *q = &s->pool[idx];
+        sym_msg m = {.type = SYM_MSG_DONE, .sym = sym, .shard = s->index, .t_step_ns = t0, .step_ns = t1 - t0,
+                     .batch = r == 0 ? B : 0};
+        sym_prediction *p = &m.u.pred;
+        p->uid = q->uid;
+        p->status = rc ? -1 : 0;
+        p->t_submit_ns = q->t_submit_ns;
+        p->t_done_ns = t1;
+        if (rc) snprintf(p->error, sizeof p->error, "%.159s", e.msg);
+        else memcpy(p->pred, s->b_out + (size_t)r * SYM_TOWERS, sizeof p->pred);
+        reply(s, &m);
+        /* pop the request; a symbol with more work goes to the back of the line */
+        s->q_head[sym] = s->pool_next[idx];
+        s->pool_next[idx] = s->pool_free;
+        s->pool_free = idx;
+        if (--s->q_len[sym]) s->ready[(s->ready_head + s->ready_len++) % s->n_ids] = sym;
+    }
+}
+
+static void *shard_main(void *arg) {
+    sym_shard *s = arg;
+    sym_msg m;
+    uint64_t idle_since = 0;
+    for (;;) {
+        unsigned seen = sym_doorbell_seq(&s->bell);
+        int got = 0;
+        while (sym_mailbox_pop(&s->inbox, &m)) {
+            got = 1;
+            if (!handle(s, &m)) return NULL;
+        }
+        if (!s->parked && s->drain_sym >= 0 && !s->q_len[s->drain_sym]) {
+            int sym = s->drain_sym;
+            s->drain_sym = -1;
+            park_reply(s, sym, sym_slot_table_lookup(&s->slots, sym), NULL);
+        }
+        if (!s->parked && s->ready_len) {
+            step(s);
+            idle_since = 0;
+            continue;
+        }
+        if (got) {
+            idle_since = 0;
+            continue;
+        }
+        uint64_t now = sym_now_ns();
+        if (!idle_since) idle_since = now;
+        if (now - idle_since < (uint64_t)(s->g->cfg.idle_spin_us * 1e3)) continue;
+        sym_doorbell_wait(&s->bell, seen, 0);
+        idle_since = 0;
+    }
+}
+
+sym_shard *sym_shard_create(struct sym_engine *g, int index, sym_backend *b, sym_err *e) {
+    sym_shard *s = calloc(1, sizeof *s);
+    if (!s) {
+        sym_fail(e, "out of memory for shard %d", index);
+        return NULL;
+    }
+    s->index = index;
+    s->g = g;
+    s->backend = b;
+    s->n_ids = g->cfg.max_symbols;
+    s->queue_cap = g->cfg.queue_capacity;
+    s->max_batch = g->cfg.max_batch < b->max_batch ? g->cfg.max_batch : b->max_batch;
+    s->drain_sym = -1;
+    sym_doorbell_init(&s->bell);
+    int F = g->model.features, ok = 1;
+    s->pool = malloc((size_t)s->queue_cap * sizeof *s->pool);
+    s->pool_next = malloc((size_t)s->queue_cap * sizeof *s->pool_next);
+    s->q_head = calloc((size_t)s->n_ids, sizeof(int));
+    s->q_tail = calloc((size_t)s->n_ids, sizeof(int));
+    s->q_len = calloc((size_t)s->n_ids, sizeof(int));
+    s->ready = calloc((size_t)s->n_ids, sizeof(int));
+    s->b_slots = malloc((size_t)s->max_batch * sizeof *s->b_slots);
+    s->b_sym = malloc((size_t)s->max_batch * sizeof(int));
+    s->b_idx = malloc((size_t)s->max_batch * sizeof(int));
+    s->b_feat = malloc((size_t)s->max_batch * (size_t)F * sizeof(float));
+    s->b_out = malloc((size_t)s->max_batch * SYM_TOWERS * sizeof(double));
+    ok = s->pool && s->pool_next && s->q_head && s->q_tail && s->q_len && s->ready && s->b_slots && s->b_sym &&
+         s->b_idx && s->b_feat && s->b_out;
+    if (!ok) sym_fail(e, "out of memory for shard %d", index);
+    if (ok && sym_slot_table_init(&s->slots, s->n_ids, b->n_slots, e)) ok = 0;
+    if (ok && sym_mailbox_init(&s->inbox, s->queue_cap + 64, 0, &s->bell, e)) ok = 0;
+    if (ok && sym_mailbox_init(&s->outbox, s->queue_cap + 64, 0, &g->router_bell, e)) {
+        sym_mailbox_destroy(&s->inbox);
+        ok = 0;
+    }
+    if (!ok) {
+        s->backend = NULL; /* the caller still owns it */
+        sym_slot_table_free(&s->slots);
+        free(s->pool), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
+        free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_feat), free(s->b_out);
+        sym_doorbell_destroy(&s->bell);
+        free(s);
+        return NULL;
+    }
+    for (int i = 0; i < s->queue_cap; i++) s->pool_next[i] = i + 1 < s->queue_cap ? i + 1 : -1;
+    s->pool_free = 0;
+    return s;
+}
+
+int sym_shard_start(sym_shard *s, sym_err *e) {
+    if (pthread_create(&s->thread, NULL, shard_main, s)) return sym_fail(e, "cannot start shard %d's thread", s->index);
+    s->started = 1;
+    return 0;
+}
+
+/* The router has sent STOP (or the shard never started). */
+void sym_shard_join_destroy(sym_shard *s) {
+    if (!s) return;
+    if (s->started) pthread_join(s->thread, NULL);
+    sym_backend_destroy(s->backend);
+    sym_slot_table_free(&s->slots);
+    sym_mailbox_destroy(&s->inbox);
+    sym_mailbox_destroy(&s->outbox);
+    free(s->pool), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
+    free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_feat), free(s->b_out);
+    sym_doorbell_destroy(&s->bell);
+    free(s);
+}

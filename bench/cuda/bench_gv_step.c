@@ -1,0 +1,100 @@
+/* ms per step of the CUDA engine at full size (H=2048, P=4096, L=12) with
+ * synthetic weights, for B = 1, 8, 39, 64, 128 in fp32, bf16 and mixed
+ * (RetNet fp32, the rest bf16). Each B: 5 steps of random features first
+ * (state non-zero), then the median of CUDA-event timings of graph replays.
+ * The HBM floor is (weight bytes + B x slot bytes x 2) / the device-to-device
+ * copy bandwidth measured here (bytes read plus written).
+ * SYM_GV_GEMM_MIN (env) sets the B from which cuBLAS replaces the own GEMV.
+ * usage: bench_gv_step [iters] [precisions: fp32,bf16,mixed] [B list: 1,8,39,64,128] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/gv/cuda_extra.h"
+
+static int cmpf(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    if (sym_cuda_device_count() == 0) {
+        printf("SKIP: no CUDA device\n");
+        return 77;
+    }
+    int iters = argc > 1 ? atoi(argv[1]) : 30;
+    const char *which = argc > 2 ? argv[2] : "fp32,bf16,mixed";
+    sym_err e = {{0}};
+    double bw;
+    if (sym_cuda_copy_bandwidth(0, (size_t)1 << 30, &bw, &e)) {
+        printf("FAIL %s\n", e.msg);
+        return 1;
+    }
+    printf("device-to-device copy: %.0f GB/s (read + write)\n", bw);
+    sym_model_config cfg = sym_model_config_full();
+    const char *names[3] = {"fp32", "bf16", "mixed"};
+    sym_precision P[3][4] = {{SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32},
+                             {SYM_PREC_BF16, SYM_PREC_BF16, SYM_PREC_BF16, SYM_PREC_BF16},
+                             {SYM_PREC_BF16, SYM_PREC_BF16, SYM_PREC_FP32, SYM_PREC_BF16}};
+    int Bs[16] = {1, 8, 39, 64, 128}, nB = 5;
+    if (argc > 3) {
+        nB = 0;
+        for (const char *p = argv[3]; *p && nB < 16;) {
+            int v = atoi(p);
+            if (v >= 1 && v <= 128) Bs[nB++] = v;
+            while (*p && *p != ',') p++;
+            if (*p) p++;
+        }
+    }
+    int n_slots = 130, F = cfg.features;
+    float *feat = malloc((size_t)128 * F * sizeof *feat), *ms = malloc((size_t)iters * sizeof *ms);
+    double *out = malloc((size_t)128 * 4 * sizeof *out);
+    int32_t slots[128];
+    for (int i = 0; i < 128; i++) slots[i] = (int32_t)i;
+    unsigned long long r = 0x9e3779b97f4a7c15ull;
+    printf("BENCH | prec | B | ms/step (median) | min | floor ms | ratio | weights GB | GPU mem used GB | symbols fit |\n");
+    for (int k = 0; k < 3; k++) {
+        if (!strstr(which, names[k])) continue;
+        size_t used0, fr0;
+        sym_cuda_mem_info(0, &used0, &fr0, &e);
+        sym_backend *b = sym_cuda_backend_create_synthetic(&cfg, 42, P[k], 0, n_slots, 128, &e);
+        if (!b) {
+            printf("FAIL create %s: %s\n", names[k], e.msg);
+            return 1;
+        }
+        size_t used, fr;
+        sym_cuda_mem_info(0, &used, &fr, &e);
+        double wb = (double)sym_cuda_backend_weight_bytes(b), sb = (double)b->slot_bytes;
+        long fit = n_slots + (long)((double)fr / sb);
+        for (int bi = 0; bi < nB; bi++) {
+            int B = Bs[bi];
+            for (int s = 0; s < 5; s++) {
+                for (int i = 0; i < B * F; i++) {
+                    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                    feat[i] = (float)((double)(r >> 11) * 0x1.0p-53 * 4.0 - 2.0);
+                }
+                if (sym_backend_step(b, B, slots, feat, out, &e)) {
+                    printf("FAIL step: %s\n", e.msg);
+                    return 1;
+                }
+            }
+            for (int i = 0; i < B * 4; i++)
+                if (!isfinite(out[i])) printf("WARNING non-finite output %s B=%d\n", names[k], B);
+            if (sym_cuda_backend_time_steps(b, B, slots, feat, iters, ms, &e)) {
+                printf("FAIL time: %s\n", e.msg);
+                return 1;
+            }
+            qsort(ms, (size_t)iters, sizeof *ms, cmpf);
+            double med = ms[iters / 2], floor_ms = (wb + 2.0 * B * sb) / (bw * 1e9) * 1e3;
+            printf("BENCH | %s | %d | %.3f | %.3f | %.3f | %.2f | %.2f | %.1f | %ld |\n", names[k], B, med, ms[0],
+                   floor_ms, med / floor_ms, wb / 1e9, (double)used / 1e9, fit);
+            fflush(stdout);
+        }
+        sym_backend_destroy(b);
+    }
+    const char *gm = getenv("SYM_GV_GEMM_MIN");
+    printf("command: SYM_GV_GEMM_MIN=%s bench_gv_step %d %s%s%s\n", gm ? gm : "(default 9)", iters, which,
+           argc > 3 ? " " : "", argc > 3 ? argv[3] : "");
+    return 0;
+}

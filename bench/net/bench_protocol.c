@@ -1,0 +1,123 @@
+/* Protocol cost on one core: what `symserve play` spends per request on the
+ * wire, without the model. For each message: line splitting (line reader),
+ * parsing (the play client's inference_request fast path, net/request_fast.h,
+ * and for comparison cJSON alone), validation of every row into a request
+ * (symbol check, feature count, finite float32), and formatting the
+ * inference_response line. Messages are made the way `symserve replay` writes them (79 features
+ * at 9 significant digits). Prints a table and the command.
+ *   usage: bench_net_protocol [N_REQUESTS] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "net/line_reader.h"
+#include "net/protocol.h"
+#include "net/request_fast.h"
+#include "net/tcp.h"
+
+#define F 79
+
+static uint64_t rng = 42;
+static double gauss(void) { /* cheap approximately normal numbers for the payload */
+    double s = 0;
+    for (int i = 0; i < 4; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        s += (double)(rng >> 11) / 9007199254740992.0 - 0.5;
+    }
+    return s * 1.7;
+}
+
+/* Runs n requests in messages of `rows` rows; returns requests per second. */
+static sym_fast_request fast;
+
+/* use_fast: the play client's path (fast scanner, cJSON for anything odd);
+ * else cJSON only. */
+static double run(int n, int rows, int use_fast, double *bytes_per_req) {
+    int n_msg = n / rows;
+    sym_outbuf in = {0}, out = {0};
+    float feat[64][F];
+    uint64_t uids[64];
+    char names[64][16];
+    const char *syms[64];
+    const float *fp[64];
+    for (int m = 0; m < n_msg; m++) { /* the stream, as one TCP byte string */
+        for (int k = 0; k < rows; k++) {
+            for (int i = 0; i < F; i++) feat[k][i] = (float)gauss();
+            uids[k] = (uint64_t)(m * rows + k);
+            snprintf(names[k], sizeof names[k], "SYM_%03d", (m * rows + k) % 40);
+            syms[k] = names[k], fp[k] = feat[k];
+        }
+        sym_proto_write_request(&in, uids, syms, fp, rows, F, 1.7e9 + m);
+    }
+    *bytes_per_req = (double)in.len / (n_msg * rows);
+    sym_line_reader lr;
+    sym_lr_init(&lr, SYM_LINE_MAX);
+    float features[F];
+    char symbol[SYM_PROTO_SYMBOL_MAX + 1];
+    double pred[64][4];
+    uint64_t done_uids[64];
+    long served = 0;
+    uint64_t t0 = sym_now_ns();
+    for (size_t off = 0; off < in.len; off += 65536) { /* 64 KiB reads, as the client does */
+        sym_lr_feed(&lr, in.buf + off, in.len - off < 65536 ? in.len - off : 65536);
+        char *line;
+        size_t len;
+        while (sym_lr_next(&lr, &line, &len) == SYM_LR_LINE) {
+            if (use_fast && sym_fast_request_parse(line, len, F, &fast)) {
+                for (int k = 0; k < fast.n; k++) {
+                    done_uids[k] = fast.uids[k];
+                    for (int j = 0; j < 4; j++) pred[k][j] = fast.features[k][j] * 0.123456789012345;
+                }
+                sym_proto_write_response(&out, done_uids, (const double(*)[4])pred, fast.n, 1.7e9);
+                served += fast.n;
+                sym_outbuf_reset(&out);
+                continue;
+            }
+            cJSON *root;
+            sym_msg_type t;
+            sym_err e;
+            sym_proto_batch b;
+            if (sym_proto_parse(line, len, &root, &t, &e) || sym_proto_batch_read(root, &b, &e)) {
+                fprintf(stderr, "bench: %s\n", e.msg);
+                exit(1);
+            }
+            int k_ok = 0;
+            for (int k = 0; k < b.n; k++) {
+                uint64_t uid;
+                int uid_ok;
+                if (sym_proto_row(&b, k, F, &uid, &uid_ok, symbol, features, &e)) {
+                    fprintf(stderr, "bench: %s\n", e.msg);
+                    exit(1);
+                }
+                done_uids[k_ok] = uid;
+                for (int j = 0; j < 4; j++) pred[k_ok][j] = features[j] * 0.123456789012345; /* full-width doubles */
+                k_ok++;
+            }
+            cJSON_Delete(root);
+            sym_proto_write_response(&out, done_uids, (const double(*)[4])pred, k_ok, 1.7e9);
+            served += k_ok;
+            sym_outbuf_reset(&out);
+        }
+    }
+    double s = (double)(sym_now_ns() - t0) * 1e-9;
+    if (served != (long)n_msg * rows) fprintf(stderr, "bench: served %ld of %d\n", served, n_msg * rows), exit(1);
+    sym_lr_free(&lr);
+    sym_outbuf_free(&in);
+    sym_outbuf_free(&out);
+    return served / s;
+}
+
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 200000;
+    printf("protocol cost, one core: line split + parse + row validation + response line, %d requests, F=%d\n", n, F);
+    printf("%-22s %18s %14s %14s %12s\n", "parser", "rows per message", "requests/s", "us/request", "bytes/req");
+    int sizes[] = {1, 8, 64};
+    for (int f = 1; f >= 0; f--)
+        for (int i = 0; i < 3; i++) {
+            double bpr, r = run(n, sizes[i], f, &bpr);
+            printf("%-22s %18d %14.0f %14.2f %12.0f\n", f ? "fast path (play)" : "cJSON only", sizes[i], r, 1e6 / r, bpr);
+        }
+    printf("command: taskset -c 0 build/bench/net/bench_net_protocol %d\n", n);
+    return 0;
+}

@@ -1,0 +1,207 @@
+/* config.h over cJSON. Every error names the key it is about, with its full
+ * path ("shards.count"), so a user can find it in the file. */
+#include "config/config.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sym_config_defaults(sym_config *c) {
+    memset(c, 0, sizeof *c);
+    c->synthetic_seed = 1;
+    c->synthetic_full = 0;
+    c->backend = SYM_BACKEND_AUTO;
+    /* precision_set 0: the engine picks the backend's default (cpu fp64,
+     * cuda "mixed" = RetNet fp32, the others bf16, which is what this holds) */
+    for (int t = 0; t < SYM_TOWERS; t++) c->tower_precision[t] = t == SYM_TOWER_RETNET ? SYM_PREC_FP32 : SYM_PREC_BF16;
+    c->shard_count = 1;
+    c->shard_devices[0] = 0;
+    c->n_shard_devices = 1;
+    c->max_batch = 128;
+    c->max_symbols = 1024;
+    c->queue_capacity = 4096;
+    c->hash_seed = 0;
+    c->status_interval_s = 5;
+    c->idle_spin_us = 200;
+}
+
+int sym_config_set_precision(sym_config *c, const char *name, sym_err *e) {
+    sym_precision p[SYM_TOWERS];
+    for (int t = 0; t < SYM_TOWERS; t++) {
+        if (!strcmp(name, "fp32")) p[t] = SYM_PREC_FP32;
+        else if (!strcmp(name, "bf16")) p[t] = SYM_PREC_BF16;
+        else if (!strcmp(name, "fp64")) p[t] = SYM_PREC_FP64;
+        else if (!strcmp(name, "mixed")) p[t] = t == SYM_TOWER_RETNET ? SYM_PREC_FP32 : SYM_PREC_BF16;
+        else return sym_fail(e, "unknown precision '%s' (fp64, fp32, bf16, mixed)", name);
+    }
+    memcpy(c->tower_precision, p, sizeof p);
+    c->precision_set = 1;
+    return 0;
+}
+
+/* An integer in [lo, hi] (JSON numbers are doubles: reject fractions). */
+static int get_int(const cJSON *v, const char *key, long long lo, long long hi, long long *out, sym_err *e) {
+    if (!cJSON_IsNumber(v)) return sym_fail(e, "config key '%s': expected an integer", key);
+    double d = v->valuedouble;
+    if (!isfinite(d) || d != floor(d) || d < (double)lo || d > (double)hi)
+        return sym_fail(e, "config key '%s': %g is not an integer in %lld..%lld", key, d, lo, hi);
+    *out = (long long)d;
+    return 0;
+}
+
+static int check_keys(const cJSON *obj, const char *path, const char *const *allowed, sym_err *e) {
+    if (!cJSON_IsObject(obj)) return sym_fail(e, "config key '%s': expected an object", path);
+    for (const cJSON *k = obj->child; k; k = k->next) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++) ok |= !strcmp(k->string, *a);
+        if (!ok) {
+            if (*path) return sym_fail(e, "unknown config key '%s.%s'", path, k->string);
+            return sym_fail(e, "unknown config key '%s'", k->string);
+        }
+    }
+    return 0;
+}
+
+static int parse_model(sym_config *c, const cJSON *m, sym_err *e) {
+    static const char *const keys[] = {"dir", "synthetic_seed", "size", NULL};
+    if (check_keys(m, "model", keys, e)) return -1;
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(m, "dir")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v) || !*v->valuestring) return sym_fail(e, "config key 'model.dir': expected a folder name or null");
+        if (strlen(v->valuestring) >= sizeof c->model_dir) return sym_fail(e, "config key 'model.dir': path too long");
+        strcpy(c->model_dir, v->valuestring);
+    } else if (v) {
+        c->model_dir[0] = 0;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(m, "synthetic_seed"))) {
+        long long s;
+        if (get_int(v, "model.synthetic_seed", 0, 9007199254740991ll, &s, e)) return -1;
+        c->synthetic_seed = (uint64_t)s;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(m, "size"))) {
+        if (!cJSON_IsString(v) || (strcmp(v->valuestring, "small") && strcmp(v->valuestring, "full")))
+            return sym_fail(e, "config key 'model.size': expected \"small\" or \"full\"");
+        c->synthetic_full = !strcmp(v->valuestring, "full");
+    }
+    return 0;
+}
+
+static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
+    static const char *const keys[] = {"count", "devices", NULL};
+    if (check_keys(s, "shards", keys, e)) return -1;
+    const cJSON *v;
+    long long n;
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "count"))) {
+        if (get_int(v, "shards.count", 1, SYM_MAX_SHARDS, &n, e)) return -1;
+        c->shard_count = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "devices"))) {
+        int len = cJSON_GetArraySize(v);
+        if (!cJSON_IsArray(v) || len < 1 || len > SYM_MAX_SHARDS)
+            return sym_fail(e, "config key 'shards.devices': expected an array of 1..%d device numbers", SYM_MAX_SHARDS);
+        int i = 0;
+        for (const cJSON *d = v->child; d; d = d->next, i++) {
+            if (get_int(d, "shards.devices", 0, 1023, &n, e)) return -1;
+            c->shard_devices[i] = (int)n;
+        }
+        c->n_shard_devices = len;
+    }
+    return 0;
+}
+
+static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
+    static const char *const keys[] = {"model",     "backend",     "precision",    "tower_precision",
+                                       "shards",    "max_batch",   "max_symbols",  "queue_capacity",
+                                       "hash_seed", "status_interval_s", "idle_spin_us", NULL};
+    if (!cJSON_IsObject(root)) return sym_fail(e, "config: the top level must be a JSON object");
+    if (check_keys(root, "", keys, e)) return -1;
+    const cJSON *v;
+    long long n;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "model")) && parse_model(c, v, e)) return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "backend"))) {
+        if (!cJSON_IsString(v)) return sym_fail(e, "config key 'backend': expected \"cpu\", \"cuda\" or \"auto\"");
+        if (!strcmp(v->valuestring, "cpu")) c->backend = SYM_BACKEND_CPU;
+        else if (!strcmp(v->valuestring, "cuda")) c->backend = SYM_BACKEND_CUDA;
+        else if (!strcmp(v->valuestring, "auto")) c->backend = SYM_BACKEND_AUTO;
+        else return sym_fail(e, "config key 'backend': '%s' is not cpu, cuda or auto", v->valuestring);
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "precision")) && cJSON_IsNull(v)) {
+        c->precision_set = 0; /* the backend's default */
+    } else if (v) {
+        if (!cJSON_IsString(v)) return sym_fail(e, "config key 'precision': expected a string");
+        if (sym_config_set_precision(c, v->valuestring, e)) return sym_failctx(e, "config key 'precision'");
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "tower_precision")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != SYM_TOWERS)
+            return sym_fail(e, "config key 'tower_precision': expected null or an array of 4 of \"fp32\"/\"bf16\"");
+        int t = 0;
+        for (const cJSON *p = v->child; p; p = p->next, t++) {
+            if (!cJSON_IsString(p) || (strcmp(p->valuestring, "fp32") && strcmp(p->valuestring, "bf16")))
+                return sym_fail(e, "config key 'tower_precision': element %d is not \"fp32\" or \"bf16\"", t);
+            c->tower_precision[t] = strcmp(p->valuestring, "fp32") ? SYM_PREC_BF16 : SYM_PREC_FP32;
+        }
+        c->precision_set = 1;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "shards")) && parse_shards(c, v, e)) return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "max_batch"))) {
+        if (get_int(v, "max_batch", 1, 65536, &n, e)) return -1;
+        c->max_batch = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "max_symbols"))) {
+        if (get_int(v, "max_symbols", 1, 1 << 20, &n, e)) return -1;
+        c->max_symbols = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "queue_capacity"))) {
+        if (get_int(v, "queue_capacity", 2, 1 << 20, &n, e)) return -1;
+        c->queue_capacity = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "hash_seed"))) {
+        if (get_int(v, "hash_seed", 0, 9007199254740991ll, &n, e)) return -1;
+        c->hash_seed = (uint64_t)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "status_interval_s"))) {
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 86400)
+            return sym_fail(e, "config key 'status_interval_s': expected seconds in 0..86400 (0: off)");
+        c->status_interval_s = v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "idle_spin_us"))) {
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 1e6)
+            return sym_fail(e, "config key 'idle_spin_us': expected microseconds in 0..1000000");
+        c->idle_spin_us = v->valuedouble;
+    }
+    return 0;
+}
+
+int sym_config_parse(sym_config *c, const char *json, sym_err *e) {
+    cJSON *root = cJSON_Parse(json);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        return sym_fail(e, "config: not valid JSON near '%.20s'", at ? at : "");
+    }
+    sym_config tmp = *c; /* all or nothing: c keeps its values on error */
+    int rc = parse_root(&tmp, root, e);
+    cJSON_Delete(root);
+    if (!rc) *c = tmp;
+    return rc;
+}
+
+int sym_config_load(sym_config *c, const char *path, sym_err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return sym_fail(e, "cannot open config %s", path);
+    char *buf = NULL;
+    long len = -1;
+    if (!fseek(f, 0, SEEK_END)) len = ftell(f);
+    if (len < 0 || len > (1 << 24) || fseek(f, 0, SEEK_SET) || !(buf = malloc((size_t)len + 1)) ||
+        fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        fclose(f);
+        free(buf);
+        return sym_fail(e, "cannot read config %s", path);
+    }
+    fclose(f);
+    buf[len] = 0;
+    int rc = sym_config_parse(c, buf, e);
+    free(buf);
+    return rc ? sym_failctx(e, "%s", path) : 0;
+}

@@ -1,0 +1,772 @@
+/* The CUDA engine behind the backend API: device weights (per-tower fp32 or
+ * bf16, projections that read the same input concatenated into one matrix),
+ * an fp32 state pool stepped in place through per-row slot indices, the four
+ * towers enqueued on four streams forked/joined inside one CUDA graph per
+ * batch-size bucket (padded rows point at a scratch slot past the real
+ * ones), replayed with only the input rows and slot indices changed. */
+#include "gv_common.cuh"
+
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "kernels/cuda_backend.h"
+#include "kernels/synthetic_init.h"
+}
+
+typedef struct {
+    const float *norm1, *norm2;
+    sym_dlin fc1, fc2;
+    /* xLSTM */
+    const float *s_norm, *s_cw, *s_cb, *s_gn_w, *s_gn_b, *m_norm, *m_cw, *m_cb, *m_q, *m_k, *m_v, *m_on_w, *m_on_b,
+        *m_skip, *final_norm;
+    sym_dlin s_in_if, s_in_zo, s_st, m_xg, m_gates, m_down;
+    /* Mamba2: proj = [input; z; b; c; dt] */
+    sym_dlin mb_proj, mb_out;
+    const float *mb_cx_w, *mb_cx_b, *mb_cb_w, *mb_cb_b, *mb_cc_w, *mb_cc_b, *mb_a, *mb_d, *mb_norm;
+    /* RetNet: [q; k; v; g] */
+    sym_dlin rt_qkvg, rt_out;
+    const float *rt_decay, *rt_angle;
+    /* Hawk: [gate; rec], [ig; rg] */
+    sym_dlin hk_gr, hk_igrg, hk_out;
+    const float *hk_cw, *hk_cb, *hk_a;
+} dblock;
+
+typedef struct {
+    float *h1, *u, *a, *pr, *b1, *b2, *b3, *b4, *b5, *b6, *g1, *g2;
+} tbuf;
+
+#define MAX_ALLOCS 8192
+#define N_BUCKETS 64
+
+typedef struct {
+    sym_backend base;
+    int device;
+    cudaStream_t s, ts[SYM_TOWERS];
+    cudaEvent_t ev_fork, ev_join[SYM_TOWERS];
+    sym_dlin up[SYM_TOWERS], down[SYM_TOWERS], outp;
+    dblock *blk[SYM_TOWERS];
+    float *pool, *init_slot;
+    size_t numel;
+    int scratch_slot;
+    tbuf tb[SYM_TOWERS];
+    sym_gemm_ws ws[SYM_TOWERS];
+    int ldW1;
+    float *d_feat, *d_pred, *h_feat, *h_pred;
+    int *d_slots, *h_slots;
+    int buckets[N_BUCKETS], n_buckets;
+    cudaGraphExec_t graphs[N_BUCKETS];
+    void *allocs[MAX_ALLOCS];
+    int n_allocs;
+    size_t weight_bytes;
+} cuda_backend;
+
+static int dalloc(cuda_backend *c, void **p, size_t bytes, sym_err *e) {
+    if (c->n_allocs >= MAX_ALLOCS) return sym_fail(e, "too many device allocations");
+    CUDA_CHECK(cudaMalloc(p, bytes ? bytes : 16));
+    c->allocs[c->n_allocs++] = *p;
+    return 0;
+}
+
+/* ---------------- weights ---------------- */
+
+typedef struct {
+    cuda_backend *c;
+    const sym_weights *wd; /* bound to the full fp32 device arena */
+    float *arena;
+    char *consumed; /* per spec: moved into a matrix, not needed in the compact arena */
+} builder;
+
+static void mark(builder *bd, const float *p) {
+    if (!p) return;
+    size_t off = (size_t)(p - bd->arena);
+    for (int i = 0; i < bd->wd->n_specs; i++)
+        if (bd->wd->specs[i].offset == off) bd->consumed[i] = 1;
+}
+
+/* rows of parts (each [out_k, in] with optional bias) stacked into one matrix */
+static int mk(builder *bd, const float *const *w, const float *const *b, const int *rows, int n, int in, int blk_rows,
+              int xwrap, int bf16, sym_dlin *L, sym_err *e) {
+    cuda_backend *c = bd->c;
+    int out = 0, any_bias = 0;
+    for (int k = 0; k < n; k++) out += rows[k], any_bias |= b[k] != NULL;
+    size_t es = bf16 ? 2 : 4;
+    void *W;
+    if (dalloc(c, &W, (size_t)out * in * es, e)) return -1;
+    size_t at = 0;
+    for (int k = 0; k < n; k++) {
+        size_t cnt = (size_t)rows[k] * in;
+        if (bf16) sym_f32_to_bf16_dev(c->s, w[k], (__nv_bfloat16 *)W + at, cnt);
+        else CUDA_CHECK(cudaMemcpyAsync((float *)W + at, w[k], cnt * 4, cudaMemcpyDeviceToDevice, c->s));
+        CUDA_CHECK(cudaGetLastError());
+        at += cnt;
+        mark(bd, w[k]);
+        mark(bd, b[k]);
+    }
+    c->weight_bytes += (size_t)out * in * es;
+    float *B = NULL;
+    if (any_bias) {
+        if (dalloc(c, (void **)&B, (size_t)out * 4, e)) return -1;
+        CUDA_CHECK(cudaMemsetAsync(B, 0, (size_t)out * 4, c->s));
+        int r = 0;
+        for (int k = 0; k < n; k++) {
+            if (b[k]) CUDA_CHECK(cudaMemcpyAsync(B + r, b[k], (size_t)rows[k] * 4, cudaMemcpyDeviceToDevice, c->s));
+            r += rows[k];
+        }
+        c->weight_bytes += (size_t)out * 4;
+    }
+    L->w = W, L->b = B, L->out = out, L->in = in, L->blk_rows = blk_rows ? blk_rows : out, L->xwrap = xwrap;
+    L->bf16 = bf16;
+    return 0;
+}
+
+static int mk_lin(builder *bd, const sym_linear *const *p, int n, int bf16, sym_dlin *L, sym_err *e) {
+    const float *w[8], *b[8];
+    int rows[8];
+    for (int k = 0; k < n; k++) w[k] = p[k]->w, b[k] = p[k]->b, rows[k] = p[k]->out;
+    return mk(bd, w, b, rows, n, p[0]->in, 0, 1, bf16, L, e);
+}
+
+static int mk_blk(builder *bd, const sym_blocklinear *const *p, int n, int bf16, sym_dlin *L, sym_err *e) {
+    const float *w[8], *b[8];
+    int rows[8];
+    for (int k = 0; k < n; k++) w[k] = p[k]->w, b[k] = p[k]->b, rows[k] = p[k]->nb * p[k]->bs;
+    return mk(bd, w, b, rows, n, p[0]->bs, p[0]->bs, p[0]->nb, bf16, L, e);
+}
+
+/* Index of the spec whose data starts at p (p bound into arena). */
+static int spec_of(const sym_weights *wd, const float *p, const float *arena) {
+    size_t off = (size_t)(p - arena);
+    for (int i = 0; i < wd->n_specs; i++)
+        if (wd->specs[i].offset == off) return i;
+    return 0; /* unreachable: every bound field is a spec */
+}
+
+static int build_model(cuda_backend *c, sym_weights *wd, float *arena, const sym_precision prec[SYM_TOWERS],
+                       sym_err *e) {
+    const sym_model_config *cf = &wd->cfg;
+    int L = cf->depth;
+    builder bd = {c, wd, arena, (char *)calloc((size_t)wd->n_specs, 1)};
+    if (!bd.consumed) return sym_fail(e, "out of memory");
+    int rc = -1;
+    /* bf16 towers: only the matrices (everything mk() stores) are rounded,
+     * by the bf16 conversion itself; vectors (biases, norms, conv, decay,
+     * angle, Hawk a, Mamba a/d, the 4x4 mLSTM blocks) stay exact fp32: they
+     * cost no bandwidth, and bf16 would round RetNet's decay and Hawk's a
+     * (within 2^-9 of 1) to 1.0. sym_cuda_gv_round_bf16_like_device() is
+     * the host mirror for reference runs. */
+    for (int t = 0; t < SYM_TOWERS; t++) {
+        int bf = prec[t] == SYM_PREC_BF16;
+        const sym_tower_weights *tw = &wd->towers[t];
+        const sym_linear *up = &tw->up, *down = &tw->down;
+        if (mk_lin(&bd, &up, 1, bf, &c->up[t], e) || mk_lin(&bd, &down, 1, bf, &c->down[t], e)) goto out;
+        c->blk[t] = (dblock *)calloc((size_t)L, sizeof(dblock));
+        if (!c->blk[t]) { sym_fail(e, "out of memory"); goto out; }
+        for (int l = 0; l < L; l++) {
+            const sym_block_weights *bw = &tw->blocks[l];
+            dblock *d = &c->blk[t][l];
+            const sym_linear *f1 = &bw->fc1, *f2 = &bw->fc2;
+            if (mk_lin(&bd, &f1, 1, bf, &d->fc1, e) || mk_lin(&bd, &f2, 1, bf, &d->fc2, e)) goto out;
+            if (t == SYM_TOWER_XLSTM) {
+                const sym_xlstm_weights *x = &bw->xlstm;
+                const sym_blocklinear *iif[2] = {&x->s_ig_in, &x->s_fg_in}, *izo[2] = {&x->s_zg_in, &x->s_og_in},
+                                      *st[4] = {&x->s_ig_st, &x->s_fg_st, &x->s_zg_st, &x->s_og_st};
+                const sym_linear *xg[2] = {&x->m_x, &x->m_gate}, *gates[2] = {&x->m_igate, &x->m_fgate},
+                                 *dn = &x->m_down;
+                if (mk_blk(&bd, iif, 2, bf, &d->s_in_if, e) || mk_blk(&bd, izo, 2, bf, &d->s_in_zo, e) ||
+                    mk_blk(&bd, st, 4, bf, &d->s_st, e) || mk_lin(&bd, xg, 2, bf, &d->m_xg, e) ||
+                    mk_lin(&bd, gates, 2, bf, &d->m_gates, e) || mk_lin(&bd, &dn, 1, bf, &d->m_down, e))
+                    goto out;
+            } else if (t == SYM_TOWER_MAMBA2) {
+                const sym_mamba2_weights *m = &bw->mamba2;
+                const sym_linear *pj[5] = {&m->in_proj, &m->z_proj, &m->b_proj, &m->c_proj, &m->dt_proj},
+                                 *op = &m->out_proj;
+                if (mk_lin(&bd, pj, 5, bf, &d->mb_proj, e) || mk_lin(&bd, &op, 1, bf, &d->mb_out, e)) goto out;
+            } else if (t == SYM_TOWER_RETNET) {
+                const sym_retnet_weights *r = &bw->retnet;
+                const sym_linear *pj[4] = {&r->q, &r->k, &r->v, &r->g}, *op = &r->out;
+                if (mk_lin(&bd, pj, 4, bf, &d->rt_qkvg, e) || mk_lin(&bd, &op, 1, bf, &d->rt_out, e)) goto out;
+            } else {
+                const sym_hawk_weights *h = &bw->hawk;
+                const sym_linear *gr[2] = {&h->gate, &h->rec}, *op = &h->out;
+                const sym_blocklinear *ir[2] = {&h->ig, &h->rg};
+                if (mk_lin(&bd, gr, 2, bf, &d->hk_gr, e) || mk_blk(&bd, ir, 2, bf, &d->hk_igrg, e) ||
+                    mk_lin(&bd, &op, 1, bf, &d->hk_out, e))
+                    goto out;
+            }
+        }
+    }
+    {
+        const sym_linear *op = &wd->out_proj;
+        if (mk_lin(&bd, &op, 1, 0, &c->outp, e)) goto out;
+    }
+    {
+        /* compact arena of everything not moved into a matrix */
+        size_t n_small = 0;
+        for (int i = 0; i < wd->n_specs; i++)
+            if (!bd.consumed[i]) n_small += ((size_t)wd->specs[i].numel + 15) & ~(size_t)15;
+        float *sa;
+        if (dalloc(c, (void **)&sa, n_small * 4, e)) goto out;
+        c->weight_bytes += n_small * 4;
+        size_t at = 0;
+        sym_tensor_spec *specs = (sym_tensor_spec *)malloc((size_t)wd->n_specs * sizeof *specs);
+        if (!specs) { sym_fail(e, "out of memory"); goto out; }
+        memcpy(specs, wd->specs, (size_t)wd->n_specs * sizeof *specs);
+        for (int i = 0; i < wd->n_specs; i++) {
+            if (bd.consumed[i]) { specs[i].offset = 0; continue; }
+            cudaError_t ce = cudaMemcpyAsync(sa + at, arena + wd->specs[i].offset, (size_t)specs[i].numel * 4,
+                                             cudaMemcpyDeviceToDevice, c->s);
+            if (ce != cudaSuccess) { free(specs); sym_fail(e, "copy small tensor: %s", cudaGetErrorString(ce)); goto out; }
+            specs[i].offset = at;
+            at += ((size_t)specs[i].numel + 15) & ~(size_t)15;
+        }
+        /* Map each small field from its full-arena pointer to the compact arena. */
+#define SMALL(p) ((p) ? sa + specs[spec_of(wd, (p), arena)].offset : (const float *)NULL)
+        for (int t = 0; t < SYM_TOWERS; t++)
+            for (int l = 0; l < L; l++) {
+                const sym_block_weights *bw = &wd->towers[t].blocks[l];
+                dblock *d = &c->blk[t][l];
+                d->norm1 = SMALL(bw->norm1.w);
+                d->norm2 = SMALL(bw->norm2.w);
+                if (t == SYM_TOWER_XLSTM) {
+                    const sym_xlstm_weights *x = &bw->xlstm;
+                    d->s_norm = SMALL(x->s_norm.w), d->s_cw = SMALL(x->s_conv.w), d->s_cb = SMALL(x->s_conv.b);
+                    d->s_gn_w = SMALL(x->s_gn.w), d->s_gn_b = SMALL(x->s_gn.b), d->m_norm = SMALL(x->m_norm.w);
+                    d->m_cw = SMALL(x->m_conv.w), d->m_cb = SMALL(x->m_conv.b), d->m_q = SMALL(x->m_q.w);
+                    d->m_k = SMALL(x->m_k.w), d->m_v = SMALL(x->m_v.w), d->m_on_w = SMALL(x->m_outnorm.w);
+                    d->m_on_b = SMALL(x->m_outnorm.b), d->m_skip = SMALL(x->m_skip);
+                    d->final_norm = SMALL(x->final_norm.w);
+                } else if (t == SYM_TOWER_MAMBA2) {
+                    const sym_mamba2_weights *m = &bw->mamba2;
+                    d->mb_cx_w = SMALL(m->conv_x.w), d->mb_cx_b = SMALL(m->conv_x.b);
+                    d->mb_cb_w = SMALL(m->conv_b.w), d->mb_cb_b = SMALL(m->conv_b.b);
+                    d->mb_cc_w = SMALL(m->conv_c.w), d->mb_cc_b = SMALL(m->conv_c.b);
+                    d->mb_a = SMALL(m->a), d->mb_d = SMALL(m->d), d->mb_norm = SMALL(m->norm.w);
+                } else if (t == SYM_TOWER_RETNET) {
+                    d->rt_decay = SMALL(bw->retnet.decay), d->rt_angle = SMALL(bw->retnet.angle);
+                } else {
+                    const sym_hawk_weights *h = &bw->hawk;
+                    d->hk_cw = SMALL(h->conv.w), d->hk_cb = SMALL(h->conv.b), d->hk_a = SMALL(h->a);
+                }
+            }
+#undef SMALL
+        free(specs);
+    }
+    {
+        cudaError_t ce = cudaStreamSynchronize(c->s);
+        if (ce != cudaSuccess) { sym_fail(e, "building device weights: %s", cudaGetErrorString(ce)); goto out; }
+    }
+    rc = 0;
+out:
+    free(bd.consumed);
+    return rc;
+}
+
+/* ---------------- one step, enqueued ---------------- */
+
+#define LD4(x) (((x) + 7) & ~7)
+
+#define G(...)                                                                                                 \
+    do {                                                                                                       \
+        int st_ = sym_gemv(s, &c->ws[t], __VA_ARGS__);                                                         \
+        if (st_ && !bad) bad = st_;                                                                            \
+    } while (0)
+
+/* Enqueues tower t for B rows on its stream; returns a cuBLAS status. */
+static int enqueue_tower(cuda_backend *c, int t, int B) {
+    int bad = 0;
+    const sym_model_config *cf = &c->base.cfg;
+    const sym_state_layout *ly = &c->base.layout;
+    cudaStream_t s = c->ts[t];
+    const int H = cf->hidden, P = cf->proj, F = cf->features, I = 2 * H, NH = cf->heads;
+    const int NS = sym_cfg_slstm_heads(cf), NM = sym_cfg_mamba_heads(cf), W1 = c->ldW1;
+    const int *sl = c->d_slots;
+    float *pool = c->pool;
+    size_t ne = c->numel;
+    tbuf *b = &c->tb[t];
+    G(&c->up[t], c->d_feat, F, b->h1, P, B, GEMV_RELU);
+    G(&c->down[t], b->h1, P, b->u, H, B, 0);
+    for (int l = 0; l < cf->depth; l++) {
+        const dblock *d = &c->blk[t][l];
+        const sym_block_state *bs = &ly->blocks[l];
+        sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm1);
+        if (t == SYM_TOWER_XLSTM) {
+            /* sLSTM: b2 = [xa | xn], pr = gates [i f z o], b4 = yprev then y, b5 = s_out */
+            sym_groupnorm(s, b->a, H, b->b2 + H, 2 * H, B, H, 1, d->s_norm, NULL, NULL, 0, 0);
+            sym_dconv(s, b->b2 + H, 2 * H, b->b2, 2 * H, B, H, pool, ne, sl, bs->s_conv, d->s_cw, d->s_cb, 1);
+            sym_gather_state(s, pool, ne, sl, bs->s_y, H, b->b4, I, B);
+            G(&d->s_in_if, b->b2, 2 * H, b->pr, W1, B, 0);
+            G(&d->s_in_zo, b->b2 + H, 2 * H, b->pr + 2 * H, W1, B, 0);
+            G(&d->s_st, b->b4, I, b->pr, W1, B, GEMV_ACC);
+            sym_slstm_cell(s, b->pr, W1, pool, ne, sl, bs->s_c, bs->s_n, bs->s_m, bs->s_y, b->b4, I, H, B);
+            sym_groupnorm(s, b->b4, I, b->b5, I, B, H, NS, d->s_gn_w, d->s_gn_b, b->a, H, 0);
+            /* mLSTM: b6 = xn, pr = [xm | xg], b3 = xa, b1 = qkv, g1 = gates, g2 = (ig fg den), b4 = hc/hn */
+            sym_groupnorm(s, b->b5, I, b->b6, H, B, H, 1, d->m_norm, NULL, NULL, 0, 0);
+            G(&d->m_xg, b->b6, H, b->pr, W1, B, 0);
+            sym_dconv(s, b->pr, W1, b->b3, I, B, I, pool, ne, sl, bs->m_conv, d->m_cw, d->m_cb, 1);
+            sym_mlstm_qkv(s, b->b3, I, b->pr, W1, d->m_q, d->m_k, d->m_v, b->b1, 3 * I, I, B);
+            G(&d->m_gates, b->b1, 3 * I, b->g1, 4 * NH, B, 0);
+            sym_mlstm_gate(s, b->g1, 4 * NH, b->b1, 3 * I, pool, ne, sl, bs->m_n, bs->m_m, b->g2, 4 * NH, I, NH, B);
+            sym_mlstm_cell(s, b->b1, 3 * I, b->g2, 4 * NH, pool, ne, sl, bs->m_C, b->b4, I, I, NH, B);
+            sym_groupnorm(s, b->b4, I, b->b4, I, B, I, NH, d->m_on_w, d->m_on_b, NULL, 0, 0);
+            sym_mlstm_skip(s, b->b4, I, b->b3, I, b->pr + I, W1, d->m_skip, I, B);
+            G(&d->m_down, b->b4, I, b->b5, I, B, GEMV_ACC);
+            sym_groupnorm(s, b->b5, I, b->u, H, B, H, 1, d->final_norm, NULL, NULL, 0, 1);
+        } else if (t == SYM_TOWER_MAMBA2) {
+            /* pr = [x | z | b | c | dt], b3 = xs, b2 = [b | c] after conv, b4 = y*silu(z), b5 = rmsnorm */
+            G(&d->mb_proj, b->a, H, b->pr, W1, B, 0);
+            sym_dconv(s, b->pr, W1, b->b3, I, B, I, pool, ne, sl, bs->mb_conv_x, d->mb_cx_w, d->mb_cx_b, 1);
+            sym_dconv(s, b->pr + 2 * I, W1, b->b2, 2 * H, B, SYM_MAMBA_BC, pool, ne, sl, bs->mb_conv_b, d->mb_cb_w,
+                     d->mb_cb_b, 1);
+            sym_dconv(s, b->pr + 2 * I + SYM_MAMBA_BC, W1, b->b2 + SYM_MAMBA_BC, 2 * H, B, SYM_MAMBA_BC, pool, ne, sl,
+                     bs->mb_conv_c, d->mb_cc_w, d->mb_cc_b, 1);
+            sym_mamba_ssm(s, b->b3, I, b->b2, 2 * H, b->pr, W1, I, 2 * I + 2 * SYM_MAMBA_BC, d->mb_a, d->mb_d, pool,
+                          ne, sl, bs->mb_h, b->b4, I, B, NM);
+            sym_rmsnorm(s, b->b4, I, b->b5, I, B, I, 1e-5f, d->mb_norm);
+            G(&d->mb_out, b->b5, I, b->u, H, B, GEMV_ACC);
+        } else if (t == SYM_TOWER_RETNET) {
+            int hd = H / NH;
+            G(&d->rt_qkvg, b->a, H, b->pr, W1, B, 0);
+            sym_retnet_rotary(s, b->pr, W1, H, hd, d->rt_angle, pool, ne, sl, 1.0f / sqrtf((float)hd), B);
+            sym_retnet_cell(s, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, bs->rt_S, b->b4, I, B);
+            sym_retnet_norm(s, b->b4, I, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, bs->rt_scale, b->b5, I, B);
+            G(&d->rt_out, b->b5, I, b->u, H, B, GEMV_ACC);
+        } else {
+            /* pr = [gate | rec], b3 = r, b2 = [ig | rg], b5 = gelu(gate)*h */
+            G(&d->hk_gr, b->a, H, b->pr, W1, B, 0);
+            sym_dconv(s, b->pr + H, W1, b->b3, I, B, H, pool, ne, sl, bs->hk_conv, d->hk_cw, d->hk_cb, 0);
+            G(&d->hk_igrg, b->b3, I, b->b2, 2 * H, B, 0);
+            sym_hawk_cell(s, b->pr, W1, b->b3, I, b->b2, 2 * H, d->hk_a, pool, ne, sl, bs->hk_h, b->b5, I, H, B);
+            G(&d->hk_out, b->b5, I, b->u, H, B, GEMV_ACC);
+        }
+        sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2);
+        G(&d->fc1, b->a, H, b->h1, P, B, GEMV_RELU);
+        G(&d->fc2, b->h1, P, b->u, H, B, GEMV_ACC);
+    }
+    G(&c->outp, b->u, H, c->d_pred + t, SYM_TOWERS, B, 0);
+    (void)NS;
+    return bad;
+}
+#undef G
+
+static int enqueue_step(cuda_backend *c, int B, sym_err *e) {
+    CUDA_CHECK(cudaEventRecord(c->ev_fork, c->s));
+    for (int t = 0; t < SYM_TOWERS; t++) {
+        CUDA_CHECK(cudaStreamWaitEvent(c->ts[t], c->ev_fork, 0));
+        int st = enqueue_tower(c, t, B);
+        if (st) return sym_fail(e, "cuBLAS call failed in tower %d: status %d", t, st);
+        CUDA_CHECK(cudaGetLastError());
+        CUDA_CHECK(cudaEventRecord(c->ev_join[t], c->ts[t]));
+        CUDA_CHECK(cudaStreamWaitEvent(c->s, c->ev_join[t], 0));
+    }
+    /* after every tower: RetNet read the old step count */
+    sym_step_count(c->s, c->pool, c->numel, c->d_slots, B);
+    CUDA_CHECK(cudaGetLastError());
+    return 0;
+}
+
+static int bucket_index(const cuda_backend *c, int B) {
+    for (int i = 0; i < c->n_buckets; i++)
+        if (c->buckets[i] >= B) return i;
+    return c->n_buckets - 1;
+}
+
+static int use_graphs(void) {
+    const char *v = getenv("SYM_CUDA_NO_GRAPH");
+    return !(v && *v && *v != '0');
+}
+
+static int cuda_step(sym_backend *bb, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (sym_backend_check_batch(bb, B, slots, e)) return -1;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    int bi = bucket_index(c, B), Bk = c->buckets[bi], F = bb->cfg.features;
+    for (int i = 0; i < Bk; i++) c->h_slots[i] = i < B ? slots[i] : c->scratch_slot;
+    memcpy(c->h_feat, features, (size_t)B * F * sizeof(float));
+    memset(c->h_feat + (size_t)B * F, 0, (size_t)(Bk - B) * F * sizeof(float));
+    CUDA_CHECK(cudaMemcpyAsync(c->d_slots, c->h_slots, (size_t)Bk * sizeof(int), cudaMemcpyHostToDevice, c->s));
+    CUDA_CHECK(cudaMemcpyAsync(c->d_feat, c->h_feat, (size_t)Bk * F * sizeof(float), cudaMemcpyHostToDevice, c->s));
+    if (use_graphs()) {
+        if (!c->graphs[bi]) {
+            cudaGraph_t g;
+            CUDA_CHECK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
+            int rc = enqueue_step(c, Bk, e);
+            cudaError_t ce = cudaStreamEndCapture(c->s, &g);
+            if (rc) return -1;
+            if (ce != cudaSuccess) return sym_fail(e, "capturing a step graph: %s", cudaGetErrorString(ce));
+            ce = cudaGraphInstantiate(&c->graphs[bi], g, 0);
+            cudaGraphDestroy(g);
+            if (ce != cudaSuccess) {
+                c->graphs[bi] = NULL;
+                return sym_fail(e, "instantiating a step graph: %s", cudaGetErrorString(ce));
+            }
+        }
+        CUDA_CHECK(cudaGraphLaunch(c->graphs[bi], c->s));
+    } else if (enqueue_step(c, Bk, e)) {
+        return -1;
+    }
+    CUDA_CHECK(cudaMemcpyAsync(c->h_pred, c->d_pred, (size_t)Bk * SYM_TOWERS * sizeof(float), cudaMemcpyDeviceToHost,
+                               c->s));
+    CUDA_CHECK(cudaStreamSynchronize(c->s));
+    for (int i = 0; i < B * SYM_TOWERS; i++) out[i] = (double)c->h_pred[i];
+    return 0;
+}
+
+static int check_slot(cuda_backend *c, int32_t slot, sym_err *e) {
+    if (slot < 0 || slot >= c->base.n_slots) return sym_fail(e, "slot %d out of range 0..%d", (int)slot, c->base.n_slots - 1);
+    return 0;
+}
+
+static int cuda_reset(sym_backend *bb, int32_t slot, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (check_slot(c, slot, e)) return -1;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    CUDA_CHECK(cudaMemcpyAsync(c->pool + (size_t)slot * c->numel, c->init_slot, c->numel * 4, cudaMemcpyDeviceToDevice, c->s));
+    CUDA_CHECK(cudaStreamSynchronize(c->s));
+    return 0;
+}
+
+static int cuda_export(sym_backend *bb, int32_t slot, void *dst, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (check_slot(c, slot, e)) return -1;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    CUDA_CHECK(cudaMemcpy(dst, c->pool + (size_t)slot * c->numel, c->numel * 4, cudaMemcpyDeviceToHost));
+    return 0;
+}
+
+static int cuda_import(sym_backend *bb, int32_t slot, const void *src, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (check_slot(c, slot, e)) return -1;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    CUDA_CHECK(cudaMemcpy(c->pool + (size_t)slot * c->numel, src, c->numel * 4, cudaMemcpyHostToDevice));
+    return 0;
+}
+
+static int cuda_copy(sym_backend *sb, int32_t ss, sym_backend *db, int32_t ds, sym_err *e) {
+    cuda_backend *s = (cuda_backend *)sb, *d = (cuda_backend *)db;
+    if (check_slot(s, ss, e) || check_slot(d, ds, e)) return -1;
+    if (s->numel != d->numel) return sym_fail(e, "different state layouts");
+    float *dp = d->pool + (size_t)ds * d->numel, *sp = s->pool + (size_t)ss * s->numel;
+    if (s->device == d->device) CUDA_CHECK(cudaMemcpy(dp, sp, s->numel * 4, cudaMemcpyDeviceToDevice));
+    else CUDA_CHECK(cudaMemcpyPeer(dp, d->device, sp, s->device, s->numel * 4));
+    return 0;
+}
+
+static void cuda_destroy(sym_backend *bb) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (!c) return;
+    cudaSetDevice(c->device);
+    cudaDeviceSynchronize();
+    for (int i = 0; i < N_BUCKETS; i++)
+        if (c->graphs[i]) cudaGraphExecDestroy(c->graphs[i]);
+    for (int i = 0; i < c->n_allocs; i++) cudaFree(c->allocs[i]);
+    if (c->h_feat) cudaFreeHost(c->h_feat);
+    if (c->h_pred) cudaFreeHost(c->h_pred);
+    if (c->h_slots) cudaFreeHost(c->h_slots);
+    for (int t = 0; t < SYM_TOWERS; t++) {
+        if (c->ws[t].h) cublasDestroy(c->ws[t].h);
+        free(c->blk[t]);
+        if (c->ts[t]) cudaStreamDestroy(c->ts[t]);
+        if (c->ev_join[t]) cudaEventDestroy(c->ev_join[t]);
+    }
+    if (c->ev_fork) cudaEventDestroy(c->ev_fork);
+    if (c->s) cudaStreamDestroy(c->s);
+    sym_state_layout_free(&c->base.layout);
+    free(c);
+}
+
+static const sym_backend_ops cuda_ops = {"cuda", cuda_step, cuda_reset, cuda_export, cuda_import, cuda_copy, cuda_destroy};
+
+extern "C" int sym_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+/* Everything but the weights: streams, state pool, scratch buffers. */
+static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots, int max_batch, sym_err *e) {
+    if (n_slots <= 0 || max_batch <= 0) {
+        sym_fail(e, "n_slots and max_batch must be positive");
+        return NULL;
+    }
+    cuda_backend *c = (cuda_backend *)calloc(1, sizeof *c);
+    if (!c) {
+        sym_fail(e, "out of memory");
+        return NULL;
+    }
+    c->device = device;
+    c->base.ops = &cuda_ops;
+    c->base.cfg = *cfg;
+    c->base.n_slots = n_slots;
+    c->base.max_batch = max_batch;
+    c->base.state_elem_size = 4;
+    if (sym_state_layout_init(&c->base.layout, cfg, e)) {
+        free(c);
+        return NULL;
+    }
+    c->numel = c->base.layout.numel;
+    c->base.slot_bytes = c->numel * 4;
+    c->scratch_slot = n_slots;
+    int rc = [&]() -> int {
+        CUDA_CHECK(cudaSetDevice(device));
+        CUDA_CHECK(cudaStreamCreateWithFlags(&c->s, cudaStreamNonBlocking));
+        CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_fork, cudaEventDisableTiming));
+        for (int t = 0; t < SYM_TOWERS; t++) {
+            CUDA_CHECK(cudaStreamCreateWithFlags(&c->ts[t], cudaStreamNonBlocking));
+            CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_join[t], cudaEventDisableTiming));
+        }
+        /* buckets: exact up to 8, then multiples of 8 */
+        for (int b = 1; c->n_buckets < N_BUCKETS; b = b < 8 ? b + 1 : b + 8) {
+            c->buckets[c->n_buckets++] = b < max_batch ? b : max_batch;
+            if (b >= max_batch) break;
+        }
+        if (c->buckets[c->n_buckets - 1] < max_batch) return sym_fail(e, "max_batch %d too large", max_batch);
+        int Bm = max_batch;
+        size_t H = (size_t)cfg->hidden, P = (size_t)cfg->proj, I = 2 * H;
+        c->ldW1 = LD4((int)(2 * I + 2 * SYM_MAMBA_BC + sym_cfg_mamba_heads(cfg)));
+        for (int t = 0; t < SYM_TOWERS; t++) {
+            tbuf *b = &c->tb[t];
+            if (dalloc(c, (void **)&b->h1, Bm * P * 4, e) || dalloc(c, (void **)&b->u, Bm * H * 4, e) ||
+                dalloc(c, (void **)&b->a, Bm * H * 4, e) || dalloc(c, (void **)&b->pr, Bm * (size_t)c->ldW1 * 4, e) ||
+                dalloc(c, (void **)&b->b1, Bm * 3 * I * 4, e) || dalloc(c, (void **)&b->b2, Bm * 2 * H * 4, e) ||
+                dalloc(c, (void **)&b->b3, Bm * I * 4, e) || dalloc(c, (void **)&b->b4, Bm * I * 4, e) ||
+                dalloc(c, (void **)&b->b5, Bm * I * 4, e) || dalloc(c, (void **)&b->b6, Bm * H * 4, e) ||
+                dalloc(c, (void **)&b->g1, Bm * 4 * (size_t)cfg->heads * 4, e) ||
+                dalloc(c, (void **)&b->g2, Bm * 4 * (size_t)cfg->heads * 4, e))
+                return -1;
+        }
+        const char *gm = getenv("SYM_GV_GEMM_MIN");
+        size_t max_in = 6 * H > P ? 6 * H : P, max_out = (size_t)c->ldW1 > P ? (size_t)c->ldW1 : P;
+        if (max_in < (size_t)cfg->features) max_in = (size_t)cfg->features;
+        for (int t = 0; t < SYM_TOWERS; t++) {
+            sym_gemm_ws *w = &c->ws[t];
+            w->gemm_min = gm && *gm ? atoi(gm) : 9;
+            if (cublasCreate(&w->h) != CUBLAS_STATUS_SUCCESS) return sym_fail(e, "cublasCreate failed");
+            void *cws;
+            if (dalloc(c, &cws, (size_t)32 << 20, e) || dalloc(c, (void **)&w->xs, 3 * (size_t)Bm * max_in * 2, e) ||
+                dalloc(c, (void **)&w->y2, 3 * (size_t)Bm * max_out * 4, e))
+                return -1;
+            if (cublasSetStream(w->h, c->ts[t]) || cublasSetWorkspace(w->h, cws, (size_t)32 << 20) ||
+                cublasSetMathMode(w->h, CUBLAS_DEFAULT_MATH))
+                return sym_fail(e, "configuring cuBLAS failed");
+        }
+        if (dalloc(c, (void **)&c->d_feat, (size_t)Bm * cfg->features * 4, e) ||
+            dalloc(c, (void **)&c->d_pred, (size_t)Bm * SYM_TOWERS * 4, e) ||
+            dalloc(c, (void **)&c->d_slots, (size_t)Bm * sizeof(int), e))
+            return -1;
+        CUDA_CHECK(cudaMallocHost((void **)&c->h_feat, (size_t)Bm * cfg->features * 4));
+        CUDA_CHECK(cudaMallocHost((void **)&c->h_pred, (size_t)Bm * SYM_TOWERS * 4));
+        CUDA_CHECK(cudaMallocHost((void **)&c->h_slots, (size_t)Bm * sizeof(int)));
+        /* pool: n_slots real slots + one scratch slot for padded rows */
+        if (dalloc(c, (void **)&c->pool, (size_t)(n_slots + 1) * c->numel * 4, e) ||
+            dalloc(c, (void **)&c->init_slot, c->numel * 4, e))
+            return -1;
+        float *h = (float *)malloc(c->numel * 4);
+        if (!h) return sym_fail(e, "out of memory");
+        sym_state_reset_f32(&c->base.layout, h);
+        cudaError_t ce = cudaMemcpy(c->init_slot, h, c->numel * 4, cudaMemcpyHostToDevice);
+        free(h);
+        if (ce != cudaSuccess) return sym_fail(e, "uploading the initial state: %s", cudaGetErrorString(ce));
+        for (int i = 0; i <= n_slots; i++)
+            CUDA_CHECK(cudaMemcpyAsync(c->pool + (size_t)i * c->numel, c->init_slot, c->numel * 4,
+                                       cudaMemcpyDeviceToDevice, c->s));
+        CUDA_CHECK(cudaStreamSynchronize(c->s));
+        return 0;
+    }();
+    if (rc) {
+        cuda_destroy(&c->base);
+        return NULL;
+    }
+    return c;
+}
+
+static sym_backend *finish(cuda_backend *c, sym_weights *wd, float *arena, const sym_precision prec[SYM_TOWERS],
+                           sym_err *e) {
+    int rc = build_model(c, wd, arena, prec, e);
+    cudaFree(arena);
+    sym_weights_free(wd);
+    if (rc) {
+        cuda_destroy(&c->base);
+        return NULL;
+    }
+    return &c->base;
+}
+
+static int check_prec(const sym_precision p[SYM_TOWERS], sym_err *e) {
+    for (int t = 0; t < SYM_TOWERS; t++)
+        if (p[t] != SYM_PREC_FP32 && p[t] != SYM_PREC_BF16) return sym_fail(e, "tower %d: precision must be fp32 or bf16", t);
+    return 0;
+}
+
+extern "C" sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_precision tower_prec[SYM_TOWERS],
+                                                int device, int n_slots, int max_batch, sym_err *e) {
+    if (check_prec(tower_prec, e)) return NULL;
+    cuda_backend *c = setup(&w->cfg, device, n_slots, max_batch, e);
+    if (!c) return NULL;
+    sym_weights wd;
+    if (sym_weights_describe(&wd, &w->cfg, e)) {
+        cuda_destroy(&c->base);
+        return NULL;
+    }
+    float *arena = NULL;
+    cudaError_t ce = cudaMalloc((void **)&arena, wd.arena_floats * 4);
+    if (ce == cudaSuccess) ce = cudaMemcpy(arena, w->arena, wd.arena_floats * 4, cudaMemcpyHostToDevice);
+    if (ce != cudaSuccess) {
+        sym_fail(e, "uploading %zu weight bytes: %s", wd.arena_floats * 4, cudaGetErrorString(ce));
+        cudaFree(arena);
+        sym_weights_free(&wd);
+        cuda_destroy(&c->base);
+        return NULL;
+    }
+    sym_weights_bind(&wd, arena);
+    return finish(c, &wd, arena, tower_prec, e);
+}
+
+extern "C" sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint64_t seed,
+                                                          const sym_precision tower_prec[SYM_TOWERS], int device,
+                                                          int n_slots, int max_batch, sym_err *e) {
+    if (check_prec(tower_prec, e)) return NULL;
+    cuda_backend *c = setup(cfg, device, n_slots, max_batch, e);
+    if (!c) return NULL;
+    sym_weights wd;
+    if (sym_weights_describe(&wd, cfg, e)) {
+        cuda_destroy(&c->base);
+        return NULL;
+    }
+    float *arena = NULL;
+    cudaError_t ce = cudaMalloc((void **)&arena, wd.arena_floats * 4);
+    if (ce != cudaSuccess) {
+        sym_fail(e, "allocating %zu weight bytes: %s", wd.arena_floats * 4, cudaGetErrorString(ce));
+        sym_weights_free(&wd);
+        cuda_destroy(&c->base);
+        return NULL;
+    }
+    int hd = sym_cfg_head_dim(cfg);
+    for (int i = 0; i < wd.n_specs; i++) {
+        const sym_tensor_spec *sp = &wd.specs[i];
+        sym_init_dev(c->s, arena + sp->offset, sp->numel, (int)sp->init, sym_weights_tensor_key(seed, sp->name),
+                     sp->fan_in, hd);
+    }
+    ce = cudaGetLastError();
+    if (ce != cudaSuccess) {
+        sym_fail(e, "generating weights: %s", cudaGetErrorString(ce));
+        cudaFree(arena);
+        sym_weights_free(&wd);
+        cuda_destroy(&c->base);
+        return NULL;
+    }
+    sym_weights_bind(&wd, arena);
+    return finish(c, &wd, arena, tower_prec, e);
+}
+
+/* For the bench: bytes of device weights. */
+extern "C" size_t sym_cuda_backend_weight_bytes(const sym_backend *b) {
+    return ((const cuda_backend *)b)->weight_bytes;
+}
+
+extern "C" {
+#include "kernels/cuda/gv/cuda_extra.h"
+}
+
+extern "C" int sym_cuda_synthetic_to_host(sym_weights *w, uint64_t seed, int device, sym_err *e) {
+    CUDA_CHECK(cudaSetDevice(device));
+    float *arena = NULL;
+    CUDA_CHECK(cudaMalloc((void **)&arena, w->arena_floats * 4));
+    int hd = sym_cfg_head_dim(&w->cfg);
+    for (int i = 0; i < w->n_specs; i++) {
+        const sym_tensor_spec *sp = &w->specs[i];
+        sym_init_dev(0, arena + sp->offset, sp->numel, (int)sp->init, sym_weights_tensor_key(seed, sp->name),
+                     sp->fan_in, hd);
+    }
+    cudaError_t ce = cudaGetLastError();
+    if (ce == cudaSuccess) ce = cudaMemcpy(w->arena, arena, w->arena_floats * 4, cudaMemcpyDeviceToHost);
+    cudaFree(arena);
+    if (ce != cudaSuccess) return sym_fail(e, "synthetic weights on the GPU: %s", cudaGetErrorString(ce));
+    return 0;
+}
+
+extern "C" int sym_cuda_backend_time_steps(sym_backend *bb, int B, const int32_t *slots, const float *features,
+                                           int iters, float *ms, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    double *out = (double *)malloc((size_t)B * SYM_TOWERS * sizeof(double));
+    if (!out) return sym_fail(e, "out of memory");
+    int rc = cuda_step(bb, B, slots, features, out, e); /* uploads rows, captures the graph */
+    free(out);
+    if (rc) return -1;
+    int bi = bucket_index(c, B);
+    if (!c->graphs[bi]) return sym_fail(e, "no graph (SYM_CUDA_NO_GRAPH set?)");
+    cudaEvent_t a, b;
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
+    for (int i = 0; i < iters; i++) {
+        CUDA_CHECK(cudaEventRecord(a, c->s));
+        CUDA_CHECK(cudaGraphLaunch(c->graphs[bi], c->s));
+        CUDA_CHECK(cudaEventRecord(b, c->s));
+        CUDA_CHECK(cudaEventSynchronize(b));
+        CUDA_CHECK(cudaEventElapsedTime(&ms[i], a, b));
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    return 0;
+}
+
+static int cmp_float(const void *x, const void *y) {
+    float a = *(const float *)x, b = *(const float *)y;
+    return (a > b) - (a < b);
+}
+
+extern "C" int sym_cuda_copy_bandwidth(int device, size_t bytes, double *gbps, sym_err *e) {
+    CUDA_CHECK(cudaSetDevice(device));
+    void *s = NULL, *d = NULL;
+    CUDA_CHECK(cudaMalloc(&s, bytes));
+    CUDA_CHECK(cudaMalloc(&d, bytes));
+    cudaEvent_t a, b;
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
+    float ms[12];
+    CUDA_CHECK(cudaMemcpy(d, s, bytes, cudaMemcpyDeviceToDevice));
+    for (int i = 0; i < 12; i++) {
+        CUDA_CHECK(cudaEventRecord(a, 0));
+        CUDA_CHECK(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, 0));
+        CUDA_CHECK(cudaEventRecord(b, 0));
+        CUDA_CHECK(cudaEventSynchronize(b));
+        CUDA_CHECK(cudaEventElapsedTime(&ms[i], a, b));
+    }
+    qsort(ms, 12, sizeof(float), cmp_float);
+    *gbps = 2.0 * (double)bytes / (ms[6] * 1e-3) / 1e9;
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    cudaFree(s);
+    cudaFree(d);
+    return 0;
+}
+
+extern "C" int sym_cuda_mem_info(int device, size_t *used, size_t *free_bytes, sym_err *e) {
+    CUDA_CHECK(cudaSetDevice(device));
+    size_t fr, tot;
+    CUDA_CHECK(cudaMemGetInfo(&fr, &tot));
+    *used = tot - fr;
+    *free_bytes = fr;
+    return 0;
+}
+
+/* A matrix this engine stores in bf16 for a bf16 tower: linear weights
+ * (2-D) and block-diagonal weights other than the depthwise convs [C,1,4]
+ * and the mLSTM's 4x4 blocks. */
+static int stored_bf16(const sym_tensor_spec *sp) {
+    if (sp->ndim == 2) return 1;
+    return sp->ndim == 3 && sp->shape[1] != 1 && sp->shape[2] > 4;
+}
+
+extern "C" void sym_cuda_gv_round_bf16_like_device(sym_weights *w, int tower_mask) {
+    for (int i = 0; i < w->n_specs; i++) {
+        const sym_tensor_spec *sp = &w->specs[i];
+        if (sp->tower < 0 || !(tower_mask & (1 << sp->tower)) || !stored_bf16(sp)) continue;
+        float *p = w->arena + sp->offset;
+        for (int64_t k = 0; k < sp->numel; k++) p[k] = sym_bf16_to_f32(sym_f32_to_bf16(p[k]));
+    }
+}

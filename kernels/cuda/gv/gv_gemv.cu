@@ -1,0 +1,211 @@
+/* Batched matrix-vector products for B <= a few hundred rows, the bulk of a
+ * step's HBM traffic: one warp owns R output rows and walks them once per
+ * chunk of BT batch rows, so weights stream from HBM once (later chunks hit
+ * L2/L1) and each x load is reused R times. Weights fp32 or bf16 (16-byte
+ * loads, 8 elements per lane), fp32 accumulation. Each output's sum is
+ * lane-strided then a fixed xor tree: the same for a row whatever B is. */
+#include "gv_common.cuh"
+
+template <typename WT> __device__ __forceinline__ void load8(const WT *p, float *v);
+template <> __device__ __forceinline__ void load8<float>(const float *p, float *v) {
+    float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+template <> __device__ __forceinline__ void load8<__nv_bfloat16>(const __nv_bfloat16 *p, float *v) {
+    uint4 u = *(const uint4 *)p;
+    unsigned int w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[2 * i] = __uint_as_float(w[i] << 16);
+        v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
+template <typename WT> __device__ __forceinline__ float load1(const WT *p);
+template <> __device__ __forceinline__ float load1<float>(const float *p) { return *p; }
+template <> __device__ __forceinline__ float load1<__nv_bfloat16>(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+
+struct GemvArgs {
+    const void *w;
+    const float *bias, *x;
+    float *y;
+    int ldx, ldy, B, out, in, blk_rows, xwrap, flags, vec;
+};
+
+template <typename WT, int BT, int R> __global__ void __launch_bounds__(256) k_gemv(GemvArgs a) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int o0 = (blockIdx.x * 8 + warp) * R;
+    if (o0 >= a.out) return;
+    const WT *W = (const WT *)a.w + (size_t)o0 * a.in;
+    const float *xr = a.x + (size_t)((o0 / a.blk_rows) % a.xwrap) * a.in;
+    const int nr = min(R, a.out - o0);
+    for (int b0 = 0; b0 < a.B; b0 += BT) {
+        float acc[R][BT];
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int j = 0; j < BT; j++) acc[r][j] = 0.0f;
+        if (a.vec) {
+            for (int k = lane * 8; k < a.in; k += 256) {
+                float wv[R][8];
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    if (r < nr) load8<WT>(W + (size_t)r * a.in + k, wv[r]);
+                    else
+#pragma unroll
+                        for (int q = 0; q < 8; q++) wv[r][q] = 0.0f;
+                }
+#pragma unroll
+                for (int j = 0; j < BT; j++) {
+                    if (b0 + j < a.B) {
+                        float xv[8];
+                        load8<float>(xr + (size_t)(b0 + j) * a.ldx + k, xv);
+#pragma unroll
+                        for (int r = 0; r < R; r++)
+                            acc[r][j] += ((wv[r][0] * xv[0] + wv[r][1] * xv[1]) + (wv[r][2] * xv[2] + wv[r][3] * xv[3])) +
+                                         ((wv[r][4] * xv[4] + wv[r][5] * xv[5]) + (wv[r][6] * xv[6] + wv[r][7] * xv[7]));
+                    }
+                }
+            }
+        } else {
+            for (int k = lane; k < a.in; k += 32) {
+                float wv[R];
+#pragma unroll
+                for (int r = 0; r < R; r++) wv[r] = r < nr ? load1<WT>(W + (size_t)r * a.in + k) : 0.0f;
+#pragma unroll
+                for (int j = 0; j < BT; j++)
+                    if (b0 + j < a.B) {
+                        float xv = xr[(size_t)(b0 + j) * a.ldx + k];
+#pragma unroll
+                        for (int r = 0; r < R; r++) acc[r][j] += wv[r] * xv;
+                    }
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int j = 0; j < BT; j++) acc[r][j] = sym_warp_sum(acc[r][j]);
+        if (lane == 0) {
+#pragma unroll
+            for (int r = 0; r < R; r++)
+#pragma unroll
+                for (int j = 0; j < BT; j++) {
+                    if (r < nr && b0 + j < a.B) {
+                        float v = acc[r][j] + (a.bias ? a.bias[o0 + r] : 0.0f);
+                        if (a.flags & GEMV_RELU) v = fmaxf(v, 0.0f);
+                        float *yp = a.y + (size_t)(b0 + j) * a.ldy + o0 + r;
+                        if (a.flags & GEMV_ACC) *yp += v;
+                        else *yp = v;
+                    }
+                }
+        }
+    }
+}
+
+template <typename WT> static void launch(cudaStream_t s, GemvArgs &a) {
+    /* R > 1 only when the R rows of a warp share one input slice */
+    bool multi = a.B > 8 && (a.blk_rows % 4) == 0;
+    if (multi) {
+        int rows = 8 * 4;
+        k_gemv<WT, 8, 4><<<(a.out + rows - 1) / rows, 256, 0, s>>>(a);
+    } else if (a.B == 1) {
+        k_gemv<WT, 1, 1><<<(a.out + 7) / 8, 256, 0, s>>>(a);
+    } else if (a.B <= 4) {
+        k_gemv<WT, 4, 1><<<(a.out + 7) / 8, 256, 0, s>>>(a);
+    } else {
+        k_gemv<WT, 8, 1><<<(a.out + 7) / 8, 256, 0, s>>>(a);
+    }
+}
+
+static void gemv_own(cudaStream_t s, const sym_dlin *L, const float *x, int ldx, float *y, int ldy, int B, int flags) {
+    GemvArgs a;
+    a.w = L->w, a.bias = L->b, a.x = x, a.y = y, a.ldx = ldx, a.ldy = ldy, a.B = B, a.out = L->out, a.in = L->in;
+    a.blk_rows = L->blk_rows, a.xwrap = L->xwrap, a.flags = flags;
+    a.vec = (L->in % 8) == 0 && (ldx % 4) == 0 && ((uintptr_t)x % 16) == 0 && ((uintptr_t)L->w % 16) == 0;
+    if (L->bf16) launch<__nv_bfloat16>(s, a);
+    else launch<float>(s, a);
+}
+
+/* x [B, ldx] (width w) -> xs [3][B][w] bf16: hi, mid, lo */
+__global__ void k_split3(const float *x, int ldx, int w, int B, __nv_bfloat16 *xs) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
+    if (i >= w) return;
+    float v = x[(size_t)b * ldx + i];
+    __nv_bfloat16 hi = __float2bfloat16_rn(v);
+    float r = v - __bfloat162float(hi);
+    __nv_bfloat16 mid = __float2bfloat16_rn(r);
+    float r2 = r - __bfloat162float(mid);
+    size_t plane = (size_t)B * w;
+    xs[(size_t)b * w + i] = hi;
+    xs[plane + (size_t)b * w + i] = mid;
+    xs[2 * plane + (size_t)b * w + i] = __float2bfloat16_rn(r2);
+}
+
+/* y = act(y + bias) in place (fp32 path: cuBLAS already did y (+)= W x) */
+__global__ void k_epi_inplace(float *y, int ldy, int out, const float *bias, int relu) {
+    int o = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
+    if (o >= out) return;
+    float v = y[(size_t)b * ldy + o] + (bias ? bias[o] : 0.0f);
+    y[(size_t)b * ldy + o] = relu ? fmaxf(v, 0.0f) : v;
+}
+
+/* y (=|+=) act(y2_hi + y2_mid + y2_lo + bias) */
+__global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, const float *bias, int flags) {
+    int o = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
+    if (o >= out) return;
+    size_t plane = (size_t)B * out;
+    const float *p = y2 + (size_t)b * out + o;
+    float v = (p[0] + p[plane]) + p[2 * plane] + (bias ? bias[o] : 0.0f);
+    if (flags & GEMV_RELU) v = fmaxf(v, 0.0f);
+    float *yp = y + (size_t)b * ldy + o;
+    if (flags & GEMV_ACC) *yp += v;
+    else *yp = v;
+}
+
+int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
+             int B, int flags) {
+    if (!ws || B < ws->gemm_min) {
+        gemv_own(s, L, x, ldx, y, ldy, B, flags);
+        return 0;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    const int out = L->out, in = L->in, blk = L->blk_rows < out;
+    const int bs = L->blk_rows, nb = L->xwrap, parts = blk ? out / (bs * nb) : 1;
+    cublasStatus_t st;
+    dim3 eg((out + 255) / 256, B);
+    if (!L->bf16) {
+        const float beta = (flags & GEMV_ACC) ? 1.0f : 0.0f;
+        const float *W = (const float *)L->w;
+        if (!blk) {
+            st = cublasSgemm(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, out, B, in, &one, W, in, x, ldx, &beta, y, ldy);
+            if (st) return (int)st;
+        } else {
+            for (int p = 0; p < parts; p++) {
+                st = cublasSgemmStridedBatched(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, bs, B, bs, &one,
+                                               W + (size_t)p * nb * bs * bs, bs, (long long)bs * bs, x, ldx, bs, &beta,
+                                               y + (size_t)p * nb * bs, ldy, bs, nb);
+                if (st) return (int)st;
+            }
+        }
+        if (L->b || (flags & GEMV_RELU)) k_epi_inplace<<<eg, 256, 0, s>>>(y, ldy, out, L->b, flags & GEMV_RELU);
+        return 0;
+    }
+    const int w = blk ? nb * bs : in;
+    dim3 sg((w + 255) / 256, B);
+    k_split3<<<sg, 256, 0, s>>>(x, ldx, w, B, ws->xs);
+    const __nv_bfloat16 *W = (const __nv_bfloat16 *)L->w;
+    if (!blk) {
+        st = cublasGemmEx(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, out, 3 * B, in, &one, W, CUDA_R_16BF, in, ws->xs,
+                          CUDA_R_16BF, in, &zero, ws->y2, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        if (st) return (int)st;
+    } else {
+        for (int p = 0; p < parts; p++) {
+            st = cublasGemmStridedBatchedEx(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, bs, 3 * B, bs, &one,
+                                            W + (size_t)p * nb * bs * bs, CUDA_R_16BF, bs, (long long)bs * bs, ws->xs,
+                                            CUDA_R_16BF, w, bs, &zero, ws->y2 + (size_t)p * nb * bs, CUDA_R_32F, out,
+                                            bs, nb, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+            if (st) return (int)st;
+        }
+    }
+    k_epi_split<<<eg, 256, 0, s>>>(ws->y2, out, B, y, ldy, L->b, flags);
+    return 0;
+}

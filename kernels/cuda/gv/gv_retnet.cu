@@ -1,0 +1,91 @@
+/* RetNet retention: rotary (theta in fp64 with the CUDA libm's full range
+ * reduction, so millions of steps stay accurate), then the S update and
+ * readout split by column chunks (each S element read and written once),
+ * then per-head scale update, 1/sqrt(scale), RMSNorm and silu(g) gating. */
+#include "gv_common.cuh"
+
+__global__ void k_retnet_rotary(float *PR, int ldp, int H, int hd, const float *angle, const float *pool,
+                                size_t numel, const int *slots, float scaling) {
+    int p = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
+    if (2 * p >= H) return;
+    int i0 = 2 * p, pp = i0 % hd;
+    long long offset = *(const long long *)(pool + (size_t)slots[b] * numel);
+    double s0, c0, s1, c1;
+    sincos((double)offset * (double)angle[pp], &s0, &c0);
+    sincos((double)offset * (double)angle[pp + 1], &s1, &c1);
+    float fc0 = (float)c0, fs0 = (float)s0, fc1 = (float)c1, fs1 = (float)s1;
+    float *q = PR + (size_t)b * ldp, *k = q + H;
+    float q0 = q[i0], q1 = q[i0 + 1], k0 = k[i0] * scaling, k1 = k[i0 + 1] * scaling;
+    q[i0] = q0 * fc0 - q1 * fs0;
+    q[i0 + 1] = q1 * fc1 + q0 * fs1;
+    k[i0] = k0 * fc0 - k1 * fs0;
+    k[i0 + 1] = k1 * fc1 + k0 * fs1;
+}
+
+void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const float *angle, const float *pool,
+                       size_t numel, const int *slots, float scaling, int B) {
+    dim3 grid((H / 2 + 255) / 256, B);
+    k_retnet_rotary<<<grid, 256, 0, s>>>(PR, ldp, H, hd, angle, pool, numel, slots, scaling);
+}
+
+/* block (32 columns, 8 row groups); grid (column chunks, heads, rows) */
+__global__ void k_retnet_cell(const float *PR, int ldp, int H, int hd, const float *decay, float *pool, size_t numel,
+                              const int *slots, size_t off_S, float *O, int ldo) {
+    __shared__ float red[8][33];
+    int tx = threadIdx.x, ty = threadIdx.y, j = blockIdx.x * 32 + tx, n = blockIdx.y, b = blockIdx.z;
+    float acc = 0.0f;
+    if (j < hd) {
+        const float *qr = PR + (size_t)b * ldp + n * hd, *kr = qr + H, *v = qr + 2 * H;
+        float *S = sym_slot(pool, numel, slots, b) + off_S + (size_t)n * hd * hd;
+        float dec = decay[n], vj = v[j];
+        for (int i = ty; i < hd; i += 8) {
+            float sv = dec * S[(size_t)i * hd + j] + kr[i] * vj;
+            S[(size_t)i * hd + j] = sv;
+            acc += qr[i] * sv;
+        }
+    }
+    red[ty][tx] = acc;
+    __syncthreads();
+    if (ty == 0 && j < hd) {
+        float s = 0.0f;
+#pragma unroll
+        for (int r = 0; r < 8; r++) s += red[r][tx];
+        O[(size_t)b * ldo + n * hd + j] = s;
+    }
+}
+
+void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
+                     size_t numel, const int *slots, size_t off_S, float *O, int ldo, int B) {
+    int hd = H / NH;
+    dim3 grid((hd + 31) / 32, NH, B), block(32, 8);
+    k_retnet_cell<<<grid, block, 0, s>>>(PR, ldp, H, hd, decay, pool, numel, slots, off_S, O, ldo);
+}
+
+__global__ void k_retnet_norm(const float *O, int ldo, const float *PR, int ldp, int H, int hd, const float *decay,
+                              float *pool, size_t numel, const int *slots, size_t off_scale, float *ON, int ldn) {
+    __shared__ float sh[32];
+    int n = blockIdx.x, b = blockIdx.y;
+    float *scp = sym_slot(pool, numel, slots, b) + off_scale + n;
+    float sc = decay[n] * *scp + 1.0f;
+    __syncthreads();
+    if (threadIdx.x == 0) *scp = sc;
+    float rs = sqrtf(sc);
+    const float *o = O + (size_t)b * ldo + n * hd;
+    const float *g = PR + (size_t)b * ldp + 3 * H + n * hd;
+    float ss = 0.0f;
+    for (int j = threadIdx.x; j < hd; j += blockDim.x) {
+        float v = o[j] / rs;
+        ss += v * v;
+    }
+    ss = sym_block_sum(ss, sh);
+    float r = 1.0f / sqrtf(ss / (float)hd + 1e-6f);
+    for (int j = threadIdx.x; j < hd; j += blockDim.x)
+        ON[(size_t)b * ldn + n * hd + j] = (o[j] / rs) * r * sym_siluf(g[j]);
+}
+
+void sym_retnet_norm(cudaStream_t s, const float *O, int ldo, const float *PR, int ldp, int H, int NH,
+                     const float *decay, float *pool, size_t numel, const int *slots, size_t off_scale, float *ON,
+                     int ldn, int B) {
+    dim3 grid(NH, B);
+    k_retnet_norm<<<grid, 256, 0, s>>>(O, ldo, PR, ldp, H, H / NH, decay, pool, numel, slots, off_scale, ON, ldn);
+}

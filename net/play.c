@@ -1,0 +1,370 @@
+/* The play event loop; see play.h. */
+#include "net/play.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "net/line_reader.h"
+#include "net/protocol.h"
+#include "net/request_fast.h"
+#include "net/tcp.h"
+#include "net/uid_map.h"
+
+#define POLL_BATCH 256
+#define READS_PER_WAKE 16 /* bound the bytes read per wake so answers go out between reads */
+
+void sym_play_opts_default(sym_play_opts *o) {
+    *o = (sym_play_opts){.host = "127.0.0.1", .heartbeat_s = 5, .backoff_min_s = 0.1, .backoff_max_s = 5,
+                         .max_reconnects = -1, .connect_timeout_ms = 2000};
+}
+
+typedef struct {
+    sym_engine *g;
+    const sym_play_opts *o;
+    sym_play_stats *st;
+    int fd;
+    int32_t gen;       /* connection number: uid_map value of a request in flight on it */
+    uint64_t inflight; /* requests of the current connection not yet answered */
+    int n_features;
+    sym_line_reader lr;
+    sym_outbuf out;
+    sym_uid_map seen; /* every unique_id received on this connection: gen while in flight, 0 once answered/refused */
+    sym_request req;
+    sym_fast_request *fast; /* the fast path's rows (large: on the heap) */
+    sym_prediction preds[POLL_BATCH];
+    uint64_t ok_uids[POLL_BATCH];
+    double ok_pred[POLL_BATCH][4];
+    int oom;
+    int tries; /* connection attempts since the last good one (1 right after a loss) */
+} play;
+
+static int stopped(const play *p) { return p->o->stop && atomic_load(p->o->stop); }
+
+static void send_error(play *p, const char *error, const char *details, int64_t uid) {
+    if (p->fd < 0) return;
+    if (sym_proto_write_error(&p->out, error, details, uid)) p->oom = 1;
+}
+
+static void refuse_row(play *p, uint64_t uid, const char *why) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "request %llu rejected", (unsigned long long)uid);
+    sym_warn("play: %s: %s", msg, why);
+    p->st->rejected++;
+    send_error(p, msg, why, (int64_t)uid);
+}
+
+static void refuse_message(play *p, const char *why) {
+    sym_warn("play: bad message: %s", why);
+    p->st->bad_messages++;
+    send_error(p, "bad message", why, -1);
+}
+
+/* Moves every finished prediction to the wire: one response for the
+ * successes, one error per engine refusal. */
+static void collect(play *p) {
+    int n;
+    do {
+        n = sym_engine_poll(p->g, p->preds, POLL_BATCH, 0);
+        int k_ok = 0, orphans = 0;
+        for (int i = 0; i < n; i++) {
+            const sym_prediction *r = &p->preds[i];
+            int32_t *v = sym_uid_map_get(&p->seen, r->uid);
+            if (!v || *v != p->gen || p->fd < 0) { /* from a connection that is gone */
+                orphans++;
+                if (v) *v = 0;
+                continue;
+            }
+            *v = 0;
+            p->inflight--;
+            if (r->status == 0) {
+                p->ok_uids[k_ok] = r->uid;
+                memcpy(p->ok_pred[k_ok], r->pred, sizeof p->ok_pred[k_ok]);
+                for (int t = 0; t < 4; t++)
+                    if (!isfinite(r->pred[t])) sym_warn("play: request %llu: tower %d output is not finite (sent as null)", (unsigned long long)r->uid, t);
+                k_ok++;
+            } else {
+                refuse_row(p, r->uid, r->error[0] ? r->error : "refused by the engine");
+            }
+        }
+        if (orphans) {
+            p->st->orphaned += (uint64_t)orphans;
+            sym_warn("play: %d predictions of a lost connection dropped", orphans);
+        }
+        if (k_ok) {
+            if (sym_proto_write_response(&p->out, p->ok_uids, (const double(*)[4])p->ok_pred, k_ok, sym_proto_wall_s()))
+                p->oom = 1;
+            p->st->answered += (uint64_t)k_ok;
+            p->st->responses_sent++;
+        }
+    } while (n == POLL_BATCH);
+}
+
+/* One row with a usable unique_id: refuse a duplicate or a bad row (rc,
+ * why), else submit p->req (symbol and features already in place). */
+static void serve_row(play *p, uint64_t uid, int rc, const char *why) {
+    if (sym_uid_map_get(&p->seen, uid)) {
+        p->st->duplicates++;
+        refuse_row(p, uid, "duplicate unique_id: already received");
+        return;
+    }
+    if (sym_uid_map_put(&p->seen, uid, 0)) {
+        p->oom = 1;
+        return;
+    }
+    if (rc) {
+        refuse_row(p, uid, why);
+        return;
+    }
+    sym_err e = {{0}};
+    p->req.uid = uid;
+    p->req.n_features = p->n_features;
+    if (sym_engine_submit(p->g, &p->req, &e)) {
+        refuse_row(p, uid, e.msg);
+        return;
+    }
+    *sym_uid_map_get(&p->seen, uid) = p->gen;
+    p->inflight++;
+    p->st->submitted++;
+}
+
+static void on_request(play *p, const cJSON *root) {
+    sym_proto_batch b;
+    sym_err e = {{0}};
+    if (sym_proto_batch_read(root, &b, &e)) {
+        refuse_message(p, e.msg);
+        return;
+    }
+    for (int k = 0; k < b.n && !p->oom; k++) {
+        uint64_t uid;
+        int uid_ok;
+        p->st->requests++;
+        int rc = sym_proto_row(&b, k, p->n_features, &uid, &uid_ok, p->req.symbol, p->req.features, &e);
+        if (!uid_ok) {
+            char why[640];
+            snprintf(why, sizeof why, "row %d of the message: %s", k, e.msg);
+            p->st->rejected++;
+            sym_warn("play: request without a usable unique_id rejected: %s", why);
+            send_error(p, "request rejected", why, -1);
+            continue;
+        }
+        serve_row(p, uid, rc, e.msg);
+    }
+}
+
+/* A valid inference_request read by the fast path. */
+static void on_fast_request(play *p) {
+    const sym_fast_request *r = p->fast;
+    for (int k = 0; k < r->n && !p->oom; k++) {
+        p->st->requests++;
+        memcpy(p->req.symbol, r->symbols[k], sizeof p->req.symbol);
+        memcpy(p->req.features, r->features[k], (size_t)p->n_features * sizeof *p->req.features);
+        serve_row(p, r->uids[k], 0, NULL);
+    }
+}
+
+static void on_score(play *p, const cJSON *root) {
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(root, "latencies_ms");
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(root, "accuracies");
+    p->st->score_updates++;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, lat) {
+        if (cJSON_IsNumber(x)) p->st->score_latency_ms_sum += x->valuedouble, p->st->score_rows++;
+    }
+    cJSON_ArrayForEach(x, acc) {
+        if (cJSON_IsNumber(x)) p->st->score_accuracy_sum += x->valuedouble;
+    }
+    sym_debug("play: score_update of %d rows", cJSON_GetArraySize(lat));
+}
+
+static void on_line(play *p, const char *line, size_t len) {
+    cJSON *root;
+    sym_msg_type t;
+    sym_err e = {{0}};
+    if (len == 0) return; /* blank line: keep-alive, nothing to answer */
+    p->st->messages++;
+    if (sym_fast_request_parse(line, len, p->n_features, p->fast)) {
+        on_fast_request(p);
+        return;
+    }
+    if (sym_proto_parse(line, len, &root, &t, &e)) {
+        refuse_message(p, e.msg);
+        return;
+    }
+    switch (t) {
+    case SYM_MSG_INFERENCE_REQUEST: on_request(p, root); break;
+    case SYM_MSG_SCORE_UPDATE: on_score(p, root); break;
+    case SYM_MSG_HEARTBEAT: break;
+    case SYM_MSG_ERROR: {
+        const cJSON *er = cJSON_GetObjectItemCaseSensitive(root, "error"), *d = cJSON_GetObjectItemCaseSensitive(root, "details");
+        p->st->errors_received++;
+        sym_warn("play: server says error: %s (%s)", cJSON_IsString(er) ? er->valuestring : "?", cJSON_IsString(d) ? d->valuestring : "no details");
+        break;
+    }
+    default: {
+        char why[96];
+        snprintf(why, sizeof why, "message_type '%s' is not sent by a server", sym_msg_type_name(t));
+        refuse_message(p, why);
+    }
+    }
+    cJSON_Delete(root);
+}
+
+static void disconnect(play *p, const char *why) {
+    size_t partial = sym_lr_partial(&p->lr);
+    if (partial) {
+        p->st->cut_off++;
+        sym_warn("play: a message cut off by the disconnect (%zu bytes) is dropped", partial);
+    }
+    sym_warn("play: connection lost (%s); %llu requests of it in flight will not be answered", why,
+             (unsigned long long)p->inflight);
+    close(p->fd);
+    p->fd = -1;
+    p->tries = 1;
+    p->inflight = 0;
+    sym_lr_reset(&p->lr);
+    sym_outbuf_reset(&p->out);
+}
+
+/* Reads what the socket has; 0, or -1 when the connection ended. */
+static int on_readable(play *p) {
+    for (int r = 0; r < READS_PER_WAKE; r++) {
+        ssize_t n = sym_lr_read_fd(&p->lr, p->fd);
+        if (n == 0) {
+            disconnect(p, "closed by the server");
+            return -1;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            disconnect(p, strerror(errno));
+            return -1;
+        }
+        char *line;
+        size_t len;
+        int k;
+        while ((k = sym_lr_next(&p->lr, &line, &len)) != SYM_LR_NONE) {
+            if (k == SYM_LR_OVERLONG) {
+                p->st->overlong++;
+                refuse_message(p, "message longer than 1 MiB: dropped up to its end of line");
+            } else {
+                on_line(p, line, len);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Sleeps up to s seconds, waking early on stop; keeps draining the engine
+ * so its queues never fill while we are away. */
+static void backoff_wait(play *p, double s) {
+    uint64_t until = sym_now_ns() + (uint64_t)(s * 1e9);
+    while (!stopped(p) && sym_now_ns() < until) {
+        struct pollfd f = {.fd = sym_engine_ready_fd(p->g), .events = POLLIN};
+        if (poll(&f, 1, 50) > 0) {
+            uint64_t v;
+            if (read(f.fd, &v, sizeof v) < 0) { /* cleared elsewhere: fine */
+            }
+        }
+        collect(p);
+    }
+}
+
+int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_err *e) {
+    play p = {.g = g, .o = o, .st = st, .fd = -1};
+    memset(st, 0, sizeof *st);
+    p.n_features = sym_engine_model(g)->features;
+    if (p.n_features < 1 || p.n_features > SYM_MAX_FEATURES) return sym_fail(e, "engine model has %d features", p.n_features);
+    p.fast = malloc(sizeof *p.fast);
+    if (!p.fast || sym_lr_init(&p.lr, SYM_LINE_MAX) || sym_uid_map_init(&p.seen, 4096)) {
+        free(p.fast);
+        sym_lr_free(&p.lr);
+        return sym_fail(e, "out of memory");
+    }
+    int rc = 0;
+    double backoff = o->backoff_min_s;
+    uint64_t next_hb = 0, hb_ns = (uint64_t)(o->heartbeat_s * 1e9);
+    int efd = sym_engine_ready_fd(g);
+    while (!stopped(&p) && !p.oom) {
+        if (p.fd < 0) {
+            if (p.tries > 0) { /* after a failed attempt or a lost connection */
+                if (o->max_reconnects >= 0 && p.tries > o->max_reconnects) {
+                    if (!st->connects) rc = sym_fail(e, "could not connect to %s:%d", o->host, o->port);
+                    break;
+                }
+                backoff_wait(&p, backoff);
+                backoff = fmin(backoff * 2, o->backoff_max_s);
+                if (stopped(&p)) break;
+            }
+            sym_err ce = {{0}};
+            p.fd = sym_tcp_connect(o->host, o->port, o->connect_timeout_ms, &ce);
+            if (p.fd < 0) {
+                sym_warn("play: %s", ce.msg);
+                p.tries++;
+                continue;
+            }
+            p.tries = 0;
+            p.gen++;
+            st->connects++;
+            /* unique_ids are the server session's: a restarted server counts
+             * from 0 again. Late predictions of the old connection are then
+             * unknown ids, dropped as orphans. */
+            if (st->connects > 1) {
+                sym_uid_map_free(&p.seen);
+                if (sym_uid_map_init(&p.seen, 4096)) {
+                    p.oom = 1;
+                    break;
+                }
+            }
+            backoff = o->backoff_min_s;
+            if (sym_proto_write_register(&p.out)) p.oom = 1;
+            next_hb = sym_now_ns() + hb_ns;
+            sym_info("play: connected to %s:%d, registered", o->host, o->port);
+        }
+        struct pollfd f[2] = {{.fd = p.fd, .events = POLLIN | (sym_outbuf_pending(&p.out) ? POLLOUT : 0)},
+                              {.fd = efd, .events = POLLIN}};
+        uint64_t now = sym_now_ns();
+        int timeout = next_hb > now ? (int)((next_hb - now) / 1000000) + 1 : 0;
+        if (timeout > 100) timeout = 100;
+        int n = poll(f, 2, timeout);
+        if (n < 0 && errno != EINTR) {
+            rc = sym_fail(e, "poll: %s", strerror(errno));
+            break;
+        }
+        if (n > 0 && (f[1].revents & POLLIN)) {
+            uint64_t v;
+            if (read(efd, &v, sizeof v) < 0) { /* EAGAIN: already cleared */
+            }
+        }
+        if (n > 0 && (f[0].revents & (POLLIN | POLLHUP | POLLERR)) && on_readable(&p)) continue;
+        collect(&p);
+        if (p.fd < 0) continue;
+        now = sym_now_ns();
+        if (now >= next_hb) {
+            if (sym_proto_write_heartbeat(&p.out, sym_proto_wall_s())) p.oom = 1;
+            st->heartbeats_sent++;
+            next_hb = now + hb_ns;
+            if (st->score_rows)
+                sym_info("play: %llu answered, %llu rejected; score: %llu updates, mean latency %.2f ms, mean accuracy %.4g",
+                         (unsigned long long)st->answered, (unsigned long long)st->rejected,
+                         (unsigned long long)st->score_updates, st->score_latency_ms_sum / (double)st->score_rows,
+                         st->score_accuracy_sum / (double)st->score_rows);
+        }
+        if (sym_outbuf_flush(&p.out, p.fd)) disconnect(&p, strerror(errno));
+    }
+    if (p.oom) rc = sym_fail(e, "out of memory");
+    if (p.fd >= 0) {
+        sym_outbuf_flush(&p.out, p.fd); /* best effort: answers already made */
+        close(p.fd);
+    }
+    sym_lr_free(&p.lr);
+    sym_outbuf_free(&p.out);
+    sym_uid_map_free(&p.seen);
+    free(p.fast);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/* The competition client's event loop (symserve play): one thread, one
+ * poll() over the server socket and the engine's ready fd, Redis-style.
+ *
+ *  - connects, sends `register`, then feeds every request row to the engine
+ *    the moment its message is read (rows in list order, so each symbol's
+ *    state advances in the order received);
+ *  - answers each unique_id exactly once, as soon as its prediction exists:
+ *    every prediction the engine has ready at one wake-up goes out in one
+ *    `inference_response`;
+ *  - a row that cannot be served (bad unique_id, symbol, feature count or
+ *    value, a unique_id seen before, the engine's refusal such as symbol
+ *    capacity) gets an `error` naming the unique_id and the reason, and
+ *    advances no state; a message that cannot be read at all (malformed
+ *    JSON, unknown message_type, unequal lists, over 1 MiB) gets an `error`
+ *    too. The loop keeps serving either way;
+ *  - sends a heartbeat every heartbeat_s and logs score updates;
+ *  - when the server goes away, reconnects with exponential backoff. Symbol
+ *    states live in the engine and are kept; predictions of requests from the
+ *    lost connection are counted and dropped (logged), as nobody can take
+ *    them. Duplicate unique_ids are detected per connection: a restarted
+ *    server numbers its requests from the start again.
+ *
+ * Depends on actors/engine.h: link sym_actors (or a test double). */
+#ifndef SYM_NET_PLAY_H
+#define SYM_NET_PLAY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "actors/engine.h"
+#include "common/err.h"
+
+typedef struct {
+    const char *host;
+    int port;
+    double heartbeat_s;                  /* 5 */
+    double backoff_min_s, backoff_max_s; /* 0.1, 5: doubles per failed attempt */
+    int max_reconnects;                  /* -1: forever; 0: return when the first connection ends */
+    int connect_timeout_ms;              /* 2000 */
+    atomic_int *stop;                    /* optional: set non-zero to return (signal handler, test) */
+} sym_play_opts;
+
+typedef struct {
+    uint64_t connects, messages, requests, submitted, answered, rejected, duplicates;
+    uint64_t bad_messages, overlong, cut_off, orphaned, responses_sent, heartbeats_sent;
+    uint64_t score_updates, score_rows, errors_received;
+    double score_latency_ms_sum, score_accuracy_sum;
+} sym_play_stats;
+
+void sym_play_opts_default(sym_play_opts *o);
+
+/* Runs until *stop, or until the connection ends with no reconnect left.
+ * 0 then; -1 with e when it could never connect or memory ran out. */
+int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_err *e);
+
+#endif

@@ -1,0 +1,55 @@
+/* The scoring server's stand-in (symserve replay): listens, waits for a
+ * client's `register`, streams a request stream on its schedule, scores every
+ * response (net/score.h) and answers each response with a score_update.
+ *
+ * One thread, one poll() over the listening socket and the client; a client
+ * that goes away may connect again (it must register again): the stream goes
+ * on, the requests sent on the lost connection stay unanswered unless the
+ * client answers them later. */
+#ifndef SYM_NET_REPLAY_H
+#define SYM_NET_REPLAY_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "net/score.h"
+
+/* The stream: rows in send order, each due at due_ns after the register. */
+typedef struct {
+    int n, n_features;
+    uint64_t *uids;
+    const char **symbols;
+    const float **features;
+    uint64_t *due_ns;
+    /* owned storage */
+    void *csv;   /* sym_request_file of a CSV stream */
+    char *names; /* symbol names of a Poisson stream */
+    float *feat; /* features of a Poisson stream */
+} sym_stream;
+
+/* From a trace / request CSV; gaps are delay_ms / speed (speed 0: no gaps). */
+int sym_stream_from_csv(sym_stream *s, const char *path, double speed, sym_err *e);
+/* Poisson arrivals at rate req/s for duration_s over symbols SYM_000..,
+ * features standard normal (deterministic in seed). */
+int sym_stream_poisson(sym_stream *s, double rate, int n_symbols, double duration_s, int n_features, uint64_t seed,
+                       sym_err *e);
+void sym_stream_free(sym_stream *s);
+
+typedef struct {
+    const char *host; /* 127.0.0.1 */
+    int port;         /* 0: any free port */
+    int batch_rows;   /* rows per inference_request at most (rows due together are grouped) */
+    double timeout_s; /* waiting for a client, and for answers after the last send */
+    int inject_bad;   /* send malformed lines first; each should get an `error` back */
+    void (*on_listen)(int port); /* told the bound port (e.g. to print it) */
+} sym_replay_opts;
+
+/* Bad lines sent by inject_bad, each expected to draw exactly one `error`. */
+int sym_replay_bad_line_count(void);
+
+/* Runs the stream against one client. 0 when every request was answered
+ * (and, with inject_bad, every bad line drew an error); 1 on timeout; -1
+ * with e on a failure. The score is filled either way. */
+int sym_replay_run(const sym_replay_opts *o, const sym_stream *st, sym_score *score, sym_err *e);
+
+#endif

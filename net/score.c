@@ -1,0 +1,259 @@
+/* Scoring; see score.h. */
+#include "net/score.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int sym_score_init(sym_score *s, const uint64_t *uids, int n, sym_err *e) {
+    memset(s, 0, sizeof *s);
+    size_t m = (size_t)(n > 0 ? n : 1);
+    s->n = n;
+    s->uids = malloc(m * sizeof *s->uids);
+    s->t_send_ns = calloc(m, sizeof *s->t_send_ns);
+    s->lat_ms = malloc(m * sizeof *s->lat_ms);
+    s->expected = calloc(m, sizeof *s->expected);
+    s->has_expected = calloc(m, 1);
+    if (!s->uids || !s->t_send_ns || !s->lat_ms || !s->expected || !s->has_expected || sym_uid_map_init(&s->index, m)) {
+        sym_score_free(s);
+        return sym_fail(e, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        if (sym_uid_map_get(&s->index, uids[i])) {
+            sym_score_free(s);
+            return sym_fail(e, "unique_id %llu appears twice in the stream", (unsigned long long)uids[i]);
+        }
+        if (sym_uid_map_put(&s->index, uids[i], i)) {
+            sym_score_free(s);
+            return sym_fail(e, "out of memory");
+        }
+        s->uids[i] = uids[i];
+        s->lat_ms[i] = -1;
+    }
+    return 0;
+}
+
+void sym_score_free(sym_score *s) {
+    free(s->uids);
+    free(s->t_send_ns);
+    free(s->lat_ms);
+    free(s->expected);
+    free(s->has_expected);
+    sym_uid_map_free(&s->index);
+    memset(s, 0, sizeof *s);
+}
+
+int sym_score_expect(sym_score *s, const uint64_t *uids, const double (*pred)[4], int n) {
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t *r = sym_uid_map_get(&s->index, uids[i]);
+        if (!r) continue;
+        memcpy(s->expected[*r], pred[i], sizeof s->expected[*r]);
+        s->has_expected[*r] = 1;
+        found++;
+    }
+    s->with_expected = 1;
+    return found;
+}
+
+void sym_score_sent(sym_score *s, int row, uint64_t t_ns) {
+    if (!s->t_first_send_ns) s->t_first_send_ns = t_ns;
+    s->t_send_ns[row] = t_ns;
+    s->n_sent++;
+}
+
+int sym_score_answer(sym_score *s, uint64_t uid, const double pred[4], uint64_t t_ns, double *lat_ms, double *err) {
+    int32_t *r = sym_uid_map_get(&s->index, uid);
+    if (!r) {
+        s->unknown++;
+        return SYM_SCORE_UNKNOWN;
+    }
+    int i = *r;
+    if (!s->t_send_ns[i]) {
+        s->unknown++;
+        return SYM_SCORE_NOT_SENT;
+    }
+    if (s->lat_ms[i] >= 0) {
+        s->duplicates++;
+        return SYM_SCORE_DUPLICATE;
+    }
+    s->lat_ms[i] = (double)(t_ns - s->t_send_ns[i]) * 1e-6;
+    s->answered++;
+    if (t_ns > s->t_last_answer_ns) s->t_last_answer_ns = t_ns;
+    *lat_ms = s->lat_ms[i];
+    *err = NAN;
+    int finite = 1;
+    for (int t = 0; t < 4; t++) finite &= isfinite(pred[t]) != 0;
+    if (!finite) s->nonfinite++;
+    if (s->has_expected[i]) {
+        double mx = 0;
+        for (int t = 0; t < 4; t++) {
+            double d = fabs(pred[t] - s->expected[i][t]);
+            if (!(d <= s->max_abs_err[t])) s->max_abs_err[t] = isnan(d) ? INFINITY : d;
+            s->sum_abs_err[t] += isnan(d) ? INFINITY : d;
+            if (!(d <= mx)) mx = isnan(d) ? INFINITY : d;
+        }
+        s->n_scored++;
+        *err = mx;
+    }
+    return SYM_SCORE_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorted latencies of the answered requests (caller frees); *k their count. */
+static double *sorted_latencies(const sym_score *s, int *k) {
+    double *v = malloc((size_t)(s->n > 0 ? s->n : 1) * sizeof *v);
+    *k = 0;
+    if (!v) return NULL;
+    for (int i = 0; i < s->n; i++)
+        if (s->lat_ms[i] >= 0) v[(*k)++] = s->lat_ms[i];
+    qsort(v, (size_t)*k, sizeof *v, cmp_double);
+    return v;
+}
+
+static double rank(const double *v, int k, double p) { /* nearest rank */
+    if (!k) return 0;
+    int i = (int)ceil(p * k) - 1;
+    return v[i < 0 ? 0 : i >= k ? k - 1 : i];
+}
+
+int sym_score_report_make(const sym_score *s, sym_score_report *r) {
+    memset(r, 0, sizeof *r);
+    int k;
+    double *v = sorted_latencies(s, &k);
+    if (!v) return -1;
+    r->requests = (uint64_t)s->n;
+    r->sent = s->n_sent;
+    r->answered = s->answered;
+    r->duplicates = s->duplicates;
+    r->unknown = s->unknown;
+    r->errors_received = s->errors_received;
+    r->nonfinite = s->nonfinite;
+    r->share_answered = s->n ? (double)s->answered / s->n : 1;
+    if (s->t_last_answer_ns > s->t_first_send_ns) {
+        r->duration_s = (double)(s->t_last_answer_ns - s->t_first_send_ns) * 1e-9;
+        r->throughput_rps = (double)s->answered / r->duration_s;
+    }
+    r->p50 = rank(v, k, 0.5), r->p90 = rank(v, k, 0.9), r->p99 = rank(v, k, 0.99), r->max = k ? v[k - 1] : 0;
+    double sum = 0;
+    for (int i = 0; i < k; i++) sum += v[i];
+    r->mean = k ? sum / k : 0;
+    free(v);
+    r->with_expected = s->with_expected;
+    r->scored = s->n_scored;
+    for (int t = 0; t < 4; t++) {
+        r->max_abs_err[t] = s->max_abs_err[t];
+        r->mean_abs_err[t] = s->n_scored ? s->sum_abs_err[t] / (double)s->n_scored : 0;
+    }
+    return 0;
+}
+
+void sym_score_report_print(FILE *f, const sym_score_report *r) {
+    fprintf(f, "replay report\n");
+    fprintf(f, "  requests     %llu (sent %llu)\n", (unsigned long long)r->requests, (unsigned long long)r->sent);
+    fprintf(f, "  answered     %llu (%.1f%%), duplicates %llu, unknown ids %llu, errors received %llu\n",
+            (unsigned long long)r->answered, 100 * r->share_answered, (unsigned long long)r->duplicates,
+            (unsigned long long)r->unknown, (unsigned long long)r->errors_received);
+    fprintf(f, "  throughput   %.1f responses/s over %.3f s\n", r->throughput_rps, r->duration_s);
+    fprintf(f, "  latency ms   p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  mean %.3f\n", r->p50, r->p90, r->p99, r->max, r->mean);
+    if (r->with_expected) {
+        fprintf(f, "  accuracy vs expected (%llu rows): [xLSTM, Mamba2, RetNet, Hawk]\n", (unsigned long long)r->scored);
+        fprintf(f, "    max abs err  %.3g %.3g %.3g %.3g\n", r->max_abs_err[0], r->max_abs_err[1], r->max_abs_err[2], r->max_abs_err[3]);
+        fprintf(f, "    mean abs err %.3g %.3g %.3g %.3g\n", r->mean_abs_err[0], r->mean_abs_err[1], r->mean_abs_err[2], r->mean_abs_err[3]);
+    }
+    if (r->nonfinite) fprintf(f, "  %llu answers held a null / non-finite prediction\n", (unsigned long long)r->nonfinite);
+}
+
+/* JSON has no Infinity: an infinite error (a NaN answer) is written as null. */
+static void put_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.17g", v);
+    else fputs("null", f);
+}
+
+int sym_score_report_write_json(const char *path, const sym_score_report *r, const char *extra, sym_err *e) {
+    FILE *f = fopen(path, "w");
+    if (!f) return sym_fail(e, "cannot write %s", path);
+    fprintf(f, "{\n  \"requests\": %llu,\n  \"sent\": %llu,\n  \"answered\": %llu,\n  \"duplicates\": %llu,\n"
+               "  \"unknown_ids\": %llu,\n  \"errors_received\": %llu,\n  \"share_answered\": ",
+            (unsigned long long)r->requests, (unsigned long long)r->sent, (unsigned long long)r->answered,
+            (unsigned long long)r->duplicates, (unsigned long long)r->unknown, (unsigned long long)r->errors_received);
+    put_num(f, r->share_answered);
+    fputs(",\n  \"throughput_rps\": ", f);
+    put_num(f, r->throughput_rps);
+    fputs(",\n  \"duration_s\": ", f);
+    put_num(f, r->duration_s);
+    fputs(",\n  \"latency_ms\": {\"p50\": ", f);
+    put_num(f, r->p50);
+    fputs(", \"p90\": ", f);
+    put_num(f, r->p90);
+    fputs(", \"p99\": ", f);
+    put_num(f, r->p99);
+    fputs(", \"max\": ", f);
+    put_num(f, r->max);
+    fputs(", \"mean\": ", f);
+    put_num(f, r->mean);
+    fputs("}", f);
+    if (r->with_expected) {
+        fprintf(f, ",\n  \"scored\": %llu,\n  \"max_abs_err\": [", (unsigned long long)r->scored);
+        for (int t = 0; t < 4; t++) fputs(t ? ", " : "", f), put_num(f, r->max_abs_err[t]);
+        fputs("],\n  \"mean_abs_err\": [", f);
+        for (int t = 0; t < 4; t++) fputs(t ? ", " : "", f), put_num(f, r->mean_abs_err[t]);
+        fputs("]", f);
+    }
+    if (extra && *extra) fprintf(f, ",\n  %s", extra);
+    fputs("\n}\n", f);
+    if (fclose(f)) return sym_fail(e, "cannot write %s", path);
+    return 0;
+}
+
+static int have_program(const char *name) {
+    const char *path = getenv("PATH");
+    char buf[4096];
+    if (!path) return 0;
+    for (const char *p = path; *p;) {
+        const char *c = strchr(p, ':');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)l, p, name);
+        if (access(buf, X_OK) == 0) return 1;
+        p += l + (c ? 1 : 0);
+    }
+    return 0;
+}
+
+int sym_score_plot(const sym_score *s, const char *png, sym_err *e) {
+    if (!have_program("gnuplot")) return 1;
+    int k;
+    double *v = sorted_latencies(s, &k);
+    if (!v) return sym_fail(e, "out of memory");
+    char data[] = "/tmp/symserve-latency-XXXXXX";
+    int fd = mkstemp(data);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        free(v);
+        return sym_fail(e, "cannot write a temporary file for the plot");
+    }
+    for (int i = 0; i < k; i++) fprintf(f, "%.6f %.6f\n", v[i], (double)(i + 1) / k);
+    fclose(f);
+    free(v);
+    FILE *g = popen("gnuplot", "w");
+    int rc = -1;
+    if (g) {
+        fprintf(g,
+                "set terminal pngcairo size 900,600 noenhanced\n"
+                "set output '%s'\n"
+                "set title 'symserve replay: latency CDF (%d responses)'\n"
+                "set xlabel 'latency send -> response (ms)'\nset ylabel 'share of requests'\n"
+                "set logscale x\nset grid\nset key bottom right\nset yrange [0:1]\n"
+                "plot '%s' using 1:2 with steps lw 2 title 'latency CDF'\n",
+                png, k, data);
+        rc = pclose(g) == 0 ? 0 : -1;
+    }
+    unlink(data);
+    if (rc) return sym_fail(e, "gnuplot failed to write %s", png);
+    return 0;
+}

@@ -1,0 +1,36 @@
+#include "sharding/slot_table.h"
+
+#include <stdlib.h>
+
+int sym_slot_table_init(sym_slot_table *t, int n_ids, int n_slots, sym_err *e) {
+    *t = (sym_slot_table){.n_ids = n_ids, .n_slots = n_slots};
+    t->slot_of = malloc((size_t)(n_ids > 0 ? n_ids : 1) * sizeof *t->slot_of);
+    t->free = malloc((size_t)(n_slots > 0 ? n_slots : 1) * sizeof *t->free);
+    if (!t->slot_of || !t->free) {
+        sym_slot_table_free(t);
+        return sym_fail(e, "out of memory for a slot table of %d slots", n_slots);
+    }
+    for (int i = 0; i < n_ids; i++) t->slot_of[i] = -1;
+    for (int s = 0; s < n_slots; s++) t->free[s] = n_slots - 1 - s;
+    t->n_free = n_slots;
+    return 0;
+}
+
+void sym_slot_table_free(sym_slot_table *t) {
+    free(t->slot_of), free(t->free);
+    t->slot_of = NULL, t->free = NULL;
+}
+
+int32_t sym_slot_table_alloc(sym_slot_table *t, int id, int *fresh) {
+    *fresh = 0;
+    if (t->slot_of[id] >= 0) return t->slot_of[id];
+    if (!t->n_free) return -1;
+    *fresh = 1;
+    return t->slot_of[id] = t->free[--t->n_free];
+}
+
+void sym_slot_table_release(sym_slot_table *t, int id) {
+    if (t->slot_of[id] < 0) return;
+    t->free[t->n_free++] = t->slot_of[id];
+    t->slot_of[id] = -1;
+}

@@ -1,0 +1,155 @@
+/* The engine's front door and API edges, on the echo backend: bad requests
+ * are rejected with a reason and advance no state, the symbol capacity is
+ * enforced, ready_fd is readable exactly while predictions wait, migrate and
+ * rebalance reject bad arguments, and a migrated symbol keeps its state. */
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "actors/echo_backend.h"
+#include "actors/engine.h"
+
+static int failures;
+#define CHECK(cond, ...)                                   \
+    do {                                                   \
+        if (!(cond)) {                                     \
+            failures++;                                    \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                  \
+            fputc('\n', stderr);                           \
+        }                                                  \
+    } while (0)
+
+static sym_model_config model;
+
+static sym_backend *make_echo(void *ctx, int shard, sym_err *e) {
+    (void)shard;
+    const sym_config *c = ctx;
+    return sym_echo_backend_create(&model, c->max_symbols, c->max_batch, e);
+}
+
+/* An echo backend whose step fails on a row with features[0] == 999. */
+static sym_backend_ops failing_ops;
+static int (*echo_step)(sym_backend *, int, const int32_t *, const float *, double *, sym_err *);
+static int failing_step(sym_backend *b, int B, const int32_t *slots, const float *f, double *out, sym_err *e) {
+    for (int r = 0; r < B; r++)
+        if (f[(size_t)r * (size_t)b->cfg.features] == 999) return sym_fail(e, "boom");
+    return echo_step(b, B, slots, f, out, e);
+}
+static sym_backend *make_failing(void *ctx, int shard, sym_err *e) {
+    sym_backend *b = make_echo(ctx, shard, e);
+    if (!b) return NULL;
+    failing_ops = *b->ops;
+    echo_step = failing_ops.step;
+    failing_ops.step = failing_step;
+    b->ops = &failing_ops;
+    return b;
+}
+
+static sym_request req(const char *sym, uint64_t uid, float x) {
+    sym_request r;
+    memset(&r, 0, sizeof r);
+    r.uid = uid;
+    snprintf(r.symbol, sizeof r.symbol, "%s", sym);
+    r.n_features = model.features;
+    r.features[0] = x;
+    return r;
+}
+
+static int readable(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1;
+}
+
+/* Submits one request and waits for its prediction. */
+static sym_prediction one(sym_engine *g, const char *sym, uint64_t uid) {
+    sym_request r = req(sym, uid, 1);
+    sym_err e;
+    sym_prediction p = {0};
+    CHECK(!sym_engine_submit(g, &r, &e), "submit %s: %s", sym, e.msg);
+    CHECK(sym_engine_poll(g, &p, 1, 2000) == 1, "no prediction for %s", sym);
+    CHECK(p.uid == uid && p.status == 0, "uid %llu status %d", (unsigned long long)p.uid, p.status);
+    return p;
+}
+
+int main(void) {
+    model = sym_model_config_small();
+    sym_config cfg;
+    sym_config_defaults(&cfg);
+    cfg.shard_count = 2;
+    cfg.max_symbols = 3;
+    cfg.status_interval_s = 0;
+    sym_err e;
+    sym_engine *g = sym_engine_create_with(&cfg, &model, make_echo, &cfg, &e);
+    if (!g) return fprintf(stderr, "create: %s\n", e.msg), 1;
+    int fd = sym_engine_ready_fd(g);
+    sym_prediction p;
+    CHECK(!readable(fd), "fd readable before any request");
+    CHECK(sym_engine_poll(g, &p, 1, 0) == 0, "poll without work");
+
+    /* rejections name the problem and advance nothing */
+    sym_request r = req("BAD SYM", 1, 0);
+    CHECK(sym_engine_submit(g, &r, &e) && strstr(e.msg, "request 1"), "space in symbol accepted (%s)", e.msg);
+    r = req("", 2, 0);
+    CHECK(sym_engine_submit(g, &r, &e), "empty symbol accepted");
+    r = req("A", 3, 0);
+    r.n_features = model.features - 1;
+    CHECK(sym_engine_submit(g, &r, &e) && strstr(e.msg, "features"), "wrong feature count accepted (%s)", e.msg);
+    r = req("A", 4, NAN);
+    CHECK(sym_engine_submit(g, &r, &e) && strstr(e.msg, "finite"), "NaN accepted (%s)", e.msg);
+    r = req("A", 5, INFINITY);
+    CHECK(sym_engine_submit(g, &r, &e), "inf accepted");
+
+    p = one(g, "A", 10);
+    CHECK(p.pred[0] == 0, "first request of A saw step %g", p.pred[0]); /* the rejected ones advanced nothing */
+    CHECK(!readable(fd), "fd readable after everything was polled");
+    sym_request ra = req("A", 11, 1);
+    CHECK(!sym_engine_submit(g, &ra, &e), "submit: %s", e.msg);
+    sym_engine_drain(g);
+    CHECK(readable(fd), "fd not readable with a prediction waiting");
+    CHECK(sym_engine_poll(g, &p, 1, 0) == 1 && p.pred[0] == 1, "second request of A saw step %g", p.pred[0]);
+
+    one(g, "B", 20);
+    one(g, "C", 30);
+    r = req("D", 40, 0);
+    CHECK(sym_engine_submit(g, &r, &e) && strstr(e.msg, "max_symbols"), "fourth symbol accepted with max_symbols 3 (%s)", e.msg);
+
+    /* migration keeps the state; bad arguments are errors */
+    int from = sym_engine_symbol_shard(g, "A");
+    CHECK(from >= 0, "A has no shard");
+    CHECK(!sym_engine_migrate(g, "A", 1 - from, &e), "migrate: %s", e.msg);
+    CHECK(sym_engine_symbol_shard(g, "A") == 1 - from, "A did not move");
+    p = one(g, "A", 12);
+    CHECK(p.pred[0] == 2 && p.pred[3] == 3, "after migration A saw step %g sum %g", p.pred[0], p.pred[3]);
+    CHECK(sym_engine_migrate(g, "Z", 0, &e) && strstr(e.msg, "unknown symbol"), "unknown symbol migrated");
+    CHECK(sym_engine_migrate(g, "A", 7, &e) && strstr(e.msg, "out of range"), "migrate to shard 7 of 2");
+    CHECK(sym_engine_rebalance(g, 0, &e), "rebalance to 0 shards");
+
+    /* rebalance up and down keeps every symbol's state */
+    CHECK(!sym_engine_rebalance(g, 5, &e), "rebalance 5: %s", e.msg);
+    CHECK(sym_engine_shard_count(g) == 5, "shard count %d", sym_engine_shard_count(g));
+    p = one(g, "B", 21);
+    CHECK(p.pred[0] == 1, "B after rebalance saw step %g", p.pred[0]);
+    CHECK(!sym_engine_rebalance(g, 1, &e), "rebalance 1: %s", e.msg);
+    p = one(g, "C", 31);
+    CHECK(p.pred[0] == 1, "C after rebalance saw step %g", p.pred[0]);
+    p = one(g, "A", 13);
+    CHECK(p.pred[0] == 3, "A after rebalance saw step %g", p.pred[0]);
+    CHECK(sym_engine_symbol_shard(g, "A") == 0, "A not on shard 0 of 1");
+    sym_engine_destroy(g);
+
+    /* a failing step comes back as status -1 with the reason, never as silence */
+    cfg.shard_count = 1;
+    g = sym_engine_create_with(&cfg, &model, make_failing, &cfg, &e);
+    if (!g) return fprintf(stderr, "create: %s\n", e.msg), 1;
+    r = req("A", 50, 999);
+    CHECK(!sym_engine_submit(g, &r, &e), "submit: %s", e.msg);
+    CHECK(sym_engine_poll(g, &p, 1, 2000) == 1 && p.uid == 50 && p.status == -1 && strstr(p.error, "boom"),
+          "failed step: status %d error '%s'", p.status, p.error);
+    p = one(g, "A", 51);
+    CHECK(p.pred[0] == 0, "after a failed step A saw step %g", p.pred[0]);
+    sym_engine_destroy(g);
+    printf("%d failures\n", failures);
+    return failures != 0;
+}

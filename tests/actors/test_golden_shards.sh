@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Golden predictions through symserve predict (CPU fp64) with 1, 2, 3 and 8
+# shards, with and without migrations, and with a rebalance 3 -> 5 mid-stream:
+# every output file must be bitwise identical to the one-shard run and within
+# 1e-9 of expected_f64.csv.
+set -u
+bin=$1 data=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { echo "PASS $*"; pass=$((pass + 1)); }
+ko() { echo "FAIL $*"; fail=$((fail + 1)); }
+
+for g in golden_small golden_long; do
+  d=$data/$g
+  run() { # name, extra args...
+    local name=$1
+    shift
+    if "$bin" predict --model "$d" --requests "$d/requests.csv" --out "$tmp/$g.$name.csv" --backend cpu \
+        --precision fp64 --expected "$d/expected_f64.csv" --tolerance 1e-9 "$@" >"$tmp/log" 2>&1; then
+      if [ "$name" = s1 ] || cmp -s "$tmp/$g.s1.csv" "$tmp/$g.$name.csv"; then ok "$g $name ($*): within 1e-9, identical"
+      else ko "$g $name ($*): differs from the one-shard run"; fi
+    else ko "$g $name ($*): $(tail -2 "$tmp/log")"; fi
+  }
+  run s1 --shards 1
+  for n in 2 3 8; do run "s$n" --shards $n; done
+  run m2 --shards 2 --migrate-every 3
+  run m3 --shards 3 --migrate-every 7 --migrate-seed 9
+  run m8 --shards 8 --migrate-every 5
+  run rb --shards 3 --rebalance-at 400:5
+  run rbm --shards 3 --rebalance-at 300:5 --migrate-every 11
+done
+
+# engine options: bad values are a clear error (exit 1) or a usage error (exit 2)
+d=$data/golden_small
+expect_fail() { # name, exit code, stderr text, args...
+  local name=$1 want=$2 text=$3
+  shift 3
+  "$bin" predict --model "$d" --requests "$d/requests.csv" --out "$tmp/o.csv" --backend cpu "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ $rc -eq "$want" ] && grep -q -- "$text" "$tmp/err"; then ok "$name: $(head -1 "$tmp/err")"
+  else ko "$name: exit $rc, stderr: $(head -2 "$tmp/err")"; fi
+}
+echo '{"shards": {"count": 2, "gpus": [0]}}' >"$tmp/c1.json"
+expect_fail "unknown config key" 1 "shards.gpus" --config "$tmp/c1.json"
+echo '{"max_batch": 0}' >"$tmp/c2.json"
+expect_fail "bad config value" 1 "max_batch" --config "$tmp/c2.json"
+echo '{"max_symbols": 5}' >"$tmp/c3.json"
+expect_fail "more symbols than max_symbols" 1 "max_symbols" --config "$tmp/c3.json"
+echo '{"max_batch": ' >"$tmp/c4.json"
+expect_fail "config not JSON" 1 "not valid JSON" --config "$tmp/c4.json"
+expect_fail "missing config" 1 "cannot open config" --config "$tmp/none.json"
+expect_fail "zero shards" 2 "usage" --shards 0
+expect_fail "zero migrate-every" 2 "usage" --migrate-every 0
+expect_fail "bad rebalance-at" 2 "usage" --rebalance-at 5
+expect_fail "fp64 on cuda" 1 "cuda" --backend cuda --precision fp64
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the repo root, after `. tools/unpack-debs.sh`:
+# builds the gv CUDA engine with its tests and bench (standalone CMake
+# project, so half-edited folders elsewhere cannot break it), runs the GPU
+# tests and the benches, writes logs under $OUT and prints a summary last.
+set -u
+OUT=${OUT:-/tmp/gv-out}
+mkdir -p "$OUT"
+B=build-gv
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
+t0=$(date +%s)
+{ cmake -S kernels/cuda/gv/standalone -B $B -DCMAKE_BUILD_TYPE=Release && cmake --build $B -j16; } > "$OUT/build.log" 2>&1
+echo "build rc=$? ($(( $(date +%s) - t0 )) s)" | tee "$OUT/summary.txt"
+run() { # name timeout cmd...
+    local name=$1 to=$2; shift 2
+    local s=$(date +%s)
+    timeout "$to" "$@" > "$OUT/$name.log" 2>&1
+    local rc=$?
+    echo "$name rc=$rc ($(( $(date +%s) - s )) s)" >> "$OUT/summary.txt"
+}
+run test_gv_state 120 $B/tests_cuda/test_gv_state tests/data/golden_small
+run test_gv_golden 200 $B/tests_cuda/test_gv_golden tests/data/golden_small tests/data/golden_long
+run bench_gv_step 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
+SYM_GV_GEMM_MIN=1 run bench_gv_step_cublas_small 120 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed 1,8
+run test_gv_full 300 $B/tests_cuda/test_gv_full tests/data/traces/small.csv 80
+echo "==== summary ===="
+cat "$OUT/gpu.txt"
+cat "$OUT/summary.txt"
+grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log
+grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_cublas_small.log "$OUT"/test_gv_full.log
