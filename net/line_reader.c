@@ -23,7 +23,7 @@ void sym_lr_free(sym_line_reader *r) {
 
 void sym_lr_reset(sym_line_reader *r) {
     r->start = r->len = r->scan = 0;
-    r->discarding = r->overlong_pending = 0;
+    r->discarding = 0;
 }
 
 /* Makes room for at least n more bytes at the end, compacting first. */
@@ -77,10 +77,6 @@ ssize_t sym_lr_read_fd(sym_line_reader *r, int fd) {
 
 int sym_lr_next(sym_line_reader *r, char **line, size_t *len) {
     if (r->discarding) discard(r);
-    if (r->overlong_pending) {
-        r->overlong_pending = 0;
-        return SYM_LR_OVERLONG;
-    }
     if (r->discarding) return SYM_LR_NONE;
     size_t avail = r->len - r->start;
     char *nl = memchr(r->buf + r->start + r->scan, '\n', avail - r->scan);

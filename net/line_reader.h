@@ -23,7 +23,6 @@ typedef struct {
     size_t scan;            /* bytes after start already known to hold no '\n' */
     size_t max_line;
     int discarding;         /* inside an over-long line, waiting for its '\n' */
-    int overlong_pending;   /* an over-long line was cut: report it */
     uint64_t n_overlong;
 } sym_line_reader;
 

@@ -21,10 +21,12 @@ run() { # name timeout cmd...
 run test_gv_state 120 $B/tests_cuda/test_gv_state tests/data/golden_small
 run test_gv_golden 200 $B/tests_cuda/test_gv_golden tests/data/golden_small tests/data/golden_long
 run bench_gv_step 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
-SYM_GV_GEMM_MIN=1 run bench_gv_step_cublas_small 120 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed 1,8
+SYM_GV_GEMM_MIN=100000 run bench_gv_step_owngemv 120 $B/bench_cuda/bench_gv_step 20 fp32,bf16,mixed 4,8
+for m in 1 2 4 8; do SYM_GV_TOWER_MASK=$m run bench_gv_tower$m 120 $B/bench_cuda/bench_gv_step 20 bf16,fp32 1,39,128; done
 run test_gv_full 300 $B/tests_cuda/test_gv_full tests/data/traces/small.csv 80
 echo "==== summary ===="
+for m in 1 2 4 8; do echo "tower mask $m:"; grep -h "^BENCH |" "$OUT/bench_gv_tower$m.log" | grep -v prec | awk -F'|' '{printf "  %s B=%s %s ms\n", $3, $4, $5}'; done
 cat "$OUT/gpu.txt"
 cat "$OUT/summary.txt"
 grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log
-grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_cublas_small.log "$OUT"/test_gv_full.log
+grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_owngemv.log "$OUT"/test_gv_full.log

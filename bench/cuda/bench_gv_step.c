@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
         sym_backend_destroy(b);
     }
     const char *gm = getenv("SYM_GV_GEMM_MIN");
-    printf("command: SYM_GV_GEMM_MIN=%s bench_gv_step %d %s%s%s\n", gm ? gm : "(default 9)", iters, which,
+    printf("command: SYM_GV_GEMM_MIN=%s bench_gv_step %d %s%s%s\n", gm ? gm : "(default 8)", iters, which,
            argc > 3 ? " " : "", argc > 3 ? argv[3] : "");
     return 0;
 }

@@ -37,6 +37,24 @@ int main(int argc, char **argv) {
         return 1;
     }
     sym_backend_destroy(cpu);
+    /* the CPU fp32 path on the same rows: how much of fp32's error is the
+     * model's conditioning rather than the GPU kernels */
+    {
+        cpu = sym_cpu_backend_create(&w, SYM_PREC_FP32, 64, &e);
+        if (!cpu || sym_test_run_requests(cpu, &rf, 64, got, &e)) {
+            printf("FAIL cpu fp32: %s\n", e.msg);
+            return 1;
+        }
+        sym_backend_destroy(cpu);
+        double mx[4] = {0}, mean[4] = {0};
+        for (int i = 0; i < rf.n * 4; i++) {
+            double d = fabs(got[i] - ref[i]);
+            mx[i % 4] = fmax(mx[i % 4], d);
+            mean[i % 4] += d / rf.n;
+        }
+        printf("ACCURACY | cpu-fp32 (reference path) | %.3g, %.3g, %.3g, %.3g | %.3g, %.3g, %.3g, %.3g |\n", mx[0], mx[1],
+               mx[2], mx[3], mean[0], mean[1], mean[2], mean[3]);
+    }
     const char *names[3] = {"fp32", "bf16", "mixed"};
     sym_precision P[3][4] = {{SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32},
                              {SYM_PREC_BF16, SYM_PREC_BF16, SYM_PREC_BF16, SYM_PREC_BF16},

@@ -45,6 +45,8 @@ template <typename WT, int BT, int R> __global__ void __launch_bounds__(256) k_g
 #pragma unroll
             for (int j = 0; j < BT; j++) acc[r][j] = 0.0f;
         if (a.vec) {
+            /* unrolled so several 16-byte weight loads are in flight per lane */
+#pragma unroll 4
             for (int k = lane * 8; k < a.in; k += 256) {
                 float wv[R][8];
 #pragma unroll
