@@ -15,7 +15,7 @@
 #include "net/score.h"
 
 typedef struct {
-    const char *host, *requests, *expected, *report, *plot, *port_file;
+    const char *host, *requests, *expected, *report, *plot, *cdf, *port_file;
     int port, batch_rows, symbols, features, inject_bad;
     double speed, timeout, rate, duration, tolerance;
     long long seed;
@@ -25,7 +25,7 @@ static int usage(void) {
     fprintf(stderr,
             "usage: symserve replay --port P --requests FILE.csv [--expected FILE.csv [--tolerance X]] [--speed X]\n"
             "       symserve replay --port P --rate R --symbols N --duration S [--features F] [--seed K]\n"
-            "   common: [--host 127.0.0.1] [--batch-rows N] [--timeout S] [--report FILE.json] [--plot FILE.png]\n"
+            "   common: [--host 127.0.0.1] [--batch-rows N] [--timeout S] [--report FILE.json] [--plot FILE.png] [--cdf FILE.txt]\n"
             "           [--inject-bad] [--port-file FILE]\n"
             "  --port 0 picks a free port (printed as 'listening on HOST:PORT', and written to --port-file)\n"
             "  --speed scales the trace's delay_ms gaps by 1/X (default 1; 0: as fast as possible)\n"
@@ -52,6 +52,7 @@ static int parse(int argc, char **argv, replay_opts *o) {
         else if (!strcmp(a, "--expected")) o->expected = v;
         else if (!strcmp(a, "--report")) o->report = v;
         else if (!strcmp(a, "--plot")) o->plot = v;
+        else if (!strcmp(a, "--cdf")) o->cdf = v;
         else if (!strcmp(a, "--port-file")) o->port_file = v;
         else if (!strcmp(a, "--speed")) o->speed = strtod(v, &end);
         else if (!strcmp(a, "--batch-rows")) o->batch_rows = (int)strtol(v, &end, 10);
@@ -150,6 +151,7 @@ int sym_cmd_replay(int argc, char **argv) {
         if (sym_score_report_write_json(o.report, &r, extra, &e)) fprintf(stderr, "symserve replay: %s\n", e.msg), run = -1;
         else printf("  report written to %s\n", o.report);
     }
+    if (o.cdf && sym_score_write_cdf(&score, o.cdf, &e)) fprintf(stderr, "symserve replay: cdf: %s\n", e.msg);
     if (o.plot) {
         int p = sym_score_plot(&score, o.plot, &e);
         if (p == 1) printf("  no plot: gnuplot is not installed (apt-get install gnuplot-nox)\n");

@@ -225,21 +225,33 @@ static int have_program(const char *name) {
     return 0;
 }
 
-int sym_score_plot(const sym_score *s, const char *png, sym_err *e) {
-    if (!have_program("gnuplot")) return 1;
+int sym_score_write_cdf(const sym_score *s, const char *path, sym_err *e) {
     int k;
     double *v = sorted_latencies(s, &k);
     if (!v) return sym_fail(e, "out of memory");
-    char data[] = "/tmp/symserve-latency-XXXXXX";
-    int fd = mkstemp(data);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    FILE *f = fopen(path, "w");
     if (!f) {
         free(v);
-        return sym_fail(e, "cannot write a temporary file for the plot");
+        return sym_fail(e, "cannot write %s", path);
     }
     for (int i = 0; i < k; i++) fprintf(f, "%.6f %.6f\n", v[i], (double)(i + 1) / k);
-    fclose(f);
     free(v);
+    if (fclose(f)) return sym_fail(e, "write error on %s", path);
+    return 0;
+}
+
+int sym_score_plot(const sym_score *s, const char *png, sym_err *e) {
+    if (!have_program("gnuplot")) return 1;
+    char data[] = "/tmp/symserve-latency-XXXXXX";
+    int fd = mkstemp(data);
+    if (fd < 0) return sym_fail(e, "cannot create a temporary file for the plot");
+    close(fd);
+    if (sym_score_write_cdf(s, data, e)) {
+        unlink(data);
+        return -1;
+    }
+    int k = 0;
+    for (int i = 0; i < s->n; i++) k += s->lat_ms[i] >= 0;
     FILE *g = popen("gnuplot", "w");
     int rc = -1;
     if (g) {

@@ -54,6 +54,10 @@ int sym_score_report_make(const sym_score *s, sym_score_report *r);
 void sym_score_report_print(FILE *f, const sym_score_report *r);
 int sym_score_report_write_json(const char *path, const sym_score_report *r, const char *extra_json_fields, sym_err *e);
 
+/* The latency CDF as text, "latency_ms share" a line (what the plot draws),
+ * for plotting elsewhere. */
+int sym_score_write_cdf(const sym_score *s, const char *path, sym_err *e);
+
 /* Latency CDF as PNG via the gnuplot program. Returns 0 on success, 1 when
  * gnuplot is not installed (a note, not a failure), -1 with e on error. */
 int sym_score_plot(const sym_score *s, const char *png, sym_err *e);

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build, then run the bundled small golden
-# model over its request stream and print the accuracy against the reference
-# model's outputs. Uses the GPU when one is present, the CPU otherwise.
+# The main job on a fresh machine: build, then play the game end to end on
+# loopback: `symserve replay` streams the seed's trace (traces/small.csv, at
+# its own pace) and scores the answers of `symserve play`, which serves the
+# bundled golden small model on the best backend present (the GPU when there
+# is one, the CPU otherwise). Prints the server's report: latency, throughput,
+# share answered, accuracy per tower against the reference model's outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/build.sh
-d=tests/data/golden_small
-build/app/symserve predict --model "$d" --requests "$d/requests.csv" --out build/predictions.csv \
-  --expected "$d/expected_f64.csv"
+exec tools/play-demo.sh "$@"

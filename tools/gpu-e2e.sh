@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The game end to end on a GPU machine: `symserve play` on the CUDA engine
+# (full-size synthetic model, PRECISION=mixed by default) against
+# `symserve replay` on loopback: the seed's trace at its own pace, then
+# Poisson streams at rising rates over 39 and 128 symbols. play stays up and
+# reconnects between runs (symbol states kept). Reports (JSON) and latency
+# CDFs go to $OUT/e2e.tar.gz; a table is printed last.
+#   BUILD=build-gpu OUT=/tmp/e2e tools/gpu-e2e.sh
+set -u
+OUT=${OUT:-/tmp/e2e}
+b=${BUILD:-build-gpu}
+bin=$b/app/symserve
+port=${PORT:-7311}
+prec=${PRECISION:-mixed}
+d=$(mktemp -d)
+"$bin" play --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
+  --num-symbols 130 >"$d/play.out" 2>"$d/play.log" &
+play=$!
+trap 'kill $play 2>/dev/null' EXIT
+run() { # name, replay args...
+  local name=$1
+  shift
+  "$bin" replay --port "$port" --timeout 180 --report "$d/$name.json" --cdf "$d/$name.cdf" "$@" >"$d/$name.txt" 2>&1
+  echo "$name rc=$?" >>"$d/rc.txt"
+}
+run trace_speed1 --requests tests/data/traces/small.csv --speed 1
+for r in ${RATES39:-1000 2000 3000 4000 5000 6000 7000}; do run "poisson39_$r" --rate "$r" --symbols 39 --duration 4 --seed 1; done
+for r in ${RATES128:-2000 4000 6000 8000 10000}; do run "poisson128_$r" --rate "$r" --symbols 128 --duration 4 --seed 2; done
+kill $play 2>/dev/null
+wait $play 2>/dev/null
+trap - EXIT
+python3 - "$d" >"$d/table.txt" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+print(f"{'run':<18}{'requests':>9}{'answered':>9}{'rps':>9}{'p50_ms':>9}{'p90_ms':>9}{'p99_ms':>9}{'max_ms':>9}")
+def key(n):
+    parts = n[:-5].split("_")
+    return (parts[0], int(parts[1]) if parts[1].isdigit() else 0)
+for n in sorted((f for f in os.listdir(d) if f.endswith(".json")), key=key):
+    r = json.load(open(os.path.join(d, n)))
+    l = r["latency_ms"]
+    print(f"{n[:-5]:<18}{r['requests']:>9}{r['answered']:>9}{r['throughput_rps']:>9.0f}{l['p50']:>9.2f}{l['p90']:>9.2f}{l['p99']:>9.2f}{l['max']:>9.2f}")
+PY
+grep -E "engine ready|status|error" "$d/play.log" | head -20 >"$d/play_excerpt.txt"
+mkdir -p "$OUT"
+tar -C "$d" -czf "$OUT/e2e.tar.gz" .
+cat "$d/rc.txt" "$d/play_excerpt.txt" "$d/table.txt"
