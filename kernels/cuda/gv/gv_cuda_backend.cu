@@ -498,6 +498,10 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         sym_fail(e, "n_slots and max_batch must be positive");
         return NULL;
     }
+    if ((cfg->hidden / cfg->heads) % 4 != 0) { /* float4 state access in the RetNet cell */
+        sym_fail(e, "this CUDA engine needs hidden/heads divisible by 4 (got %d)", cfg->hidden / cfg->heads);
+        return NULL;
+    }
     cuda_backend *c = (cuda_backend *)calloc(1, sizeof *c);
     if (!c) {
         sym_fail(e, "out of memory");

@@ -80,38 +80,49 @@ void sym_mlstm_gate(cudaStream_t s, const float *GT, int ldg, const float *QKV, 
     k_mlstm_gate<<<grid, 256, 0, s>>>(GT, ldg, QKV, ldq, pool, numel, slots, off_n, off_m, SC, ldsc, I, NH);
 }
 
-__global__ void k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
-                             const int *slots, size_t off_C, float *HC, int ldh, int I, int dm) {
-    __shared__ float red[8][33];
-    int tx = threadIdx.x, ty = threadIdx.y, j = blockIdx.x * 32 + tx, n = blockIdx.y, b = blockIdx.z;
+/* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
+ * 128, heads, rows). 16-byte state accesses: 4 columns per thread. */
+__global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool,
+                                                    size_t numel, const int *slots, size_t off_C, float *HC, int ldh,
+                                                    int I, int dm) {
+    __shared__ float4 red[8][32];
+    int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y, b = blockIdx.z;
     const float *sc = SC + (size_t)b * ldsc + 4 * n;
     float ig = sc[0], fg = sc[1], den = sc[2];
-    float acc = 0.0f;
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (j < dm) {
         const float *q = QKV + (size_t)b * ldq + n * dm, *k = q + I, *v = q + 2 * I;
         float ksc = 1.0f / sqrtf((float)dm);
         float *C = sym_slot(pool, numel, slots, b) + off_C + (size_t)n * dm * dm;
-        float vj = v[j];
+        float4 vj = *(const float4 *)(v + j);
+#pragma unroll 4
         for (int i = ty; i < dm; i += 8) {
-            float c = fg * C[(size_t)i * dm + j] + ig * (k[i] * ksc) * vj;
-            C[(size_t)i * dm + j] = c;
-            acc += q[i] * c;
+            float4 *cp = (float4 *)(C + (size_t)i * dm + j);
+            float4 c = *cp;
+            float kk = ig * (k[i] * ksc), qi = q[i];
+            c.x = fg * c.x + kk * vj.x;
+            c.y = fg * c.y + kk * vj.y;
+            c.z = fg * c.z + kk * vj.z;
+            c.w = fg * c.w + kk * vj.w;
+            *cp = c;
+            acc.x += qi * c.x, acc.y += qi * c.y, acc.z += qi * c.z, acc.w += qi * c.w;
         }
     }
     red[ty][tx] = acc;
     __syncthreads();
     if (ty == 0 && j < dm) {
-        float s = 0.0f;
+        float4 s = red[0][tx];
 #pragma unroll
-        for (int r = 0; r < 8; r++) s += red[r][tx];
-        HC[(size_t)b * ldh + n * dm + j] = s / den;
+        for (int r = 1; r < 8; r++) s.x += red[r][tx].x, s.y += red[r][tx].y, s.z += red[r][tx].z, s.w += red[r][tx].w;
+        float *h = HC + (size_t)b * ldh + n * dm + j;
+        h[0] = s.x / den, h[1] = s.y / den, h[2] = s.z / den, h[3] = s.w / den;
     }
 }
 
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
                     const int *slots, size_t off_C, float *HC, int ldh, int I, int NH, int B) {
-    int dm = I / NH;
-    dim3 grid((dm + 31) / 32, NH, B), block(32, 8);
+    int dm = I / NH; /* a multiple of 4: I = 2H, H divisible by 4 and NH (MODEL.md constraints) */
+    dim3 grid((dm + 127) / 128, NH, B), block(32, 8);
     k_mlstm_cell<<<grid, block, 0, s>>>(QKV, ldq, SC, ldsc, pool, numel, slots, off_C, HC, ldh, I, dm);
 }
 
