@@ -76,7 +76,7 @@ static int parse_model(sym_config *c, const cJSON *m, sym_err *e) {
         c->model_dir[0] = 0;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(m, "synthetic_seed"))) {
-        long long s;
+        long long s = 0;
         if (get_int(v, "model.synthetic_seed", 0, 9007199254740991ll, &s, e)) return -1;
         c->synthetic_seed = (uint64_t)s;
     }
@@ -92,7 +92,7 @@ static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
     static const char *const keys[] = {"count", "devices", NULL};
     if (check_keys(s, "shards", keys, e)) return -1;
     const cJSON *v;
-    long long n;
+    long long n = 0;
     if ((v = cJSON_GetObjectItemCaseSensitive(s, "count"))) {
         if (get_int(v, "shards.count", 1, SYM_MAX_SHARDS, &n, e)) return -1;
         c->shard_count = (int)n;
@@ -118,7 +118,7 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     if (!cJSON_IsObject(root)) return sym_fail(e, "config: the top level must be a JSON object");
     if (check_keys(root, "", keys, e)) return -1;
     const cJSON *v;
-    long long n;
+    long long n = 0;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "model")) && parse_model(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "backend"))) {
         if (!cJSON_IsString(v)) return sym_fail(e, "config key 'backend': expected \"cpu\", \"cuda\" or \"auto\"");

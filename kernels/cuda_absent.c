@@ -18,7 +18,7 @@ sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint
     return NULL;
 }
 
-size_t sym_cuda_backend_device_bytes(const sym_backend *b) {
-    (void)b;
-    return 0;
+int sym_cuda_synthetic_to_host(sym_weights *w, uint64_t seed, int device, sym_err *e) {
+    (void)w, (void)seed, (void)device;
+    return sym_fail(e, "this symserve was built without CUDA (nvcc was not found at configure time)");
 }

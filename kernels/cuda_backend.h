@@ -31,8 +31,10 @@ sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint
                                                const sym_precision tower_prec[SYM_TOWERS], int device, int n_slots,
                                                int max_batch, sym_err *e);
 
-/* GPU memory the backend holds (weights, state, activations); 0 for a
- * backend that is not a CUDA one. */
-size_t sym_cuda_backend_device_bytes(const sym_backend *b);
+/* Fills host weights allocated with sym_weights_alloc with MODEL.md's
+ * synthetic weights drawn on `device` from seed: bit-identical to
+ * sym_weights_synthetic, in seconds at full size instead of a minute. */
+int sym_cuda_synthetic_to_host(sym_weights *w, uint64_t seed, int device, sym_err *e);
+
 
 #endif

@@ -68,10 +68,16 @@ float sym_bf16_to_f32(uint16_t h) {
     return f;
 }
 
+int sym_tensor_stored_bf16(const sym_tensor_spec *s) {
+    if (s->tower < 0) return 0;
+    if (s->ndim == 2) return 1;
+    return s->ndim == 3 && s->shape[1] != 1 && s->shape[2] > 4;
+}
+
 void sym_weights_round_bf16(sym_weights *w, int tower_mask) {
     for (int i = 0; i < w->n_specs; i++) {
         const sym_tensor_spec *s = &w->specs[i];
-        if (s->tower < 0 || !(tower_mask & (1 << s->tower))) continue;
+        if (s->tower < 0 || !(tower_mask & (1 << s->tower)) || !sym_tensor_stored_bf16(s)) continue;
         float *p = w->arena + s->offset;
         for (int64_t k = 0; k < s->numel; k++) p[k] = sym_bf16_to_f32(sym_f32_to_bf16(p[k]));
     }

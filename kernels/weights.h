@@ -90,7 +90,7 @@ typedef enum {
 } sym_init;
 
 typedef struct {
-    char name[112];
+    char name[192]; /* prefix (< 96) + local name (< 96) */
     int ndim;
     int64_t shape[3];
     int64_t numel;
@@ -143,8 +143,17 @@ uint64_t sym_weights_tensor_key(uint64_t seed, const char *name);
 /* Writes the arena as a safetensors file (F32), the inverse of load. */
 int sym_weights_save(const sym_weights *w, const char *path, sym_err *e);
 
-/* Rounds every tensor of the towers in tower_mask to bf16 (round to nearest
- * even) in place. The shared output projection is never rounded. */
+/* Whether a bf16-storing backend stores this tensor in bf16: the matrices
+ * (linear weights, and block-diagonal weights with blocks wider than 4).
+ * Vectors (norms, biases, conv taps, RetNet decay/angle, Hawk a) and the
+ * mLSTM's 4x4 blocks stay fp32: rounding decay or a (within 2^-9 of 1) to
+ * bf16 would turn them into 1.0 and change the model, not just its
+ * precision. The shared output projection (tower -1) is never bf16. */
+int sym_tensor_stored_bf16(const sym_tensor_spec *s);
+
+/* Rounds, in place and to nearest even, the tensors that a bf16 store keeps
+ * in bf16 (sym_tensor_stored_bf16) for the towers in tower_mask: the CPU
+ * reference then computes exactly what a bf16-storing GPU computes. */
 void sym_weights_round_bf16(sym_weights *w, int tower_mask);
 
 const sym_tensor_spec *sym_weights_find(const sym_weights *w, const char *name);

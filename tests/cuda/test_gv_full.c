@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
     {
         int n2 = rf.n < 40 ? rf.n : 40;
         rf.n = n2;
-        sym_cuda_gv_round_bf16_like_device(&w, (1 << 0) | (1 << 1) | (1 << 3));
+        sym_weights_round_bf16(&w, (1 << 0) | (1 << 1) | (1 << 3));
         cpu = sym_cpu_backend_create(&w, SYM_PREC_FP64, 64, &e);
         sym_backend *g = sym_cuda_backend_create_synthetic(&cfg, 1234, P[2], 0, 64, 64, &e);
         if (!cpu || !g || sym_test_run_requests(cpu, &rf, 64, ref, &e) || sym_test_run_requests(g, &rf, 64, got, &e)) {

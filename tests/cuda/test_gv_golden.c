@@ -4,7 +4,7 @@
  *    with the cuBLAS path from B >= 9 and with the own-GEMV path only;
  *  - each tower alone in bf16: its outputs within 2e-4 of the CPU fp64 path
  *    on the same weights rounded to bf16 as the device stores them
- *    (sym_cuda_gv_round_bf16_like_device: matrices only), golden_small. */
+ *    (sym_weights_round_bf16: matrices only), golden_small. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -64,7 +64,7 @@ static int bf16_tower(const char *dir, int tower) {
     sym_precision p[4] = {SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32};
     p[tower] = SYM_PREC_BF16;
     if (run_cuda(&w, p, &rf, g, &e)) goto fail;
-    sym_cuda_gv_round_bf16_like_device(&w, 1 << tower);
+    sym_weights_round_bf16(&w, 1 << tower);
     sym_backend *cpu = sym_cpu_backend_create(&w, SYM_PREC_FP64, 64, &e);
     if (!cpu) goto fail;
     int rc = sym_test_run_requests(cpu, &rf, 64, r, &e);

@@ -122,8 +122,13 @@ static char *request(char *buf, size_t cap, long uid, const char *sym, const cha
         for (int i = 1; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, ",0.5");
         feats = f;
     }
-    snprintf(buf, cap, "{\"message_type\":\"inference_request\",\"unique_ids\":[%ld],\"symbols\":[\"%s\"],\"features\":[[%s]],\"timestamp\":1.5}\n",
-             uid, sym, feats);
+    int n = snprintf(buf, cap,
+                     "{\"message_type\":\"inference_request\",\"unique_ids\":[%ld],\"symbols\":[\"%s\"],\"features\":[[%s]],\"timestamp\":1.5}\n",
+                     uid, sym, feats);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "test request line does not fit in %zu bytes\n", cap);
+        exit(1);
+    }
     return buf;
 }
 

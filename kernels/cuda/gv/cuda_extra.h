@@ -15,10 +15,6 @@ extern "C" {
 /* Bytes of weights held on the device by a CUDA backend. */
 size_t sym_cuda_backend_weight_bytes(const sym_backend *b);
 
-/* Fills an allocated host sym_weights (sym_weights_alloc) with MODEL.md's
- * synthetic weights generated on `device` from seed: bit-identical to
- * sym_weights_synthetic, in seconds at full size. */
-int sym_cuda_synthetic_to_host(sym_weights *w, uint64_t seed, int device, sym_err *e);
 
 /* Times `iters` replays of one step's graph (B rows, slots, features) with
  * CUDA events around each replay; ms[i] receives each. The state advances. */
@@ -29,11 +25,6 @@ int sym_cuda_backend_time_steps(sym_backend *b, int B, const int32_t *slots, con
  * (median of several copies of `bytes`). */
 int sym_cuda_copy_bandwidth(int device, size_t bytes, double *gbps, sym_err *e);
 
-/* Rounds to bf16, in host weights, exactly the tensors this engine stores in
- * bf16 for the towers in tower_mask (the matrices; vectors stay fp32), so
- * the CPU reference can compute what the GPU computes. Unlike
- * sym_weights_round_bf16, which rounds every tensor of a tower. */
-void sym_cuda_gv_round_bf16_like_device(sym_weights *w, int tower_mask);
 
 /* Bytes used on the device now and free. */
 int sym_cuda_mem_info(int device, size_t *used, size_t *free_bytes, sym_err *e);

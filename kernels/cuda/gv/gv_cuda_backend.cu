@@ -154,7 +154,7 @@ static int build_model(cuda_backend *c, sym_weights *wd, float *arena, const sym
      * by the bf16 conversion itself; vectors (biases, norms, conv, decay,
      * angle, Hawk a, Mamba a/d, the 4x4 mLSTM blocks) stay exact fp32: they
      * cost no bandwidth, and bf16 would round RetNet's decay and Hawk's a
-     * (within 2^-9 of 1) to 1.0. sym_cuda_gv_round_bf16_like_device() is
+     * (within 2^-9 of 1) to 1.0. sym_weights_round_bf16() is
      * the host mirror for reference runs. */
     for (int t = 0; t < SYM_TOWERS; t++) {
         int bf = prec[t] == SYM_PREC_BF16;
@@ -761,21 +761,4 @@ extern "C" int sym_cuda_mem_info(int device, size_t *used, size_t *free_bytes, s
     *used = tot - fr;
     *free_bytes = fr;
     return 0;
-}
-
-/* A matrix this engine stores in bf16 for a bf16 tower: linear weights
- * (2-D) and block-diagonal weights other than the depthwise convs [C,1,4]
- * and the mLSTM's 4x4 blocks. */
-static int stored_bf16(const sym_tensor_spec *sp) {
-    if (sp->ndim == 2) return 1;
-    return sp->ndim == 3 && sp->shape[1] != 1 && sp->shape[2] > 4;
-}
-
-extern "C" void sym_cuda_gv_round_bf16_like_device(sym_weights *w, int tower_mask) {
-    for (int i = 0; i < w->n_specs; i++) {
-        const sym_tensor_spec *sp = &w->specs[i];
-        if (sp->tower < 0 || !(tower_mask & (1 << sp->tower)) || !stored_bf16(sp)) continue;
-        float *p = w->arena + sp->offset;
-        for (int64_t k = 0; k < sp->numel; k++) p[k] = sym_bf16_to_f32(sym_f32_to_bf16(p[k]));
-    }
 }
