@@ -6,6 +6,8 @@
 # reconnects between runs (symbol states kept). Reports (JSON) and latency
 # CDFs go to $OUT/e2e.tar.gz; a table is printed last.
 #   BUILD=build-gpu OUT=/tmp/e2e tools/gpu-e2e.sh
+# SHARDS=N puts N shards on GPU 0 (each with its own stream, weights and
+# slots); NAME names the tarball (e2e-NAME.tar.gz).
 set -u
 OUT=${OUT:-/tmp/e2e}
 b=${BUILD:-build-gpu}
@@ -13,7 +15,8 @@ bin=$b/app/symserve
 port=${PORT:-7311}
 prec=${PRECISION:-mixed}
 d=$(mktemp -d)
-"$bin" play --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
+printf '{"shards": {"count": %d, "devices": [0]}, "max_symbols": 130}\n' "${SHARDS:-1}" >"$d/config.json"
+"$bin" play --config "$d/config.json" --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
   --num-symbols 130 >"$d/play.out" 2>"$d/play.log" &
 play=$!
 trap 'kill $play 2>/dev/null' EXIT
@@ -43,5 +46,5 @@ for n in sorted((f for f in os.listdir(d) if f.endswith(".json")), key=key):
 PY
 grep -E "engine ready|status|error" "$d/play.log" | head -20 >"$d/play_excerpt.txt"
 mkdir -p "$OUT"
-tar -C "$d" -czf "$OUT/e2e.tar.gz" .
+tar -C "$d" -czf "$OUT/e2e${NAME:+-$NAME}.tar.gz" .
 cat "$d/rc.txt" "$d/play_excerpt.txt" "$d/table.txt"

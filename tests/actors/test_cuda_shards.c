@@ -1,6 +1,11 @@
 /* CUDA: two shards on one GPU, with symbols migrating between them, give
- * bitwise the outputs of a one-shard run (synthetic small model, the golden
- * request stream). Exits 77 (skipped) without a CUDA device. */
+ * the outputs of a one-shard run to within fp32 rounding (1e-4; synthetic
+ * small model, the golden request stream), and say whether they are
+ * bitwise equal: the CUDA engine's own GEMV (B < 8) sums each row the same
+ * way whatever the batch, but cuBLAS (B >= 8) may pick other kernels for
+ * other batch sizes, and two shards step smaller batches than one. Exits 77
+ * (skipped) without a CUDA device. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +66,16 @@ int main(int argc, char **argv) {
     if (sym_requests_load(argv[1], 0, &rf, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
     double *a = calloc((size_t)rf.n * 4, sizeof *a), *b = calloc((size_t)rf.n * 4, sizeof *b);
     if (run(&rf, 1, 0, a) || run(&rf, 2, 5, b)) return 1;
-    int diff = memcmp(a, b, (size_t)rf.n * 4 * sizeof *a) != 0;
-    printf(diff ? "FAIL: two shards with migration differ from one shard\n" : "bitwise identical\n");
-    return diff;
+    double worst = 0;
+    int differ = 0;
+    for (int i = 0; i < rf.n * 4; i++) {
+        double d = fabs(a[i] - b[i]);
+        worst = d > worst || isnan(d) ? d : worst;
+        differ += a[i] != b[i];
+    }
+    int ok = worst <= 1e-4;
+    printf("%s: two shards with migrations vs one shard: max abs difference %.3g (tolerance 1e-4); %s\n",
+           ok ? "PASS" : "FAIL", worst, differ ? "not bitwise equal" : "bitwise equal");
+    if (differ) printf("  %d of %d outputs differ in their last bits\n", differ, rf.n * 4);
+    return ok ? 0 : 1;
 }

@@ -382,6 +382,25 @@ static int use_graphs(void) {
     return !(v && *v && *v != '0');
 }
 
+/* Captures bucket bi's whole step (the four towers forked and joined, the
+ * step counter, the output copy) into a graph. Capturing records, it runs
+ * nothing: the rows' inputs are copied in before each launch. */
+static int capture_bucket(cuda_backend *c, int bi, sym_err *e) {
+    cudaGraph_t g;
+    CUDA_CHECK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
+    int rc = enqueue_step(c, c->buckets[bi], e);
+    cudaError_t ce = cudaStreamEndCapture(c->s, &g);
+    if (rc) return -1;
+    if (ce != cudaSuccess) return sym_fail(e, "capturing a step graph: %s", cudaGetErrorString(ce));
+    ce = cudaGraphInstantiate(&c->graphs[bi], g, 0);
+    cudaGraphDestroy(g);
+    if (ce != cudaSuccess) {
+        c->graphs[bi] = NULL;
+        return sym_fail(e, "instantiating a step graph: %s", cudaGetErrorString(ce));
+    }
+    return 0;
+}
+
 static int cuda_step(sym_backend *bb, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
     cuda_backend *c = (cuda_backend *)bb;
     if (sym_backend_check_batch(bb, B, slots, e)) return -1;
@@ -393,20 +412,7 @@ static int cuda_step(sym_backend *bb, int B, const int32_t *slots, const float *
     CUDA_CHECK(cudaMemcpyAsync(c->d_slots, c->h_slots, (size_t)Bk * sizeof(int), cudaMemcpyHostToDevice, c->s));
     CUDA_CHECK(cudaMemcpyAsync(c->d_feat, c->h_feat, (size_t)Bk * F * sizeof(float), cudaMemcpyHostToDevice, c->s));
     if (use_graphs()) {
-        if (!c->graphs[bi]) {
-            cudaGraph_t g;
-            CUDA_CHECK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
-            int rc = enqueue_step(c, Bk, e);
-            cudaError_t ce = cudaStreamEndCapture(c->s, &g);
-            if (rc) return -1;
-            if (ce != cudaSuccess) return sym_fail(e, "capturing a step graph: %s", cudaGetErrorString(ce));
-            ce = cudaGraphInstantiate(&c->graphs[bi], g, 0);
-            cudaGraphDestroy(g);
-            if (ce != cudaSuccess) {
-                c->graphs[bi] = NULL;
-                return sym_fail(e, "instantiating a step graph: %s", cudaGetErrorString(ce));
-            }
-        }
+        if (!c->graphs[bi] && capture_bucket(c, bi, e)) return -1;
         CUDA_CHECK(cudaGraphLaunch(c->graphs[bi], c->s));
     } else if (enqueue_step(c, Bk, e)) {
         return -1;
@@ -598,6 +604,9 @@ static sym_backend *finish(cuda_backend *c, sym_weights *wd, float *arena, const
     int rc = build_model(c, wd, arena, prec, e);
     cudaFree(arena);
     sym_weights_free(wd);
+    /* every bucket's graph now, not at its first step: a capture takes tens
+     * of milliseconds, which would land on a live request's latency */
+    for (int bi = 0; !rc && use_graphs() && bi < c->n_buckets; bi++) rc = capture_bucket(c, bi, e);
     if (rc) {
         cuda_destroy(&c->base);
         return NULL;
