@@ -15,8 +15,8 @@ bin=$b/app/symserve
 port=${PORT:-7311}
 prec=${PRECISION:-mixed}
 d=$(mktemp -d)
-printf '{"shards": {"count": %d, "devices": [0]}, "max_symbols": 130}\n' "${SHARDS:-1}" >"$d/config.json"
-"$bin" play --config "$d/config.json" --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
+printf '{"shards": {"count": %d, "devices": [0]}, "max_symbols": 130}\n' "${SHARDS:-1}" >"$d/play-config.cfg"
+"$bin" play --config "$d/play-config.cfg" --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
   --num-symbols 130 >"$d/play.out" 2>"$d/play.log" &
 play=$!
 trap 'kill $play 2>/dev/null' EXIT
