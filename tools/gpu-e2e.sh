@@ -7,7 +7,8 @@
 # CDFs go to $OUT/e2e.tar.gz; a table is printed last.
 #   BUILD=build-gpu OUT=/tmp/e2e tools/gpu-e2e.sh
 # SHARDS=N puts N shards on GPU 0 (each with its own stream, weights and
-# slots); NAME names the tarball (e2e-NAME.tar.gz).
+# slots); IDLE_SPIN_US sets how long idle actors spin before sleeping;
+# NAME names the tarball (e2e-NAME.tar.gz).
 set -u
 OUT=${OUT:-/tmp/e2e}
 b=${BUILD:-build-gpu}
@@ -15,7 +16,8 @@ bin=$b/app/symserve
 port=${PORT:-7311}
 prec=${PRECISION:-mixed}
 d=$(mktemp -d)
-printf '{"shards": {"count": %d, "devices": [0]}, "max_symbols": 130}\n' "${SHARDS:-1}" >"$d/play-config.cfg"
+printf '{"shards": {"count": %d, "devices": [0]}, "max_symbols": 130, "idle_spin_us": %d}\n' "${SHARDS:-1}" \
+  "${IDLE_SPIN_US:-200}" >"$d/play-config.cfg"
 "$bin" play --config "$d/play-config.cfg" --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
   --num-symbols 130 >"$d/play.out" 2>"$d/play.log" &
 play=$!
@@ -27,8 +29,8 @@ run() { # name, replay args...
   echo "$name rc=$?" >>"$d/rc.txt"
 }
 run trace_speed1 --requests tests/data/traces/small.csv --speed 1
-for r in ${RATES39:-1000 2000 3000 4000 5000 6000 7000}; do run "poisson39_$r" --rate "$r" --symbols 39 --duration 4 --seed 1; done
-for r in ${RATES128:-2000 4000 6000 8000 10000}; do run "poisson128_$r" --rate "$r" --symbols 128 --duration 4 --seed 2; done
+for r in ${RATES39-1000 2000 3000 4000 5000 6000 7000}; do run "poisson39_$r" --rate "$r" --symbols 39 --duration 4 --seed 1; done
+for r in ${RATES128-2000 4000 6000 8000 10000}; do run "poisson128_$r" --rate "$r" --symbols 128 --duration 4 --seed 2; done
 kill $play 2>/dev/null
 wait $play 2>/dev/null
 trap - EXIT
