@@ -8,17 +8,8 @@
 #include "sharding/shard_map.h"
 #include "sharding/slot_table.h"
 #include "sharding/symbol_table.h"
+#include "tests/check.h"
 
-static int failures;
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        if (!(cond)) {                                           \
-            failures++;                                          \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fputc('\n', stderr);                                 \
-        }                                                        \
-    } while (0)
 
 #define N 10000
 

@@ -1,0 +1,20 @@
+/* The unit tests' one assertion: CHECK(cond, fmt, ...) counts a failure and
+ * prints it with file and line, and the test carries on; main returns
+ * `failures != 0`. */
+#ifndef SYM_TEST_CHECK_H
+#define SYM_TEST_CHECK_H
+
+#include <stdio.h>
+
+static int failures;
+#define CHECK(cond, ...)                                         \
+    do {                                                         \
+        if (!(cond)) {                                           \
+            failures++;                                          \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fputc('\n', stderr);                                 \
+        }                                                        \
+    } while (0)
+
+#endif
