@@ -1,21 +1,26 @@
 #include "common/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* Read once from the environment; threads may race to read it first, and
+ * all of them compute the same value, so a relaxed atomic is enough. */
 static int threshold(void) {
-    static int level = -1;
-    if (level < 0) {
+    static _Atomic int level = -1;
+    int l = atomic_load_explicit(&level, memory_order_relaxed);
+    if (l < 0) {
         const char *s = getenv("SYM_LOG_LEVEL");
-        level = SYM_LOG_INFO;
-        if (s && !strcmp(s, "debug")) level = SYM_LOG_DEBUG;
-        if (s && !strcmp(s, "warn")) level = SYM_LOG_WARN;
-        if (s && !strcmp(s, "error")) level = SYM_LOG_ERROR;
+        l = SYM_LOG_INFO;
+        if (s && !strcmp(s, "debug")) l = SYM_LOG_DEBUG;
+        if (s && !strcmp(s, "warn")) l = SYM_LOG_WARN;
+        if (s && !strcmp(s, "error")) l = SYM_LOG_ERROR;
+        atomic_store_explicit(&level, l, memory_order_relaxed);
     }
-    return level;
+    return l;
 }
 
 void sym_log(int level, const char *fmt, ...) {
