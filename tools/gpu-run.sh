@@ -1,6 +1,43 @@
 #!/usr/bin/env bash
-# The GPU machine's one entry point for the CUDA engine: from the repo root,
-#   . tools/unpack-debs.sh && bash tools/gpu-run.sh
-# builds (standalone CMake project of the gv engine + its tests and bench),
-# runs the GPU tests and benches, writes logs under $OUT, prints a summary.
-exec bash "$(dirname "$0")/gpu-run-gv.sh" "$@"
+# On the GPU machine, from the repo root, after `. tools/unpack-debs.sh`:
+# builds the gv CUDA engine with its tests and bench (standalone CMake
+# project, so half-edited folders elsewhere cannot break it), runs the GPU
+# tests and the benches, writes logs under $OUT and prints a summary last.
+set -u
+OUT=${OUT:-/tmp/gv-out}
+mkdir -p "$OUT"
+B=build-gv
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
+t0=$(date +%s)
+{ cmake -S kernels/cuda/gv/standalone -B $B -DCMAKE_BUILD_TYPE=Release && cmake --build $B -j16; } > "$OUT/build.log" 2>&1
+echo "build rc=$? ($(( $(date +%s) - t0 )) s)" | tee "$OUT/summary.txt"
+run() { # name timeout cmd...
+    local name=$1 to=$2; shift 2
+    local s=$(date +%s)
+    timeout "$to" "$@" > "$OUT/$name.log" 2>&1
+    local rc=$?
+    echo "$name rc=$rc ($(( $(date +%s) - s )) s)" >> "$OUT/summary.txt"
+}
+run test_gv_state 120 $B/tests_cuda/test_gv_state tests/data/golden_small
+run test_gv_golden 200 $B/tests_cuda/test_gv_golden tests/data/golden_small tests/data/golden_long
+run bench_gv_step 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
+# GV_QUICK=1: skip the own-GEMV comparison and the full-size CPU comparison (2+ min of CPU)
+if [ -z "${GV_QUICK:-}" ]; then
+SYM_GV_GEMM_MIN=100000 run bench_gv_step_owngemv 120 $B/bench_cuda/bench_gv_step 20 fp32,bf16,mixed 4,8
+fi
+for m in 1 2 4 8; do SYM_GV_TOWER_MASK=$m run bench_gv_tower$m 120 $B/bench_cuda/bench_gv_step 20 bf16,fp32 1,39,128; done
+if [ -z "${GV_QUICK:-}" ]; then
+run test_gv_full 300 $B/tests_cuda/test_gv_full tests/data/traces/small.csv 80
+fi
+# GV_NCU=1: per-kernel GPU time of one xLSTM-tower step (bf16, B=39), the critical path
+if [ -n "${GV_NCU:-}" ] && command -v ncu >/dev/null; then
+SYM_GV_TOWER_MASK=1 run ncu_xlstm_b39 200 ncu --metrics gpu__time_duration.sum --launch-skip 2000 --launch-count 600 \
+    --print-summary per-kernel $B/bench_cuda/bench_gv_step 2 bf16 39
+fi
+echo "==== summary ===="
+for m in 1 2 4 8; do echo "tower mask $m:"; grep -h "^BENCH |" "$OUT/bench_gv_tower$m.log" | grep -v prec | awk -F'|' '{printf "  %s B=%s %s ms\n", $3, $4, $5}'; done
+cat "$OUT/gpu.txt"
+cat "$OUT/summary.txt"
+grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log
+[ -f "$OUT/ncu_xlstm_b39.log" ] && grep -E "^  [a-zA-Z_].*\(|gpu__time_duration.sum|Invocations" "$OUT/ncu_xlstm_b39.log" | head -120 > "$OUT/ncu_summary.txt"
+grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_owngemv.log "$OUT"/test_gv_full.log 2>/dev/null
