@@ -459,8 +459,15 @@ static int cuda_copy(sym_backend *sb, int32_t ss, sym_backend *db, int32_t ds, s
     if (check_slot(s, ss, e) || check_slot(d, ds, e)) return -1;
     if (s->numel != d->numel) return sym_fail(e, "different state layouts");
     float *dp = d->pool + (size_t)ds * d->numel, *sp = s->pool + (size_t)ss * s->numel;
-    if (s->device == d->device) CUDA_CHECK(cudaMemcpy(dp, sp, s->numel * 4, cudaMemcpyDeviceToDevice));
-    else CUDA_CHECK(cudaMemcpyPeer(dp, d->device, sp, s->device, s->numel * 4));
+    /* On the destination's own stream, and waited for: a plain cudaMemcpy
+     * between device buffers returns before the copy ends and runs on the
+     * legacy stream, which the engine's non-blocking streams do not wait
+     * for, so the destination's next step could read a half-copied slot.
+     * The caller (the router, while both shards are parked) may be any
+     * thread: set the device here. */
+    CUDA_CHECK(cudaSetDevice(d->device));
+    CUDA_CHECK(cudaMemcpyPeerAsync(dp, d->device, sp, s->device, s->numel * 4, d->s));
+    CUDA_CHECK(cudaStreamSynchronize(d->s));
     return 0;
 }
 
