@@ -583,8 +583,17 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         CUDA_CHECK(cudaMallocHost((void **)&c->h_feat, (size_t)Bm * cfg->features * 4));
         CUDA_CHECK(cudaMallocHost((void **)&c->h_pred, (size_t)Bm * SYM_TOWERS * 4));
         CUDA_CHECK(cudaMallocHost((void **)&c->h_slots, (size_t)Bm * sizeof(int)));
-        /* pool: n_slots real slots + one scratch slot for padded rows */
-        if (dalloc(c, (void **)&c->pool, (size_t)(n_slots + 1) * c->numel * 4, e) ||
+        /* pool: n_slots real slots + one scratch slot for padded rows; say
+         * how many fit rather than only "out of memory" */
+        size_t free_b = 0, total_b = 0, need = (size_t)(n_slots + 1) * c->numel * 4;
+        CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+        if (need > free_b)
+            return sym_fail(e,
+                            "%d state slots of %.1f MB need %.1f GB but GPU %d has %.1f GB free (the weights need room "
+                            "too): lower max_symbols (--num-symbols); about %d slots fit beside nothing else",
+                            n_slots, c->numel * 4e-6, need * 1e-9, device, free_b * 1e-9,
+                            (int)(free_b / (c->numel * 4)) - 1);
+        if (dalloc(c, (void **)&c->pool, need, e) ||
             dalloc(c, (void **)&c->init_slot, c->numel * 4, e))
             return -1;
         float *h = (float *)malloc(c->numel * 4);
