@@ -79,3 +79,9 @@ sym_backend *sym_echo_backend_create(const sym_model_config *cfg, int n_slots, i
     c->base.slot_bytes = 2 * sizeof(double);
     return &c->base;
 }
+
+sym_backend *sym_echo_backend_make(void *ctx, int shard, sym_err *e) {
+    (void)shard;
+    const sym_echo_factory *f = ctx;
+    return sym_echo_backend_create(f->model, f->cfg->max_symbols, f->cfg->max_batch, e);
+}

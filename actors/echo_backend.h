@@ -6,8 +6,19 @@
 #ifndef SYM_ECHO_BACKEND_H
 #define SYM_ECHO_BACKEND_H
 
+#include "config/config.h"
 #include "kernels/backend.h"
 
 sym_backend *sym_echo_backend_create(const sym_model_config *cfg, int n_slots, int max_batch, sym_err *e);
+
+/* The backend factory for sym_engine_create_with: ctx points at a
+ * sym_echo_factory that outlives the engine (shards are created later too,
+ * on a rebalance); every shard gets an echo backend of cfg's max_symbols
+ * slots and max_batch rows. */
+typedef struct {
+    const sym_model_config *model;
+    const sym_config *cfg;
+} sym_echo_factory;
+sym_backend *sym_echo_backend_make(void *ctx, int shard, sym_err *e);
 
 #endif

@@ -22,12 +22,6 @@
 
 static sym_model_config model;
 
-static sym_backend *make_echo(void *ctx, int shard, sym_err *e) {
-    (void)shard;
-    const sym_config *c = ctx;
-    return sym_echo_backend_create(&model, c->max_symbols, c->max_batch, e);
-}
-
 typedef struct {
     sym_engine *g;
     int n;
@@ -64,6 +58,7 @@ int main(int argc, char **argv) {
         for (int i = 1; i < argc && n_rates < 16; i++) rates[n_rates++] = atof(argv[i]);
     }
     sym_config cfg;
+    sym_echo_factory echo = {&model, &cfg};
     sym_config_defaults(&cfg);
     cfg.max_symbols = 100;
     cfg.status_interval_s = 0;
@@ -74,7 +69,7 @@ int main(int argc, char **argv) {
            "submit->poll p50/p99/p99.9/max us");
     for (int r = 0; r < n_rates; r++) {
         sym_err e;
-        sym_engine *g = sym_engine_create_with(&cfg, &model, make_echo, &cfg, &e);
+        sym_engine *g = sym_engine_create_with(&cfg, &model, sym_echo_backend_make, &echo, &e);
         if (!g) return fprintf(stderr, "%s\n", e.msg), 1;
         int n = (int)rates[r];
         consumer c = {g, n, calloc((size_t)n, 8), calloc((size_t)n, 8)};

@@ -14,12 +14,6 @@
 
 static sym_model_config model;
 
-static sym_backend *make_echo(void *ctx, int shard, sym_err *e) {
-    (void)shard;
-    const sym_config *c = ctx;
-    return sym_echo_backend_create(&model, c->max_symbols, c->max_batch, e);
-}
-
 /* An echo backend whose step fails on a row with features[0] == 999. */
 static sym_backend_ops failing_ops;
 static int (*echo_step)(sym_backend *, int, const int32_t *, const float *, double *, sym_err *);
@@ -29,7 +23,7 @@ static int failing_step(sym_backend *b, int B, const int32_t *slots, const float
     return echo_step(b, B, slots, f, out, e);
 }
 static sym_backend *make_failing(void *ctx, int shard, sym_err *e) {
-    sym_backend *b = make_echo(ctx, shard, e);
+    sym_backend *b = sym_echo_backend_make(ctx, shard, e);
     if (!b) return NULL;
     failing_ops = *b->ops;
     echo_step = failing_ops.step;
@@ -67,12 +61,13 @@ static sym_prediction one(sym_engine *g, const char *sym, uint64_t uid) {
 int main(void) {
     model = sym_model_config_small();
     sym_config cfg;
+    sym_echo_factory echo = {&model, &cfg};
     sym_config_defaults(&cfg);
     cfg.shard_count = 2;
     cfg.max_symbols = 3;
     cfg.status_interval_s = 0;
     sym_err e;
-    sym_engine *g = sym_engine_create_with(&cfg, &model, make_echo, &cfg, &e);
+    sym_engine *g = sym_engine_create_with(&cfg, &model, sym_echo_backend_make, &echo, &e);
     if (!g) return fprintf(stderr, "create: %s\n", e.msg), 1;
     int fd = sym_engine_ready_fd(g);
     sym_prediction p;
@@ -132,7 +127,7 @@ int main(void) {
 
     /* a failing step comes back as status -1 with the reason, never as silence */
     cfg.shard_count = 1;
-    g = sym_engine_create_with(&cfg, &model, make_failing, &cfg, &e);
+    g = sym_engine_create_with(&cfg, &model, make_failing, &echo, &e);
     if (!g) return fprintf(stderr, "create: %s\n", e.msg), 1;
     r = req("A", 50, 999);
     CHECK(!sym_engine_submit(g, &r, &e), "submit: %s", e.msg);

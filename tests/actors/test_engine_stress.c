@@ -22,12 +22,6 @@ static sym_model_config model;
 static atomic_int producers_done, control_ops;
 #define CONTROL_OPS 160 /* migrations, with a rebalance every 50 */
 
-static sym_backend *make_echo(void *ctx, int shard, sym_err *e) {
-    (void)shard;
-    const sym_config *c = ctx;
-    return sym_echo_backend_create(&model, c->max_symbols, c->max_batch, e);
-}
-
 typedef struct {
     sym_engine *g;
     int p;
@@ -89,6 +83,7 @@ static void *control(void *arg) {
 int main(void) {
     model = sym_model_config_small();
     sym_config cfg;
+    sym_echo_factory echo = {&model, &cfg};
     sym_config_defaults(&cfg);
     cfg.shard_count = 3;
     cfg.max_symbols = PRODUCERS * SYMS_PER_PRODUCER;
@@ -96,7 +91,7 @@ int main(void) {
     cfg.max_batch = 16;
     cfg.status_interval_s = 0;
     sym_err e;
-    sym_engine *g = sym_engine_create_with(&cfg, &model, make_echo, &cfg, &e);
+    sym_engine *g = sym_engine_create_with(&cfg, &model, sym_echo_backend_make, &echo, &e);
     if (!g) {
         fprintf(stderr, "FAIL create: %s\n", e.msg);
         return 1;
