@@ -18,16 +18,11 @@
 #include "net/protocol.h"
 #include "net/tcp.h"
 #include "tests/net/fake_engine.h"
+#include "tests/check.h"
 
 #define F 79
 #define MAXU 4096
 
-static int fails;
-#define CHECK(c, ...)                                                       \
-    do {                                                                    \
-        if (c) printf("ok   " __VA_ARGS__), printf("\n");                   \
-        else fails++, printf("FAIL %s:%d ", __FILE__, __LINE__), printf(__VA_ARGS__), printf("\n"); \
-    } while (0)
 
 /* what the client said, by unique_id */
 static int ans_count[MAXU], err_count[MAXU], msg_errors, registers, heartbeats, responses;
@@ -43,7 +38,7 @@ static void on_message(const char *line, size_t len) {
     sym_err e;
     if (sym_proto_parse(line, len, &j, &t, &e)) {
         printf("FAIL client wrote a bad line: %s\n", e.msg);
-        fails++;
+        failures++;
         return;
     }
     if (t == SYM_MSG_REGISTER) registers++;
@@ -61,7 +56,7 @@ static void on_message(const char *line, size_t len) {
         responses++;
         if (sym_proto_response(j, &uids, &preds, &n, &e)) {
             printf("FAIL bad response: %s\n", e.msg);
-            fails++;
+            failures++;
         }
         for (int k = 0; k < n; k++) {
             uint64_t uid;
@@ -69,7 +64,7 @@ static void on_message(const char *line, size_t len) {
             if (sym_proto_uid(cJSON_GetArrayItem(uids, k), &uid, &e) || uid >= MAXU ||
                 sym_proto_prediction(cJSON_GetArrayItem(preds, k), p, &e)) {
                 printf("FAIL bad response row\n");
-                fails++;
+                failures++;
                 continue;
             }
             ans_count[uid]++;
@@ -174,18 +169,18 @@ int main(void) {
     pthread_create(&th, NULL, run_play, NULL);
 
     accept_client();
-    CHECK(fd >= 0 && pump(registered_times, 1, 5000), "client connects and registers first");
+    CHECKV(fd >= 0 && pump(registered_times, 1, 5000), "client connects and registers first");
 
     /* good traffic */
     send_str(request(buf, sizeof buf, 1, "SYM_000", NULL, 1.0));
-    CHECK(pump(answered, 1, 5000) && ans_pred[1][0] == 1 && ans_pred[1][1] == 1.0, "a request is answered (SYM_000 step 1)");
+    CHECKV(pump(answered, 1, 5000) && ans_pred[1][0] == 1 && ans_pred[1][1] == 1.0, "a request is answered (SYM_000 step 1)");
     {   /* two lines packed into one write */
         char a[4096], b[2048];
         request(a, sizeof a, 2, "SYM_000", NULL, 2.0);
         request(b, sizeof b, 3, "SYM_001", NULL, 0.25);
         strcat(a, b);
         send_str(a);
-        CHECK(pump(answered, 2, 5000) && pump(answered, 3, 5000) && ans_pred[2][0] == 2 && ans_pred[2][1] == 3.0 &&
+        CHECKV(pump(answered, 2, 5000) && pump(answered, 3, 5000) && ans_pred[2][0] == 2 && ans_pred[2][1] == 3.0 &&
                   ans_pred[3][0] == 1,
               "two messages packed into one TCP write: both answered, states in order");
     }
@@ -195,7 +190,7 @@ int main(void) {
             send_all(buf + i, 1);
             if (i % 97 == 0) usleep(200);
         }
-        CHECK(pump(answered, 4, 5000) && ans_pred[4][0] == 2 && ans_pred[4][1] == 0.75, "a message split across many TCP writes is answered");
+        CHECKV(pump(answered, 4, 5000) && ans_pred[4][0] == 2 && ans_pred[4][1] == 0.75, "a message split across many TCP writes is answered");
     }
     {   /* several rows in one message, same symbol twice: list order */
         char f[1024];
@@ -204,25 +199,25 @@ int main(void) {
         snprintf(buf, sizeof buf, "{\"message_type\":\"inference_request\",\"unique_ids\":[5,6,7],\"symbols\":[\"SYM_002\",\"SYM_002\",\"SYM_003\"],\"features\":[[%s],[%s],[%s]],\"timestamp\":2}\n", f, f, f);
         int r0 = responses;
         send_str(buf);
-        CHECK(pump(answered, 5, 5000) && pump(answered, 6, 5000) && pump(answered, 7, 5000) && ans_pred[5][0] == 1 &&
+        CHECKV(pump(answered, 5, 5000) && pump(answered, 6, 5000) && pump(answered, 7, 5000) && ans_pred[5][0] == 1 &&
                   ans_pred[6][0] == 2 && ans_pred[7][0] == 1,
               "three rows of one message answered, SYM_002 stepped in list order");
-        CHECK(responses - r0 == 1, "rows completing together go out in one response (%d)", responses - r0);
+        CHECKV(responses - r0 == 1, "rows completing together go out in one response (%d)", responses - r0);
     }
 
     /* message-level bad input: an error, nothing stepped */
     long steps0 = fake_engine_total_steps(g);
     int me = msg_errors;
     send_str("{\"message_type\":\"inference_request\",\"unique_ids\":[1\n");
-    CHECK(pump(msg_errors_at_least, me + 1, 5000), "malformed JSON -> error (%s)", last_error);
+    CHECKV(pump(msg_errors_at_least, me + 1, 5000), "malformed JSON -> error (%s)", last_error);
     send_str("{\"message_type\":\"buy_everything\"}\n");
-    CHECK(pump(msg_errors_at_least, me + 2, 5000), "unknown message_type -> error (%s)", last_error);
+    CHECKV(pump(msg_errors_at_least, me + 2, 5000), "unknown message_type -> error (%s)", last_error);
     send_str("[1,2,3]\n");
-    CHECK(pump(msg_errors_at_least, me + 3, 5000), "not an object -> error (%s)", last_error);
+    CHECKV(pump(msg_errors_at_least, me + 3, 5000), "not an object -> error (%s)", last_error);
     send_str("{\"message_type\":\"inference_request\",\"unique_ids\":[100,101],\"symbols\":[\"SYM_000\"],\"features\":[[1],[2]]}\n");
-    CHECK(pump(msg_errors_at_least, me + 4, 5000), "lists of unequal length -> error (%s)", last_error);
+    CHECKV(pump(msg_errors_at_least, me + 4, 5000), "lists of unequal length -> error (%s)", last_error);
     send_str("{\"message_type\":\"inference_request\",\"unique_ids\":[100],\"symbols\":[\"SYM_000\"]}\n");
-    CHECK(pump(msg_errors_at_least, me + 5, 5000), "missing features list -> error (%s)", last_error);
+    CHECKV(pump(msg_errors_at_least, me + 5, 5000), "missing features list -> error (%s)", last_error);
     {
         size_t big = SYM_LINE_MAX + 100000;
         char *b = malloc(big + 1);
@@ -232,46 +227,46 @@ int main(void) {
         send_all(b, big + 1);
         free(b);
         send_str(request(buf, sizeof buf, 8, "SYM_000", NULL, 1.0));
-        CHECK(pump(msg_errors_at_least, me + 6, 5000) && pump(answered, 8, 5000) && ans_pred[8][0] == 3,
+        CHECKV(pump(msg_errors_at_least, me + 6, 5000) && pump(answered, 8, 5000) && ans_pred[8][0] == 3,
               "line over 1 MiB -> error, resync at the next line which is served (%s)", last_error);
     }
     steps0 += 1; /* uid 8 */
 
     /* row-level bad input: an error naming the unique_id */
     send_str(request(buf, sizeof buf, 10, "SYM_000", "1,2,3", 0));
-    CHECK(pump(errored, 10, 5000), "feature row of the wrong length -> error for 10 (%s)", last_error);
+    CHECKV(pump(errored, 10, 5000), "feature row of the wrong length -> error for 10 (%s)", last_error);
     {
         char f[2048];
         size_t l = (size_t)snprintf(f, sizeof f, "\"abc\"");
         for (int i = 1; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, ",0.5");
         send_str(request(buf, sizeof buf, 11, "SYM_000", f, 0));
-        CHECK(pump(errored, 11, 5000), "non-numeric feature -> error for 11 (%s)", last_error);
+        CHECKV(pump(errored, 11, 5000), "non-numeric feature -> error for 11 (%s)", last_error);
         l = (size_t)snprintf(f, sizeof f, "1e999");
         for (int i = 1; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, ",0.5");
         send_str(request(buf, sizeof buf, 12, "SYM_000", f, 0));
-        CHECK(pump(errored, 12, 5000), "feature overflowing to inf -> error for 12 (%s)", last_error);
+        CHECKV(pump(errored, 12, 5000), "feature overflowing to inf -> error for 12 (%s)", last_error);
         l = (size_t)snprintf(f, sizeof f, "0.5,NaN");
         for (int i = 2; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, ",0.5");
         send_str(request(buf, sizeof buf, 13, "SYM_000", f, 0));
-        CHECK(pump(errored, 13, 5000), "bare NaN feature -> error for 13 (%s)", last_error);
+        CHECKV(pump(errored, 13, 5000), "bare NaN feature -> error for 13 (%s)", last_error);
         l = (size_t)snprintf(f, sizeof f, "-Infinity");
         for (int i = 1; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, ",0.5");
         send_str(request(buf, sizeof buf, 14, "SYM_000", f, 0));
-        CHECK(pump(errored, 14, 5000), "bare -Infinity feature -> error for 14 (%s)", last_error);
+        CHECKV(pump(errored, 14, 5000), "bare -Infinity feature -> error for 14 (%s)", last_error);
     }
     send_str(request(buf, sizeof buf, 15, "", NULL, 1.0));
-    CHECK(pump(errored, 15, 5000), "empty symbol -> error for 15 (%s)", last_error);
+    CHECKV(pump(errored, 15, 5000), "empty symbol -> error for 15 (%s)", last_error);
     send_str(request(buf, sizeof buf, 16, "S123456789012345678901234567890123456789012345678901234567890123456789", NULL, 1.0));
-    CHECK(pump(errored, 16, 5000), "symbol over 64 bytes -> error for 16 (%s)", last_error);
+    CHECKV(pump(errored, 16, 5000), "symbol over 64 bytes -> error for 16 (%s)", last_error);
     send_str(request(buf, sizeof buf, 17, "SYM\\u0007X", NULL, 1.0));
-    CHECK(pump(errored, 17, 5000), "symbol with a control character -> error for 17 (%s)", last_error);
+    CHECKV(pump(errored, 17, 5000), "symbol with a control character -> error for 17 (%s)", last_error);
     send_str(request(buf, sizeof buf, 18, "SYM 0", NULL, 1.0));
-    CHECK(pump(errored, 18, 5000), "symbol with a space -> error for 18 (%s)", last_error);
+    CHECKV(pump(errored, 18, 5000), "symbol with a space -> error for 18 (%s)", last_error);
     send_str("{\"message_type\":\"inference_request\",\"unique_ids\":[-3],\"symbols\":[\"SYM_000\"],\"features\":[[1]]}\n");
-    CHECK(pump(msg_errors_at_least, me + 7, 5000), "negative unique_id -> error (%s)", last_error);
+    CHECKV(pump(msg_errors_at_least, me + 7, 5000), "negative unique_id -> error (%s)", last_error);
     send_str(request(buf, sizeof buf, 1, "SYM_000", NULL, 1.0));
-    CHECK(pump(errored, 1, 5000) && ans_count[1] == 1, "duplicated unique_id -> error, answered once only (%s)", last_error);
-    CHECK(fake_engine_total_steps(g) == steps0 && fake_engine_steps(g, "SYM_000") == 3,
+    CHECKV(pump(errored, 1, 5000) && ans_count[1] == 1, "duplicated unique_id -> error, answered once only (%s)", last_error);
+    CHECKV(fake_engine_total_steps(g) == steps0 && fake_engine_steps(g, "SYM_000") == 3,
           "no state advanced for any refused request (%ld steps)", fake_engine_total_steps(g));
 
     /* capacity: 8 symbols; SYM_000..003 in use */
@@ -281,7 +276,7 @@ int main(void) {
         send_str(request(buf, sizeof buf, 20 + s, sym, NULL, 1.0));
     }
     send_str(request(buf, sizeof buf, 30, "SYM_008", NULL, 1.0));
-    CHECK(pump(answered, 27, 5000) && pump(errored, 30, 5000) && !ans_count[30],
+    CHECKV(pump(answered, 27, 5000) && pump(errored, 30, 5000) && !ans_count[30],
           "a 9th distinct symbol over capacity 8 -> error for 30 (%s)", last_error);
     {   /* a good row, a bad row, a good row in one message */
         char f[1024], g2[1024];
@@ -290,15 +285,15 @@ int main(void) {
         snprintf(g2, sizeof g2, "1,2");
         snprintf(buf, sizeof buf, "{\"message_type\":\"inference_request\",\"unique_ids\":[40,41,42],\"symbols\":[\"SYM_000\",\"SYM_000\",\"SYM_000\"],\"features\":[[%s],[%s],[%s]]}\n", f, g2, f);
         send_str(buf);
-        CHECK(pump(answered, 40, 5000) && pump(errored, 41, 5000) && pump(answered, 42, 5000) && ans_pred[40][0] == 4 &&
+        CHECKV(pump(answered, 40, 5000) && pump(errored, 41, 5000) && pump(answered, 42, 5000) && ans_pred[40][0] == 4 &&
                   ans_pred[42][0] == 5 && !ans_count[41],
               "good, bad, good rows in one message: the bad one refused, SYM_000 steps 4 then 5");
     }
-    CHECK(pump(heartbeats_at_least, 1, 2000), "heartbeats sent (%d)", heartbeats);
+    CHECKV(pump(heartbeats_at_least, 1, 2000), "heartbeats sent (%d)", heartbeats);
     send_str("{\"message_type\":\"score_update\",\"unique_ids\":[1],\"trade_pnls\":[0.5],\"accuracies\":[0.9],\"latencies_ms\":[1.5]}\n");
     send_str("{\"message_type\":\"heartbeat\",\"timestamp\":3}\n");
     send_str(request(buf, sizeof buf, 43, "SYM_001", NULL, 1.0));
-    CHECK(pump(answered, 43, 5000) && ans_pred[43][0] == 3, "score_update and heartbeat from the server taken quietly");
+    CHECKV(pump(answered, 43, 5000) && ans_pred[43][0] == 3, "score_update and heartbeat from the server taken quietly");
 
     /* a message cut off by a disconnect */
     request(buf, sizeof buf, 50, "SYM_000", NULL, 1.0);
@@ -307,25 +302,25 @@ int main(void) {
     close(fd);
     fd = -1;
     accept_client();
-    CHECK(fd >= 0 && pump(registered_times, 2, 5000), "client reconnects and registers again");
+    CHECKV(fd >= 0 && pump(registered_times, 2, 5000), "client reconnects and registers again");
     send_str(request(buf, sizeof buf, 51, "SYM_000", NULL, 1.0));
-    CHECK(pump(answered, 51, 5000) && ans_pred[51][0] == 6 && !ans_count[50] && !err_count[50],
+    CHECKV(pump(answered, 51, 5000) && ans_pred[51][0] == 6 && !ans_count[50] && !err_count[50],
           "after the cut-off message the client serves on with SYM_000's state kept (step 6)");
 
     atomic_store(&stop, 1);
     pthread_join(th, NULL);
-    CHECK(play_rc == 0, "play loop stops cleanly (%s)", play_err.msg);
-    CHECK(st.cut_off == 1 && st.connects == 2 && st.overlong == 1 && st.duplicates == 1 && st.score_updates == 1,
+    CHECKV(play_rc == 0, "play loop stops cleanly (%s)", play_err.msg);
+    CHECKV(st.cut_off == 1 && st.connects == 2 && st.overlong == 1 && st.duplicates == 1 && st.score_updates == 1,
           "stats: cut_off %llu connects %llu overlong %llu duplicates %llu score_updates %llu", (unsigned long long)st.cut_off,
           (unsigned long long)st.connects, (unsigned long long)st.overlong, (unsigned long long)st.duplicates,
           (unsigned long long)st.score_updates);
     int dup = 0;
     for (int u = 0; u < MAXU; u++) dup += ans_count[u] > 1;
-    CHECK(dup == 0, "no unique_id answered twice");
+    CHECKV(dup == 0, "no unique_id answered twice");
     close(fd);
     close(lfd);
     sym_engine_destroy(g);
     sym_lr_free(&lr);
-    printf("%s (%d failures)\n", fails ? "FAILED" : "PASSED", fails);
-    return fails ? 1 : 0;
+    printf("%s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);
+    return failures ? 1 : 0;
 }

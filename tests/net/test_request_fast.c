@@ -10,14 +10,9 @@
 
 #include "net/protocol.h"
 #include "net/request_fast.h"
+#include "tests/check.h"
 
 #define F 79
-static int fails;
-#define CHECK(c, ...)                                                                                         \
-    do {                                                                                                      \
-        if (c) printf("ok   " __VA_ARGS__), printf("\n");                                                     \
-        else fails++, printf("FAIL %s:%d ", __FILE__, __LINE__), printf(__VA_ARGS__), printf("\n");          \
-    } while (0)
 
 static uint64_t rng = 7;
 static uint64_t next(void) {
@@ -81,16 +76,16 @@ int main(void) {
         total++;
         agree += same(line, &r);
     }
-    CHECK(agree == total, "fast path equals the cJSON path on %d of %d valid messages (%%.9g, %%.17g, %%e, %%f, ints, -0.0)", agree, total);
+    CHECKV(agree == total, "fast path equals the cJSON path on %d of %d valid messages (%%.9g, %%.17g, %%e, %%f, ints, -0.0)", agree, total);
 
     /* hand cases */
     char f79[2048];
     size_t l = 0;
     for (int i = 0; i < F; i++) l += (size_t)snprintf(f79 + l, sizeof f79 - l, i ? ",0.5" : "0.5");
     snprintf(line, sizeof line, "{\"unique_ids\":[3],\"features\":[[%s]],\"symbols\":[\"A\"],\"message_type\":\"inference_request\"}", f79);
-    CHECK(same(line, &r) && r.n == 1 && r.uids[0] == 3, "keys in any order, no timestamp");
+    CHECKV(same(line, &r) && r.n == 1 && r.uids[0] == 3, "keys in any order, no timestamp");
     snprintf(line, sizeof line, "{\"message_type\":\"inference_request\",\"unique_ids\":[],\"symbols\":[],\"features\":[]}");
-    CHECK(same(line, &r) && r.n == 0, "empty lists");
+    CHECKV(same(line, &r) && r.n == 0, "empty lists");
     const char *bad[] = {
         "{\"message_type\":\"inference_request\",\"unique_ids\":[1],\"symbols\":[\"A\"],\"features\":[[1,2]]}",
         "{\"message_type\":\"heartbeat\",\"timestamp\":1}",
@@ -115,7 +110,7 @@ int main(void) {
         if (!sym_fast_request_parse(line, strlen(line), F, &r)) refused++;
         else printf("  accepted: %.160s\n", line);
     }
-    CHECK(refused == n_bad, "odd or bad messages handed to the cJSON path (%d of %d)", refused, n_bad);
-    printf("%s\n", fails ? "FAILED" : "PASSED");
-    return fails ? 1 : 0;
+    CHECKV(refused == n_bad, "odd or bad messages handed to the cJSON path (%d of %d)", refused, n_bad);
+    printf("%s\n", failures ? "FAILED" : "PASSED");
+    return failures ? 1 : 0;
 }
