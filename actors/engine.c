@@ -22,7 +22,28 @@ static sym_backend *model_backend(void *ctx, int shard, sym_err *e) {
     sym_engine *g = ctx;
     if (!g->use_cuda) return sym_cpu_backend_create(&g->w, (sym_precision)g->cpu_precision, g->cfg.max_symbols, e);
     int dev = g->cfg.shard_devices[shard % g->cfg.n_shard_devices];
+    if (sym_cuda_device_weights_has(g->placed, dev))
+        return sym_cuda_backend_create_placed(g->placed, g->cuda_prec, dev, g->cfg.max_symbols, g->cfg.max_batch, e);
     return sym_cuda_backend_create(&g->w, g->cuda_prec, dev, g->cfg.max_symbols, g->cfg.max_batch, e);
+}
+
+/* The weights onto every GPU that the first shards use, once per GPU (a
+ * broadcast between GPUs, not one host upload per shard). One shard
+ * uploads its own: the placed copy would only take room from its slots. */
+static int place_weights(sym_engine *g, sym_err *e) {
+    const sym_config *c = &g->cfg;
+    if (c->shard_count == 1) return 0;
+    int devs[SYM_MAX_PLACE_DEVICES], n = 0;
+    for (int i = 0; i < c->shard_count; i++) {
+        int d = c->shard_devices[i % c->n_shard_devices], seen = 0;
+        for (int k = 0; k < n; k++) seen |= devs[k] == d;
+        if (!seen && n < SYM_MAX_PLACE_DEVICES) devs[n++] = d;
+    }
+    uint64_t t0 = sym_now_ns();
+    g->placed = sym_cuda_weights_place(&g->w, devs, n, SYM_PLACE_AUTO, e);
+    if (!g->placed) return -1;
+    sym_info("weights placed on %d GPU%s in %.0f ms", n, n > 1 ? "s" : "", (double)(sym_now_ns() - t0) * 1e-6);
+    return 0;
 }
 
 /* Picks the backend kind and precisions, loads or makes the weights. */
@@ -58,6 +79,7 @@ static int prepare_model(sym_engine *g, sym_err *e) {
     }
     g->have_weights = 1;
     g->model = g->w.cfg;
+    if (g->use_cuda && place_weights(g, e)) return -1;
     if (!g->use_cuda) {
         /* cpu: fp64 unless told; bf16 towers mean the fp64 reference of
          * bf16 storage (weights rounded, arithmetic fp64) */
@@ -132,6 +154,9 @@ static int engine_start(sym_engine *g, sym_err *e) {
         g->n_shards = i + 1;
         if (sym_shard_start(g->shards[i], e)) return -1;
     }
+    /* every shard has built its weights: the placed copies go */
+    sym_cuda_device_weights_free(g->placed);
+    g->placed = NULL;
     if (pthread_create(&g->router_thread, NULL, sym_router_main, g)) return sym_fail(e, "cannot start the router thread");
     g->router_started = 1;
     return 0;
@@ -181,6 +206,7 @@ void sym_engine_destroy(sym_engine *g) {
     sym_symbol_table_free(&g->symbols);
     free(g->where);
     free(g->outq);
+    sym_cuda_device_weights_free(g->placed);
     if (g->have_weights) sym_weights_free(&g->w);
     sym_doorbell_destroy(&g->router_bell);
     pthread_mutex_destroy(&g->front_mu);

@@ -51,6 +51,9 @@ struct sym_engine {
     int cpu_precision; /* for the built-in factory */
     sym_precision cuda_prec[SYM_TOWERS];
     int use_cuda;
+    /* weights placed on each GPU of the first shards while they are built
+     * (NULL after creation: shards added later upload from g->w) */
+    struct sym_device_weights *placed;
 
     sym_doorbell router_bell;
     sym_mailbox inbox; /* producers -> router, several producers */

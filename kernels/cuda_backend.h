@@ -36,5 +36,36 @@ sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint
  * sym_weights_synthetic, in seconds at full size instead of a minute. */
 int sym_cuda_synthetic_to_host(sym_weights *w, uint64_t seed, int device, sym_err *e);
 
+/* --- several GPUs --------------------------------------------------------
+
+ * Weights placed once on each GPU that will run shards: the host's fp32
+ * arena copied to one device arena per GPU, from which every shard on that
+ * GPU builds its own weights with device-to-device copies (instead of one
+ * host upload per shard). Methods (bench_weights_place measures them):
+ *   UPLOAD  the host arena uploaded to every GPU in parallel (one thread each)
+ *   NCCL    uploaded to the first GPU, then one NCCL broadcast
+ *   PEER    uploaded to the first GPU, then peer copies (1 -> 2 -> 4 GPUs)
+ *   AUTO    UPLOAD for one GPU, else NCCL where built with it, else PEER */
+#define SYM_MAX_PLACE_DEVICES 16
+typedef enum { SYM_PLACE_AUTO, SYM_PLACE_UPLOAD, SYM_PLACE_NCCL, SYM_PLACE_PEER } sym_place_method;
+typedef struct sym_device_weights sym_device_weights;
+
+sym_device_weights *sym_cuda_weights_place(const sym_weights *w, const int *devices, int n, sym_place_method m,
+                                           sym_err *e);
+void sym_cuda_device_weights_free(sym_device_weights *dw);
+int sym_cuda_device_weights_has(const sym_device_weights *dw, int device);
+
+/* A backend on `device`, built from dw's arena there (dw must hold that
+ * device; it stays owned by the caller and may be freed afterwards). */
+sym_backend *sym_cuda_backend_create_placed(const sym_device_weights *dw, const sym_precision tower_prec[SYM_TOWERS],
+                                            int device, int n_slots, int max_batch, sym_err *e);
+
+/* Lets `device` reach every other GPU it can (NVLink/PCIe peer access), so
+ * that slot copies between GPUs go straight from one to the other. */
+int sym_cuda_enable_peers(int device, sym_err *e);
+
+int sym_cuda_nccl_available(void);
+const char *sym_place_method_name(sym_place_method m);
+
 
 #endif

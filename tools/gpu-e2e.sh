@@ -2,12 +2,14 @@
 # The game end to end on a GPU machine: `symserve play` on the CUDA engine
 # (full-size synthetic model, PRECISION=mixed by default) against
 # `symserve replay` on loopback: the seed's trace at its own pace, then
-# Poisson streams at rising rates over 39 and 128 symbols. play stays up and
+# Poisson streams at rising rates over 39 and SYMS_B (128) symbols. play stays up and
 # reconnects between runs (symbol states kept). Reports (JSON) and latency
 # CDFs go to $OUT/e2e.tar.gz; a table is printed last.
 #   BUILD=build-gpu OUT=/tmp/e2e tools/gpu-e2e.sh
-# SHARDS=N puts N shards on GPU 0 (each with its own stream, weights and
-# slots); IDLE_SPIN_US sets how long idle actors spin before sleeping;
+# SHARDS=N runs N shards (each with its own stream, weights and slots) on
+# the GPUs DEVICES lists (default "0"; shard i on the (i mod n)-th);
+# MAX_SYMBOLS (130) sizes every shard's pool; IDLE_SPIN_US sets how long
+# idle actors spin before sleeping; RATES39 and RATES_B are the ramps;
 # NAME names the tarball (e2e-NAME.tar.gz).
 set -u
 OUT=${OUT:-/tmp/e2e}
@@ -16,10 +18,12 @@ bin=$b/app/symserve
 port=${PORT:-7311}
 prec=${PRECISION:-mixed}
 d=$(mktemp -d)
-printf '{"shards": {"count": %d, "devices": [0]}, "max_symbols": 130, "idle_spin_us": %d}\n' "${SHARDS:-1}" \
-  "${IDLE_SPIN_US:-200}" >"$d/play-config.cfg"
+maxsym=${MAX_SYMBOLS:-130}
+symsb=${SYMS_B:-128}
+printf '{"shards": {"count": %d, "devices": [%s]}, "max_symbols": %d, "idle_spin_us": %d}\n' "${SHARDS:-1}" \
+  "${DEVICES:-0}" "$maxsym" "${IDLE_SPIN_US:-200}" >"$d/play-config.cfg"
 "$bin" play --config "$d/play-config.cfg" --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
-  --num-symbols 130 >"$d/play.out" 2>"$d/play.log" &
+  --num-symbols "$maxsym" >"$d/play.out" 2>"$d/play.log" &
 play=$!
 trap 'kill $play 2>/dev/null' EXIT
 run() { # name, replay args...
@@ -30,7 +34,7 @@ run() { # name, replay args...
 }
 run trace_speed1 --requests tests/data/traces/small.csv --speed 1
 for r in ${RATES39-1000 2000 3000 4000 5000 6000 7000}; do run "poisson39_$r" --rate "$r" --symbols 39 --duration 4 --seed 1; done
-for r in ${RATES128-2000 4000 6000 8000 10000}; do run "poisson128_$r" --rate "$r" --symbols 128 --duration 4 --seed 2; done
+for r in ${RATES_B-${RATES128-2000 4000 6000 8000 10000}}; do run "poisson${symsb}_$r" --rate "$r" --symbols "$symsb" --duration 4 --seed 2; done
 kill $play 2>/dev/null
 wait $play 2>/dev/null
 trap - EXIT

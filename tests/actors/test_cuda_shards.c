@@ -3,8 +3,12 @@
  * small model, the golden request stream), and say whether they are
  * bitwise equal: the CUDA engine's own GEMV (B < 8) sums each row the same
  * way whatever the batch, but cuBLAS (B >= 8) may pick other kernels for
- * other batch sizes, and two shards step smaller batches than one. Exits 77
- * (skipped) without a CUDA device. */
+ * other batch sizes, and two shards step smaller batches than one.
+ * Then, with batches capped at 4 rows (own GEMV only), two shards spread
+ * over every GPU present, with migrations and a rebalance to four shards
+ * halfway, must give the one-shard outputs bit for bit: moving a state
+ * between shards or GPUs changes nothing. Exits 77 (skipped) without a
+ * CUDA device. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +18,18 @@
 #include "common/requests_csv.h"
 #include "kernels/cuda_backend.h"
 
-static int run(const sym_request_file *rf, int shards, int migrate_every, double *pred) {
+typedef struct {
+    int shards, gpus, max_batch, migrate_every, rebalance_at; /* rebalance_at: to 2 x shards after that row */
+} run_opts;
+
+static int run(const sym_request_file *rf, run_opts o, double *pred) {
     sym_config c;
     sym_config_defaults(&c);
     c.backend = SYM_BACKEND_CUDA;
-    c.shard_count = shards;
-    c.shard_devices[0] = 0;
-    c.n_shard_devices = 1;
+    c.shard_count = o.shards;
+    c.n_shard_devices = o.gpus;
+    for (int i = 0; i < o.gpus; i++) c.shard_devices[i] = i;
+    if (o.max_batch) c.max_batch = o.max_batch;
     c.max_symbols = 64;
     c.synthetic_seed = 7;
     c.status_interval_s = 0;
@@ -36,11 +45,13 @@ static int run(const sym_request_file *rf, int shards, int migrate_every, double
         r.n_features = F;
         memcpy(r.features, rf->rows[i].features, (size_t)F * sizeof(float));
         if (sym_engine_submit(g, &r, &e)) return fprintf(stderr, "FAIL submit: %s\n", e.msg), -1;
-        if (migrate_every && (i + 1) % migrate_every == 0) {
+        if (o.migrate_every && (i + 1) % o.migrate_every == 0) {
             int cur = sym_engine_symbol_shard(g, r.symbol);
             if (cur >= 0 && sym_engine_migrate(g, r.symbol, 1 - cur, &e)) return fprintf(stderr, "FAIL migrate: %s\n", e.msg), -1;
             moves++;
         }
+        if (o.rebalance_at && i + 1 == o.rebalance_at && sym_engine_rebalance(g, 2 * o.shards, &e))
+            return fprintf(stderr, "FAIL rebalance: %s\n", e.msg), -1;
     }
     sym_engine_drain(g);
     sym_prediction p[64];
@@ -51,7 +62,8 @@ static int run(const sym_request_file *rf, int shards, int migrate_every, double
             memcpy(pred + p[k].uid * 4, p[k].pred, sizeof p[k].pred);
         }
     sym_engine_destroy(g);
-    printf("%d shards, %d migrations: %d predictions\n", shards, moves, got);
+    printf("%d shards on %d GPU%s (max batch %d), %d migrations%s: %d predictions\n", o.shards, o.gpus,
+           o.gpus > 1 ? "s" : "", c.max_batch, moves, o.rebalance_at ? ", rebalanced to twice the shards" : "", got);
     return got == rf->n ? 0 : -1;
 }
 
@@ -65,7 +77,7 @@ int main(int argc, char **argv) {
     sym_err e;
     if (sym_requests_load(argv[1], 0, &rf, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
     double *a = calloc((size_t)rf.n * 4, sizeof *a), *b = calloc((size_t)rf.n * 4, sizeof *b);
-    if (run(&rf, 1, 0, a) || run(&rf, 2, 5, b)) return 1;
+    if (run(&rf, (run_opts){1, 1, 0, 0, 0}, a) || run(&rf, (run_opts){2, 1, 0, 5, 0}, b)) return 1;
     double worst = 0;
     int differ = 0;
     for (int i = 0; i < rf.n * 4; i++) {
@@ -77,5 +89,14 @@ int main(int argc, char **argv) {
     printf("%s: two shards with migrations vs one shard: max abs difference %.3g (tolerance 1e-4); %s\n",
            ok ? "PASS" : "FAIL", worst, differ ? "not bitwise equal" : "bitwise equal");
     if (differ) printf("  %d of %d outputs differ in their last bits\n", differ, rf.n * 4);
-    return ok ? 0 : 1;
+    /* the exact case: batches of at most 4 rows */
+    int gpus = sym_cuda_device_count() >= 2 ? 2 : 1;
+    if (run(&rf, (run_opts){1, 1, 4, 0, 0}, a) || run(&rf, (run_opts){2, gpus, 4, 3, rf.n / 2}, b)) return 1;
+    int exact = !memcmp(a, b, (size_t)rf.n * 4 * sizeof *a);
+    printf("%s: max batch 4, two shards on %d GPU%s with migrations and a rebalance to four vs one shard: %s\n",
+           exact ? "PASS" : "FAIL", gpus, gpus > 1 ? "s" : "", exact ? "bitwise equal" : "NOT bitwise equal");
+    free(a);
+    free(b);
+    sym_requests_free(&rf);
+    return ok && exact ? 0 : 1;
 }

@@ -26,6 +26,11 @@ int sym_cuda_backend_time_steps(sym_backend *b, int B, const int32_t *slots, con
 int sym_cuda_copy_bandwidth(int device, size_t bytes, double *gbps, sym_err *e);
 
 
+/* *equal = 1 when the weights placed on `device` are bit-identical to the
+ * host arena they came from. */
+int sym_cuda_device_weights_equal(const sym_device_weights *dw, const sym_weights *host, int device, int *equal,
+                                  sym_err *e);
+
 /* Bytes used on the device now and free. */
 int sym_cuda_mem_info(int device, size_t *used, size_t *free_bytes, sym_err *e);
 

@@ -535,6 +535,8 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
     c->scratch_slot = n_slots;
     int rc = [&]() -> int {
         CUDA_CHECK(cudaSetDevice(device));
+        /* slot copies to and from shards on other GPUs go peer to peer */
+        if (sym_cuda_enable_peers(device, e)) return -1;
         CUDA_CHECK(cudaStreamCreateWithFlags(&c->s, cudaStreamNonBlocking));
         CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_fork, cudaEventDisableTiming));
         for (int t = 0; t < SYM_TOWERS; t++) {
@@ -615,10 +617,12 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
     return c;
 }
 
-static sym_backend *finish(cuda_backend *c, sym_weights *wd, float *arena, const sym_precision prec[SYM_TOWERS],
-                           sym_err *e) {
+/* Builds the weights from the device arena (freed unless shared) and
+ * captures every bucket's graph. */
+static sym_backend *finish(cuda_backend *c, sym_weights *wd, float *arena, int arena_shared,
+                           const sym_precision prec[SYM_TOWERS], sym_err *e) {
     int rc = build_model(c, wd, arena, prec, e);
-    cudaFree(arena);
+    if (!arena_shared) cudaFree(arena);
     sym_weights_free(wd);
     /* every bucket's graph now, not at its first step: a capture takes tens
      * of milliseconds, which would land on a live request's latency */
@@ -657,7 +661,7 @@ extern "C" sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_
         return NULL;
     }
     sym_weights_bind(&wd, arena);
-    return finish(c, &wd, arena, tower_prec, e);
+    return finish(c, &wd, arena, 0, tower_prec, e);
 }
 
 extern "C" sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint64_t seed,
@@ -694,7 +698,30 @@ extern "C" sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config
         return NULL;
     }
     sym_weights_bind(&wd, arena);
-    return finish(c, &wd, arena, tower_prec, e);
+    return finish(c, &wd, arena, 0, tower_prec, e);
+}
+
+float *sym_cuda_device_weights_arena(const sym_device_weights *dw, int device, sym_model_config *cfg);
+
+extern "C" sym_backend *sym_cuda_backend_create_placed(const sym_device_weights *dw,
+                                                       const sym_precision tower_prec[SYM_TOWERS], int device,
+                                                       int n_slots, int max_batch, sym_err *e) {
+    if (check_prec(tower_prec, e)) return NULL;
+    sym_model_config cfg;
+    float *arena = sym_cuda_device_weights_arena(dw, device, &cfg);
+    if (!arena) {
+        sym_fail(e, "no weights were placed on GPU %d", device);
+        return NULL;
+    }
+    cuda_backend *c = setup(&cfg, device, n_slots, max_batch, e);
+    if (!c) return NULL;
+    sym_weights wd;
+    if (sym_weights_describe(&wd, &cfg, e)) {
+        cuda_destroy(&c->base);
+        return NULL;
+    }
+    sym_weights_bind(&wd, arena);
+    return finish(c, &wd, arena, 1, tower_prec, e);
 }
 
 /* For the bench: bytes of device weights. */

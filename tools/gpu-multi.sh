@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Several GPUs of one host, in one call (issue 6): builds symserve, then
+#   1. how the GPUs are linked, and NCCL;
+#   2. bench_weights_place: the weights onto every GPU by upload, NCCL, peer;
+#   3. bench_migration: one symbol's 153.5 MB state moved between two shards
+#      on one GPU, then on two GPUs, and its next request's latency;
+#   4. predict on the seed's trace (full size, mixed): 1 shard, then 2 shards
+#      on 2 GPUs, with migrations every 25 requests, and with a rebalance from
+#      2 to 4 shards (2 per GPU) halfway; each compared with the 1-shard run;
+#   5. PART=e2e: tools/gpu-e2e.sh on 1 GPU and on all GPUs (39 and 256 symbols).
+# PART=core runs 1-4, PART=e2e runs 5, PART=all both. Logs under $OUT.
+#   . tools/unpack-debs.sh; OUT=/tmp/multi tools/gpu-multi.sh
+set -u
+OUT=${OUT:-/tmp/multi}
+PART=${PART:-all}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0 # NVLink multicast stays off on shared hosts
+b=build-multi
+ngpu=$(nvidia-smi -L | wc -l)
+sum() { echo "$*" | tee -a "$OUT/summary.txt"; }
+{ nvidia-smi; nvidia-smi topo -m; } >"$OUT/gpus.txt" 2>&1
+if [ ! -f /usr/local/cuda/include/nccl.h ]; then
+  # the CUDA image may carry NCCL only as a Python wheel
+  SYM_NCCL_ROOT=$(python3 -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__))' 2>/dev/null || true)
+  export SYM_NCCL_ROOT
+  [ -n "$SYM_NCCL_ROOT" ] && export LD_LIBRARY_PATH=$SYM_NCCL_ROOT/lib:${LD_LIBRARY_PATH:-}
+fi
+t0=$(date +%s)
+{ cmake -S . -B $b -DCMAKE_BUILD_TYPE=Release && cmake --build $b -j"$(nproc)"; } >"$OUT/build.log" 2>&1
+sum "build rc=$? ($(($(date +%s) - t0)) s), $ngpu GPUs; $(grep -h 'symserve: NCCL\|symserve: no NCCL' $OUT/build.log | head -1)"
+bin=$b/app/symserve
+run() { # name timeout cmd...
+  local name=$1 to=$2
+  shift 2
+  local s=$(date +%s)
+  timeout "$to" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  sum "$name rc=$rc ($(($(date +%s) - s)) s)"
+  return $rc
+}
+if [ "$PART" != e2e ]; then
+  run place 240 $b/bench/cuda/bench_weights_place full "$ngpu" 3
+  run migrate_1gpu 240 $b/bench/actors/bench_migration full 20 1
+  run migrate_2gpu 240 $b/bench/actors/bench_migration full 20 2
+  tr=tests/data/traces/small.csv
+  echo '{"shards": {"count": 2, "devices": [0, 1]}, "max_symbols": 40}' >"$OUT/two-gpus.json"
+  p=("$bin" predict --synthetic 1 --size full --backend cuda --precision mixed --requests "$tr")
+  run predict_1shard 300 "${p[@]}" --shards 1 --out "$OUT/base.csv"
+  run predict_2gpu 300 "${p[@]}" --config "$OUT/two-gpus.json" --out "$OUT/two.csv" --expected "$OUT/base.csv" --tolerance 1e-4
+  run predict_2gpu_migrate 300 "${p[@]}" --config "$OUT/two-gpus.json" --migrate-every 25 --out "$OUT/mig.csv" \
+    --expected "$OUT/base.csv" --tolerance 1e-4
+  run predict_2gpu_rebalance 300 "${p[@]}" --config "$OUT/two-gpus.json" --rebalance-at 500:4 --out "$OUT/reb.csv" \
+    --expected "$OUT/base.csv" --tolerance 1e-4
+fi
+if [ "$PART" != core ]; then
+  devs=$(seq -s, 0 $((ngpu - 1)))
+  for cfg in "1 0" "$ngpu $devs"; do
+    set -- $cfg
+    s=$(date +%s)
+    BUILD=$b OUT="$OUT" NAME="gpus$1" SHARDS=$1 DEVICES=$2 MAX_SYMBOLS=260 SYMS_B=256 \
+      RATES39="${RATES39:-2000 3000 4000 5000 6000 7000 8000}" RATES_B="${RATES_B:-3000 5000 7000 9000 11000 13000}" \
+      tools/gpu-e2e.sh >"$OUT/e2e_gpus$1.log" 2>&1
+    sum "e2e_gpus$1 ($(($(date +%s) - s)) s)"
+  done
+fi
+echo "==== summary ===="
+grep -h "NVIDIA\|GPU[0-9]" "$OUT/gpus.txt" | head -8
+cat "$OUT/summary.txt"
+for f in place migrate_1gpu migrate_2gpu predict_1shard predict_2gpu predict_2gpu_migrate predict_2gpu_rebalance; do
+  [ -f "$OUT/$f.log" ] && { echo "--- $f"; grep -v "^\[" "$OUT/$f.log" | grep -iE "method|upload|nccl|peer|ms|accuracy|max|xLSTM|FAIL|error|default|rebalance|migrat" | head -12; }
+done
+for n in 1 $ngpu; do [ -f "$OUT/e2e_gpus$n.log" ] && { echo "--- e2e on $n GPU(s)"; cat "$OUT/e2e_gpus$n.log"; }; done
