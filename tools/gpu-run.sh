@@ -21,23 +21,33 @@ run() { # name timeout cmd...
 run test_gv_state 120 $B/tests_cuda/test_gv_state tests/data/golden_small
 run test_gv_golden 200 $B/tests_cuda/test_gv_golden tests/data/golden_small tests/data/golden_long
 run bench_gv_step 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
+# BASE=DIR: the same bench built from another tree (e.g. `git archive` of the
+# previous commit), run on this machine for a like-for-like comparison
+if [ -n "${BASE:-}" ]; then
+{ cmake -S "$BASE/kernels/cuda/gv/standalone" -B build-base -DCMAKE_BUILD_TYPE=Release && cmake --build build-base -j16; } > "$OUT/build-base.log" 2>&1
+run bench_gv_step_base 240 build-base/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
+fi
 # GV_QUICK=1: skip the own-GEMV comparison and the full-size CPU comparison (2+ min of CPU)
-if [ -z "${GV_QUICK:-}" ]; then
+# GV_TOWERS=0: skip timing each tower alone
+if [ -z "${GV_QUICK:-}" ] && [ -z "${GV_NO_OWNGEMV:-}" ]; then
 SYM_GV_GEMM_MIN=100000 run bench_gv_step_owngemv 120 $B/bench_cuda/bench_gv_step 20 fp32,bf16,mixed 4,8
 fi
+if [ "${GV_TOWERS:-1}" != 0 ]; then
 for m in 1 2 4 8; do SYM_GV_TOWER_MASK=$m run bench_gv_tower$m 120 $B/bench_cuda/bench_gv_step 20 bf16,fp32 1,39,128; done
+fi
 if [ -z "${GV_QUICK:-}" ]; then
 run test_gv_full 300 $B/tests_cuda/test_gv_full tests/data/traces/small.csv 80
 fi
 # GV_NCU=1: per-kernel GPU time of one xLSTM-tower step (bf16, B=39), the critical path
 if [ -n "${GV_NCU:-}" ] && command -v ncu >/dev/null; then
-SYM_GV_TOWER_MASK=1 run ncu_xlstm_b39 200 ncu --metrics gpu__time_duration.sum --launch-skip 2000 --launch-count 600 \
+SYM_GV_TOWER_MASK=1 run ncu_xlstm_b39 200 ncu --metrics gpu__time_duration.sum --launch-skip 2000 --launch-count "${GV_NCU_COUNT:-600}" \
     --print-summary per-kernel $B/bench_cuda/bench_gv_step 2 bf16 39
 fi
 echo "==== summary ===="
-for m in 1 2 4 8; do echo "tower mask $m:"; grep -h "^BENCH |" "$OUT/bench_gv_tower$m.log" | grep -v prec | awk -F'|' '{printf "  %s B=%s %s ms\n", $3, $4, $5}'; done
+for m in 1 2 4 8; do [ -f "$OUT/bench_gv_tower$m.log" ] || continue; echo "tower mask $m:"; grep -h "^BENCH |" "$OUT/bench_gv_tower$m.log" | grep -v prec | awk -F'|' '{printf "  %s B=%s %s ms\n", $3, $4, $5}'; done
 cat "$OUT/gpu.txt"
 cat "$OUT/summary.txt"
 grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log
 [ -f "$OUT/ncu_xlstm_b39.log" ] && grep -E "^  [a-zA-Z_].*\(|gpu__time_duration.sum|Invocations" "$OUT/ncu_xlstm_b39.log" | head -120 > "$OUT/ncu_summary.txt"
 grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_owngemv.log "$OUT"/test_gv_full.log 2>/dev/null
+[ -f "$OUT/bench_gv_step_base.log" ] && { echo "---- baseline (BASE=$BASE) on this machine:"; grep -h -E "^BENCH" "$OUT/bench_gv_step_base.log"; }

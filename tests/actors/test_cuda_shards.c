@@ -37,7 +37,7 @@ static int run(const sym_request_file *rf, run_opts o, double *pred) {
     sym_engine *g = sym_engine_create(&c, &e);
     if (!g) return fprintf(stderr, "FAIL create: %s\n", e.msg), -1;
     static sym_request r;
-    int F = sym_engine_model(g)->features, moves = 0;
+    int F = sym_engine_model(g)->features, moves = 0, n_shards = o.shards;
     for (int i = 0; i < rf->n; i++) {
         memset(&r, 0, sizeof r);
         r.uid = (uint64_t)i;
@@ -47,11 +47,14 @@ static int run(const sym_request_file *rf, run_opts o, double *pred) {
         if (sym_engine_submit(g, &r, &e)) return fprintf(stderr, "FAIL submit: %s\n", e.msg), -1;
         if (o.migrate_every && (i + 1) % o.migrate_every == 0) {
             int cur = sym_engine_symbol_shard(g, r.symbol);
-            if (cur >= 0 && sym_engine_migrate(g, r.symbol, 1 - cur, &e)) return fprintf(stderr, "FAIL migrate: %s\n", e.msg), -1;
+            if (cur >= 0 && sym_engine_migrate(g, r.symbol, (cur + 1) % n_shards, &e))
+                return fprintf(stderr, "FAIL migrate: %s\n", e.msg), -1;
             moves++;
         }
-        if (o.rebalance_at && i + 1 == o.rebalance_at && sym_engine_rebalance(g, 2 * o.shards, &e))
-            return fprintf(stderr, "FAIL rebalance: %s\n", e.msg), -1;
+        if (o.rebalance_at && i + 1 == o.rebalance_at) {
+            if (sym_engine_rebalance(g, 2 * o.shards, &e)) return fprintf(stderr, "FAIL rebalance: %s\n", e.msg), -1;
+            n_shards = 2 * o.shards;
+        }
     }
     sym_engine_drain(g);
     sym_prediction p[64];

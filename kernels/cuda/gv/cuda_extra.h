@@ -17,7 +17,9 @@ size_t sym_cuda_backend_weight_bytes(const sym_backend *b);
 
 
 /* Times `iters` replays of one step's graph (B rows, slots, features) with
- * CUDA events around each replay; ms[i] receives each. The state advances. */
+ * CUDA events around each replay; ms[i] receives each. A replay includes
+ * the input copy from pinned memory and the output copy back, not the
+ * host's memcpy into the pinned block. The state advances. */
 int sym_cuda_backend_time_steps(sym_backend *b, int B, const int32_t *slots, const float *features, int iters,
                                 float *ms, sym_err *e);
 

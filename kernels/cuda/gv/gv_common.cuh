@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cublas_v2.h>
@@ -23,6 +24,48 @@ extern "C" {
         if (err_ != cudaSuccess)                                                                               \
             return sym_fail(e, "%s:%d: %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(err_));          \
     } while (0)
+
+/* Programmatic dependent launch (Hopper): a step is a chain of hundreds of
+ * small kernels on each tower's stream, and at B = 1 the gaps between them
+ * cost as much as the kernels. sym_launch() lets a kernel be launched while
+ * its predecessor in the stream still runs; every kernel launched so starts
+ * with SYM_PDL_WAIT() (griddepcontrol.wait: the predecessor has finished
+ * and its writes are visible) before it touches memory. SYM_PDL_ENTER()
+ * also lets the next kernel launch at once (its blocks wait on the GPU, not
+ * in the launch queue); the state-streaming kernels, whose big grids must
+ * not share the GPU with waiting blocks, only wait. SYM_CUDA_NO_PDL=1 (env,
+ * read at the first launch) launches plainly, for comparison. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define SYM_PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
+#define SYM_PDL_ENTER()                                                                                        \
+    do {                                                                                                       \
+        asm volatile("griddepcontrol.wait;" ::: "memory");                                                     \
+        asm volatile("griddepcontrol.launch_dependents;" :::);                                                 \
+    } while (0)
+#else /* before Hopper there is no early launch to wait for */
+#define SYM_PDL_WAIT() ((void)0)
+#define SYM_PDL_ENTER() ((void)0)
+#endif
+
+static inline int sym_pdl_enabled(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *v = getenv("SYM_CUDA_NO_PDL");
+        on = !(v && *v && *v != '0');
+    }
+    return on;
+}
+
+template <typename... KArgs, typename... Args>
+static inline void sym_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[1];
+    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = 0, cfg.stream = s;
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at, cfg.numAttrs = sym_pdl_enabled() ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, k, static_cast<KArgs>(args)...); /* a failure is also cudaGetLastError()'s */
+}
 
 /* A (possibly concatenated) linear layer on the device: rows [out, in] in
  * fp32 or bf16, optional fp32 bias [out]. Row o reads the input slice
@@ -58,17 +101,21 @@ typedef struct {
 int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
              int B, int flags);
 
-/* norms.cu */
-void sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w);
+/* norms.cu. The row kernels hold a row (or group) of up to SYM_ROW_MAX
+ * floats in registers; they return -1 (nothing launched) for wider rows,
+ * which the backend refuses at creation. */
+#define SYM_ROW_MAX 8192
+int sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w);
 /* GroupNorm over `groups` runs (LayerNorm: groups 1, b NULL); res (nullable)
  * added after; add: y += result instead of y = result. In place is allowed. */
-void sym_groupnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, int groups,
-                   const float *w, const float *b, const float *res, int ldr, int add);
+int sym_groupnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, int groups,
+                  const float *w, const float *b, const float *res, int ldr, int add);
+/* u += layernorm(x) * w1 (no bias), then a = rmsnorm(u; eps) * w2 */
+int sym_ln_add_rms(cudaStream_t s, const float *x, int ldx, float *u, int ldu, const float *w1, float *a, int lda,
+                   const float *w2, float eps, int B, int n);
 /* Causal depthwise conv (K=4) of C channels; state [C,3] at slot offset off. */
 void sym_dconv(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int C, float *pool, size_t numel,
               const int *slots, size_t off, const float *cw, const float *cb, int silu);
-void sym_gather_state(cudaStream_t s, const float *pool, size_t numel, const int *slots, size_t off, int n, float *y,
-                      int ldy, int B);
 void sym_step_count(cudaStream_t s, float *pool, size_t numel, const int *slots, int B);
 void sym_f32_to_bf16_dev(cudaStream_t s, const float *x, __nv_bfloat16 *y, size_t n);
 void sym_round_bf16_dev(cudaStream_t s, float *x, size_t n);
@@ -91,16 +138,33 @@ void sym_hawk_cell(cudaStream_t s, const float *PR, int ldp, const float *R, int
                    const float *a, float *pool, size_t numel, const int *slots, size_t off_h, float *T, int ldt, int H,
                    int B);
 /* xlstm.cu */
-void sym_slstm_cell(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
-                    size_t off_n, size_t off_m, size_t off_y, float *Y, int ldy, int H, int B);
-void sym_mlstm_qkv(cudaStream_t s, const float *XA, int ldxa, const float *XM, int ldxm, const float *wq,
-                   const float *wk, const float *wv, float *QKV, int ldq, int I, int B);
+/* a = rmsnorm(u) * w1; xn = layernorm(a) * w2 and xa = silu(conv(xn)) (rows of
+ * width n at stride ldx); yp = the state's y_prev */
+int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *xa,
+                 float *xn, int ldx, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
+                 const float *cw, const float *cb, size_t off_y, float *yp, int ldyp, int n, int B);
+/* the sLSTM cell; SO = groupnorm_NS(y) * gn_w + gn_b + res; XM = layernorm(SO) * mn_w.
+ * -1 (nothing launched) for NS > SYM_SLSTM_MAX_GROUPS or H not a multiple of NS. */
+#define SYM_SLSTM_MAX_GROUPS 8
+int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
+                  size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b, const float *res,
+                  int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B);
+/* XA = silu(conv(XM)) (conv state advanced); QKV = [Wq XA | Wk XA | Wv XM], 4x4 blocks */
+void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t numel, const int *slots,
+                  size_t off_conv, const float *cw, const float *cb, const float *wq, const float *wk, const float *wv,
+                  float *XA, int ldxa, float *QKV, int ldq, int I, int B);
 void sym_mlstm_gate(cudaStream_t s, const float *GT, int ldg, const float *QKV, int ldq, float *pool, size_t numel,
                     const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH, int B);
+/* The C update and readout, each head's rows split SYM_MLSTM_SPLITS ways
+ * (enough blocks to fill the GPU at B = 1); HP [SYM_MLSTM_SPLITS][B][I]
+ * receives each split's partial readout C'q, undivided. */
+#define SYM_MLSTM_SPLITS 8
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
-                    const int *slots, size_t off_C, float *HC, int ldh, int I, int NH, int B);
-void sym_mlstm_skip(cudaStream_t s, float *HN, int ldh, const float *XA, int ldxa, const float *XG, int ldxg,
-                    const float *skip, int I, int B);
+                    const int *slots, size_t off_C, float *HP, int I, int NH, int B);
+/* HN = (groupnorm_NH(sum of HP's splits / den) * w + b + skip * XA) * silu(XG) */
+int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, const float *on_w, const float *on_b,
+                  const float *skip, const float *XA, int ldxa, const float *XG, int ldxg, float *HN, int ldh, int I,
+                  int NH, int B);
 
 /* Device math kept IEEE (no fast-math): the sLSTM stabiliser starts at -inf. */
 __device__ __forceinline__ float sym_sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }

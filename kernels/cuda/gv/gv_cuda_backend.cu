@@ -35,6 +35,7 @@ typedef struct {
 
 typedef struct {
     float *h1, *u, *a, *pr, *b1, *b2, *b3, *b4, *b5, *b6, *g1, *g2;
+    float *hp; /* xLSTM: the mLSTM readout's partial sums [SYM_MLSTM_SPLITS][B][I] */
 } tbuf;
 
 #define MAX_ALLOCS 8192
@@ -53,6 +54,10 @@ typedef struct {
     tbuf tb[SYM_TOWERS];
     sym_gemm_ws ws[SYM_TOWERS];
     int ldW1;
+    /* one pinned input block [slots (max_batch, padded) | feature rows] and
+     * its device twin, so a step's input is a single copy */
+    void *h_in, *d_in;
+    size_t feat_at;
     float *d_feat, *d_pred, *h_feat, *h_pred;
     int *d_slots, *h_slots;
     int buckets[N_BUCKETS], n_buckets;
@@ -272,8 +277,13 @@ out:
         int st_ = sym_gemv(s, &c->ws[t], __VA_ARGS__);                                                         \
         if (st_ && !bad) bad = st_;                                                                            \
     } while (0)
+/* a row kernel: -1 when the row is too wide (setup() refuses such configs) */
+#define K(call)                                                                                                \
+    do {                                                                                                       \
+        if ((call) && !bad) bad = -1;                                                                          \
+    } while (0)
 
-/* Enqueues tower t for B rows on its stream; returns a cuBLAS status. */
+/* Enqueues tower t for B rows on its stream; returns a cuBLAS status, or -1. */
 static int enqueue_tower(cuda_backend *c, int t, int B) {
     int bad = 0;
     const sym_model_config *cf = &c->base.cfg;
@@ -290,29 +300,30 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
     for (int l = 0; l < cf->depth; l++) {
         const dblock *d = &c->blk[t][l];
         const sym_block_state *bs = &ly->blocks[l];
-        sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm1);
+        /* xLSTM: norm1 is part of the sLSTM's entry kernel (below) */
+        if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm1));
         if (t == SYM_TOWER_XLSTM) {
             /* sLSTM: b2 = [xa | xn], pr = gates [i f z o], b4 = yprev then y, b5 = s_out */
-            sym_groupnorm(s, b->a, H, b->b2 + H, 2 * H, B, H, 1, d->s_norm, NULL, NULL, 0, 0);
-            sym_dconv(s, b->b2 + H, 2 * H, b->b2, 2 * H, B, H, pool, ne, sl, bs->s_conv, d->s_cw, d->s_cb, 1);
-            sym_gather_state(s, pool, ne, sl, bs->s_y, H, b->b4, I, B);
+            K(sym_slstm_in(s, b->u, H, b->a, H, d->norm1, FLT_EPSILON, b->b2, b->b2 + H, 2 * H, d->s_norm, pool, ne, sl,
+                           bs->s_conv, d->s_cw, d->s_cb, bs->s_y, b->b4, I, H, B));
             G(&d->s_in_if, b->b2, 2 * H, b->pr, W1, B, 0);
             G(&d->s_in_zo, b->b2 + H, 2 * H, b->pr + 2 * H, W1, B, 0);
             G(&d->s_st, b->b4, I, b->pr, W1, B, GEMV_ACC);
-            sym_slstm_cell(s, b->pr, W1, pool, ne, sl, bs->s_c, bs->s_n, bs->s_m, bs->s_y, b->b4, I, H, B);
-            sym_groupnorm(s, b->b4, I, b->b5, I, B, H, NS, d->s_gn_w, d->s_gn_b, b->a, H, 0);
-            /* mLSTM: b6 = xn, pr = [xm | xg], b3 = xa, b1 = qkv, g1 = gates, g2 = (ig fg den), b4 = hc/hn */
-            sym_groupnorm(s, b->b5, I, b->b6, H, B, H, 1, d->m_norm, NULL, NULL, 0, 0);
+            /* mLSTM: b6 = xn, pr = [xm | xg], b3 = xa, b1 = qkv, g1 = gates, g2 = (ig fg den), hp = partial
+             * readouts, b4 = hn */
+            K(sym_slstm_out(s, b->pr, W1, pool, ne, sl, bs->s_c, bs->s_n, bs->s_m, bs->s_y, d->s_gn_w, d->s_gn_b, b->a, H,
+                            b->b5, I, d->m_norm, b->b6, H, H, NS, B));
             G(&d->m_xg, b->b6, H, b->pr, W1, B, 0);
-            sym_dconv(s, b->pr, W1, b->b3, I, B, I, pool, ne, sl, bs->m_conv, d->m_cw, d->m_cb, 1);
-            sym_mlstm_qkv(s, b->b3, I, b->pr, W1, d->m_q, d->m_k, d->m_v, b->b1, 3 * I, I, B);
+            sym_mlstm_in(s, b->pr, W1, pool, ne, sl, bs->m_conv, d->m_cw, d->m_cb, d->m_q, d->m_k, d->m_v, b->b3, I, b->b1,
+                         3 * I, I, B);
             G(&d->m_gates, b->b1, 3 * I, b->g1, 4 * NH, B, 0);
             sym_mlstm_gate(s, b->g1, 4 * NH, b->b1, 3 * I, pool, ne, sl, bs->m_n, bs->m_m, b->g2, 4 * NH, I, NH, B);
-            sym_mlstm_cell(s, b->b1, 3 * I, b->g2, 4 * NH, pool, ne, sl, bs->m_C, b->b4, I, I, NH, B);
-            sym_groupnorm(s, b->b4, I, b->b4, I, B, I, NH, d->m_on_w, d->m_on_b, NULL, 0, 0);
-            sym_mlstm_skip(s, b->b4, I, b->b3, I, b->pr + I, W1, d->m_skip, I, B);
+            sym_mlstm_cell(s, b->b1, 3 * I, b->g2, 4 * NH, pool, ne, sl, bs->m_C, b->hp, I, NH, B);
+            K(sym_mlstm_out(s, b->hp, b->g2, 4 * NH, d->m_on_w, d->m_on_b, d->m_skip, b->b3, I, b->pr + I, W1, b->b4, I,
+                            I, NH, B));
             G(&d->m_down, b->b4, I, b->b5, I, B, GEMV_ACC);
-            sym_groupnorm(s, b->b5, I, b->u, H, B, H, 1, d->final_norm, NULL, NULL, 0, 1);
+            /* u += final_norm(b5), then the block's second norm: a = norm2(u) */
+            K(sym_ln_add_rms(s, b->b5, I, b->u, H, d->final_norm, b->a, H, d->norm2, FLT_EPSILON, B, H));
         } else if (t == SYM_TOWER_MAMBA2) {
             /* pr = [x | z | b | c | dt], b3 = xs, b2 = [b | c] after conv, b4 = y*silu(z), b5 = rmsnorm */
             G(&d->mb_proj, b->a, H, b->pr, W1, B, 0);
@@ -323,7 +334,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
                      bs->mb_conv_c, d->mb_cc_w, d->mb_cc_b, 1);
             sym_mamba_ssm(s, b->b3, I, b->b2, 2 * H, b->pr, W1, I, 2 * I + 2 * SYM_MAMBA_BC, d->mb_a, d->mb_d, pool,
                           ne, sl, bs->mb_h, b->b4, I, B, NM);
-            sym_rmsnorm(s, b->b4, I, b->b5, I, B, I, 1e-5f, d->mb_norm);
+            K(sym_rmsnorm(s, b->b4, I, b->b5, I, B, I, 1e-5f, d->mb_norm));
             G(&d->mb_out, b->b5, I, b->u, H, B, GEMV_ACC);
         } else if (t == SYM_TOWER_RETNET) {
             int hd = H / NH;
@@ -340,7 +351,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
             sym_hawk_cell(s, b->pr, W1, b->b3, I, b->b2, 2 * H, d->hk_a, pool, ne, sl, bs->hk_h, b->b5, I, H, B);
             G(&d->hk_out, b->b5, I, b->u, H, B, GEMV_ACC);
         }
-        sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2);
+        if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2));
         G(&d->fc1, b->a, H, b->h1, P, B, GEMV_RELU);
         G(&d->fc2, b->h1, P, b->u, H, B, GEMV_ACC);
     }
@@ -349,6 +360,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
     return bad;
 }
 #undef G
+#undef K
 
 static int enqueue_step(cuda_backend *c, int B, sym_err *e) {
     /* SYM_GV_TOWER_MASK (bench breakdown only: outputs of skipped towers are
@@ -360,6 +372,7 @@ static int enqueue_step(cuda_backend *c, int B, sym_err *e) {
         if (!(mask & (1 << t))) continue;
         CUDA_CHECK(cudaStreamWaitEvent(c->ts[t], c->ev_fork, 0));
         int st = enqueue_tower(c, t, B);
+        if (st < 0) return sym_fail(e, "tower %d: a row wider than the row kernels take (%d floats)", t, SYM_ROW_MAX);
         if (st) return sym_fail(e, "cuBLAS call failed in tower %d: status %d", t, st);
         CUDA_CHECK(cudaGetLastError());
         CUDA_CHECK(cudaEventRecord(c->ev_join[t], c->ts[t]));
@@ -382,13 +395,24 @@ static int use_graphs(void) {
     return !(v && *v && *v != '0');
 }
 
-/* Captures bucket bi's whole step (the four towers forked and joined, the
- * step counter, the output copy) into a graph. Capturing records, it runs
- * nothing: the rows' inputs are copied in before each launch. */
+/* The input block (slots, then Bk feature rows) in, the predictions out. */
+static int enqueue_step_io(cuda_backend *c, int Bk, sym_err *e) {
+    size_t in_bytes = c->feat_at + (size_t)Bk * c->base.cfg.features * sizeof(float);
+    CUDA_CHECK(cudaMemcpyAsync(c->d_in, c->h_in, in_bytes, cudaMemcpyHostToDevice, c->s));
+    if (enqueue_step(c, Bk, e)) return -1;
+    CUDA_CHECK(cudaMemcpyAsync(c->h_pred, c->d_pred, (size_t)Bk * SYM_TOWERS * sizeof(float), cudaMemcpyDeviceToHost,
+                               c->s));
+    return 0;
+}
+
+/* Captures bucket bi's whole step (the input copy from the pinned block,
+ * the four towers forked and joined, the step counter, the output copy)
+ * into a graph: a step is then one launch. Capturing records, it runs
+ * nothing. */
 static int capture_bucket(cuda_backend *c, int bi, sym_err *e) {
     cudaGraph_t g;
     CUDA_CHECK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
-    int rc = enqueue_step(c, c->buckets[bi], e);
+    int rc = enqueue_step_io(c, c->buckets[bi], e);
     cudaError_t ce = cudaStreamEndCapture(c->s, &g);
     if (rc) return -1;
     if (ce != cudaSuccess) return sym_fail(e, "capturing a step graph: %s", cudaGetErrorString(ce));
@@ -409,16 +433,12 @@ static int cuda_step(sym_backend *bb, int B, const int32_t *slots, const float *
     for (int i = 0; i < Bk; i++) c->h_slots[i] = i < B ? slots[i] : c->scratch_slot;
     memcpy(c->h_feat, features, (size_t)B * F * sizeof(float));
     memset(c->h_feat + (size_t)B * F, 0, (size_t)(Bk - B) * F * sizeof(float));
-    CUDA_CHECK(cudaMemcpyAsync(c->d_slots, c->h_slots, (size_t)Bk * sizeof(int), cudaMemcpyHostToDevice, c->s));
-    CUDA_CHECK(cudaMemcpyAsync(c->d_feat, c->h_feat, (size_t)Bk * F * sizeof(float), cudaMemcpyHostToDevice, c->s));
     if (use_graphs()) {
         if (!c->graphs[bi] && capture_bucket(c, bi, e)) return -1;
         CUDA_CHECK(cudaGraphLaunch(c->graphs[bi], c->s));
-    } else if (enqueue_step(c, Bk, e)) {
+    } else if (enqueue_step_io(c, Bk, e)) {
         return -1;
     }
-    CUDA_CHECK(cudaMemcpyAsync(c->h_pred, c->d_pred, (size_t)Bk * SYM_TOWERS * sizeof(float), cudaMemcpyDeviceToHost,
-                               c->s));
     CUDA_CHECK(cudaStreamSynchronize(c->s));
     for (int i = 0; i < B * SYM_TOWERS; i++) out[i] = (double)c->h_pred[i];
     return 0;
@@ -479,9 +499,8 @@ static void cuda_destroy(sym_backend *bb) {
     for (int i = 0; i < N_BUCKETS; i++)
         if (c->graphs[i]) cudaGraphExecDestroy(c->graphs[i]);
     for (int i = 0; i < c->n_allocs; i++) cudaFree(c->allocs[i]);
-    if (c->h_feat) cudaFreeHost(c->h_feat);
+    if (c->h_in) cudaFreeHost(c->h_in);
     if (c->h_pred) cudaFreeHost(c->h_pred);
-    if (c->h_slots) cudaFreeHost(c->h_slots);
     for (int t = 0; t < SYM_TOWERS; t++) {
         if (c->ws[t].h) cublasDestroy(c->ws[t].h);
         free(c->blk[t]);
@@ -509,6 +528,14 @@ extern "C" int sym_cuda_device_count(void) {
 static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots, int max_batch, sym_err *e) {
     if (n_slots <= 0 || max_batch <= 0) {
         sym_fail(e, "n_slots and max_batch must be positive");
+        return NULL;
+    }
+    if (2 * cfg->hidden > SYM_ROW_MAX) { /* the row kernels hold a row in registers */
+        sym_fail(e, "this CUDA engine takes hidden sizes up to %d (got %d)", SYM_ROW_MAX / 2, cfg->hidden);
+        return NULL;
+    }
+    if (sym_cfg_slstm_heads(cfg) > SYM_SLSTM_MAX_GROUPS) { /* the fused sLSTM kernel's group count */
+        sym_fail(e, "this CUDA engine takes up to %d sLSTM heads (got %d)", SYM_SLSTM_MAX_GROUPS, sym_cfg_slstm_heads(cfg));
         return NULL;
     }
     if ((cfg->hidden / cfg->heads) % 4 != 0) { /* float4 state access in the RetNet cell */
@@ -562,6 +589,7 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
                 dalloc(c, (void **)&b->g1, Bm * 4 * (size_t)cfg->heads * 4, e) ||
                 dalloc(c, (void **)&b->g2, Bm * 4 * (size_t)cfg->heads * 4, e))
                 return -1;
+            if (t == SYM_TOWER_XLSTM && dalloc(c, (void **)&b->hp, SYM_MLSTM_SPLITS * Bm * I * 4, e)) return -1;
         }
         const char *gm = getenv("SYM_GV_GEMM_MIN");
         size_t max_in = 6 * H > P ? 6 * H : P, max_out = (size_t)c->ldW1 > P ? (size_t)c->ldW1 : P;
@@ -578,13 +606,14 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
                 cublasSetMathMode(w->h, CUBLAS_DEFAULT_MATH))
                 return sym_fail(e, "configuring cuBLAS failed");
         }
-        if (dalloc(c, (void **)&c->d_feat, (size_t)Bm * cfg->features * 4, e) ||
-            dalloc(c, (void **)&c->d_pred, (size_t)Bm * SYM_TOWERS * 4, e) ||
-            dalloc(c, (void **)&c->d_slots, (size_t)Bm * sizeof(int), e))
+        c->feat_at = ((size_t)Bm * sizeof(int) + 255) & ~(size_t)255;
+        size_t in_bytes = c->feat_at + (size_t)Bm * cfg->features * 4;
+        if (dalloc(c, &c->d_in, in_bytes, e) || dalloc(c, (void **)&c->d_pred, (size_t)Bm * SYM_TOWERS * 4, e))
             return -1;
-        CUDA_CHECK(cudaMallocHost((void **)&c->h_feat, (size_t)Bm * cfg->features * 4));
+        CUDA_CHECK(cudaMallocHost(&c->h_in, in_bytes));
         CUDA_CHECK(cudaMallocHost((void **)&c->h_pred, (size_t)Bm * SYM_TOWERS * 4));
-        CUDA_CHECK(cudaMallocHost((void **)&c->h_slots, (size_t)Bm * sizeof(int)));
+        c->d_slots = (int *)c->d_in, c->d_feat = (float *)((char *)c->d_in + c->feat_at);
+        c->h_slots = (int *)c->h_in, c->h_feat = (float *)((char *)c->h_in + c->feat_at);
         /* pool: n_slots real slots + one scratch slot for padded rows; say
          * how many fit rather than only "out of memory" */
         size_t free_b = 0, total_b = 0, need = (size_t)(n_slots + 1) * c->numel * 4;

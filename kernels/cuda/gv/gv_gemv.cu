@@ -32,6 +32,7 @@ struct GemvArgs {
 };
 
 template <typename WT, int BT, int R> __global__ void __launch_bounds__(256) k_gemv(GemvArgs a) {
+    SYM_PDL_ENTER();
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int o0 = (blockIdx.x * 8 + warp) * R;
     if (o0 >= a.out) return;
@@ -108,13 +109,13 @@ template <typename WT> static void launch(cudaStream_t s, GemvArgs &a) {
     bool multi = a.B > 8 && (a.blk_rows % 4) == 0;
     if (multi) {
         int rows = 8 * 4;
-        k_gemv<WT, 8, 4><<<(a.out + rows - 1) / rows, 256, 0, s>>>(a);
+        sym_launch(k_gemv<WT, 8, 4>, dim3((a.out + rows - 1) / rows), dim3(256), s, a);
     } else if (a.B == 1) {
-        k_gemv<WT, 1, 1><<<(a.out + 7) / 8, 256, 0, s>>>(a);
+        sym_launch(k_gemv<WT, 1, 1>, dim3((a.out + 7) / 8), dim3(256), s, a);
     } else if (a.B <= 4) {
-        k_gemv<WT, 4, 1><<<(a.out + 7) / 8, 256, 0, s>>>(a);
+        sym_launch(k_gemv<WT, 4, 1>, dim3((a.out + 7) / 8), dim3(256), s, a);
     } else {
-        k_gemv<WT, 8, 1><<<(a.out + 7) / 8, 256, 0, s>>>(a);
+        sym_launch(k_gemv<WT, 8, 1>, dim3((a.out + 7) / 8), dim3(256), s, a);
     }
 }
 
@@ -129,6 +130,7 @@ static void gemv_own(cudaStream_t s, const sym_dlin *L, const float *x, int ldx,
 
 /* x [B, ldx] (width w) -> xs [3][B][w] bf16: hi, mid, lo */
 __global__ void k_split3(const float *x, int ldx, int w, int B, __nv_bfloat16 *xs) {
+    SYM_PDL_ENTER();
     int i = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (i >= w) return;
     float v = x[(size_t)b * ldx + i];
@@ -144,6 +146,7 @@ __global__ void k_split3(const float *x, int ldx, int w, int B, __nv_bfloat16 *x
 
 /* y = act(y + bias) in place (fp32 path: cuBLAS already did y (+)= W x) */
 __global__ void k_epi_inplace(float *y, int ldy, int out, const float *bias, int relu) {
+    SYM_PDL_ENTER();
     int o = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (o >= out) return;
     float v = y[(size_t)b * ldy + o] + (bias ? bias[o] : 0.0f);
@@ -152,6 +155,7 @@ __global__ void k_epi_inplace(float *y, int ldy, int out, const float *bias, int
 
 /* y (=|+=) act(y2_hi + y2_mid + y2_lo + bias) */
 __global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, const float *bias, int flags) {
+    SYM_PDL_ENTER();
     int o = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (o >= out) return;
     size_t plane = (size_t)B * out;
@@ -188,12 +192,12 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
                 if (st) return (int)st;
             }
         }
-        if (L->b || (flags & GEMV_RELU)) k_epi_inplace<<<eg, 256, 0, s>>>(y, ldy, out, L->b, flags & GEMV_RELU);
+        if (L->b || (flags & GEMV_RELU)) sym_launch(k_epi_inplace, dim3(eg), dim3(256), s, y, ldy, out, L->b, flags & GEMV_RELU);
         return 0;
     }
     const int w = blk ? nb * bs : in;
     dim3 sg((w + 255) / 256, B);
-    k_split3<<<sg, 256, 0, s>>>(x, ldx, w, B, ws->xs);
+    sym_launch(k_split3, dim3(sg), dim3(256), s, x, ldx, w, B, ws->xs);
     const __nv_bfloat16 *W = (const __nv_bfloat16 *)L->w;
     if (!blk) {
         st = cublasGemmEx(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, out, 3 * B, in, &one, W, CUDA_R_16BF, in, ws->xs,
@@ -208,6 +212,6 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
             if (st) return (int)st;
         }
     }
-    k_epi_split<<<eg, 256, 0, s>>>(ws->y2, out, B, y, ldy, L->b, flags);
+    sym_launch(k_epi_split, dim3(eg), dim3(256), s, ws->y2, out, B, y, ldy, L->b, flags);
     return 0;
 }

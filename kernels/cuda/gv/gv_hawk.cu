@@ -4,6 +4,7 @@
 
 __global__ void k_hawk_cell(const float *PR, int ldp, const float *R, int ldr, const float *G, int ldg, const float *a,
                             float *pool, size_t numel, const int *slots, size_t off_h, float *T, int ldt, int H) {
+    SYM_PDL_WAIT();
     int i = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (i >= H) return;
     float *h = sym_slot(pool, numel, slots, b) + off_h;
@@ -20,5 +21,5 @@ void sym_hawk_cell(cudaStream_t s, const float *PR, int ldp, const float *R, int
                    const float *a, float *pool, size_t numel, const int *slots, size_t off_h, float *T, int ldt, int H,
                    int B) {
     dim3 grid((H + 255) / 256, B);
-    k_hawk_cell<<<grid, 256, 0, s>>>(PR, ldp, R, ldr, G, ldg, a, pool, numel, slots, off_h, T, ldt, H);
+    sym_launch(k_hawk_cell, dim3(grid), dim3(256), s, PR, ldp, R, ldr, G, ldg, a, pool, numel, slots, off_h, T, ldt, H);
 }

@@ -1,59 +1,109 @@
-/* Row-wise normalisations, the causal depthwise conv, and small helpers
- * (state gather, step counter, bf16 rounding, synthetic init). One block per
- * row (or row x group): fixed-order reductions, so a row's result does not
- * depend on the batch it is in. */
+/* Row-wise normalisations (alone, and the xLSTM block's exit fused with the next norm), the
+ * causal depthwise conv, and small helpers (step counter,
+ * bf16 rounding, synthetic init). One block per row (or row x group):
+ * fixed-order reductions, so a row's result does not depend on the batch
+ * it is in. */
 #include "gv_common.cuh"
+#include "gv_rows.cuh"
 
 extern "C" {
 #include "kernels/synthetic_init.h"
 }
 
-__global__ void k_rmsnorm(const float *x, int ldx, float *y, int ldy, int n, float eps, const float *w) {
+template <int EPT>
+__global__ void __launch_bounds__(NT) k_rmsnorm(const float *x, int ldx, float *y, int ldy, int n, float eps, const float *w) {
+    SYM_PDL_ENTER();
     __shared__ float sh[32];
-    const float *xr = x + (size_t)blockIdx.x * ldx;
+    float v[EPT], wv[EPT];
+    row_load<EPT>(x + (size_t)blockIdx.x * ldx, n, v);
+    row_load_or<EPT>(w, n, wv, 1.0f);
+    float r = row_rms_scale<EPT>(v, n, eps, sh);
     float *yr = y + (size_t)blockIdx.x * ldy;
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
-    ss = sym_block_sum(ss, sh);
-    float r = 1.0f / sqrtf(ss / (float)n + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = w ? xr[i] * r * w[i] : xr[i] * r;
-}
-
-void sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w) {
-    k_rmsnorm<<<B, 256, 0, s>>>(x, ldx, y, ldy, n, eps, w);
-}
-
-__global__ void k_groupnorm(const float *x, int ldx, float *y, int ldy, int g, const float *w, const float *b,
-                            const float *res, int ldr, int add) {
-    __shared__ float sh[32];
-    int k = blockIdx.x, row = blockIdx.y;
-    const float *xr = x + (size_t)row * ldx + (size_t)k * g;
-    float *yr = y + (size_t)row * ldy + (size_t)k * g;
-    float s = 0.0f;
-    for (int i = threadIdx.x; i < g; i += blockDim.x) s += xr[i];
-    float mean = sym_block_sum(s, sh) / (float)g;
-    float v = 0.0f;
-    for (int i = threadIdx.x; i < g; i += blockDim.x) v += (xr[i] - mean) * (xr[i] - mean);
-    float var = sym_block_sum(v, sh) / (float)g;
-    float r = 1.0f / sqrtf(var + 1e-5f);
-    for (int i = threadIdx.x; i < g; i += blockDim.x) {
-        int c = k * g + i;
-        float o = (xr[i] - mean) * r * w[c];
-        if (b) o += b[c];
-        if (res) o += res[(size_t)row * ldr + c];
-        if (add) yr[i] += o;
-        else yr[i] = o;
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        int i = threadIdx.x + j * NT;
+        if (i < n) yr[i] = v[j] * r * wv[j];
     }
 }
 
-void sym_groupnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, int groups,
-                   const float *w, const float *b, const float *res, int ldr, int add) {
+template <int EPT>
+__global__ void __launch_bounds__(NT) k_groupnorm(const float *x, int ldx, float *y, int ldy, int g, const float *w,
+                                                  const float *b, const float *res, int ldr, int add) {
+    SYM_PDL_ENTER();
+    __shared__ float sh[32];
+    int k = blockIdx.x, row = blockIdx.y;
+    float v[EPT], wv[EPT], bv[EPT], rv[EPT], yv[EPT], mean, r;
+    float *yr = y + (size_t)row * ldy + (size_t)k * g;
+    row_load<EPT>(x + (size_t)row * ldx + (size_t)k * g, g, v);
+    row_load_or<EPT>(w + (size_t)k * g, g, wv, 1.0f);
+    row_load_or<EPT>(b ? b + (size_t)k * g : NULL, g, bv, 0.0f);
+    row_load_or<EPT>(res ? res + (size_t)row * ldr + (size_t)k * g : NULL, g, rv, 0.0f);
+    row_load_or<EPT>(add ? yr : NULL, g, yv, 0.0f);
+    row_ln_stats<EPT>(v, g, &mean, &r, sh);
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        int i = threadIdx.x + j * NT;
+        if (i < g) yr[i] = yv[j] + ((v[j] - mean) * r * wv[j] + bv[j] + rv[j]);
+    }
+}
+
+/* u += layernorm(x) * w1 (no bias), then a = rmsnorm(u) * w2: the xLSTM
+ * block's exit and the next norm in one pass. */
+template <int EPT>
+__global__ void __launch_bounds__(NT) k_ln_add_rms(const float *x, int ldx, float *u, int ldu, const float *w1,
+                                                   float *a, int lda, const float *w2, float eps, int n) {
+    SYM_PDL_ENTER();
+    __shared__ float sh[32];
+    int row = blockIdx.x;
+    float v[EPT], uv[EPT], w1v[EPT], w2v[EPT], mean, r;
+    float *ur = u + (size_t)row * ldu;
+    row_load<EPT>(x + (size_t)row * ldx, n, v);
+    row_load<EPT>(ur, n, uv);
+    row_load_or<EPT>(w1, n, w1v, 1.0f);
+    row_load_or<EPT>(w2, n, w2v, 1.0f);
+    row_ln_stats<EPT>(v, n, &mean, &r, sh);
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        int i = threadIdx.x + j * NT;
+        v[j] = i < n ? uv[j] + (v[j] - mean) * r * w1v[j] : 0.0f;
+        if (i < n) ur[i] = v[j];
+    }
+    float rs = row_rms_scale<EPT>(v, n, eps, sh);
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        int i = threadIdx.x + j * NT;
+        if (i < n) a[(size_t)row * lda + i] = v[j] * rs * w2v[j];
+    }
+}
+
+int sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w) {
+#define L_(E) sym_launch(k_rmsnorm<E>, dim3(B), dim3(NT), s, x, ldx, y, ldy, n, eps, w)
+    SYM_EPT_SWITCH(n, L_)
+#undef L_
+    return 0;
+}
+
+int sym_groupnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, int groups, const float *w,
+                  const float *b, const float *res, int ldr, int add) {
     dim3 grid(groups, B);
-    k_groupnorm<<<grid, 256, 0, s>>>(x, ldx, y, ldy, n / groups, w, b, res, ldr, add);
+    int g = n / groups;
+#define L_(E) sym_launch(k_groupnorm<E>, dim3(grid), dim3(NT), s, x, ldx, y, ldy, g, w, b, res, ldr, add)
+    SYM_EPT_SWITCH(g, L_)
+#undef L_
+    return 0;
+}
+
+int sym_ln_add_rms(cudaStream_t s, const float *x, int ldx, float *u, int ldu, const float *w1, float *a, int lda,
+                   const float *w2, float eps, int B, int n) {
+#define L_(E) sym_launch(k_ln_add_rms<E>, dim3(B), dim3(NT), s, x, ldx, u, ldu, w1, a, lda, w2, eps, n)
+    SYM_EPT_SWITCH(n, L_)
+#undef L_
+    return 0;
 }
 
 __global__ void k_conv(const float *x, int ldx, float *y, int ldy, int C, float *pool, size_t numel, const int *slots,
                        size_t off, const float *cw, const float *cb, int silu) {
+    SYM_PDL_WAIT();
     int c = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (c >= C) return;
     float *st = sym_slot(pool, numel, slots, b) + off + 3 * (size_t)c;
@@ -68,21 +118,11 @@ __global__ void k_conv(const float *x, int ldx, float *y, int ldy, int C, float 
 void sym_dconv(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int C, float *pool, size_t numel,
               const int *slots, size_t off, const float *cw, const float *cb, int silu) {
     dim3 grid((C + 255) / 256, B);
-    k_conv<<<grid, 256, 0, s>>>(x, ldx, y, ldy, C, pool, numel, slots, off, cw, cb, silu);
-}
-
-__global__ void k_gather(const float *pool, size_t numel, const int *slots, size_t off, int n, float *y, int ldy) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
-    if (i < n) y[(size_t)b * ldy + i] = pool[(size_t)slots[b] * numel + off + i];
-}
-
-void sym_gather_state(cudaStream_t s, const float *pool, size_t numel, const int *slots, size_t off, int n, float *y,
-                      int ldy, int B) {
-    dim3 grid((n + 255) / 256, B);
-    k_gather<<<grid, 256, 0, s>>>(pool, numel, slots, off, n, y, ldy);
+    sym_launch(k_conv, dim3(grid), dim3(256), s, x, ldx, y, ldy, C, pool, numel, slots, off, cw, cb, silu);
 }
 
 __global__ void k_step_count(float *pool, size_t numel, const int *slots, int B) {
+    SYM_PDL_ENTER();
     int b = blockIdx.x * blockDim.x + threadIdx.x;
     if (b < B) {
         long long *p = (long long *)(pool + (size_t)slots[b] * numel);
@@ -91,7 +131,7 @@ __global__ void k_step_count(float *pool, size_t numel, const int *slots, int B)
 }
 
 void sym_step_count(cudaStream_t s, float *pool, size_t numel, const int *slots, int B) {
-    k_step_count<<<(B + 127) / 128, 128, 0, s>>>(pool, numel, slots, B);
+    sym_launch(k_step_count, dim3((B + 127) / 128), dim3(128), s, pool, numel, slots, B);
 }
 
 __global__ void k_to_bf16(const float *x, __nv_bfloat16 *y, size_t n) {

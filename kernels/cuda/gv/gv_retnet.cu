@@ -6,6 +6,7 @@
 
 __global__ void k_retnet_rotary(float *PR, int ldp, int H, int hd, const float *angle, const float *pool,
                                 size_t numel, const int *slots, float scaling) {
+    SYM_PDL_WAIT();
     int p = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (2 * p >= H) return;
     int i0 = 2 * p, pp = i0 % hd;
@@ -25,7 +26,7 @@ __global__ void k_retnet_rotary(float *PR, int ldp, int H, int hd, const float *
 void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const float *angle, const float *pool,
                        size_t numel, const int *slots, float scaling, int B) {
     dim3 grid((H / 2 + 255) / 256, B);
-    k_retnet_rotary<<<grid, 256, 0, s>>>(PR, ldp, H, hd, angle, pool, numel, slots, scaling);
+    sym_launch(k_retnet_rotary, dim3(grid), dim3(256), s, PR, ldp, H, hd, angle, pool, numel, slots, scaling);
 }
 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
@@ -33,6 +34,7 @@ void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const 
 __global__ void __launch_bounds__(256) k_retnet_cell(const float *PR, int ldp, int H, int hd, const float *decay,
                                                      float *pool, size_t numel, const int *slots, size_t off_S,
                                                      float *O, int ldo) {
+    SYM_PDL_WAIT();
     __shared__ float4 red[8][32];
     int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y, b = blockIdx.z;
     float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -69,11 +71,12 @@ void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, co
                      size_t numel, const int *slots, size_t off_S, float *O, int ldo, int B) {
     int hd = H / NH; /* even (rotary pairs); float4 needs hd % 4 == 0: checked at creation */
     dim3 grid((hd + 127) / 128, NH, B), block(32, 8);
-    k_retnet_cell<<<grid, block, 0, s>>>(PR, ldp, H, hd, decay, pool, numel, slots, off_S, O, ldo);
+    sym_launch(k_retnet_cell, dim3(grid), dim3(block), s, PR, ldp, H, hd, decay, pool, numel, slots, off_S, O, ldo);
 }
 
 __global__ void k_retnet_norm(const float *O, int ldo, const float *PR, int ldp, int H, int hd, const float *decay,
                               float *pool, size_t numel, const int *slots, size_t off_scale, float *ON, int ldn) {
+    SYM_PDL_WAIT();
     __shared__ float sh[32];
     int n = blockIdx.x, b = blockIdx.y;
     float *scp = sym_slot(pool, numel, slots, b) + off_scale + n;
@@ -98,5 +101,5 @@ void sym_retnet_norm(cudaStream_t s, const float *O, int ldo, const float *PR, i
                      const float *decay, float *pool, size_t numel, const int *slots, size_t off_scale, float *ON,
                      int ldn, int B) {
     dim3 grid(NH, B);
-    k_retnet_norm<<<grid, 256, 0, s>>>(O, ldo, PR, ldp, H, H / NH, decay, pool, numel, slots, off_scale, ON, ldn);
+    sym_launch(k_retnet_norm, dim3(grid), dim3(256), s, O, ldo, PR, ldp, H, H / NH, decay, pool, numel, slots, off_scale, ON, ldn);
 }

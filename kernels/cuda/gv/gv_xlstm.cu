@@ -1,52 +1,216 @@
-/* xLSTM cells: sLSTM (elementwise, exp-stabilised, m starts at -inf), mLSTM
- * 4x4 block-diagonal q/k/v, per-head gates + normaliser (writes m', n'
- * before the matrix pass so no block reads a half-updated scalar), and the
- * C matrix update + readout split by column chunks (each C element read and
- * written once). */
+/* xLSTM kernels, in step order: the sLSTM's entry (norms, conv, y_prev),
+ * its cell fused with the norms after it, the mLSTM's entry (conv + 4x4
+ * block-diagonal q/k/v), per-head gates + normaliser (writes m', n' before
+ * the matrix pass so no block reads a half-updated scalar), the C matrix
+ * update + readout split by column chunks and row splits (each C element
+ * read and written once), and the head GroupNorm + skip + output gate that
+ * sums the splits. Between them, the GEMVs of gv_gemv.cu. */
 #include "gv_common.cuh"
+#include "gv_rows.cuh"
 
-__global__ void k_slstm_cell(const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
-                             size_t off_n, size_t off_m, size_t off_y, float *Y, int ldy, int H) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
-    if (i >= H) return;
-    float *st = sym_slot(pool, numel, slots, b);
-    const float *g = G + (size_t)b * ldg;
-    float gi = g[i], gf = g[H + i], gz = g[2 * H + i], go = g[3 * H + i];
-    float lf = st[off_m + i] + sym_logsigmoidf(gf);
-    float m = gi > lf ? gi : lf;
-    float ig = expf(gi - m), fg = expf(lf - m);
-    float cn = fg * st[off_c + i] + ig * tanhf(gz);
-    float nn = fg * st[off_n + i] + ig;
-    float y = sym_sigmoidf(go) * cn / (nn + 1e-6f);
-    st[off_c + i] = cn, st[off_n + i] = nn, st[off_m + i] = m, st[off_y + i] = y;
-    Y[(size_t)b * ldy + i] = y;
+/* The sLSTM's entry, one block per row: a = norm1(u) (RMSNorm), xn =
+ * LayerNorm(a) * s_norm, xa = silu(conv(xn)) with the conv state advanced,
+ * and y_prev copied out of the state for the recurrent GEMV. Was four
+ * kernels. */
+template <int EPT>
+__global__ void __launch_bounds__(NT) k_slstm_in(const float *u, int ldu, float *a, int lda, const float *w1, float eps,
+                                                 float *xa, float *xn, int ldx, const float *w2, float *pool,
+                                                 size_t numel, const int *slots, size_t off_conv, const float *cw,
+                                                 const float *cb, size_t off_y, float *yp, int ldyp, int n) {
+    SYM_PDL_ENTER();
+    __shared__ float sh[32];
+    int row = blockIdx.x;
+    float *st = sym_slot(pool, numel, slots, row), *cs = st + off_conv;
+    /* every load first (row_load_or's note) */
+    float v[EPT], w1v[EPT], w2v[EPT], s0[EPT], s1[EPT], s2[EPT], c0[EPT], c1[EPT], c2[EPT], c3[EPT], cbv[EPT], yv[EPT];
+    row_load<EPT>(u + (size_t)row * ldu, n, v);
+    row_load_or<EPT>(w1, n, w1v, 1.0f);
+    row_load_or<EPT>(w2, n, w2v, 1.0f);
+    row_load_or<EPT>(cs, n, s0, 0.0f, 3);
+    row_load_or<EPT>(cs + 1, n, s1, 0.0f, 3);
+    row_load_or<EPT>(cs + 2, n, s2, 0.0f, 3);
+    row_load_or<EPT>(cw, n, c0, 0.0f, 4);
+    row_load_or<EPT>(cw + 1, n, c1, 0.0f, 4);
+    row_load_or<EPT>(cw + 2, n, c2, 0.0f, 4);
+    row_load_or<EPT>(cw + 3, n, c3, 0.0f, 4);
+    row_load_or<EPT>(cb, n, cbv, 0.0f);
+    row_load_or<EPT>(st + off_y, n, yv, 0.0f);
+    float mean, r, rs = row_rms_scale<EPT>(v, n, eps, sh);
+#pragma unroll
+    for (int j = 0; j < EPT; j++) v[j] = threadIdx.x + j * NT < n ? v[j] * rs * w1v[j] : 0.0f;
+    row_ln_stats<EPT>(v, n, &mean, &r, sh);
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        int i = threadIdx.x + j * NT;
+        if (i >= n) continue;
+        float x = (v[j] - mean) * r * w2v[j];
+        float o = cbv[j] + c0[j] * s0[j] + c1[j] * s1[j] + c2[j] * s2[j] + c3[j] * x;
+        a[(size_t)row * lda + i] = v[j];
+        xn[(size_t)row * ldx + i] = x;
+        xa[(size_t)row * ldx + i] = sym_siluf(o);
+        cs[3 * (size_t)i] = s1[j], cs[3 * (size_t)i + 1] = s2[j], cs[3 * (size_t)i + 2] = x;
+        yp[(size_t)row * ldyp + i] = yv[j];
+    }
 }
 
-void sym_slstm_cell(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
-                    size_t off_n, size_t off_m, size_t off_y, float *Y, int ldy, int H, int B) {
-    dim3 grid((H + 255) / 256, B);
-    k_slstm_cell<<<grid, 256, 0, s>>>(G, ldg, pool, numel, slots, off_c, off_n, off_m, off_y, Y, ldy, H);
+int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *xa,
+                 float *xn, int ldx, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
+                 const float *cw, const float *cb, size_t off_y, float *yp, int ldyp, int n, int B) {
+#define L_(E)                                                                                                  \
+    sym_launch(k_slstm_in<E>, dim3(B), dim3(NT), s, u, ldu, a, lda, w1, eps, xa, xn, ldx, w2, pool, numel, slots, \
+               off_conv, cw, cb, off_y, yp, ldyp, n)
+    SYM_EPT_SWITCH(n, L_)
+#undef L_
+    return 0;
 }
 
-__global__ void k_mlstm_qkv(const float *XA, int ldxa, const float *XM, int ldxm, const float *wq, const float *wk,
-                            const float *wv, float *QKV, int ldq, int I) {
-    int o = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
-    if (o >= 3 * I) return;
-    int which = o / I, oo = o % I, blk = oo / 4, r = oo % 4;
-    const float *w = (which == 0 ? wq : which == 1 ? wk : wv) + (size_t)blk * 16 + r * 4;
-    const float *x = (which == 2 ? XM + (size_t)b * ldxm : XA + (size_t)b * ldxa) + blk * 4;
-    QKV[(size_t)b * ldq + o] = (w[0] * x[0] + w[1] * x[1]) + (w[2] * x[2] + w[3] * x[3]);
+/* The sLSTM cell and what follows it, one block per row: the cell
+ * (elementwise, exp-stabilised; m starts at -inf) advances c, n, m, y; then
+ * s_out = GroupNorm_NS(y) * gn_w + gn_b + res goes to SO, and the mLSTM's
+ * input xm = LayerNorm(s_out) * m_norm to XM. Was three kernels. */
+template <int EPT>
+__global__ void __launch_bounds__(NT) k_slstm_out(const float *G, int ldg, float *pool, size_t numel, const int *slots,
+                                                  size_t off_c, size_t off_n, size_t off_m, size_t off_y,
+                                                  const float *gn_w, const float *gn_b, const float *res, int ldr,
+                                                  float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H,
+                                                  int NS) {
+    SYM_PDL_ENTER();
+    __shared__ float sh[32];
+    int row = blockIdx.x, gs = H / NS;
+    float *st = sym_slot(pool, numel, slots, row);
+    const float *g = G + (size_t)row * ldg;
+    /* every load first (row_load_or's note) */
+    float gi[EPT], gf[EPT], gz[EPT], go[EPT], cv[EPT], nv[EPT], mv[EPT], gw[EPT], gb[EPT], rv[EPT], mw[EPT];
+    row_load<EPT>(g, H, gi);
+    row_load<EPT>(g + H, H, gf);
+    row_load<EPT>(g + 2 * H, H, gz);
+    row_load<EPT>(g + 3 * H, H, go);
+    row_load<EPT>(st + off_c, H, cv);
+    row_load<EPT>(st + off_n, H, nv);
+    row_load<EPT>(st + off_m, H, mv);
+    row_load_or<EPT>(gn_w, H, gw, 1.0f);
+    row_load_or<EPT>(gn_b, H, gb, 0.0f);
+    row_load_or<EPT>(res ? res + (size_t)row * ldr : NULL, H, rv, 0.0f);
+    row_load_or<EPT>(mn_w, H, mw, 1.0f);
+    float v[EPT];
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        int i = threadIdx.x + j * NT;
+        v[j] = 0.0f;
+        if (i >= H) continue;
+        float lf = mv[j] + sym_logsigmoidf(gf[j]);
+        float m = gi[j] > lf ? gi[j] : lf;
+        float ig = expf(gi[j] - m), fg = expf(lf - m);
+        float cn = fg * cv[j] + ig * tanhf(gz[j]);
+        float nn = fg * nv[j] + ig;
+        float y = sym_sigmoidf(go[j]) * cn / (nn + 1e-6f);
+        st[off_c + i] = cn, st[off_n + i] = nn, st[off_m + i] = m, st[off_y + i] = y;
+        v[j] = y;
+    }
+    /* GroupNorm over NS groups: one fixed-order block sum per group and pass */
+    float so[EPT];
+    for (int k = 0; k < NS; k++) {
+        float sum = 0.0f, q = 0.0f;
+#pragma unroll
+        for (int j = 0; j < EPT; j++) {
+            int i = threadIdx.x + j * NT;
+            if (i < H && i / gs == k) sum += v[j];
+        }
+        float mean = sym_block_sum(sum, sh) / (float)gs;
+#pragma unroll
+        for (int j = 0; j < EPT; j++) {
+            int i = threadIdx.x + j * NT;
+            if (i < H && i / gs == k) q += (v[j] - mean) * (v[j] - mean);
+        }
+        float r = 1.0f / sqrtf(sym_block_sum(q, sh) / (float)gs + 1e-5f);
+#pragma unroll
+        for (int j = 0; j < EPT; j++) {
+            int i = threadIdx.x + j * NT;
+            if (i < H && i / gs == k) so[j] = (v[j] - mean) * r * gw[j] + gb[j] + rv[j];
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < EPT; j++) so[j] = threadIdx.x + j * NT < H ? so[j] : 0.0f;
+    float mean, r;
+    row_ln_stats<EPT>(so, H, &mean, &r, sh);
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        int i = threadIdx.x + j * NT;
+        if (i >= H) continue;
+        SO[(size_t)row * ldso + i] = so[j];
+        XM[(size_t)row * ldxm + i] = (so[j] - mean) * r * mw[j];
+    }
 }
 
-void sym_mlstm_qkv(cudaStream_t s, const float *XA, int ldxa, const float *XM, int ldxm, const float *wq,
-                   const float *wk, const float *wv, float *QKV, int ldq, int I, int B) {
-    dim3 grid((3 * I + 255) / 256, B);
-    k_mlstm_qkv<<<grid, 256, 0, s>>>(XA, ldxa, XM, ldxm, wq, wk, wv, QKV, ldq, I);
+int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
+                  size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b, const float *res,
+                  int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B) {
+    if (NS < 1 || NS > SYM_SLSTM_MAX_GROUPS || H % NS) return -1;
+#define L_(E)                                                                                                  \
+    sym_launch(k_slstm_out<E>, dim3(B), dim3(NT), s, G, ldg, pool, numel, slots, off_c, off_n, off_m, off_y, gn_w, \
+               gn_b, res, ldr, SO, ldso, mn_w, XM, ldxm, H, NS)
+    SYM_EPT_SWITCH(H, L_)
+#undef L_
+    return 0;
+}
+
+/* The mLSTM's entry: one thread per 4-channel block: xa = silu(conv(xm))
+ * with the conv state advanced, then the 4x4 block-diagonal q = Wq xa,
+ * k = Wk xa, v = Wv xm into QKV [q | k | v]. Was two kernels. */
+__global__ void k_mlstm_in(const float *XM, int ldxm, float *pool, size_t numel, const int *slots, size_t off_conv,
+                           const float *cw, const float *cb, const float *wq, const float *wk, const float *wv,
+                           float *XA, int ldxa, float *QKV, int ldq, int I) {
+    SYM_PDL_ENTER();
+    int blk = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
+    if (blk >= I / 4) return;
+    /* every load first: a store may alias a later load, which would then wait for it */
+    float4 xm = *(const float4 *)(XM + (size_t)b * ldxm + blk * 4);
+    float *cs = sym_slot(pool, numel, slots, b) + off_conv + 3 * (size_t)(blk * 4);
+    float sv[12], w[16], q16[16], k16[16], v16[16];
+#pragma unroll
+    for (int t = 0; t < 12; t++) sv[t] = cs[t];
+#pragma unroll
+    for (int t = 0; t < 16; t++) {
+        w[t] = cw[(size_t)blk * 16 + t];
+        q16[t] = wq[(size_t)blk * 16 + t], k16[t] = wk[(size_t)blk * 16 + t], v16[t] = wv[(size_t)blk * 16 + t];
+    }
+    float4 bias = *(const float4 *)(cb + blk * 4);
+    float xv[4] = {xm.x, xm.y, xm.z, xm.w}, bb[4] = {bias.x, bias.y, bias.z, bias.w}, xa[4];
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        float o = bb[c] + w[4 * c] * sv[3 * c] + w[4 * c + 1] * sv[3 * c + 1] + w[4 * c + 2] * sv[3 * c + 2] +
+                  w[4 * c + 3] * xv[c];
+        xa[c] = sym_siluf(o);
+    }
+#pragma unroll
+    for (int c = 0; c < 4; c++) cs[3 * c] = sv[3 * c + 1], cs[3 * c + 1] = sv[3 * c + 2], cs[3 * c + 2] = xv[c];
+    *(float4 *)(XA + (size_t)b * ldxa + blk * 4) = make_float4(xa[0], xa[1], xa[2], xa[3]);
+    float oq[4], ok[4], ov[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        const float *a = q16 + r * 4, *k = k16 + r * 4, *v = v16 + r * 4;
+        oq[r] = (a[0] * xa[0] + a[1] * xa[1]) + (a[2] * xa[2] + a[3] * xa[3]);
+        ok[r] = (k[0] * xa[0] + k[1] * xa[1]) + (k[2] * xa[2] + k[3] * xa[3]);
+        ov[r] = (v[0] * xv[0] + v[1] * xv[1]) + (v[2] * xv[2] + v[3] * xv[3]);
+    }
+    float *q = QKV + (size_t)b * ldq + blk * 4;
+    *(float4 *)q = make_float4(oq[0], oq[1], oq[2], oq[3]);
+    *(float4 *)(q + I) = make_float4(ok[0], ok[1], ok[2], ok[3]);
+    *(float4 *)(q + 2 * I) = make_float4(ov[0], ov[1], ov[2], ov[3]);
+}
+
+void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t numel, const int *slots,
+                  size_t off_conv, const float *cw, const float *cb, const float *wq, const float *wk, const float *wv,
+                  float *XA, int ldxa, float *QKV, int ldq, int I, int B) {
+    dim3 grid((I / 4 + 255) / 256, B);
+    sym_launch(k_mlstm_in, grid, dim3(256), s, XM, ldxm, pool, numel, slots, off_conv, cw, cb, wq, wk, wv, XA, ldxa,
+               QKV, ldq, I);
 }
 
 /* grid (NH, B): ig, fg, m', n' and the denominator; SC[b*ldsc + 4n + {0,1,2}] */
 __global__ void k_mlstm_gate(const float *GT, int ldg, const float *QKV, int ldq, float *pool, size_t numel,
                              const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH) {
+    SYM_PDL_WAIT();
     __shared__ float sh[32];
     int n = blockIdx.x, b = blockIdx.y, dm = I / NH;
     float *st = sym_slot(pool, numel, slots, b);
@@ -77,18 +241,25 @@ __global__ void k_mlstm_gate(const float *GT, int ldg, const float *QKV, int ldq
 void sym_mlstm_gate(cudaStream_t s, const float *GT, int ldg, const float *QKV, int ldq, float *pool, size_t numel,
                     const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH, int B) {
     dim3 grid(NH, B);
-    k_mlstm_gate<<<grid, 256, 0, s>>>(GT, ldg, QKV, ldq, pool, numel, slots, off_n, off_m, SC, ldsc, I, NH);
+    sym_launch(k_mlstm_gate, dim3(grid), dim3(256), s, GT, ldg, QKV, ldq, pool, numel, slots, off_n, off_m, SC, ldsc, I, NH);
 }
 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
- * 128, heads, rows). 16-byte state accesses: 4 columns per thread. */
+ * 128, heads x SYM_MLSTM_SPLITS row splits, rows). 16-byte state accesses:
+ * 4 columns per thread. The row splits give B = 1 about 256 blocks (one
+ * per head and column chunk left 32 blocks streaming 8 MB per layer); each
+ * split writes its partial readout, summed in a fixed order by
+ * k_mlstm_out, so a row's result does not depend on B. */
 __global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool,
-                                                    size_t numel, const int *slots, size_t off_C, float *HC, int ldh,
-                                                    int I, int dm) {
+                                                    size_t numel, const int *slots, size_t off_C, float *HP, int I,
+                                                    int dm, int B) {
+    SYM_PDL_WAIT();
     __shared__ float4 red[8][32];
-    int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y, b = blockIdx.z;
+    const int RS = SYM_MLSTM_SPLITS;
+    int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y / RS, rs = blockIdx.y % RS;
+    int b = blockIdx.z, per = (dm + RS - 1) / RS, i0 = rs * per, i1 = min(dm, i0 + per);
     const float *sc = SC + (size_t)b * ldsc + 4 * n;
-    float ig = sc[0], fg = sc[1], den = sc[2];
+    float ig = sc[0], fg = sc[1];
     float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (j < dm) {
         const float *q = QKV + (size_t)b * ldq + n * dm, *k = q + I, *v = q + 2 * I;
@@ -96,7 +267,7 @@ __global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, c
         float *C = sym_slot(pool, numel, slots, b) + off_C + (size_t)n * dm * dm;
         float4 vj = *(const float4 *)(v + j);
 #pragma unroll 4
-        for (int i = ty; i < dm; i += 8) {
+        for (int i = i0 + ty; i < i1; i += 8) {
             float4 *cp = (float4 *)(C + (size_t)i * dm + j);
             float4 c = *cp;
             float kk = ig * (k[i] * ksc), qi = q[i];
@@ -114,28 +285,61 @@ __global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, c
         float4 s = red[0][tx];
 #pragma unroll
         for (int r = 1; r < 8; r++) s.x += red[r][tx].x, s.y += red[r][tx].y, s.z += red[r][tx].z, s.w += red[r][tx].w;
-        float *h = HC + (size_t)b * ldh + n * dm + j;
-        h[0] = s.x / den, h[1] = s.y / den, h[2] = s.z / den, h[3] = s.w / den;
+        *(float4 *)(HP + ((size_t)rs * B + b) * I + n * dm + j) = s;
     }
 }
 
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
-                    const int *slots, size_t off_C, float *HC, int ldh, int I, int NH, int B) {
+                    const int *slots, size_t off_C, float *HP, int I, int NH, int B) {
     int dm = I / NH; /* a multiple of 4: I = 2H, H divisible by 4 and NH (MODEL.md constraints) */
-    dim3 grid((dm + 127) / 128, NH, B), block(32, 8);
-    k_mlstm_cell<<<grid, block, 0, s>>>(QKV, ldq, SC, ldsc, pool, numel, slots, off_C, HC, ldh, I, dm);
+    dim3 grid((dm + 127) / 128, NH * SYM_MLSTM_SPLITS, B), block(32, 8);
+    sym_launch(k_mlstm_cell, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots, off_C, HP, I, dm, B);
 }
 
-__global__ void k_mlstm_skip(float *HN, int ldh, const float *XA, int ldxa, const float *XG, int ldxg,
-                             const float *skip, int I) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
-    if (i >= I) return;
-    float *h = HN + (size_t)b * ldh + i;
-    *h = (*h + skip[i] * XA[(size_t)b * ldxa + i]) * sym_siluf(XG[(size_t)b * ldxg + i]);
+/* grid (NH, B): h = (sum of the splits) / den, GroupNorm over the head with
+ * w, b, then (h + skip * XA) * silu(XG). */
+template <int EPT>
+__global__ void __launch_bounds__(NT) k_mlstm_out(const float *HP, const float *SC, int ldsc, const float *w,
+                                                  const float *bb, const float *skip, const float *XA, int ldxa,
+                                                  const float *XG, int ldxg, float *HN, int ldh, int I, int dm, int B) {
+    SYM_PDL_ENTER();
+    __shared__ float sh[32];
+    int n = blockIdx.x, b = blockIdx.y;
+    /* every load first (row_load_or's note) */
+    float den = SC[(size_t)b * ldsc + 4 * n + 2], v[EPT], p[SYM_MLSTM_SPLITS][EPT], wv[EPT], bv[EPT], sk[EPT], xa[EPT],
+          xg[EPT], mean, r;
+#pragma unroll
+    for (int rs = 0; rs < SYM_MLSTM_SPLITS; rs++) row_load<EPT>(HP + ((size_t)rs * B + b) * I + n * dm, dm, p[rs]);
+    row_load_or<EPT>(w + n * dm, dm, wv, 1.0f);
+    row_load_or<EPT>(bb ? bb + n * dm : NULL, dm, bv, 0.0f);
+    row_load<EPT>(skip + n * dm, dm, sk);
+    row_load<EPT>(XA + (size_t)b * ldxa + n * dm, dm, xa);
+    row_load<EPT>(XG + (size_t)b * ldxg + n * dm, dm, xg);
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        float h = 0.0f;
+#pragma unroll
+        for (int rs = 0; rs < SYM_MLSTM_SPLITS; rs++) h += p[rs][j];
+        v[j] = threadIdx.x + j * NT < dm ? h / den : 0.0f;
+    }
+    row_ln_stats<EPT>(v, dm, &mean, &r, sh);
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        int i = threadIdx.x + j * NT;
+        if (i < dm) {
+            float o = (v[j] - mean) * r * wv[j] + bv[j];
+            HN[(size_t)b * ldh + n * dm + i] = (o + sk[j] * xa[j]) * sym_siluf(xg[j]);
+        }
+    }
 }
 
-void sym_mlstm_skip(cudaStream_t s, float *HN, int ldh, const float *XA, int ldxa, const float *XG, int ldxg,
-                    const float *skip, int I, int B) {
-    dim3 grid((I + 255) / 256, B);
-    k_mlstm_skip<<<grid, 256, 0, s>>>(HN, ldh, XA, ldxa, XG, ldxg, skip, I);
+int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, const float *on_w, const float *on_b,
+                  const float *skip, const float *XA, int ldxa, const float *XG, int ldxg, float *HN, int ldh, int I,
+                  int NH, int B) {
+    int dm = I / NH;
+    dim3 grid(NH, B);
+#define L_(E) sym_launch(k_mlstm_out<E>, dim3(grid), dim3(NT), s, HP, SC, ldsc, on_w, on_b, skip, XA, ldxa, XG, ldxg, HN, ldh, I, dm, B)
+    SYM_EPT_SWITCH(dm, L_)
+#undef L_
+    return 0;
 }
