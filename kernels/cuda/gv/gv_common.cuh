@@ -87,11 +87,13 @@ typedef struct {
     cublasHandle_t h;
     __nv_bfloat16 *xs;
     float *y2;
-    int gemm_min; /* B at or above which cuBLAS is used */
+    int gemm_min;    /* B at or above which cuBLAS is used */
+    int blk_own_max; /* block-diagonal layers: own kernel up to this B */
 } sym_gemm_ws;
 
 /* y[b*ldy + o] (=|+=) act(W x_b + bias) for b < B.
- * B < ws->gemm_min: own batched GEMV kernel; per-row arithmetic does not
+ * B < ws->gemm_min, or a block-diagonal layer and B <= ws->blk_own_max:
+ * own batched GEMV kernel; per-row arithmetic does not
  * depend on B or on the other rows (fixed summation order).
  * B >= gemm_min: fp32 weights -> cuBLAS SGEMM (no TF32); bf16 weights -> x
  * split into three bf16 terms (hi, mid, lo: residual ~2^-24 |x|) and one
@@ -153,7 +155,8 @@ int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t n
 void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t numel, const int *slots,
                   size_t off_conv, const float *cw, const float *cb, const float *wq, const float *wk, const float *wv,
                   float *XA, int ldxa, float *QKV, int ldq, int I, int B);
-void sym_mlstm_gate(cudaStream_t s, const float *GT, int ldg, const float *QKV, int ldq, float *pool, size_t numel,
+/* the gate projection Lg (rows [igate; fgate] over [q | k | v]) fused in */
+void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ldq, float *pool, size_t numel,
                     const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH, int B);
 /* The C update and readout, each head's rows split SYM_MLSTM_SPLITS ways
  * (enough blocks to fill the GPU at B = 1); HP [SYM_MLSTM_SPLITS][B][I]
@@ -167,6 +170,8 @@ int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, co
                   int NH, int B);
 
 /* Device math kept IEEE (no fast-math): the sLSTM stabiliser starts at -inf. */
+__device__ __forceinline__ float sym_to_float(float v) { return v; }
+__device__ __forceinline__ float sym_to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ float sym_sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
 __device__ __forceinline__ float sym_siluf(float v) { return v / (1.0f + expf(-v)); }
 __device__ __forceinline__ float sym_softplusf(float v) { return v > 20.0f ? v : log1pf(expf(v)); }

@@ -34,7 +34,7 @@ typedef struct {
 } dblock;
 
 typedef struct {
-    float *h1, *u, *a, *pr, *b1, *b2, *b3, *b4, *b5, *b6, *g1, *g2;
+    float *h1, *u, *a, *pr, *b1, *b2, *b3, *b4, *b5, *b6, *g2;
     float *hp; /* xLSTM: the mLSTM readout's partial sums [SYM_MLSTM_SPLITS][B][I] */
 } tbuf;
 
@@ -309,15 +309,14 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
             G(&d->s_in_if, b->b2, 2 * H, b->pr, W1, B, 0);
             G(&d->s_in_zo, b->b2 + H, 2 * H, b->pr + 2 * H, W1, B, 0);
             G(&d->s_st, b->b4, I, b->pr, W1, B, GEMV_ACC);
-            /* mLSTM: b6 = xn, pr = [xm | xg], b3 = xa, b1 = qkv, g1 = gates, g2 = (ig fg den), hp = partial
-             * readouts, b4 = hn */
+            /* mLSTM: b6 = xn, pr = [xm | xg], b3 = xa, b1 = qkv, g2 = (ig fg den), hp = partial readouts,
+             * b4 = hn */
             K(sym_slstm_out(s, b->pr, W1, pool, ne, sl, bs->s_c, bs->s_n, bs->s_m, bs->s_y, d->s_gn_w, d->s_gn_b, b->a, H,
                             b->b5, I, d->m_norm, b->b6, H, H, NS, B));
             G(&d->m_xg, b->b6, H, b->pr, W1, B, 0);
             sym_mlstm_in(s, b->pr, W1, pool, ne, sl, bs->m_conv, d->m_cw, d->m_cb, d->m_q, d->m_k, d->m_v, b->b3, I, b->b1,
                          3 * I, I, B);
-            G(&d->m_gates, b->b1, 3 * I, b->g1, 4 * NH, B, 0);
-            sym_mlstm_gate(s, b->g1, 4 * NH, b->b1, 3 * I, pool, ne, sl, bs->m_n, bs->m_m, b->g2, 4 * NH, I, NH, B);
+            sym_mlstm_gate(s, &d->m_gates, b->b1, 3 * I, pool, ne, sl, bs->m_n, bs->m_m, b->g2, 4 * NH, I, NH, B);
             sym_mlstm_cell(s, b->b1, 3 * I, b->g2, 4 * NH, pool, ne, sl, bs->m_C, b->hp, I, NH, B);
             K(sym_mlstm_out(s, b->hp, b->g2, 4 * NH, d->m_on_w, d->m_on_b, d->m_skip, b->b3, I, b->pr + I, W1, b->b4, I,
                             I, NH, B));
@@ -586,17 +585,17 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
                 dalloc(c, (void **)&b->b1, Bm * 3 * I * 4, e) || dalloc(c, (void **)&b->b2, Bm * 2 * H * 4, e) ||
                 dalloc(c, (void **)&b->b3, Bm * I * 4, e) || dalloc(c, (void **)&b->b4, Bm * I * 4, e) ||
                 dalloc(c, (void **)&b->b5, Bm * I * 4, e) || dalloc(c, (void **)&b->b6, Bm * H * 4, e) ||
-                dalloc(c, (void **)&b->g1, Bm * 4 * (size_t)cfg->heads * 4, e) ||
                 dalloc(c, (void **)&b->g2, Bm * 4 * (size_t)cfg->heads * 4, e))
                 return -1;
             if (t == SYM_TOWER_XLSTM && dalloc(c, (void **)&b->hp, SYM_MLSTM_SPLITS * Bm * I * 4, e)) return -1;
         }
-        const char *gm = getenv("SYM_GV_GEMM_MIN");
+        const char *gm = getenv("SYM_GV_GEMM_MIN"), *bo = getenv("SYM_GV_BLK_OWN_MAX");
         size_t max_in = 6 * H > P ? 6 * H : P, max_out = (size_t)c->ldW1 > P ? (size_t)c->ldW1 : P;
         if (max_in < (size_t)cfg->features) max_in = (size_t)cfg->features;
         for (int t = 0; t < SYM_TOWERS; t++) {
             sym_gemm_ws *w = &c->ws[t];
             w->gemm_min = gm && *gm ? atoi(gm) : 8; /* measured: cuBLAS wins from B = 8 */
+            w->blk_own_max = bo && *bo ? atoi(bo) : 1 << 30;
             if (cublasCreate(&w->h) != CUBLAS_STATUS_SUCCESS) return sym_fail(e, "cublasCreate failed");
             void *cws;
             if (dalloc(c, &cws, (size_t)32 << 20, e) || dalloc(c, (void **)&w->xs, 3 * (size_t)Bm * max_in * 2, e) ||

@@ -207,20 +207,36 @@ void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t
                QKV, ldq, I);
 }
 
-/* grid (NH, B): ig, fg, m', n' and the denominator; SC[b*ldsc + 4n + {0,1,2}] */
-__global__ void k_mlstm_gate(const float *GT, int ldg, const float *QKV, int ldq, float *pool, size_t numel,
-                             const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH) {
+/* grid (NH, B): the head's input and forget gate pre-activations (rows n
+ * and NH + n of the gate projection Wg [2NH, in] against the row's
+ * [q | k | v], a fixed-order block sum each: the projection is 2NH rows, a
+ * GEMV launch of its own cost more than its arithmetic), then ig, fg, m',
+ * n' and the denominator; SC[b*ldsc + 4n + {0,1,2}]. */
+template <typename WT>
+__global__ void k_mlstm_gate(const WT *Wg, const float *bg, int in, const float *QKV, int ldq, float *pool,
+                             size_t numel, const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I,
+                             int NH) {
     SYM_PDL_WAIT();
     __shared__ float sh[32];
     int n = blockIdx.x, b = blockIdx.y, dm = I / NH;
+    const float *x = QKV + (size_t)b * ldq;
+    const WT *wi = Wg + (size_t)n * in, *wf = Wg + (size_t)(NH + n) * in;
+    float di = 0.0f, df = 0.0f;
+#pragma unroll 4
+    for (int k = threadIdx.x; k < in; k += blockDim.x) {
+        float xv = x[k];
+        di += sym_to_float(wi[k]) * xv;
+        df += sym_to_float(wf[k]) * xv;
+    }
+    float ip = sym_block_sum(di, sh) + (bg ? bg[n] : 0.0f);
+    float fp = sym_block_sum(df, sh) + (bg ? bg[NH + n] : 0.0f);
     float *st = sym_slot(pool, numel, slots, b);
-    float ip = GT[(size_t)b * ldg + n], fp = GT[(size_t)b * ldg + NH + n];
     float mo = st[off_m + n];
     float lf = sym_logsigmoidf(fp);
     float m = ip > mo + lf ? ip : mo + lf;
     float ig = expf(ip - m), fg = expf(lf + mo - m);
     float ksc = 1.0f / sqrtf((float)dm);
-    const float *q = QKV + (size_t)b * ldq + n * dm, *k = q + I;
+    const float *q = x + n * dm, *k = q + I;
     float *nv = st + off_n + (size_t)n * dm;
     float dot = 0.0f;
     for (int i = threadIdx.x; i < dm; i += blockDim.x) {
@@ -238,10 +254,15 @@ __global__ void k_mlstm_gate(const float *GT, int ldg, const float *QKV, int ldq
     }
 }
 
-void sym_mlstm_gate(cudaStream_t s, const float *GT, int ldg, const float *QKV, int ldq, float *pool, size_t numel,
+void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ldq, float *pool, size_t numel,
                     const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH, int B) {
     dim3 grid(NH, B);
-    sym_launch(k_mlstm_gate, dim3(grid), dim3(256), s, GT, ldg, QKV, ldq, pool, numel, slots, off_n, off_m, SC, ldsc, I, NH);
+    if (Lg->bf16)
+        sym_launch(k_mlstm_gate<__nv_bfloat16>, grid, dim3(256), s, (const __nv_bfloat16 *)Lg->w, Lg->b, Lg->in, QKV,
+                   ldq, pool, numel, slots, off_n, off_m, SC, ldsc, I, NH);
+    else
+        sym_launch(k_mlstm_gate<float>, grid, dim3(256), s, (const float *)Lg->w, Lg->b, Lg->in, QKV, ldq, pool, numel,
+                   slots, off_n, off_m, SC, ldsc, I, NH);
 }
 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
