@@ -169,9 +169,9 @@ __global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, 
 
 int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
              int B, int flags) {
-    /* block-diagonal layers stay on the own kernel at every B up to
-     * blk_own_max: through cuBLAS each part is its own batched GEMM, and a
-     * layer of 2-4 parts cost 4-6 launches for a few MB of weights */
+    /* block-diagonal layers stay on the own kernel up to blk_own_max:
+     * through cuBLAS each part is its own batched GEMM (a layer of 2-4 parts
+     * costs 4-6 launches), which the own kernel beats only at small B */
     if (!ws || B < ws->gemm_min || (L->blk_rows < L->out && B <= ws->blk_own_max)) {
         gemv_own(s, L, x, ldx, y, ldy, B, flags);
         return 0;
