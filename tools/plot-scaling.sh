@@ -31,7 +31,7 @@ PY
   done
 done
 gnuplot <<GP
-set terminal pngcairo size 1200,480
+set terminal pngcairo size 1200,480 noenhanced
 set output '$png'
 set multiplot layout 1,2
 set key top left
