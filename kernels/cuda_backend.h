@@ -45,7 +45,7 @@ int sym_cuda_synthetic_to_host(sym_weights *w, uint64_t seed, int device, sym_er
  *   UPLOAD  the host arena uploaded to every GPU in parallel (one thread each)
  *   NCCL    uploaded to the first GPU, then one NCCL broadcast
  *   PEER    uploaded to the first GPU, then peer copies (1 -> 2 -> 4 GPUs)
- *   AUTO    UPLOAD for one GPU, else NCCL where built with it, else PEER */
+ *   AUTO    UPLOAD for one GPU, else PEER (the fastest measured, BENCHMARKS §7) */
 #define SYM_MAX_PLACE_DEVICES 16
 typedef enum { SYM_PLACE_AUTO, SYM_PLACE_UPLOAD, SYM_PLACE_NCCL, SYM_PLACE_PEER } sym_place_method;
 typedef struct sym_device_weights sym_device_weights;
