@@ -61,6 +61,7 @@ static const sym_backend_ops echo_ops = {
     .import_slot = echo_import,
     .copy_slot = NULL,
     .destroy = echo_destroy,
+    .set_towers = NULL,
 };
 
 sym_backend *sym_echo_backend_create(const sym_model_config *cfg, int n_slots, int max_batch, sym_err *e) {

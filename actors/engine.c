@@ -15,16 +15,42 @@
 #include "common/log.h"
 #include "common/requests_csv.h"
 #include "kernels/cuda_backend.h"
+#include "kernels/split_backend.h"
 
 /* --- the built-in backend factory ---------------------------------------- */
 
-static sym_backend *model_backend(void *ctx, int shard, sym_err *e) {
-    sym_engine *g = ctx;
+/* The device of part j of shard i: shards take consecutive runs of
+ * tower_split entries of shards.devices, wrapping around. */
+static int part_device(const sym_config *c, int shard, int part) {
+    return c->shard_devices[(shard * c->tower_split + part) % c->n_shard_devices];
+}
+
+static sym_backend *one_backend(sym_engine *g, int dev, sym_err *e) {
     if (!g->use_cuda) return sym_cpu_backend_create(&g->w, (sym_precision)g->cpu_precision, g->cfg.max_symbols, e);
-    int dev = g->cfg.shard_devices[shard % g->cfg.n_shard_devices];
     if (sym_cuda_device_weights_has(g->placed, dev))
         return sym_cuda_backend_create_placed(g->placed, g->cuda_prec, dev, g->cfg.max_symbols, g->cfg.max_batch, e);
     return sym_cuda_backend_create(&g->w, g->cuda_prec, dev, g->cfg.max_symbols, g->cfg.max_batch, e);
+}
+
+/* A shard's backend: one, or tower_split parts that each step some towers. */
+static sym_backend *model_backend(void *ctx, int shard, sym_err *e) {
+    sym_engine *g = ctx;
+    int n = g->cfg.tower_split, masks[SYM_MAX_SPLIT];
+    if (n == 1) return one_backend(g, part_device(&g->cfg, shard, 0), e);
+    sym_backend *parts[SYM_MAX_SPLIT];
+    if (sym_split_masks(n, masks)) {
+        sym_fail(e, "tower_split %d: 1, 2 or 4", n);
+        return NULL;
+    }
+    for (int j = 0; j < n; j++) {
+        if (!(parts[j] = one_backend(g, part_device(&g->cfg, shard, j), e))) {
+            for (int k = 0; k < j; k++) sym_backend_destroy(parts[k]);
+            sym_failctx(e, "tower split part %d", j);
+            return NULL;
+        }
+    }
+    sym_info("shard %d: towers split over %d parts", shard, n);
+    return sym_split_backend_create(parts, masks, n, e);
 }
 
 /* The weights onto every GPU that the first shards use, once per GPU (a
@@ -32,10 +58,10 @@ static sym_backend *model_backend(void *ctx, int shard, sym_err *e) {
  * uploads its own: the placed copy would only take room from its slots. */
 static int place_weights(sym_engine *g, sym_err *e) {
     const sym_config *c = &g->cfg;
-    if (c->shard_count == 1) return 0;
+    if (c->shard_count * c->tower_split == 1) return 0;
     int devs[SYM_MAX_PLACE_DEVICES], n = 0;
-    for (int i = 0; i < c->shard_count; i++) {
-        int d = c->shard_devices[i % c->n_shard_devices], seen = 0;
+    for (int i = 0; i < c->shard_count * c->tower_split; i++) {
+        int d = part_device(c, i / c->tower_split, i % c->tower_split), seen = 0;
         for (int k = 0; k < n; k++) seen |= devs[k] == d;
         if (!seen && n < SYM_MAX_PLACE_DEVICES) devs[n++] = d;
     }

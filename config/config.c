@@ -19,6 +19,7 @@ void sym_config_defaults(sym_config *c) {
     c->shard_count = 1;
     c->shard_devices[0] = 0;
     c->n_shard_devices = 1;
+    c->tower_split = 1;
     c->max_batch = 128;
     c->max_symbols = 1024;
     c->queue_capacity = 4096;
@@ -89,7 +90,7 @@ static int parse_model(sym_config *c, const cJSON *m, sym_err *e) {
 }
 
 static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
-    static const char *const keys[] = {"count", "devices", NULL};
+    static const char *const keys[] = {"count", "devices", "tower_split", NULL};
     if (check_keys(s, "shards", keys, e)) return -1;
     const cJSON *v;
     long long n = 0;
@@ -107,6 +108,11 @@ static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
             c->shard_devices[i] = (int)n;
         }
         c->n_shard_devices = len;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "tower_split"))) {
+        if (get_int(v, "shards.tower_split", 1, 4, &n, e)) return -1;
+        if (n == 3) return sym_fail(e, "config key 'shards.tower_split': 1, 2 or 4 (got 3)");
+        c->tower_split = (int)n;
     }
     return 0;
 }

@@ -7,7 +7,9 @@
  *     "backend": "auto",            // "cpu" | "cuda" | "auto" (cuda when a GPU is present)
  *     "precision": null,            // null: fp64 on cpu, "mixed" on cuda; cuda: "fp32" | "bf16" | "mixed"; cpu: "fp64" | "fp32"
  *     "tower_precision": null,      // optional ["bf16","bf16","fp32","bf16"], overrides precision
- *     "shards": {"count": 1, "devices": [0]},   // shard i runs on devices[i % len]
+ *     "shards": {"count": 1, "devices": [0], "tower_split": 1},
+ *                                   // shard i runs on devices[i % len]; tower_split 2 or 4:
+ *                                   // each shard's towers spread over that many devices
  *     "max_batch": 128,
  *     "max_symbols": 1024,          // state slots per shard = max_symbols (a symbol may land on any shard)
  *     "queue_capacity": 4096,       // per mailbox, rounded up to a power of two
@@ -38,6 +40,7 @@ typedef struct {
     int shard_count;
     int shard_devices[SYM_MAX_SHARDS];
     int n_shard_devices;
+    int tower_split;        /* 1, 2 or 4 parts per shard (kernels/split_backend.h) */
     int max_batch;
     int max_symbols;
     int queue_capacity;

@@ -25,3 +25,12 @@ int sym_backend_copy_slot(sym_backend *src, int32_t src_slot, sym_backend *dst, 
     free(buf);
     return rc;
 }
+
+int sym_backend_set_towers(sym_backend *b, int mask, sym_err *e) {
+    if (mask < 1 || mask > 15) return sym_fail(e, "tower mask %d (1..15)", mask);
+    if (!b->ops->set_towers) {
+        if (mask == 15) return 0;
+        return sym_fail(e, "the %s backend computes all four towers, not a subset", b->ops->name);
+    }
+    return b->ops->set_towers(b, mask, e);
+}

@@ -46,6 +46,11 @@ typedef struct {
      * straight to another backend of the same kind (device or peer copy). */
     int (*copy_slot)(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_t dst_slot, sym_err *e);
     void (*destroy)(sym_backend *b);
+    /* Optional (NULL: all four towers only): from now on step() computes
+     * only the towers in mask (bit t = tower t), leaves the other towers'
+     * state untouched and writes NaN as their outputs. The step count still
+     * advances. For a backend that is one part of a tower split. */
+    int (*set_towers)(sym_backend *b, int mask, sym_err *e);
 } sym_backend_ops;
 
 struct sym_backend {
@@ -70,6 +75,9 @@ static inline void sym_backend_destroy(sym_backend *b) {
  * direct copy when both share one ops table that has copy_slot, else through
  * a host buffer. Fails if the state formats differ. */
 int sym_backend_copy_slot(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_t dst_slot, sym_err *e);
+
+/* Restricts b to the towers in mask (1..15), through its set_towers op. */
+int sym_backend_set_towers(sym_backend *b, int mask, sym_err *e);
 
 /* Checks a batch's arguments against the backend: 0 < B <= max_batch, every
  * slot in range and distinct. Shared by all backends. */

@@ -51,6 +51,13 @@ int sym_state_layout_init(sym_state_layout *s, const sym_model_config *cfg, sym_
     return 0;
 }
 
+void sym_state_tower_range(const sym_state_layout *s, int t, size_t *begin, size_t *end) {
+    const sym_block_state *b = &s->blocks[0];
+    size_t start[SYM_TOWERS + 1] = {b->s_conv, b->mb_conv_x, b->rt_scale, b->hk_conv, s->numel};
+    *begin = start[t];
+    *end = start[t + 1];
+}
+
 void sym_state_layout_free(sym_state_layout *s) {
     free(s->blocks);
     memset(s, 0, sizeof *s);

@@ -40,6 +40,10 @@ typedef struct {
 int sym_state_layout_init(sym_state_layout *s, const sym_model_config *cfg, sym_err *e);
 void sym_state_layout_free(sym_state_layout *s);
 
+/* Elements [*begin, *end) of tower t's state in a slot: the layout keeps
+ * each tower's state (all its blocks) in one run, after the header. */
+void sym_state_tower_range(const sym_state_layout *s, int t, size_t *begin, size_t *end);
+
 /* Writes MODEL.md's initial state into one slot: zeros everywhere, the
  * sLSTM stabiliser m = -inf, step count 0. */
 void sym_state_reset_f32(const sym_state_layout *s, float *slot);

@@ -8,7 +8,8 @@
 #   BUILD=build-gpu OUT=/tmp/e2e tools/gpu-e2e.sh
 # SHARDS=N runs N shards (each with its own stream, weights and slots) on
 # the GPUs DEVICES lists (default "0"; shard i on the (i mod n)-th);
-# MAX_SYMBOLS (130) sizes every shard's pool; IDLE_SPIN_US sets how long
+# TOWER_SPLIT=2|4 spreads each shard's towers over that many of DEVICES
+# (config shards.tower_split); MAX_SYMBOLS (130) sizes every shard's pool; IDLE_SPIN_US sets how long
 # idle actors spin before sleeping; RATES39 and RATES_B are the ramps;
 # NAME names the tarball (e2e-NAME.tar.gz).
 set -u
@@ -20,8 +21,8 @@ prec=${PRECISION:-mixed}
 d=$(mktemp -d)
 maxsym=${MAX_SYMBOLS:-130}
 symsb=${SYMS_B:-128}
-printf '{"shards": {"count": %d, "devices": [%s]}, "max_symbols": %d, "idle_spin_us": %d}\n' "${SHARDS:-1}" \
-  "${DEVICES:-0}" "$maxsym" "${IDLE_SPIN_US:-200}" >"$d/play-config.cfg"
+printf '{"shards": {"count": %d, "devices": [%s], "tower_split": %d}, "max_symbols": %d, "idle_spin_us": %d}\n' \
+  "${SHARDS:-1}" "${DEVICES:-0}" "${TOWER_SPLIT:-1}" "$maxsym" "${IDLE_SPIN_US:-200}" >"$d/play-config.cfg"
 "$bin" play --config "$d/play-config.cfg" --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
   --num-symbols "$maxsym" >"$d/play.out" 2>"$d/play.log" &
 play=$!

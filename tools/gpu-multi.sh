@@ -7,7 +7,8 @@
 #   4. predict on the seed's trace (full size, mixed): 1 shard, then 2 shards
 #      on 2 GPUs, with migrations every 25 requests, and with a rebalance from
 #      2 to 4 shards (2 per GPU) halfway; each compared with the 1-shard run;
-#   5. PART=e2e: tools/gpu-e2e.sh on 1 GPU and on all GPUs (39 and 256 symbols).
+#   5. PART=e2e: tools/gpu-e2e.sh on 1 GPU, on all GPUs (a shard each), and
+#      with one shard whose towers are split over 2 GPUs (39 and 256 symbols).
 # PART=core runs 1-4, PART=e2e runs 5, PART=all both. Logs under $OUT.
 #   . tools/unpack-debs.sh; OUT=/tmp/multi tools/gpu-multi.sh
 set -u
@@ -54,13 +55,13 @@ if [ "$PART" != e2e ]; then
 fi
 if [ "$PART" != core ]; then
   devs=$(seq -s, 0 $((ngpu - 1)))
-  for cfg in "1 0" "$ngpu $devs"; do
+  for cfg in "gpus1 1 0 1" "gpus$ngpu $ngpu $devs 1" "split2 1 0,1 2"; do
     set -- $cfg
     s=$(date +%s)
-    BUILD=$b OUT="$OUT" NAME="gpus$1" SHARDS=$1 DEVICES=$2 MAX_SYMBOLS=260 SYMS_B=256 \
+    BUILD=$b OUT="$OUT" NAME="$1" SHARDS=$2 DEVICES=$3 TOWER_SPLIT=$4 MAX_SYMBOLS=260 SYMS_B=256 \
       RATES39="${RATES39:-2000 3000 4000 5000 6000 7000 8000}" RATES_B="${RATES_B:-3000 5000 7000 9000 11000 13000}" \
-      tools/gpu-e2e.sh >"$OUT/e2e_gpus$1.log" 2>&1
-    sum "e2e_gpus$1 ($(($(date +%s) - s)) s)"
+      tools/gpu-e2e.sh >"$OUT/e2e_$1.log" 2>&1
+    sum "e2e_$1 ($(($(date +%s) - s)) s)"
   done
 fi
 echo "==== summary ===="
@@ -69,4 +70,4 @@ cat "$OUT/summary.txt"
 for f in place migrate_1gpu migrate_2gpu predict_1shard predict_2gpu predict_2gpu_migrate predict_2gpu_rebalance; do
   [ -f "$OUT/$f.log" ] && { echo "--- $f"; grep -v "^\[" "$OUT/$f.log" | grep -iE "method|upload|nccl|peer|ms|accuracy|max|xLSTM|FAIL|error|default|rebalance|migrat" | head -12; }
 done
-for n in 1 $ngpu; do [ -f "$OUT/e2e_gpus$n.log" ] && { echo "--- e2e on $n GPU(s)"; cat "$OUT/e2e_gpus$n.log"; }; done
+for n in gpus1 gpus$ngpu split2; do [ -f "$OUT/e2e_$n.log" ] && { echo "--- e2e $n"; cat "$OUT/e2e_$n.log"; }; done

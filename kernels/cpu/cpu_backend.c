@@ -2,6 +2,7 @@
  * array; the four towers of a batch run on up to four worker threads (a
  * tower's arithmetic is the same whichever thread runs it, so results do
  * not depend on the thread count). SYM_CPU_THREADS overrides the count. */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct cpu_backend {
     sym_precision precision;
     void *slots; /* n_slots * layout.numel elements */
     int M;
+    int tower_mask; /* towers step() computes (set_towers) */
     void *scratch[SYM_TOWERS];
     /* the batch being stepped, shared with the workers */
     int B;
@@ -47,6 +49,10 @@ static void *slot_ptr(cpu_backend *c, int32_t slot) {
 
 static void run_tower(cpu_backend *c, int t) {
     int F = c->base.cfg.features;
+    if (!(c->tower_mask & (1 << t))) {
+        for (int r = 0; r < c->B; r++) c->out[(size_t)r * SYM_TOWERS + (size_t)t] = NAN;
+        return;
+    }
     for (int r = 0; r < c->B; r++) {
         void *slot = slot_ptr(c, c->rows[r]);
         const float *x = c->features + (size_t)r * (size_t)F;
@@ -157,8 +163,16 @@ static void cpu_destroy(sym_backend *b) {
     free(c);
 }
 
-static const sym_backend_ops cpu_ops_f64 = {"cpu-fp64", cpu_step, cpu_reset, cpu_export, cpu_import, cpu_copy, cpu_destroy};
-static const sym_backend_ops cpu_ops_f32 = {"cpu-fp32", cpu_step, cpu_reset, cpu_export, cpu_import, cpu_copy, cpu_destroy};
+static int cpu_set_towers(sym_backend *b, int mask, sym_err *e) {
+    (void)e;
+    ((cpu_backend *)b)->tower_mask = mask;
+    return 0;
+}
+
+static const sym_backend_ops cpu_ops_f64 = {"cpu-fp64",  cpu_step,    cpu_reset,     cpu_export,
+                                            cpu_import, cpu_copy,    cpu_destroy,   cpu_set_towers};
+static const sym_backend_ops cpu_ops_f32 = {"cpu-fp32",  cpu_step,    cpu_reset,     cpu_export,
+                                            cpu_import, cpu_copy,    cpu_destroy,   cpu_set_towers};
 
 static int thread_count(void) {
     const char *s = getenv("SYM_CPU_THREADS");
@@ -183,6 +197,7 @@ sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precisio
         return NULL;
     }
     c->n_threads = 1;
+    c->tower_mask = 15;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->go, NULL);
     pthread_cond_init(&c->fin, NULL);

@@ -24,6 +24,13 @@ d=$data/golden_small
 "$bin" predict --model "$d" --requests "$d/requests.csv" --out "$tmp/p.csv" --backend cpu >/dev/null 2>&1
 if [ "$(cut -d, -f1 "$tmp/p.csv")" = "$(cut -d, -f1 "$d/expected_f64.csv")" ]; then ok "rows in input order"; else ko "rows in input order"; fi
 if head -2 "$tmp/p.csv" | tail -1 | grep -Eq '^0,-?[0-9]\.[0-9]{16}'; then ok "17 significant digits"; else ko "17 significant digits: $(sed -n 2p "$tmp/p.csv")"; fi
+# a tower split (2 shards of 2 parts each) with migrations and a rebalance to
+# 4 shards gives the plain run's outputs bit for bit
+echo '{"shards": {"count": 2, "tower_split": 2}, "max_symbols": 64}' >"$tmp/split.json"
+if "$bin" predict --model "$d" --requests "$d/requests.csv" --out "$tmp/s.csv" --backend cpu --config "$tmp/split.json" \
+    --migrate-every 7 --rebalance-at 500:4 --expected "$tmp/p.csv" --tolerance 0 >"$tmp/log" 2>&1 &&
+  cmp -s "$tmp/p.csv" "$tmp/s.csv"; then ok "tower split, migrations, rebalance: bit-identical"
+else ko "tower split: $(tail -3 "$tmp/log")"; fi
 
 # bad input: exit code 1 (runtime) or 2 (usage), a message on stderr, no crash
 expect_fail() { # name, expected stderr text, args...
@@ -59,6 +66,8 @@ head -5 "$d/requests.csv" | sed '4s/,\([^,]*\)$/,inf/' >"$tmp/r.csv"
 expect_fail "non-finite feature" "is not a finite number" --model "$d" --requests "$tmp/r.csv" --out "$tmp/o.csv"
 expect_fail "unknown option" "usage" --model "$d" --requests "$d/requests.csv" --out "$tmp/o.csv" --frobnicate 1
 expect_fail "model and synthetic both" "usage" --model "$d" --synthetic 3 --requests "$d/requests.csv" --out "$tmp/o.csv"
+echo '{"shards": {"tower_split": 3}}' >"$tmp/bad.json"
+expect_fail "tower_split 3" "tower_split" --model "$d" --requests "$d/requests.csv" --out "$tmp/o.csv" --config "$tmp/bad.json"
 expect_fail "unknown precision" "unknown precision" --model "$d" --requests "$d/requests.csv" --out "$tmp/o.csv" --backend cpu --precision fp8
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

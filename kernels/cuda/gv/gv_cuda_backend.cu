@@ -60,6 +60,7 @@ typedef struct {
     size_t feat_at;
     float *d_feat, *d_pred, *h_feat, *h_pred;
     int *d_slots, *h_slots;
+    int tower_mask; /* towers a step computes (set_towers), 15 = all */
     int buckets[N_BUCKETS], n_buckets;
     cudaGraphExec_t graphs[N_BUCKETS];
     void *allocs[MAX_ALLOCS];
@@ -365,7 +366,7 @@ static int enqueue_step(cuda_backend *c, int B, sym_err *e) {
     /* SYM_GV_TOWER_MASK (bench breakdown only: outputs of skipped towers are
      * stale) enqueues a subset of the towers. */
     const char *tm = getenv("SYM_GV_TOWER_MASK");
-    int mask = tm && *tm ? atoi(tm) : 15;
+    int mask = c->tower_mask & (tm && *tm ? atoi(tm) : 15);
     CUDA_CHECK(cudaEventRecord(c->ev_fork, c->s));
     for (int t = 0; t < SYM_TOWERS; t++) {
         if (!(mask & (1 << t))) continue;
@@ -439,7 +440,8 @@ static int cuda_step(sym_backend *bb, int B, const int32_t *slots, const float *
         return -1;
     }
     CUDA_CHECK(cudaStreamSynchronize(c->s));
-    for (int i = 0; i < B * SYM_TOWERS; i++) out[i] = (double)c->h_pred[i];
+    for (int i = 0; i < B * SYM_TOWERS; i++)
+        out[i] = c->tower_mask & (1 << (i % SYM_TOWERS)) ? (double)c->h_pred[i] : NAN;
     return 0;
 }
 
@@ -512,7 +514,22 @@ static void cuda_destroy(sym_backend *bb) {
     free(c);
 }
 
-static const sym_backend_ops cuda_ops = {"cuda", cuda_step, cuda_reset, cuda_export, cuda_import, cuda_copy, cuda_destroy};
+/* The graphs hold the towers they run: capture them again. */
+static int cuda_set_towers(sym_backend *bb, int mask, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (mask == c->tower_mask) return 0;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    c->tower_mask = mask;
+    for (int bi = 0; bi < c->n_buckets; bi++) {
+        if (c->graphs[bi]) CUDA_CHECK(cudaGraphExecDestroy(c->graphs[bi]));
+        c->graphs[bi] = NULL;
+        if (use_graphs() && capture_bucket(c, bi, e)) return -1;
+    }
+    return 0;
+}
+
+static const sym_backend_ops cuda_ops = {"cuda",      cuda_step, cuda_reset,   cuda_export,
+                                         cuda_import, cuda_copy, cuda_destroy, cuda_set_towers};
 
 extern "C" int sym_cuda_device_count(void) {
     int n = 0;
@@ -547,6 +564,7 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         return NULL;
     }
     c->device = device;
+    c->tower_mask = 15;
     c->base.ops = &cuda_ops;
     c->base.cfg = *cfg;
     c->base.n_slots = n_slots;
