@@ -7,8 +7,9 @@
  * Then, with batches capped at 4 rows (own GEMV only), two shards spread
  * over every GPU present, with migrations and a rebalance to four shards
  * halfway, must give the one-shard outputs bit for bit: moving a state
- * between shards or GPUs changes nothing. Exits 77 (skipped) without a
- * CUDA device. */
+ * between shards or GPUs changes nothing; and so must the same with each
+ * shard's towers split over two backends (shards.tower_split 2). Exits 77
+ * (skipped) without a CUDA device. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 typedef struct {
     int shards, gpus, max_batch, migrate_every, rebalance_at; /* rebalance_at: to 2 x shards after that row */
+    int tower_split;
 } run_opts;
 
 static int run(const sym_request_file *rf, run_opts o, double *pred) {
@@ -30,6 +32,7 @@ static int run(const sym_request_file *rf, run_opts o, double *pred) {
     c.n_shard_devices = o.gpus;
     for (int i = 0; i < o.gpus; i++) c.shard_devices[i] = i;
     if (o.max_batch) c.max_batch = o.max_batch;
+    if (o.tower_split) c.tower_split = o.tower_split;
     c.max_symbols = 64;
     c.synthetic_seed = 7;
     c.status_interval_s = 0;
@@ -80,7 +83,7 @@ int main(int argc, char **argv) {
     sym_err e;
     if (sym_requests_load(argv[1], 0, &rf, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
     double *a = calloc((size_t)rf.n * 4, sizeof *a), *b = calloc((size_t)rf.n * 4, sizeof *b);
-    if (run(&rf, (run_opts){1, 1, 0, 0, 0}, a) || run(&rf, (run_opts){2, 1, 0, 5, 0}, b)) return 1;
+    if (run(&rf, (run_opts){1, 1, 0, 0, 0, 1}, a) || run(&rf, (run_opts){2, 1, 0, 5, 0, 1}, b)) return 1;
     double worst = 0;
     int differ = 0;
     for (int i = 0; i < rf.n * 4; i++) {
@@ -94,12 +97,17 @@ int main(int argc, char **argv) {
     if (differ) printf("  %d of %d outputs differ in their last bits\n", differ, rf.n * 4);
     /* the exact case: batches of at most 4 rows */
     int gpus = sym_cuda_device_count() >= 2 ? 2 : 1;
-    if (run(&rf, (run_opts){1, 1, 4, 0, 0}, a) || run(&rf, (run_opts){2, gpus, 4, 3, rf.n / 2}, b)) return 1;
+    if (run(&rf, (run_opts){1, 1, 4, 0, 0, 1}, a) || run(&rf, (run_opts){2, gpus, 4, 3, rf.n / 2, 1}, b)) return 1;
     int exact = !memcmp(a, b, (size_t)rf.n * 4 * sizeof *a);
     printf("%s: max batch 4, two shards on %d GPU%s with migrations and a rebalance to four vs one shard: %s\n",
            exact ? "PASS" : "FAIL", gpus, gpus > 1 ? "s" : "", exact ? "bitwise equal" : "NOT bitwise equal");
+    /* the same with each shard's towers split in two (xLSTM | the rest) */
+    if (run(&rf, (run_opts){2, gpus, 4, 3, rf.n / 2, 2}, b)) return 1;
+    int split_exact = !memcmp(a, b, (size_t)rf.n * 4 * sizeof *a);
+    printf("%s: max batch 4, two shards with towers split over %d GPU%s, migrations, a rebalance to four: %s\n",
+           split_exact ? "PASS" : "FAIL", gpus, gpus > 1 ? "s" : "", split_exact ? "bitwise equal" : "NOT bitwise equal");
     free(a);
     free(b);
     sym_requests_free(&rf);
-    return ok && exact ? 0 : 1;
+    return ok && exact && split_exact ? 0 : 1;
 }
