@@ -109,6 +109,25 @@ static int split_import(sym_backend *b, int32_t slot, const void *src, sym_err *
     return 0;
 }
 
+/* Part to part when both sides split the towers the same way (each part's
+ * own copy: a device or peer copy on GPUs), else through a host buffer. */
+static int split_copy(sym_backend *src, int32_t ss, sym_backend *dst, int32_t ds, sym_err *e) {
+    split_backend *a = (split_backend *)src, *b = (split_backend *)dst;
+    int same = a->n == b->n;
+    for (int k = 0; same && k < a->n; k++) same = a->masks[k] == b->masks[k];
+    if (same) {
+        for (int k = 0; k < a->n; k++)
+            if (sym_backend_copy_slot(a->parts[k], ss, b->parts[k], ds, e)) return -1;
+        return 0;
+    }
+    void *buf = malloc(src->slot_bytes); /* not a->tmp: export uses it */
+    if (!buf) return sym_fail(e, "out of memory for a %zu-byte slot", src->slot_bytes);
+    int rc = split_export(src, ss, buf, e);
+    if (!rc) rc = split_import(dst, ds, buf, e);
+    free(buf);
+    return rc;
+}
+
 static void split_destroy(sym_backend *b) {
     split_backend *s = (split_backend *)b;
     pthread_mutex_lock(&s->mu);
@@ -134,7 +153,7 @@ static const sym_backend_ops split_ops = {
     .reset_slot = split_reset,
     .export_slot = split_export,
     .import_slot = split_import,
-    .copy_slot = NULL, /* through export/import: the parts may sit on several devices */
+    .copy_slot = split_copy,
     .destroy = split_destroy,
     .set_towers = NULL,
 };

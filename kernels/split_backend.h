@@ -9,7 +9,9 @@
  * runs the parts concurrently (part 0 on the caller's thread, the others on
  * one worker thread each) and takes each tower's output from its owner.
  * export composes a slot from the owners' tower runs (header from part 0);
- * import and reset go to every part. The split backend owns the parts. */
+ * import and reset go to every part; a slot copy between two backends split
+ * alike goes part to part (a device or peer copy on GPUs). The split
+ * backend owns the parts. */
 #ifndef SYM_SPLIT_BACKEND_H
 #define SYM_SPLIT_BACKEND_H
 

@@ -3,8 +3,9 @@
  * gives the one-backend outputs bit for bit; a part alone writes NaN for
  * the towers it does not own and leaves their state untouched; a slot
  * exported from a split backend equals the one-backend slot, and imported
- * into a fresh split backend it continues bit for bit. Bad part sets are
- * refused. */
+ * into a fresh split backend it continues bit for bit; a slot copied to
+ * another split backend (split alike: part to part; split otherwise:
+ * through the host) arrives whole. Bad part sets are refused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,15 @@ int main(int argc, char **argv) {
              sym_backend_step(c, 1, &slot, x, o2, &e);
         CHECKV(!rc && !memcmp(o1, o2, sizeof o1), "%d-way split: an imported slot continues bit for bit", n);
         one->ops->import_slot(one, slot, sa, &e); /* undo the extra step on the reference */
+        /* copy slot 5 of b into slot 9 of a split-alike backend and of one split the other way */
+        for (int m = 2; m <= 4; m += 2) {
+            sym_backend *d = split(&w, m);
+            rc = !d || sym_backend_copy_slot(b, 5, d, 9, &e) || b->ops->export_slot(b, 5, sa, &e) ||
+                 d->ops->export_slot(d, 9, sb, &e);
+            CHECKV(!rc && !memcmp(sa, sb, b->slot_bytes), "%d-way split: a slot copied to a %d-way split arrives whole",
+                   n, m);
+            sym_backend_destroy(d);
+        }
         sym_backend_destroy(c);
         sym_backend_destroy(b);
         free(sa);
