@@ -1,16 +1,11 @@
 #include "kernels/split_backend.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct split_backend split_backend;
+#include "common/fanout.h"
 
-typedef struct {
-    split_backend *s;
-    int k;
-    pthread_t thread;
-} split_worker;
+typedef struct split_backend split_backend;
 
 struct split_backend {
     sym_backend base;
@@ -25,51 +20,19 @@ struct split_backend {
     const float *features;
     int rc[SYM_MAX_SPLIT];
     sym_err errs[SYM_MAX_SPLIT];
-    split_worker workers[SYM_MAX_SPLIT];
-    int n_workers;
-    pthread_mutex_t mu;
-    pthread_cond_t go, fin;
-    unsigned generation;
-    int pending, quit;
+    sym_fanout pool; /* job k steps part k */
 };
 
-static void run_part(split_backend *s, int k) {
+static void run_part(void *ctx, int k) {
+    split_backend *s = ctx;
     s->rc[k] = sym_backend_step(s->parts[k], s->B, s->slots, s->features, s->outs[k], &s->errs[k]);
-}
-
-static void *worker_main(void *arg) {
-    split_worker *w = arg;
-    split_backend *s = w->s;
-    unsigned seen = 0;
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        while (!s->quit && s->generation == seen) pthread_cond_wait(&s->go, &s->mu);
-        if (s->quit) {
-            pthread_mutex_unlock(&s->mu);
-            return NULL;
-        }
-        seen = s->generation;
-        pthread_mutex_unlock(&s->mu);
-        run_part(s, w->k);
-        pthread_mutex_lock(&s->mu);
-        if (--s->pending == 0) pthread_cond_signal(&s->fin);
-        pthread_mutex_unlock(&s->mu);
-    }
 }
 
 static int split_step(sym_backend *b, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
     split_backend *s = (split_backend *)b;
     if (sym_backend_check_batch(b, B, slots, e)) return -1;
     s->B = B, s->slots = slots, s->features = features;
-    pthread_mutex_lock(&s->mu);
-    s->pending = s->n - 1;
-    s->generation++;
-    pthread_cond_broadcast(&s->go);
-    pthread_mutex_unlock(&s->mu);
-    run_part(s, 0);
-    pthread_mutex_lock(&s->mu);
-    while (s->pending) pthread_cond_wait(&s->fin, &s->mu);
-    pthread_mutex_unlock(&s->mu);
+    sym_fanout_run(&s->pool);
     for (int k = 0; k < s->n; k++)
         if (s->rc[k]) return sym_fail(e, "tower split, part %d: %s", k, s->errs[k].msg);
     for (int k = 0; k < s->n; k++)
@@ -130,14 +93,7 @@ static int split_copy(sym_backend *src, int32_t ss, sym_backend *dst, int32_t ds
 
 static void split_destroy(sym_backend *b) {
     split_backend *s = (split_backend *)b;
-    pthread_mutex_lock(&s->mu);
-    s->quit = 1;
-    pthread_cond_broadcast(&s->go);
-    pthread_mutex_unlock(&s->mu);
-    for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i].thread, NULL);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->go);
-    pthread_cond_destroy(&s->fin);
+    sym_fanout_destroy(&s->pool);
     for (int k = 0; k < s->n; k++) {
         sym_backend_destroy(s->parts[k]);
         free(s->outs[k]);
@@ -193,9 +149,6 @@ sym_backend *sym_split_backend_create(sym_backend **parts, const int *masks, int
         return NULL;
     }
     sym_backend *b = &s->base;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->go, NULL);
-    pthread_cond_init(&s->fin, NULL);
     s->n = n;
     b->ops = &split_ops;
     b->cfg = parts[0]->cfg;
@@ -216,12 +169,7 @@ sym_backend *sym_split_backend_create(sym_backend **parts, const int *masks, int
     for (int k = 0; !rc && k < n; k++)
         if (!(s->outs[k] = malloc((size_t)b->max_batch * SYM_TOWERS * sizeof(double))))
             rc = sym_fail(e, "out of memory");
-    for (int k = 1; !rc && k < n; k++) {
-        s->workers[k - 1] = (split_worker){s, k, 0};
-        if (pthread_create(&s->workers[k - 1].thread, NULL, worker_main, &s->workers[k - 1]))
-            rc = sym_fail(e, "cannot start a tower-split worker");
-        else s->n_workers++;
-    }
+    if (!rc) rc = sym_fanout_init(&s->pool, n, run_part, s, e);
     if (rc) {
         split_destroy(b);
         return NULL;

@@ -3,22 +3,16 @@
  * tower's arithmetic is the same whichever thread runs it, so results do
  * not depend on the thread count). SYM_CPU_THREADS overrides the count. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fanout.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_step.h"
 #include "kernels/weights.h"
 
 typedef struct cpu_backend cpu_backend;
-
-typedef struct {
-    cpu_backend *c;
-    int id;
-    pthread_t thread;
-} cpu_worker;
 
 struct cpu_backend {
     sym_backend base;
@@ -33,14 +27,9 @@ struct cpu_backend {
     const int32_t *rows;
     const float *features;
     double *out;
-    /* workers 1..n_threads-1 (the caller's thread is worker 0) */
+    /* job j runs towers j, j + n_threads, ...; job 0 on the caller's thread */
     int n_threads;
-    cpu_worker workers[SYM_TOWERS];
-    pthread_mutex_t mu;
-    pthread_cond_t go, fin;
-    unsigned generation;
-    int pending;
-    int quit;
+    sym_fanout pool;
 };
 
 static void *slot_ptr(cpu_backend *c, int32_t slot) {
@@ -63,34 +52,9 @@ static void run_tower(cpu_backend *c, int t) {
     }
 }
 
-/* Worker i runs towers i, i+n, ...; it waits for a new generation (a new
- * batch) and reports back through `pending`. */
-static void *worker_main(void *arg) {
-    cpu_worker *wk = arg;
-    cpu_backend *c = wk->c;
-    unsigned seen = 0;
-    for (;;) {
-        pthread_mutex_lock(&c->mu);
-        while (c->generation == seen && !c->quit) pthread_cond_wait(&c->go, &c->mu);
-        if (c->quit) {
-            pthread_mutex_unlock(&c->mu);
-            return NULL;
-        }
-        seen = c->generation;
-        pthread_mutex_unlock(&c->mu);
-        for (int t = wk->id; t < SYM_TOWERS; t += c->n_threads) run_tower(c, t);
-        pthread_mutex_lock(&c->mu);
-        if (--c->pending == 0) pthread_cond_signal(&c->fin);
-        pthread_mutex_unlock(&c->mu);
-    }
-}
-
-static void stop_workers(cpu_backend *c, int started) {
-    pthread_mutex_lock(&c->mu);
-    c->quit = 1;
-    pthread_cond_broadcast(&c->go);
-    pthread_mutex_unlock(&c->mu);
-    for (int i = 1; i < started; i++) pthread_join(c->workers[i].thread, NULL);
+static void run_job(void *ctx, int job) {
+    cpu_backend *c = ctx;
+    for (int t = job; t < SYM_TOWERS; t += c->n_threads) run_tower(c, t);
 }
 
 static int cpu_step(sym_backend *b, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
@@ -100,19 +64,7 @@ static int cpu_step(sym_backend *b, int B, const int32_t *slots, const float *fe
     c->rows = slots;
     c->features = features;
     c->out = out;
-    if (c->n_threads > 1) {
-        pthread_mutex_lock(&c->mu);
-        c->pending = c->n_threads - 1;
-        c->generation++;
-        pthread_cond_broadcast(&c->go);
-        pthread_mutex_unlock(&c->mu);
-        for (int t = 0; t < SYM_TOWERS; t += c->n_threads) run_tower(c, t);
-        pthread_mutex_lock(&c->mu);
-        while (c->pending) pthread_cond_wait(&c->fin, &c->mu);
-        pthread_mutex_unlock(&c->mu);
-    } else {
-        for (int t = 0; t < SYM_TOWERS; t++) run_tower(c, t);
-    }
+    sym_fanout_run(&c->pool);
     for (int r = 0; r < B; r++) {
         void *slot = slot_ptr(c, slots[r]);
         sym_state_set_steps(slot, sym_state_steps(slot) + 1);
@@ -153,10 +105,7 @@ static int cpu_copy(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_
 
 static void cpu_destroy(sym_backend *b) {
     cpu_backend *c = (cpu_backend *)b;
-    if (c->n_threads > 1) stop_workers(c, c->n_threads);
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->go);
-    pthread_cond_destroy(&c->fin);
+    sym_fanout_destroy(&c->pool);
     for (int t = 0; t < SYM_TOWERS; t++) free(c->scratch[t]);
     free(c->slots);
     sym_state_layout_free(&b->layout);
@@ -198,9 +147,6 @@ sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precisio
     }
     c->n_threads = 1;
     c->tower_mask = 15;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->go, NULL);
-    pthread_cond_init(&c->fin, NULL);
     sym_backend *b = &c->base;
     b->ops = precision == SYM_PREC_FP64 ? &cpu_ops_f64 : &cpu_ops_f32;
     b->cfg = w->cfg;
@@ -227,16 +173,11 @@ sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precisio
         return NULL;
     }
     for (int s = 0; s < n_slots; s++) cpu_reset(b, s, NULL);
-    int n = thread_count();
-    for (int i = 1; i < n; i++) {
-        c->workers[i] = (cpu_worker){.c = c, .id = i};
-        c->n_threads = i + 1;
-        if (pthread_create(&c->workers[i].thread, NULL, worker_main, &c->workers[i])) {
-            sym_fail(e, "cannot start CPU worker threads");
-            c->n_threads = i;
-            cpu_destroy(b);
-            return NULL;
-        }
+    c->n_threads = thread_count();
+    if (sym_fanout_init(&c->pool, c->n_threads, run_job, c, e)) {
+        sym_failctx(e, "CPU backend");
+        cpu_destroy(b);
+        return NULL;
     }
     return b;
 }
