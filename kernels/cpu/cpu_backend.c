@@ -27,8 +27,7 @@ struct cpu_backend {
     const int32_t *rows;
     const float *features;
     double *out;
-    /* job j runs towers j, j + n_threads, ...; job 0 on the caller's thread */
-    int n_threads;
+    /* job j of n runs towers j, j + n, ...; job 0 on the caller's thread */
     sym_fanout pool;
 };
 
@@ -54,7 +53,7 @@ static void run_tower(cpu_backend *c, int t) {
 
 static void run_job(void *ctx, int job) {
     cpu_backend *c = ctx;
-    for (int t = job; t < SYM_TOWERS; t += c->n_threads) run_tower(c, t);
+    for (int t = job; t < SYM_TOWERS; t += c->pool.n_jobs) run_tower(c, t);
 }
 
 static int cpu_step(sym_backend *b, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
@@ -145,7 +144,6 @@ sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precisio
         sym_fail(e, "out of memory");
         return NULL;
     }
-    c->n_threads = 1;
     c->tower_mask = 15;
     sym_backend *b = &c->base;
     b->ops = precision == SYM_PREC_FP64 ? &cpu_ops_f64 : &cpu_ops_f32;
@@ -173,8 +171,7 @@ sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precisio
         return NULL;
     }
     for (int s = 0; s < n_slots; s++) cpu_reset(b, s, NULL);
-    c->n_threads = thread_count();
-    if (sym_fanout_init(&c->pool, c->n_threads, run_job, c, e)) {
+    if (sym_fanout_init(&c->pool, thread_count(), run_job, c, e)) {
         sym_failctx(e, "CPU backend");
         cpu_destroy(b);
         return NULL;

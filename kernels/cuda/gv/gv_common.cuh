@@ -103,6 +103,13 @@ typedef struct {
 int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
              int B, int flags);
 
+/* distribute.cu: the weights placed on `device` (NULL when not placed
+ * there); *cfg receives their model config. */
+extern "C" {
+#include "kernels/cuda_backend.h"
+}
+float *sym_cuda_device_weights_arena(const sym_device_weights *dw, int device, sym_model_config *cfg);
+
 /* norms.cu. The row kernels hold a row (or group) of up to SYM_ROW_MAX
  * floats in registers; they return -1 (nothing launched) for wider rows,
  * which the backend refuses at creation. */

@@ -356,7 +356,6 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
         G(&d->fc2, b->h1, P, b->u, H, B, GEMV_ACC);
     }
     G(&c->outp, b->u, H, c->d_pred + t, SYM_TOWERS, B, 0);
-    (void)NS;
     return bad;
 }
 #undef G
@@ -748,8 +747,6 @@ extern "C" sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config
     sym_weights_bind(&wd, arena);
     return finish(c, &wd, arena, 0, tower_prec, e);
 }
-
-float *sym_cuda_device_weights_arena(const sym_device_weights *dw, int device, sym_model_config *cfg);
 
 extern "C" sym_backend *sym_cuda_backend_create_placed(const sym_device_weights *dw,
                                                        const sym_precision tower_prec[SYM_TOWERS], int device,

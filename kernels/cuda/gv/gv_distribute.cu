@@ -213,13 +213,6 @@ extern "C" sym_device_weights *sym_cuda_weights_place(const sym_weights *w, cons
     return dw;
 }
 
-extern "C" int sym_cuda_device_weights_has(const sym_device_weights *dw, int device) {
-    for (int i = 0; dw && i < dw->n; i++)
-        if (dw->devices[i] == device) return 1;
-    return 0;
-}
-
-/* For gv_cuda_backend.cu: the arena on `device` (NULL when not placed there). */
 float *sym_cuda_device_weights_arena(const sym_device_weights *dw, int device, sym_model_config *cfg) {
     for (int i = 0; dw && i < dw->n; i++)
         if (dw->devices[i] == device) {
@@ -227,6 +220,11 @@ float *sym_cuda_device_weights_arena(const sym_device_weights *dw, int device, s
             return dw->arena[i];
         }
     return NULL;
+}
+
+extern "C" int sym_cuda_device_weights_has(const sym_device_weights *dw, int device) {
+    sym_model_config cfg;
+    return sym_cuda_device_weights_arena(dw, device, &cfg) != NULL;
 }
 
 extern "C" int sym_cuda_device_weights_equal(const sym_device_weights *dw, const sym_weights *host, int device,
