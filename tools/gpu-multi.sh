@@ -8,7 +8,10 @@
 #      on 2 GPUs, with migrations every 25 requests, and with a rebalance from
 #      2 to 4 shards (2 per GPU) halfway; each compared with the 1-shard run;
 #   5. PART=e2e: tools/gpu-e2e.sh on 1 GPU, on all GPUs (a shard each), and
-#      with one shard whose towers are split over 2 GPUs (39 and 256 symbols).
+#      with one shard whose towers are split over 2 GPUs (39 and 256 symbols);
+#      CONFIGS picks some of them (default "gpus1 gpusN split2").
+# Both parts first run tests/actors/test_cuda_shards (shards over the GPUs,
+# migrations, a rebalance and the tower split, each against one shard).
 # PART=core runs 1-4, PART=e2e runs 5, PART=all both. Logs under $OUT.
 #   . tools/unpack-debs.sh; OUT=/tmp/multi tools/gpu-multi.sh
 set -u
@@ -39,6 +42,7 @@ run() { # name timeout cmd...
   sum "$name rc=$rc ($(($(date +%s) - s)) s)"
   return $rc
 }
+run test_cuda_shards 300 $b/tests/actors/test_cuda_shards tests/data/golden_small/requests.csv
 if [ "$PART" != e2e ]; then
   run place 240 $b/bench/cuda/bench_weights_place full "$ngpu" 3
   run migrate_1gpu 240 $b/bench/actors/bench_migration full 20 1
@@ -57,6 +61,7 @@ if [ "$PART" != core ]; then
   devs=$(seq -s, 0 $((ngpu - 1)))
   for cfg in "gpus1 1 0 1" "gpus$ngpu $ngpu $devs 1" "split2 1 0,1 2"; do
     set -- $cfg
+    case " ${CONFIGS:-gpus1 gpusN split2} " in *" ${1/gpus$ngpu/gpusN} "*) ;; *) continue ;; esac
     s=$(date +%s)
     BUILD=$b OUT="$OUT" NAME="$1" SHARDS=$2 DEVICES=$3 TOWER_SPLIT=$4 MAX_SYMBOLS=260 SYMS_B=256 \
       RATES39="${RATES39:-2000 3000 4000 5000 6000 7000 8000}" RATES_B="${RATES_B:-3000 5000 7000 9000 11000 13000}" \
@@ -67,6 +72,7 @@ fi
 echo "==== summary ===="
 grep -h "NVIDIA\|GPU[0-9]" "$OUT/gpus.txt" | head -8
 cat "$OUT/summary.txt"
+grep -h -E "^(PASS|FAIL|SKIP)" "$OUT/test_cuda_shards.log"
 for f in place migrate_1gpu migrate_2gpu predict_1shard predict_2gpu predict_2gpu_migrate predict_2gpu_rebalance; do
   [ -f "$OUT/$f.log" ] && { echo "--- $f"; grep -v "^\[" "$OUT/$f.log" | grep -iE "method|upload|nccl|peer|ms|accuracy|max|xLSTM|FAIL|error|default|rebalance|migrat" | head -12; }
 done
