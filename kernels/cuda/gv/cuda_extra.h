@@ -33,6 +33,18 @@ int sym_cuda_copy_bandwidth(int device, size_t bytes, double *gbps, sym_err *e);
 int sym_cuda_device_weights_equal(const sym_device_weights *dw, const sym_weights *host, int device, int *equal,
                                   sym_err *e);
 
+/* One linear layer alone, for its CPU check and timing harness:
+ * y[b*ldy + o] (=|+=) act(W x_b + bias) for b < B, flags as the engine's
+ * (1: ReLU, 2: accumulate into y). W is [out, in] in fp32, stored as bf16
+ * on the device when bf16 is set; blk_rows/xwrap describe block-diagonal
+ * layers (row o reads x + ((o / blk_rows) % xwrap) * in; dense: out, 1).
+ * y is read (for accumulation) and overwritten with one run's output.
+ * iters > 0 then times that many more launches, median in *us. */
+typedef enum { SYM_LINEAR_OWN = 0, SYM_LINEAR_CUBLAS = 1, SYM_LINEAR_TC = 2 } sym_linear_path;
+int sym_cuda_linear_run(int device, sym_linear_path path, const float *W, const float *bias, int out, int in,
+                        int blk_rows, int xwrap, int bf16, const float *x, int ldx, float *y, int ldy, int B,
+                        int flags, int iters, float *us, sym_err *e);
+
 /* Bytes used on the device now and free. */
 int sym_cuda_mem_info(int device, size_t *used, size_t *free_bytes, sym_err *e);
 

@@ -89,10 +89,17 @@ typedef struct {
     float *y2;
     int gemm_min;    /* B at or above which cuBLAS is used */
     int blk_own_max; /* block-diagonal layers: own kernel up to this B */
+    /* bf16 layers with tc_min <= B <= tc_max go to the tensor-core kernel
+     * (gemv_tc.cu): its split-K partials and per-row-tile counters (zero
+     * between launches); NULL tc_part: never */
+    int tc_min, tc_max, n_sm, tc_cnt_n;
+    float *tc_part;
+    int *tc_cnt;
 } sym_gemm_ws;
 
 /* y[b*ldy + o] (=|+=) act(W x_b + bias) for b < B.
- * B < ws->gemm_min, or a block-diagonal layer and B <= ws->blk_own_max:
+ * bf16 weights and ws->tc_min <= B <= ws->tc_max: sym_gemv_tc (below).
+ * Else B < ws->gemm_min, or a block-diagonal layer and B <= ws->blk_own_max:
  * own batched GEMV kernel; per-row arithmetic does not
  * depend on B or on the other rows (fixed summation order).
  * B >= gemm_min: fp32 weights -> cuBLAS SGEMM (no TF32); bf16 weights -> x
@@ -102,6 +109,16 @@ typedef struct {
  * Returns a cuBLAS status (0 = success). */
 int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
              int B, int flags);
+
+/* gemv_tc.cu: a bf16 layer on the tensor cores, B <= 64 (x split into
+ * three bf16 terms in the kernel, split-K summed in a fixed order, bias and
+ * activation applied: one launch). Returns 1, launching nothing, when the
+ * layer or B does not fit it (the caller takes another path). The sizes of
+ * ws->tc_part (floats) and ws->tc_cnt for layers up to max_out rows: */
+int sym_gemv_tc(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
+                int B, int flags);
+size_t sym_gemv_tc_part_floats(int n_sm, int max_out);
+int sym_gemv_tc_counters(int max_out);
 
 /* distribute.cu: the weights placed on `device` (NULL when not placed
  * there); *cfg receives their model config. */

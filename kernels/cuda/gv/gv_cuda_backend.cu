@@ -607,6 +607,10 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
             if (t == SYM_TOWER_XLSTM && dalloc(c, (void **)&b->hp, SYM_MLSTM_SPLITS * Bm * I * 4, e)) return -1;
         }
         const char *gm = getenv("SYM_GV_GEMM_MIN"), *bo = getenv("SYM_GV_BLK_OWN_MAX");
+        const char *tmin = getenv("SYM_GV_TC_MIN"), *tmax = getenv("SYM_GV_TC_MAX");
+        int n_sm = 0, cc = 0;
+        CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
+        CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
         size_t max_in = 6 * H > P ? 6 * H : P, max_out = (size_t)c->ldW1 > P ? (size_t)c->ldW1 : P;
         if (max_in < (size_t)cfg->features) max_in = (size_t)cfg->features;
         for (int t = 0; t < SYM_TOWERS; t++) {
@@ -615,6 +619,17 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
             /* measured, mixed: own 4.17 vs cuBLAS 4.26 ms at B = 8, but
              * 10.45 vs 8.95 at B = 39 and 28.3 vs 22.1 at B = 128 */
             w->blk_own_max = bo && *bo ? atoi(bo) : 8;
+            /* bf16 layers on the tensor-core kernel (sm_80+) */
+            w->tc_min = tmin && *tmin ? atoi(tmin) : 8;
+            w->tc_max = tmax && *tmax ? atoi(tmax) : 64;
+            w->n_sm = n_sm;
+            w->tc_cnt_n = sym_gemv_tc_counters((int)max_out);
+            if (cc >= 8) {
+                if (dalloc(c, (void **)&w->tc_part, sym_gemv_tc_part_floats(n_sm, (int)max_out) * 4, e) ||
+                    dalloc(c, (void **)&w->tc_cnt, (size_t)w->tc_cnt_n * sizeof(int), e))
+                    return -1;
+                CUDA_CHECK(cudaMemset(w->tc_cnt, 0, (size_t)w->tc_cnt_n * sizeof(int)));
+            }
             if (cublasCreate(&w->h) != CUBLAS_STATUS_SUCCESS) return sym_fail(e, "cublasCreate failed");
             void *cws;
             if (dalloc(c, &cws, (size_t)32 << 20, e) || dalloc(c, (void **)&w->xs, 3 * (size_t)Bm * max_in * 2, e) ||

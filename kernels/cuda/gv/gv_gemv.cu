@@ -172,6 +172,8 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
     /* block-diagonal layers stay on the own kernel up to blk_own_max:
      * through cuBLAS each part is its own batched GEMM (a layer of 2-4 parts
      * costs 4-6 launches), which the own kernel beats only at small B */
+    if (ws && L->bf16 && B >= ws->tc_min && B <= ws->tc_max && sym_gemv_tc(s, ws, L, x, ldx, y, ldy, B, flags) == 0)
+        return 0;
     if (!ws || B < ws->gemm_min || (L->blk_rows < L->out && B <= ws->blk_own_max)) {
         gemv_own(s, L, x, ldx, y, ldy, B, flags);
         return 0;

@@ -1,0 +1,111 @@
+/* The linear-layer op alone on the device, for its CPU check and timing
+ * harness (tests/cuda/test_gv_gemv.c): one layer through one chosen path. */
+#include "gv_common.cuh"
+
+#include <limits.h>
+
+extern "C" {
+#include "kernels/cuda/gv/cuda_extra.h"
+}
+
+namespace {
+struct linear_run {
+    int device;
+    cudaStream_t s = NULL;
+    cublasHandle_t h = NULL;
+    void *bufs[8] = {};
+    int n = 0;
+    ~linear_run() {
+        cudaSetDevice(device);
+        if (s) cudaStreamSynchronize(s);
+        for (int i = 0; i < n; i++) cudaFree(bufs[i]);
+        if (h) cublasDestroy(h);
+        if (s) cudaStreamDestroy(s);
+    }
+    int alloc(void **p, size_t bytes, sym_err *e) {
+        CUDA_CHECK(cudaMalloc(p, bytes ? bytes : 16));
+        bufs[n++] = *p;
+        return 0;
+    }
+};
+
+int cmp_f(const void *x, const void *y) {
+    float a = *(const float *)x, b = *(const float *)y;
+    return (a > b) - (a < b);
+}
+} // namespace
+
+extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float *W, const float *bias, int out, int in,
+                                   int blk_rows, int xwrap, int bf16, const float *x, int ldx, float *y, int ldy,
+                                   int B, int flags, int iters, float *us, sym_err *e) {
+    linear_run r;
+    r.device = device;
+    CUDA_CHECK(cudaSetDevice(device));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&r.s, cudaStreamNonBlocking));
+    if (cublasCreate(&r.h) != CUBLAS_STATUS_SUCCESS || cublasSetStream(r.h, r.s) != CUBLAS_STATUS_SUCCESS)
+        return sym_fail(e, "cuBLAS setup failed");
+    size_t wn = (size_t)out * in;
+    float *dW32, *dB = NULL, *dx, *dy;
+    void *dW;
+    int n_sm = 0, cc = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
+    sym_gemm_ws ws = {};
+    ws.h = r.h;
+    if (r.alloc((void **)&dW32, wn * 4, e) || r.alloc(&dW, wn * (bf16 ? 2 : 4), e) ||
+        (bias && r.alloc((void **)&dB, (size_t)out * 4, e)) || r.alloc((void **)&dx, (size_t)B * ldx * 4, e) ||
+        r.alloc((void **)&dy, (size_t)B * ldy * 4, e) || r.alloc((void **)&ws.xs, 3 * (size_t)B * in * xwrap * 2, e) ||
+        r.alloc((void **)&ws.y2, 3 * (size_t)B * out * 4, e) ||
+        r.alloc((void **)&ws.tc_part, sym_gemv_tc_part_floats(n_sm, out) * 4, e) ||
+        r.alloc((void **)&ws.tc_cnt, (size_t)sym_gemv_tc_counters(out) * sizeof(int), e))
+        return -1;
+    CUDA_CHECK(cudaMemcpy(dW32, W, wn * 4, cudaMemcpyHostToDevice));
+    if (bf16) sym_f32_to_bf16_dev(r.s, dW32, (__nv_bfloat16 *)dW, wn);
+    else CUDA_CHECK(cudaMemcpyAsync(dW, dW32, wn * 4, cudaMemcpyDeviceToDevice, r.s));
+    CUDA_CHECK(cudaGetLastError());
+    if (bias) CUDA_CHECK(cudaMemcpy(dB, bias, (size_t)out * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(dx, x, (size_t)B * ldx * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(dy, y, (size_t)B * ldy * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(ws.tc_cnt, 0, (size_t)sym_gemv_tc_counters(out) * sizeof(int)));
+    ws.n_sm = n_sm, ws.tc_cnt_n = sym_gemv_tc_counters(out);
+    ws.gemm_min = path == SYM_LINEAR_OWN ? INT_MAX : 1;
+    ws.blk_own_max = 0;
+    ws.tc_min = INT_MAX, ws.tc_max = 0;
+    sym_dlin L = {dW, dB, out, in, blk_rows, xwrap, bf16};
+    int rc;
+    if (path == SYM_LINEAR_TC) {
+        if (cc < 8) return sym_fail(e, "the tensor-core path needs sm_80 or newer");
+        rc = sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
+        if (rc == 1) return sym_fail(e, "this layer or B does not fit the tensor-core path");
+    } else {
+        rc = sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
+        if (rc) return sym_fail(e, "cuBLAS status %d", rc);
+    }
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaStreamSynchronize(r.s));
+    CUDA_CHECK(cudaMemcpy(y, dy, (size_t)B * ldy * 4, cudaMemcpyDeviceToHost));
+    if (iters > 0) {
+        /* one launch per event pair; the output accumulates garbage now */
+        cudaEvent_t a, b;
+        CUDA_CHECK(cudaEventCreate(&a));
+        CUDA_CHECK(cudaEventCreate(&b));
+        float *ms = (float *)malloc((size_t)iters * sizeof(float));
+        if (!ms) return sym_fail(e, "out of memory");
+        for (int i = 0; i < iters && !rc; i++) {
+            cudaEventRecord(a, r.s);
+            rc = path == SYM_LINEAR_TC ? sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
+                                       : sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
+            cudaEventRecord(b, r.s);
+            cudaEventSynchronize(b);
+            cudaEventElapsedTime(&ms[i], a, b);
+        }
+        cudaError_t ce = cudaGetLastError();
+        qsort(ms, (size_t)iters, sizeof(float), cmp_f);
+        *us = ms[iters / 2] * 1000.0f;
+        free(ms);
+        cudaEventDestroy(a);
+        cudaEventDestroy(b);
+        if (ce != cudaSuccess) return sym_fail(e, "timing: %s", cudaGetErrorString(ce));
+    }
+    return 0;
+}

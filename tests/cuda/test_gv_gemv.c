@@ -1,0 +1,159 @@
+/* The linear-layer op (kernels/cuda/gv/gv_gemv*.cu) alone, against a CPU
+ * fp64 product with the same bf16-rounded weights:
+ *  - every path (own GEMV, cuBLAS with the bf16 split, the tensor-core
+ *    kernel) on dense and block-diagonal layers of the full model's shapes
+ *    and of odd ones (rows not a multiple of the kernel's tile), with bias,
+ *    ReLU and accumulation, fresh random inputs, outputs NaN-poisoned;
+ *  - the tensor-core kernel gives a row the same bits whatever B is;
+ *  - a timing table (us and GB/s of weights) of the three paths at
+ *    B = 1, 8, 16, 39, 64 for the full model's largest layers.
+ * `test_gv_gemv quick` skips the timing. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/gv/cuda_extra.h"
+#include "tests/check.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((double)(rng >> 11) * 0x1.0p-52 - 1.0);
+}
+
+static float round_bf16(float v) { /* round to nearest even, as __float2bfloat16_rn */
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+typedef struct {
+    const char *name;
+    int out, in, blk_rows, xwrap;
+} shape;
+
+/* Checks path p on one layer and B; *bits receives the output rows (for
+ * the batch-independence check). Returns the worst error over its bound. */
+static double check_one(const shape *sh, int bf16, sym_linear_path p, int B, int flags, float *bits) {
+    const int out = sh->out, in = sh->in, xw = sh->xwrap, ldx = in * xw + 4, ldy = out + 8;
+    float *W = malloc((size_t)out * in * 4), *bias = malloc((size_t)out * 4), *x = malloc((size_t)B * ldx * 4);
+    float *y = malloc((size_t)B * ldy * 4), *y0 = malloc((size_t)B * ldy * 4);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)out * in; i++) W[i] = frand() * 0.05f;
+    for (int i = 0; i < out; i++) bias[i] = frand();
+    for (size_t i = 0; i < (size_t)B * ldx; i++) x[i] = frand() * 3.0f;
+    for (size_t i = 0; i < (size_t)B * ldy; i++) y0[i] = flags & 2 ? frand() : NAN;
+    memcpy(y, y0, (size_t)B * ldy * 4);
+    sym_err e = {{0}};
+    if (sym_cuda_linear_run(0, p, W, bias, out, in, sh->blk_rows, xw, bf16, x, ldx, y, ldy, B, flags, 0, NULL, &e)) {
+        CHECK(0, "%s path %d B=%d: %s", sh->name, (int)p, B, e.msg);
+        worst = INFINITY;
+        goto done;
+    }
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < out; o++) {
+            const float *w = W + (size_t)o * in, *xr = x + (size_t)b * ldx + (size_t)((o / sh->blk_rows) % xw) * in;
+            double s = 0, mag = 0;
+            for (int k = 0; k < in; k++) {
+                double wk = bf16 ? round_bf16(w[k]) : w[k];
+                s += wk * xr[k], mag += fabs(wk * xr[k]);
+            }
+            s += bias[o];
+            if (flags & 1) s = s > 0 ? s : 0;
+            if (flags & 2) s += y0[(size_t)b * ldy + o];
+            double got = y[(size_t)b * ldy + o];
+            /* fp32 accumulation of `in` products: a few ulps of the magnitude */
+            double bound = 1e-6 * (mag + fabs(bias[o]) + fabs(s)) + 1e-6;
+            double r = fabs(got - s) / bound;
+            if (!(r <= worst)) worst = isnan(r) ? INFINITY : r;
+        }
+    /* untouched columns past `out` keep their poison or old values */
+    for (int b = 0; b < B; b++)
+        for (int o = out; o < ldy; o++) {
+            float a = y[(size_t)b * ldy + o], c = y0[(size_t)b * ldy + o];
+            if (!(a == c || (isnan(a) && isnan(c)))) worst = INFINITY;
+        }
+    if (bits)
+        for (int b = 0; b < B; b++) memcpy(bits + (size_t)b * out, y + (size_t)b * ldy, (size_t)out * 4);
+done:
+    free(W), free(bias), free(x), free(y), free(y0);
+    return worst;
+}
+
+static const char *path_name[] = {"own", "cublas", "tc"};
+
+int main(int argc, char **argv) {
+    if (sym_cuda_device_count() == 0) {
+        printf("SKIP: no CUDA device\n");
+        return 77;
+    }
+    int quick = argc > 1 && !strcmp(argv[1], "quick");
+    const shape shapes[] = {
+        {"fc1 4096x2048", 4096, 2048, 4096, 1},
+        {"fc2 2048x4096", 2048, 4096, 2048, 1},
+        {"sLSTM in 4096x512 blk", 4096, 512, 512, 4},
+        {"odd 200x96", 200, 96, 200, 1},
+        {"small blk 512x128", 512, 128, 128, 2},
+    };
+    const int Bs[] = {1, 3, 8, 13, 39, 64};
+    const int nsh = sizeof shapes / sizeof *shapes, nb = sizeof Bs / sizeof *Bs;
+    for (int s = 0; s < nsh; s++)
+        for (int p = 0; p < 3; p++)
+            for (int bi = 0; bi < nb; bi++) {
+                int B = Bs[bi], flags = bi % 3; /* none, ReLU, accumulate */
+                double r = check_one(&shapes[s], 1, (sym_linear_path)p, B, flags, NULL);
+                CHECKV(r <= 1.0, "bf16 %-22s %-6s B=%-2d flags=%d: worst error %.3g of its bound", shapes[s].name,
+                       path_name[p], B, flags, r);
+            }
+    /* fp32 weights: own GEMV and cuBLAS SGEMM */
+    for (int p = 0; p < 2; p++) {
+        double r = check_one(&shapes[0], 0, (sym_linear_path)p, 39, 1, NULL);
+        CHECKV(r <= 1.0, "fp32 %s B=39: worst error %.3g of its bound", path_name[p], r);
+    }
+    /* the tensor-core kernel: a row's bits do not depend on B */
+    for (int s = 0; s < 3; s++) {
+        const shape *sh = &shapes[s];
+        float *a = malloc((size_t)64 * sh->out * 4), *b = malloc((size_t)64 * sh->out * 4);
+        uint64_t keep = rng;
+        check_one(sh, 1, SYM_LINEAR_TC, 64, 0, a);
+        int same = 1;
+        for (int bi = 0; bi < nb - 1; bi++) {
+            rng = keep; /* the same weights and inputs; fewer rows */
+            check_one(sh, 1, SYM_LINEAR_TC, Bs[bi], 0, b);
+            same &= !memcmp(a, b, (size_t)Bs[bi] * sh->out * 4);
+        }
+        free(a), free(b);
+        CHECKV(same, "tc %s: rows bit-identical at B = 1..64", sh->name);
+    }
+    if (!quick) {
+        printf("BENCH | layer | B | own us | cublas us | tc us | tc GB/s of weights\n");
+        for (int s = 0; s < 3; s++) {
+            const shape *sh = &shapes[s];
+            int ldx = sh->in * sh->xwrap, ldy = sh->out;
+            float *W = malloc((size_t)sh->out * sh->in * 4), *x = malloc((size_t)64 * ldx * 4),
+                  *y = malloc((size_t)64 * ldy * 4);
+            for (size_t i = 0; i < (size_t)sh->out * sh->in; i++) W[i] = frand() * 0.05f;
+            for (size_t i = 0; i < (size_t)64 * ldx; i++) x[i] = frand();
+            const int tb[] = {1, 8, 16, 39, 64};
+            for (int bi = 0; bi < 5; bi++) {
+                float us[3] = {0};
+                sym_err e = {{0}};
+                for (int p = 0; p < 3; p++) {
+                    memset(y, 0, (size_t)64 * ldy * 4);
+                    if (sym_cuda_linear_run(0, (sym_linear_path)p, W, NULL, sh->out, sh->in, sh->blk_rows, sh->xwrap,
+                                            1, x, ldx, y, ldy, tb[bi], 0, 50, &us[p], &e))
+                        CHECK(0, "timing %s: %s", sh->name, e.msg);
+                }
+                printf("BENCH | %s | %d | %.1f | %.1f | %.1f | %.0f\n", sh->name, tb[bi], us[0], us[1], us[2],
+                       (double)sh->out * sh->in * 2 / (us[2] * 1e-6) / 1e9);
+            }
+            free(W), free(x), free(y);
+        }
+    }
+    printf("%s: test_gv_gemv\n", failures ? "FAIL" : "PASS");
+    return failures != 0;
+}
