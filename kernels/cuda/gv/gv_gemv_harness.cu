@@ -13,7 +13,7 @@ struct linear_run {
     int device;
     cudaStream_t s = NULL;
     cublasHandle_t h = NULL;
-    void *bufs[8] = {};
+    void *bufs[16] = {};
     int n = 0;
     ~linear_run() {
         cudaSetDevice(device);
@@ -23,6 +23,7 @@ struct linear_run {
         if (s) cudaStreamDestroy(s);
     }
     int alloc(void **p, size_t bytes, sym_err *e) {
+        if (n == 16) return sym_fail(e, "too many buffers");
         CUDA_CHECK(cudaMalloc(p, bytes ? bytes : 16));
         bufs[n++] = *p;
         return 0;

@@ -22,6 +22,7 @@
 #define TC_ROWS 128  /* output rows per CTA: 8 warps x 16 */
 #define TC_ROUND 128 /* inputs per round: 4 chunks of 32 */
 #define TC_MAX_NT 8  /* n-tiles of 8 batch rows: B <= 64 */
+#define TC_MAX_PER_SM 4 /* CTAs per SM the split-K aims at, at most */
 
 struct TcArgs {
     const __nv_bfloat16 *w;
@@ -63,8 +64,10 @@ __device__ __forceinline__ void load_w(const __nv_bfloat16 *wa, const __nv_bfloa
     }
 }
 
-/* two CTAs an SM where the accumulators leave room (128 registers) */
-template <int NT> __global__ void __launch_bounds__(256, NT <= 2 ? 2 : 1) k_gemv_tc(TcArgs a) {
+/* Two CTAs an SM (128 registers): one stages its inputs while the other
+ * runs its mma. With one (the next round's weights prefetched into
+ * registers) B = 39 ran 1.5x slower than cuBLAS, latency-bound. */
+template <int NT> __global__ void __launch_bounds__(256, 2) k_gemv_tc(TcArgs a) {
     /* B fragments of the round: [plane][nt][h][lane] x 8 bf16 */
     __shared__ uint4 xs[3 * NT * 4 * 32]; /* 48 KB at NT = 8: the static limit */
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
@@ -79,10 +82,11 @@ template <int NT> __global__ void __launch_bounds__(256, NT <= 2 ? 2 : 1) k_gemv
 #pragma unroll
     for (int n = 0; n < NT; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
     uint4 ca[4], cb[4];
-    if (r_beg < r_end) load_w(wa, wb, r_beg * TC_ROUND, a.in, t, ca, cb); /* weights: no dependency */
+    load_w(wa, wb, r_beg * TC_ROUND, a.in, t, ca, cb); /* weights: no dependency on the previous kernel */
     SYM_PDL_ENTER();
     for (int r = r_beg; r < r_end; r++) {
         const int k0 = r * TC_ROUND;
+        if (r > r_beg) load_w(wa, wb, k0, a.in, t, ca, cb); /* in flight while x is staged */
         __syncthreads(); /* the previous round's fragments are consumed */
         for (int task = tid; task < NT * 128; task += 256) {
             const int tt = task & 3, bl = (task >> 2) & 7, h = (task >> 5) & 3, n = task >> 7;
@@ -113,8 +117,6 @@ template <int NT> __global__ void __launch_bounds__(256, NT <= 2 ? 2 : 1) k_gemv
             xs[2 * NT * 128 + at] = make_uint4(lo[0], lo[1], lo[2], lo[3]);
         }
         __syncthreads();
-        uint4 na[4], nb[4];
-        if (r + 1 < r_end) load_w(wa, wb, k0 + TC_ROUND, a.in, t, na, nb); /* in flight during this round's mma */
 #pragma unroll
         for (int h = 0; h < 4; h++) {
             if (k0 + 32 * h >= a.in) break;
@@ -130,10 +132,6 @@ template <int NT> __global__ void __launch_bounds__(256, NT <= 2 ? 2 : 1) k_gemv
                 mma_bf16(acc[n], ca[h].z, cb[h].z, ca[h].w, cb[h].w, x1.z, x1.w);
                 mma_bf16(acc[n], ca[h].z, cb[h].z, ca[h].w, cb[h].w, x2.z, x2.w);
             }
-        }
-        if (r + 1 < r_end) {
-#pragma unroll
-            for (int h = 0; h < 4; h++) ca[h] = na[h], cb[h] = nb[h];
         }
     }
     /* this warp holds rows row0 + g (acc[n][0..1]) and row0 + g + 8
@@ -186,7 +184,7 @@ template <int NT> __global__ void __launch_bounds__(256, NT <= 2 ? 2 : 1) k_gemv
 
 size_t sym_gemv_tc_part_floats(int n_sm, int max_out) {
     int max_rt = (max_out + TC_ROWS - 1) / TC_ROWS;
-    return (size_t)(2 * n_sm + max_rt) * TC_MAX_NT * 8 * TC_ROWS;
+    return (size_t)(TC_MAX_PER_SM * n_sm + max_rt) * TC_MAX_NT * 8 * TC_ROWS;
 }
 
 int sym_gemv_tc_counters(int max_out) { return (max_out + TC_ROWS - 1) / TC_ROWS; }
@@ -204,9 +202,16 @@ int sym_gemv_tc(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const 
     a.flags = flags;
     const int rts = (L->out + TC_ROWS - 1) / TC_ROWS, nrounds = (L->in + TC_ROUND - 1) / TC_ROUND;
     if (rts > ws->tc_cnt_n) return 1;
-    /* about two CTAs per SM; the split depends on the shape only, so a
-     * row's sum order does not change with B */
-    int ks = (2 * ws->n_sm + rts - 1) / rts;
+    /* about two CTAs per SM (SYM_GV_TC_CTAS: per SM, for tuning); the
+     * split depends on the shape only, so a row's sum order does not
+     * change with B */
+    static int per_sm = 0;
+    if (!per_sm) {
+        const char *v = getenv("SYM_GV_TC_CTAS");
+        per_sm = v && atoi(v) > 0 ? atoi(v) : 2;
+        per_sm = per_sm > TC_MAX_PER_SM ? TC_MAX_PER_SM : per_sm;
+    }
+    int ks = (per_sm * ws->n_sm + rts - 1) / rts;
     ks = ks < 1 ? 1 : ks > nrounds ? nrounds : ks;
     a.rps = (nrounds + ks - 1) / ks;
     a.ks_n = (nrounds + a.rps - 1) / a.rps;
