@@ -88,49 +88,60 @@ template <int NT> __global__ void __launch_bounds__(256, 2) k_gemv_tc(TcArgs a) 
         const int k0 = r * TC_ROUND;
         if (r > r_beg) load_w(wa, wb, k0, a.in, t, ca, cb); /* in flight while x is staged */
         __syncthreads(); /* the previous round's fragments are consumed */
-        for (int task = tid; task < NT * 128; task += 256) {
+        /* all of this thread's x loads first, then the splits and stores:
+         * a store may alias a later load, which would serialise them */
+        constexpr int TPT = (NT + 1) / 2; /* tasks per thread: NT * 128 over 256 threads */
+        float v[TPT][8];
+#pragma unroll
+        for (int j = 0; j < TPT; j++) {
+            const int task = tid + 256 * j;
             const int tt = task & 3, bl = (task >> 2) & 7, h = (task >> 5) & 3, n = task >> 7;
             const int b = n * 8 + bl, k = k0 + 32 * h + 8 * tt;
-            float v[8];
-            if (b < a.B && k < a.in) {
+            if (task < NT * 128 && b < a.B && k < a.in) {
                 const float4 p = *reinterpret_cast<const float4 *>(xr + (size_t)b * a.ldx + k);
                 const float4 q = *reinterpret_cast<const float4 *>(xr + (size_t)b * a.ldx + k + 4);
-                v[0] = p.x, v[1] = p.y, v[2] = p.z, v[3] = p.w, v[4] = q.x, v[5] = q.y, v[6] = q.z, v[7] = q.w;
+                v[j][0] = p.x, v[j][1] = p.y, v[j][2] = p.z, v[j][3] = p.w;
+                v[j][4] = q.x, v[j][5] = q.y, v[j][6] = q.z, v[j][7] = q.w;
             } else {
 #pragma unroll
-                for (int j = 0; j < 8; j++) v[j] = 0.0f;
+                for (int i = 0; i < 8; i++) v[j][i] = 0.0f;
             }
+        }
+#pragma unroll
+        for (int j = 0; j < TPT; j++) {
+            const int task = tid + 256 * j;
+            if (task >= NT * 128) break;
             uint32_t hi[4], mid[4], lo[4];
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
-                float e0 = v[2 * j], e1 = v[2 * j + 1];
+            for (int i = 0; i < 4; i++) {
+                float e0 = v[j][2 * i], e1 = v[j][2 * i + 1];
                 float h0 = __bfloat162float(__float2bfloat16_rn(e0)), h1 = __bfloat162float(__float2bfloat16_rn(e1));
                 float r0 = e0 - h0, r1 = e1 - h1;
                 float m0 = __bfloat162float(__float2bfloat16_rn(r0)), m1 = __bfloat162float(__float2bfloat16_rn(r1));
-                hi[j] = pack_bf16(h0, h1);
-                mid[j] = pack_bf16(m0, m1);
-                lo[j] = pack_bf16(r0 - m0, r1 - m1);
+                hi[i] = pack_bf16(h0, h1);
+                mid[i] = pack_bf16(m0, m1);
+                lo[i] = pack_bf16(r0 - m0, r1 - m1);
             }
-            const int at = ((n * 4 + h) * 32) + (task & 31);
-            xs[at] = make_uint4(hi[0], hi[1], hi[2], hi[3]);
-            xs[NT * 128 + at] = make_uint4(mid[0], mid[1], mid[2], mid[3]);
-            xs[2 * NT * 128 + at] = make_uint4(lo[0], lo[1], lo[2], lo[3]);
+            /* task = n * 128 + h * 32 + lane: the fragment's own slot */
+            xs[task] = make_uint4(hi[0], hi[1], hi[2], hi[3]);
+            xs[NT * 128 + task] = make_uint4(mid[0], mid[1], mid[2], mid[3]);
+            xs[2 * NT * 128 + task] = make_uint4(lo[0], lo[1], lo[2], lo[3]);
         }
         __syncthreads();
+        /* n innermost: consecutive mma update different accumulators */
 #pragma unroll
         for (int h = 0; h < 4; h++) {
             if (k0 + 32 * h >= a.in) break;
 #pragma unroll
-            for (int n = 0; n < NT; n++) {
-                const uint4 x0 = xs[(n * 4 + h) * 32 + lane], x1 = xs[NT * 128 + (n * 4 + h) * 32 + lane],
-                            x2 = xs[2 * NT * 128 + (n * 4 + h) * 32 + lane];
+            for (int p = 0; p < 3; p++) {
+                uint4 xf[NT];
+#pragma unroll
+                for (int n = 0; n < NT; n++) xf[n] = xs[p * NT * 128 + (n * 4 + h) * 32 + lane];
                 /* inputs 8t..8t+3, then 8t+4..8t+7 of the chunk: mma's k 2t, 2t+1, 2t+8, 2t+9 */
-                mma_bf16(acc[n], ca[h].x, cb[h].x, ca[h].y, cb[h].y, x0.x, x0.y);
-                mma_bf16(acc[n], ca[h].x, cb[h].x, ca[h].y, cb[h].y, x1.x, x1.y);
-                mma_bf16(acc[n], ca[h].x, cb[h].x, ca[h].y, cb[h].y, x2.x, x2.y);
-                mma_bf16(acc[n], ca[h].z, cb[h].z, ca[h].w, cb[h].w, x0.z, x0.w);
-                mma_bf16(acc[n], ca[h].z, cb[h].z, ca[h].w, cb[h].w, x1.z, x1.w);
-                mma_bf16(acc[n], ca[h].z, cb[h].z, ca[h].w, cb[h].w, x2.z, x2.w);
+#pragma unroll
+                for (int n = 0; n < NT; n++) mma_bf16(acc[n], ca[h].x, cb[h].x, ca[h].y, cb[h].y, xf[n].x, xf[n].y);
+#pragma unroll
+                for (int n = 0; n < NT; n++) mma_bf16(acc[n], ca[h].z, cb[h].z, ca[h].w, cb[h].w, xf[n].z, xf[n].w);
             }
         }
     }
@@ -167,17 +178,29 @@ template <int NT> __global__ void __launch_bounds__(256, 2) k_gemv_tc(TcArgs a) 
     __syncthreads();
     if (!*last) return;
     __threadfence();
+    /* NT * 4 outputs per thread, every partial loaded before any store */
     const float *p0 = a.part + (size_t)rt * a.ks_n * (NT * 8) * TC_ROWS;
-    for (int i = tid; i < a.B * TC_ROWS; i += 256) {
-        const int b = i / TC_ROWS, r = i % TC_ROWS, o = rt * TC_ROWS + r;
-        if (o >= a.out) continue;
-        float v = 0.0f;
-        for (int k = 0; k < a.ks_n; k++) v += __ldcg(p0 + ((size_t)k * (NT * 8) + b) * TC_ROWS + r);
-        v += a.bias ? a.bias[o] : 0.0f;
-        if (a.flags & GEMV_RELU) v = fmaxf(v, 0.0f);
-        float *yp = a.y + (size_t)b * a.ldy + o;
-        if (a.flags & GEMV_ACC) *yp += v;
-        else *yp = v;
+    const int r = tid & (TC_ROWS - 1), o = rt * TC_ROWS + r;
+    float sum[NT * 4];
+#pragma unroll
+    for (int j = 0; j < NT * 4; j++) {
+        const int b = (tid >> 7) + 2 * j;
+        sum[j] = 0.0f;
+        if (b < a.B)
+            for (int k = 0; k < a.ks_n; k++) sum[j] += __ldcg(p0 + ((size_t)k * (NT * 8) + b) * TC_ROWS + r);
+    }
+    if (o < a.out) {
+        const float bo = a.bias ? a.bias[o] : 0.0f;
+#pragma unroll
+        for (int j = 0; j < NT * 4; j++) {
+            const int b = (tid >> 7) + 2 * j;
+            if (b >= a.B) break;
+            float v = sum[j] + bo;
+            if (a.flags & GEMV_RELU) v = fmaxf(v, 0.0f);
+            float *yp = a.y + (size_t)b * a.ldy + o;
+            if (a.flags & GEMV_ACC) *yp += v;
+            else *yp = v;
+        }
     }
     if (tid == 0) a.cnt[rt] = 0; /* ready for the next launch (graph replays) */
 }
