@@ -23,10 +23,10 @@ run test_gv_golden 200 $B/tests_cuda/test_gv_golden tests/data/golden_small test
 run test_gv_gemv 200 $B/tests_cuda/test_gv_gemv
 run bench_gv_step 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
 # GV_TC_COMPARE=1: the same bench with bf16 layers on cuBLAS (the tensor-core
-# GEMV off), with the tensor-core GEMV from B = 1, and the xLSTM tower alone both ways
+# GEMV off), with the tensor-core GEMV up to B = 64, and the xLSTM tower alone both ways
 if [ -n "${GV_TC_COMPARE:-}" ]; then
 SYM_GV_TC_MAX=0 run bench_gv_step_notc 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
-SYM_GV_TC_MIN=1 run bench_gv_step_tc1 120 $B/bench_cuda/bench_gv_step 20 bf16,mixed 1,2,4,8
+SYM_GV_TC_MAX=64 run bench_gv_step_tc64 120 $B/bench_cuda/bench_gv_step 20 bf16,mixed 8,16,39,64
 for v in 0 64; do SYM_GV_TOWER_MASK=1 SYM_GV_TC_MAX=$v run bench_xlstm_tcmax$v 120 $B/bench_cuda/bench_gv_step 20 bf16 8,39,64; done
 fi
 # BASE=DIR: the same bench built from another tree (e.g. `git archive` of the
@@ -59,6 +59,6 @@ grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log
 [ -f "$OUT/ncu_xlstm_b39.log" ] && grep -E "^  [a-zA-Z_].*\(|gpu__time_duration.sum|Invocations" "$OUT/ncu_xlstm_b39.log" | head -120 > "$OUT/ncu_summary.txt"
 grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_owngemv.log "$OUT"/test_gv_full.log 2>/dev/null
 grep -h "^BENCH |" "$OUT/test_gv_gemv.log" 2>/dev/null
-for f in notc tc1; do [ -f "$OUT/bench_gv_step_$f.log" ] && { echo "---- bench_gv_step_$f:"; grep -h "^BENCH" "$OUT/bench_gv_step_$f.log"; }; done
+for f in notc tc64; do [ -f "$OUT/bench_gv_step_$f.log" ] && { echo "---- bench_gv_step_$f:"; grep -h "^BENCH" "$OUT/bench_gv_step_$f.log"; }; done
 for v in 0 64; do [ -f "$OUT/bench_xlstm_tcmax$v.log" ] && { echo "---- xLSTM alone, SYM_GV_TC_MAX=$v:"; grep -h "^BENCH" "$OUT/bench_xlstm_tcmax$v.log"; }; done
 [ -f "$OUT/bench_gv_step_base.log" ] && { echo "---- baseline (BASE=$BASE) on this machine:"; grep -h -E "^BENCH" "$OUT/bench_gv_step_base.log"; }

@@ -7,7 +7,7 @@
  * SYM_GV_GEMM_MIN (env) sets the B from which cuBLAS replaces the own GEMV;
  * SYM_GV_BLK_OWN_MAX the B up to which block-diagonal layers stay on it;
  * SYM_GV_TC_MIN / SYM_GV_TC_MAX the range of B whose bf16 layers take the
- * tensor-core GEMV (default 8..64; SYM_GV_TC_MAX=0: never).
+ * tensor-core GEMV (default 8..8; SYM_GV_TC_MAX=0: never).
  * usage: bench_gv_step [iters] [precisions: fp32,bf16,mixed] [B list: 1,8,39,64,128] */
 #include <math.h>
 #include <stdio.h>

@@ -619,9 +619,10 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
             /* measured, mixed: own 4.17 vs cuBLAS 4.26 ms at B = 8, but
              * 10.45 vs 8.95 at B = 39 and 28.3 vs 22.1 at B = 128 */
             w->blk_own_max = bo && *bo ? atoi(bo) : 8;
-            /* bf16 layers on the tensor-core kernel (sm_80+) */
+            /* bf16 layers on the tensor-core kernel (sm_80+) where it wins,
+             * measured (gv_gemv_tc.cu): B = 8 */
             w->tc_min = tmin && *tmin ? atoi(tmin) : 8;
-            w->tc_max = tmax && *tmax ? atoi(tmax) : 64;
+            w->tc_max = tmax && *tmax ? atoi(tmax) : 8;
             w->n_sm = n_sm;
             w->tc_cnt_n = sym_gemv_tc_counters((int)max_out);
             if (cc >= 8) {
