@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Draws throughput and p99 against the offered rate for the e2e runs of
-# tools/gpu-multi.sh (PART=e2e): one line per GPU count and symbol count.
-#   tools/plot-scaling.sh OUT.png e2e-gpus1.tar.gz e2e-gpus2.tar.gz ...
+# tools/gpu-multi.sh (PART=e2e): one line per configuration (gpusN: N GPUs,
+# a shard each; splitN: one shard with its towers over N GPUs) and symbol count.
+#   tools/plot-scaling.sh OUT.png e2e-gpus1.tar.gz e2e-gpus2.tar.gz e2e-split2.tar.gz ...
 set -eu
 png=$1
 shift
@@ -10,7 +11,13 @@ trap 'rm -rf "$d"' EXIT
 plots1= plots2=
 for tgz in "$@"; do
   n=$(basename "$tgz" .tar.gz)
-  n=${n#e2e-gpus}
+  n=${n#e2e-}
+  case $n in
+  gpus1) label="1 GPU" ;;
+  gpus*) label="${n#gpus} GPUs" ;;
+  split*) label="towers split over ${n#split} GPUs" ;;
+  *) label=$n ;;
+  esac
   mkdir -p "$d/$n"
   tar -C "$d/$n" -xzf "$tgz"
   for syms in $(ls "$d/$n" | sed -n 's/^poisson\([0-9]*\)_.*json$/\1/p' | sort -un); do
@@ -25,7 +32,7 @@ for f in os.listdir(d):
 for off, rps, p99 in sorted(rows):
     print(off, rps, p99)
 PY
-    t="$n GPU$([ "$n" = 1 ] || echo s), $syms symbols"
+    t="$label, $syms symbols"
     plots1="$plots1${plots1:+, }'$d/$n-$syms.dat' using 1:2 with linespoints title '$t'"
     plots2="$plots2${plots2:+, }'$d/$n-$syms.dat' using 1:3 with linespoints title '$t'"
   done

@@ -629,7 +629,8 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
                 if (dalloc(c, (void **)&w->tc_part, sym_gemv_tc_part_floats(n_sm, (int)max_out) * 4, e) ||
                     dalloc(c, (void **)&w->tc_cnt, (size_t)w->tc_cnt_n * sizeof(int), e))
                     return -1;
-                CUDA_CHECK(cudaMemset(w->tc_cnt, 0, (size_t)w->tc_cnt_n * sizeof(int)));
+                /* on c->s, which every step follows (setup syncs it below) */
+                CUDA_CHECK(cudaMemsetAsync(w->tc_cnt, 0, (size_t)w->tc_cnt_n * sizeof(int), c->s));
             }
             if (cublasCreate(&w->h) != CUBLAS_STATUS_SUCCESS) return sym_fail(e, "cublasCreate failed");
             void *cws;

@@ -60,14 +60,18 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
         r.alloc((void **)&ws.tc_part, sym_gemv_tc_part_floats(n_sm, out) * 4, e) ||
         r.alloc((void **)&ws.tc_cnt, (size_t)sym_gemv_tc_counters(out) * sizeof(int), e))
         return -1;
-    CUDA_CHECK(cudaMemcpy(dW32, W, wn * 4, cudaMemcpyHostToDevice));
+    /* everything on r.s (a non-blocking stream: a plain cudaMemcpy from
+     * pageable memory may still be in flight when r.s runs), then a sync
+     * so the layer's launch finds it all in place */
+    CUDA_CHECK(cudaMemcpyAsync(dW32, W, wn * 4, cudaMemcpyHostToDevice, r.s));
     if (bf16) sym_f32_to_bf16_dev(r.s, dW32, (__nv_bfloat16 *)dW, wn);
     else CUDA_CHECK(cudaMemcpyAsync(dW, dW32, wn * 4, cudaMemcpyDeviceToDevice, r.s));
     CUDA_CHECK(cudaGetLastError());
-    if (bias) CUDA_CHECK(cudaMemcpy(dB, bias, (size_t)out * 4, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(dx, x, (size_t)B * ldx * 4, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemcpy(dy, y, (size_t)B * ldy * 4, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemset(ws.tc_cnt, 0, (size_t)sym_gemv_tc_counters(out) * sizeof(int)));
+    if (bias) CUDA_CHECK(cudaMemcpyAsync(dB, bias, (size_t)out * 4, cudaMemcpyHostToDevice, r.s));
+    CUDA_CHECK(cudaMemcpyAsync(dx, x, (size_t)B * ldx * 4, cudaMemcpyHostToDevice, r.s));
+    CUDA_CHECK(cudaMemcpyAsync(dy, y, (size_t)B * ldy * 4, cudaMemcpyHostToDevice, r.s));
+    CUDA_CHECK(cudaMemsetAsync(ws.tc_cnt, 0, (size_t)sym_gemv_tc_counters(out) * sizeof(int), r.s));
+    CUDA_CHECK(cudaStreamSynchronize(r.s));
     ws.n_sm = n_sm, ws.tc_cnt_n = sym_gemv_tc_counters(out);
     ws.gemm_min = path == SYM_LINEAR_OWN ? INT_MAX : 1;
     ws.blk_own_max = 0;
@@ -83,8 +87,8 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
         if (rc) return sym_fail(e, "cuBLAS status %d", rc);
     }
     CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaMemcpyAsync(y, dy, (size_t)B * ldy * 4, cudaMemcpyDeviceToHost, r.s));
     CUDA_CHECK(cudaStreamSynchronize(r.s));
-    CUDA_CHECK(cudaMemcpy(y, dy, (size_t)B * ldy * 4, cudaMemcpyDeviceToHost));
     if (iters > 0) {
         /* one launch per event pair; the output accumulates garbage now */
         cudaEvent_t a, b;
