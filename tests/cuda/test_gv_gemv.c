@@ -96,6 +96,7 @@ int main(int argc, char **argv) {
         {"fc1 4096x2048", 4096, 2048, 4096, 1},
         {"fc2 2048x4096", 2048, 4096, 2048, 1},
         {"sLSTM in 4096x512 blk", 4096, 512, 512, 4},
+        {"sLSTM gates 8192x1024 blk", 8192, 1024, 512, 16}, /* [W_in | W_st] per head: in != rows */
         {"odd 200x96", 200, 96, 200, 1},
         {"small blk 512x128", 512, 128, 128, 2},
     };
@@ -115,7 +116,7 @@ int main(int argc, char **argv) {
         CHECKV(r <= 1.0, "fp32 %s B=39: worst error %.3g of its bound", path_name[p], r);
     }
     /* the tensor-core kernel: a row's bits do not depend on B */
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 4; s++) {
         const shape *sh = &shapes[s];
         float *a = malloc((size_t)64 * sh->out * 4), *b = malloc((size_t)64 * sh->out * 4);
         uint64_t keep = rng;
@@ -131,7 +132,7 @@ int main(int argc, char **argv) {
     }
     if (!quick) {
         printf("BENCH | layer | B | own us | cublas us | tc us | tc GB/s of weights\n");
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 4; s++) {
             const shape *sh = &shapes[s];
             int ldx = sh->in * sh->xwrap, ldy = sh->out;
             float *W = malloc((size_t)sh->out * sh->in * 4), *x = malloc((size_t)64 * ldx * 4),

@@ -71,7 +71,8 @@ static inline void sym_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaSt
  * fp32 or bf16, optional fp32 bias [out]. Row o reads the input slice
  * x + ((o / blk_rows) % xwrap) * in: blk_rows = out, xwrap = 1 for a dense
  * layer; blk_rows = bs, xwrap = nb for block-diagonal layers (several
- * block-diagonal layers reading the same input can be stacked). */
+ * block-diagonal layers reading the same input can be stacked; a block's
+ * rows may be wider than bs: the sLSTM gates read [x | y_prev], in = 2 bs). */
 typedef struct {
     const void *w;
     const float *b;
@@ -164,11 +165,12 @@ void sym_hawk_cell(cudaStream_t s, const float *PR, int ldp, const float *R, int
                    const float *a, float *pool, size_t numel, const int *slots, size_t off_h, float *T, int ldt, int H,
                    int B);
 /* xlstm.cu */
-/* a = rmsnorm(u) * w1; xn = layernorm(a) * w2 and xa = silu(conv(xn)) (rows of
- * width n at stride ldx); yp = the state's y_prev */
-int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *xa,
-                 float *xn, int ldx, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
-                 const float *cw, const float *cb, size_t off_y, float *yp, int ldyp, int n, int B);
+/* a = rmsnorm(u) * w1; xn = layernorm(a) * w2 and xa = silu(conv(xn)); the
+ * gates' input row sg [gate i f z o][head][x | y_prev] (heads of bs, x = xa
+ * for i and f, xn for z and o; row stride ldsg >= 8n) */
+int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *sg,
+                 int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
+                 const float *cw, const float *cb, size_t off_y, int n, int B);
 /* the sLSTM cell; SO = groupnorm_NS(y) * gn_w + gn_b + res; XM = layernorm(SO) * mn_w.
  * -1 (nothing launched) for NS > SYM_SLSTM_MAX_GROUPS or H not a multiple of NS. */
 #define SYM_SLSTM_MAX_GROUPS 8

@@ -21,7 +21,7 @@ typedef struct {
     /* xLSTM */
     const float *s_norm, *s_cw, *s_cb, *s_gn_w, *s_gn_b, *m_norm, *m_cw, *m_cb, *m_q, *m_k, *m_v, *m_on_w, *m_on_b,
         *m_skip, *final_norm;
-    sym_dlin s_in_if, s_in_zo, s_st, m_xg, m_gates, m_down;
+    sym_dlin s_gates, m_xg, m_gates, m_down;
     /* Mamba2: proj = [input; z; b; c; dt] */
     sym_dlin mb_proj, mb_out;
     const float *mb_cx_w, *mb_cx_b, *mb_cb_w, *mb_cb_b, *mb_cc_w, *mb_cc_b, *mb_a, *mb_d, *mb_norm;
@@ -36,6 +36,7 @@ typedef struct {
 typedef struct {
     float *h1, *u, *a, *pr, *b1, *b2, *b3, *b4, *b5, *b6, *g2;
     float *hp; /* xLSTM: the mLSTM readout's partial sums [SYM_MLSTM_SPLITS][B][I] */
+    float *sg; /* xLSTM: the sLSTM gates' input [B][4][NS][2 H/NS] (mk_slstm_gates) */
 } tbuf;
 
 #define MAX_ALLOCS 8192
@@ -85,7 +86,7 @@ typedef struct {
 } builder;
 
 static void mark(builder *bd, const float *p) {
-    if (!p) return;
+    if (!p || p < bd->arena || p >= bd->arena + bd->wd->arena_floats) return; /* not the arena's (a built matrix) */
     size_t off = (size_t)(p - bd->arena);
     for (int i = 0; i < bd->wd->n_specs; i++)
         if (bd->wd->specs[i].offset == off) bd->consumed[i] = 1;
@@ -141,6 +142,45 @@ static int mk_blk(builder *bd, const sym_blocklinear *const *p, int n, int bf16,
     return mk(bd, w, b, rows, n, p[0]->bs, p[0]->bs, p[0]->nb, bf16, L, e);
 }
 
+/* The sLSTM's eight block-diagonal layers as one: gate g's head h reads
+ * [x_g(h) | y_prev(h)] (x = xa for i and f, xn for z and o) through
+ * [W_in_g(h) | W_st_g(h)], bias b_st_g. Rows [i f z o] x H as before; the
+ * input is the row [g][h][2 bs] that the sLSTM entry kernel writes. One
+ * launch (or one batched GEMM) instead of three (or eight). */
+static int mk_slstm_gates(builder *bd, const sym_xlstm_weights *x, int bf16, sym_dlin *L, sym_err *e) {
+    cuda_backend *c = bd->c;
+    const sym_blocklinear *in[4] = {&x->s_ig_in, &x->s_fg_in, &x->s_zg_in, &x->s_og_in},
+                          *st[4] = {&x->s_ig_st, &x->s_fg_st, &x->s_zg_st, &x->s_og_st};
+    const int nb = in[0]->nb, bs = in[0]->bs, H = nb * bs;
+    float *w = NULL, *b = NULL;
+    cudaError_t ce = cudaMalloc((void **)&w, (size_t)4 * H * 2 * bs * 4);
+    if (ce == cudaSuccess) ce = cudaMalloc((void **)&b, (size_t)4 * H * 4);
+    if (ce == cudaSuccess) ce = cudaMemsetAsync(b, 0, (size_t)4 * H * 4, c->s);
+    for (int g = 0; g < 4 && ce == cudaSuccess; g++) {
+        float *dst = w + (size_t)g * H * 2 * bs;
+        ce = cudaMemcpy2DAsync(dst, 2 * bs * 4, in[g]->w, bs * 4, bs * 4, H, cudaMemcpyDeviceToDevice, c->s);
+        if (ce == cudaSuccess)
+            ce = cudaMemcpy2DAsync(dst + bs, 2 * bs * 4, st[g]->w, bs * 4, bs * 4, H, cudaMemcpyDeviceToDevice, c->s);
+        if (ce == cudaSuccess && st[g]->b)
+            ce = cudaMemcpyAsync(b + (size_t)g * H, st[g]->b, (size_t)H * 4, cudaMemcpyDeviceToDevice, c->s);
+        mark(bd, in[g]->w), mark(bd, in[g]->b), mark(bd, st[g]->w), mark(bd, st[g]->b);
+    }
+    int rc = -1;
+    if (ce != cudaSuccess) {
+        sym_fail(e, "building the sLSTM gate weights: %s", cudaGetErrorString(ce));
+    } else {
+        const float *wp[1] = {w}, *bp[1] = {b};
+        int rows[1] = {4 * H};
+        rc = mk(bd, wp, bp, rows, 1, 2 * bs, bs, 4 * nb, bf16, L, e);
+        /* mk's copies read w and b: done before they are freed */
+        ce = cudaStreamSynchronize(c->s);
+        if (!rc && ce != cudaSuccess) rc = sym_fail(e, "building the sLSTM gate weights: %s", cudaGetErrorString(ce));
+    }
+    cudaFree(w);
+    cudaFree(b);
+    return rc;
+}
+
 /* Index of the spec whose data starts at p (p bound into arena). */
 static int spec_of(const sym_weights *wd, const float *p, const float *arena) {
     size_t off = (size_t)(p - arena);
@@ -176,12 +216,9 @@ static int build_model(cuda_backend *c, sym_weights *wd, float *arena, const sym
             if (mk_lin(&bd, &f1, 1, bf, &d->fc1, e) || mk_lin(&bd, &f2, 1, bf, &d->fc2, e)) goto out;
             if (t == SYM_TOWER_XLSTM) {
                 const sym_xlstm_weights *x = &bw->xlstm;
-                const sym_blocklinear *iif[2] = {&x->s_ig_in, &x->s_fg_in}, *izo[2] = {&x->s_zg_in, &x->s_og_in},
-                                      *st[4] = {&x->s_ig_st, &x->s_fg_st, &x->s_zg_st, &x->s_og_st};
                 const sym_linear *xg[2] = {&x->m_x, &x->m_gate}, *gates[2] = {&x->m_igate, &x->m_fgate},
                                  *dn = &x->m_down;
-                if (mk_blk(&bd, iif, 2, bf, &d->s_in_if, e) || mk_blk(&bd, izo, 2, bf, &d->s_in_zo, e) ||
-                    mk_blk(&bd, st, 4, bf, &d->s_st, e) || mk_lin(&bd, xg, 2, bf, &d->m_xg, e) ||
+                if (mk_slstm_gates(&bd, x, bf, &d->s_gates, e) || mk_lin(&bd, xg, 2, bf, &d->m_xg, e) ||
                     mk_lin(&bd, gates, 2, bf, &d->m_gates, e) || mk_lin(&bd, &dn, 1, bf, &d->m_down, e))
                     goto out;
             } else if (t == SYM_TOWER_MAMBA2) {
@@ -304,12 +341,10 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
         /* xLSTM: norm1 is part of the sLSTM's entry kernel (below) */
         if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm1));
         if (t == SYM_TOWER_XLSTM) {
-            /* sLSTM: b2 = [xa | xn], pr = gates [i f z o], b4 = yprev then y, b5 = s_out */
-            K(sym_slstm_in(s, b->u, H, b->a, H, d->norm1, FLT_EPSILON, b->b2, b->b2 + H, 2 * H, d->s_norm, pool, ne, sl,
-                           bs->s_conv, d->s_cw, d->s_cb, bs->s_y, b->b4, I, H, B));
-            G(&d->s_in_if, b->b2, 2 * H, b->pr, W1, B, 0);
-            G(&d->s_in_zo, b->b2 + H, 2 * H, b->pr + 2 * H, W1, B, 0);
-            G(&d->s_st, b->b4, I, b->pr, W1, B, GEMV_ACC);
+            /* sLSTM: sg = the gates' input [g][head][x_g | yprev], pr = gates [i f z o], b5 = s_out */
+            K(sym_slstm_in(s, b->u, H, b->a, H, d->norm1, FLT_EPSILON, b->sg, 8 * H, H / NS, d->s_norm, pool, ne, sl,
+                           bs->s_conv, d->s_cw, d->s_cb, bs->s_y, H, B));
+            G(&d->s_gates, b->sg, 8 * H, b->pr, W1, B, 0);
             /* mLSTM: b6 = xn, pr = [xm | xg], b3 = xa, b1 = qkv, g2 = (ig fg den), hp = partial readouts,
              * b4 = hn */
             K(sym_slstm_out(s, b->pr, W1, pool, ne, sl, bs->s_c, bs->s_n, bs->s_m, bs->s_y, d->s_gn_w, d->s_gn_b, b->a, H,
@@ -604,14 +639,16 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
                 dalloc(c, (void **)&b->b5, Bm * I * 4, e) || dalloc(c, (void **)&b->b6, Bm * H * 4, e) ||
                 dalloc(c, (void **)&b->g2, Bm * 4 * (size_t)cfg->heads * 4, e))
                 return -1;
-            if (t == SYM_TOWER_XLSTM && dalloc(c, (void **)&b->hp, SYM_MLSTM_SPLITS * Bm * I * 4, e)) return -1;
+            if (t == SYM_TOWER_XLSTM && (dalloc(c, (void **)&b->hp, SYM_MLSTM_SPLITS * Bm * I * 4, e) ||
+                                         dalloc(c, (void **)&b->sg, Bm * 8 * H * 4, e)))
+                return -1;
         }
         const char *gm = getenv("SYM_GV_GEMM_MIN"), *bo = getenv("SYM_GV_BLK_OWN_MAX");
         const char *tmin = getenv("SYM_GV_TC_MIN"), *tmax = getenv("SYM_GV_TC_MAX");
         int n_sm = 0, cc = 0;
         CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
         CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
-        size_t max_in = 6 * H > P ? 6 * H : P, max_out = (size_t)c->ldW1 > P ? (size_t)c->ldW1 : P;
+        size_t max_in = 8 * H > P ? 8 * H : P, /* 8H: the sLSTM gates' input */ max_out = (size_t)c->ldW1 > P ? (size_t)c->ldW1 : P;
         if (max_in < (size_t)cfg->features) max_in = (size_t)cfg->features;
         for (int t = 0; t < SYM_TOWERS; t++) {
             sym_gemm_ws *w = &c->ws[t];

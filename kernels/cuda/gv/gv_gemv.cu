@@ -190,9 +190,10 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
             st = cublasSgemm(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, out, B, in, &one, W, in, x, ldx, &beta, y, ldy);
             if (st) return (int)st;
         } else {
+            /* part p, block j: rows [bs, in] at W + (p nb + j) bs in, input x + j in */
             for (int p = 0; p < parts; p++) {
-                st = cublasSgemmStridedBatched(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, bs, B, bs, &one,
-                                               W + (size_t)p * nb * bs * bs, bs, (long long)bs * bs, x, ldx, bs, &beta,
+                st = cublasSgemmStridedBatched(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, bs, B, in, &one,
+                                               W + (size_t)p * nb * bs * in, in, (long long)bs * in, x, ldx, in, &beta,
                                                y + (size_t)p * nb * bs, ldy, bs, nb);
                 if (st) return (int)st;
             }
@@ -200,7 +201,7 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
         if (L->b || (flags & GEMV_RELU)) sym_launch(k_epi_inplace, dim3(eg), dim3(256), s, y, ldy, out, L->b, flags & GEMV_RELU);
         return 0;
     }
-    const int w = blk ? nb * bs : in;
+    const int w = blk ? nb * in : in;
     dim3 sg((w + 255) / 256, B);
     sym_launch(k_split3, dim3(sg), dim3(256), s, x, ldx, w, B, ws->xs);
     const __nv_bfloat16 *W = (const __nv_bfloat16 *)L->w;
@@ -210,9 +211,9 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
         if (st) return (int)st;
     } else {
         for (int p = 0; p < parts; p++) {
-            st = cublasGemmStridedBatchedEx(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, bs, 3 * B, bs, &one,
-                                            W + (size_t)p * nb * bs * bs, CUDA_R_16BF, bs, (long long)bs * bs, ws->xs,
-                                            CUDA_R_16BF, w, bs, &zero, ws->y2 + (size_t)p * nb * bs, CUDA_R_32F, out,
+            st = cublasGemmStridedBatchedEx(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, bs, 3 * B, in, &one,
+                                            W + (size_t)p * nb * bs * in, CUDA_R_16BF, in, (long long)bs * in, ws->xs,
+                                            CUDA_R_16BF, w, in, &zero, ws->y2 + (size_t)p * nb * bs, CUDA_R_32F, out,
                                             bs, nb, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
             if (st) return (int)st;
         }

@@ -14,9 +14,9 @@
  * kernels. */
 template <int EPT>
 __global__ void __launch_bounds__(NT) k_slstm_in(const float *u, int ldu, float *a, int lda, const float *w1, float eps,
-                                                 float *xa, float *xn, int ldx, const float *w2, float *pool,
+                                                 float *sg, int ldsg, int bs, const float *w2, float *pool,
                                                  size_t numel, const int *slots, size_t off_conv, const float *cw,
-                                                 const float *cb, size_t off_y, float *yp, int ldyp, int n) {
+                                                 const float *cb, size_t off_y, int n) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int row = blockIdx.x;
@@ -39,26 +39,29 @@ __global__ void __launch_bounds__(NT) k_slstm_in(const float *u, int ldu, float 
 #pragma unroll
     for (int j = 0; j < EPT; j++) v[j] = threadIdx.x + j * NT < n ? v[j] * rs * w1v[j] : 0.0f;
     row_ln_stats<EPT>(v, n, &mean, &r, sh);
+    const int gate = 2 * bs * (n / bs); /* one gate's stride in sg */
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
         int i = threadIdx.x + j * NT;
         if (i >= n) continue;
         float x = (v[j] - mean) * r * w2v[j];
         float o = cbv[j] + c0[j] * s0[j] + c1[j] * s1[j] + c2[j] * s2[j] + c3[j] * x;
+        float xa = sym_siluf(o);
         a[(size_t)row * lda + i] = v[j];
-        xn[(size_t)row * ldx + i] = x;
-        xa[(size_t)row * ldx + i] = sym_siluf(o);
         cs[3 * (size_t)i] = s1[j], cs[3 * (size_t)i + 1] = s2[j], cs[3 * (size_t)i + 2] = x;
-        yp[(size_t)row * ldyp + i] = yv[j];
+        /* gates i, f read xa; z, o read xn; all four read y_prev */
+        float *p = sg + (size_t)row * ldsg + (size_t)(i / bs) * 2 * bs + i % bs;
+        p[0] = xa, p[gate] = xa, p[2 * gate] = x, p[3 * gate] = x;
+        p[bs] = yv[j], p[gate + bs] = yv[j], p[2 * gate + bs] = yv[j], p[3 * gate + bs] = yv[j];
     }
 }
 
-int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *xa,
-                 float *xn, int ldx, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
-                 const float *cw, const float *cb, size_t off_y, float *yp, int ldyp, int n, int B) {
+int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *sg,
+                 int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
+                 const float *cw, const float *cb, size_t off_y, int n, int B) {
 #define L_(E)                                                                                                  \
-    sym_launch(k_slstm_in<E>, dim3(B), dim3(NT), s, u, ldu, a, lda, w1, eps, xa, xn, ldx, w2, pool, numel, slots, \
-               off_conv, cw, cb, off_y, yp, ldyp, n)
+    sym_launch(k_slstm_in<E>, dim3(B), dim3(NT), s, u, ldu, a, lda, w1, eps, sg, ldsg, bs, w2, pool, numel, slots, \
+               off_conv, cw, cb, off_y, n)
     SYM_EPT_SWITCH(n, L_)
 #undef L_
     return 0;
