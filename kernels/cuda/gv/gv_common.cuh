@@ -219,6 +219,21 @@ __device__ __forceinline__ float sym_block_sum(float v, float *sh) {
     t = sym_warp_sum(t);
     return t;
 }
+/* 8 consecutive weights (16 or 32 aligned bytes) as floats */
+template <typename WT> __device__ __forceinline__ void load8(const WT *p, float *v);
+template <> __device__ __forceinline__ void load8<float>(const float *p, float *v) {
+    float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+template <> __device__ __forceinline__ void load8<__nv_bfloat16>(const __nv_bfloat16 *p, float *v) {
+    uint4 u = *(const uint4 *)p;
+    unsigned int w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[2 * i] = __uint_as_float(w[i] << 16);
+        v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
 __device__ __forceinline__ float *sym_slot(float *pool, size_t numel, const int *slots, int b) {
     return pool + (size_t)slots[b] * numel;
 }

@@ -6,20 +6,6 @@
  * lane-strided then a fixed xor tree: the same for a row whatever B is. */
 #include "gv_common.cuh"
 
-template <typename WT> __device__ __forceinline__ void load8(const WT *p, float *v);
-template <> __device__ __forceinline__ void load8<float>(const float *p, float *v) {
-    float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
-    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-}
-template <> __device__ __forceinline__ void load8<__nv_bfloat16>(const __nv_bfloat16 *p, float *v) {
-    uint4 u = *(const uint4 *)p;
-    unsigned int w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        v[2 * i] = __uint_as_float(w[i] << 16);
-        v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-    }
-}
 template <typename WT> __device__ __forceinline__ float load1(const WT *p);
 template <> __device__ __forceinline__ float load1<float>(const float *p) { return *p; }
 template <> __device__ __forceinline__ float load1<__nv_bfloat16>(const __nv_bfloat16 *p) { return __bfloat162float(*p); }

@@ -172,10 +172,13 @@ __global__ void k_mlstm_in(const float *XM, int ldxm, float *pool, size_t numel,
     float sv[12], w[16], q16[16], k16[16], v16[16];
 #pragma unroll
     for (int t = 0; t < 12; t++) sv[t] = cs[t];
+    /* 16-byte loads (the small-weight arena aligns every tensor to 64 bytes) */
 #pragma unroll
-    for (int t = 0; t < 16; t++) {
-        w[t] = cw[(size_t)blk * 16 + t];
-        q16[t] = wq[(size_t)blk * 16 + t], k16[t] = wk[(size_t)blk * 16 + t], v16[t] = wv[(size_t)blk * 16 + t];
+    for (int t = 0; t < 16; t += 4) {
+        *(float4 *)(w + t) = *(const float4 *)(cw + (size_t)blk * 16 + t);
+        *(float4 *)(q16 + t) = *(const float4 *)(wq + (size_t)blk * 16 + t);
+        *(float4 *)(k16 + t) = *(const float4 *)(wk + (size_t)blk * 16 + t);
+        *(float4 *)(v16 + t) = *(const float4 *)(wv + (size_t)blk * 16 + t);
     }
     float4 bias = *(const float4 *)(cb + blk * 4);
     float xv[4] = {xm.x, xm.y, xm.z, xm.w}, bb[4] = {bias.x, bias.y, bias.z, bias.w}, xa[4];
@@ -218,18 +221,30 @@ void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t
 template <typename WT>
 __global__ void k_mlstm_gate(const WT *Wg, const float *bg, int in, const float *QKV, int ldq, float *pool,
                              size_t numel, const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I,
-                             int NH) {
+                             int NH, int vec) {
     SYM_PDL_WAIT();
     __shared__ float sh[32];
     int n = blockIdx.x, b = blockIdx.y, dm = I / NH;
     const float *x = QKV + (size_t)b * ldq;
     const WT *wi = Wg + (size_t)n * in, *wf = Wg + (size_t)(NH + n) * in;
     float di = 0.0f, df = 0.0f;
+    if (vec) { /* 16-byte loads, 8 inputs a step: scalar loads left it latency-bound (24 us at B = 39) */
+#pragma unroll 2
+        for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) {
+            float a[8], f[8], xv[8];
+            load8<WT>(wi + k, a);
+            load8<WT>(wf + k, f);
+            load8<float>(x + k, xv);
+#pragma unroll
+            for (int q = 0; q < 8; q++) di += a[q] * xv[q], df += f[q] * xv[q];
+        }
+    } else {
 #pragma unroll 4
-    for (int k = threadIdx.x; k < in; k += blockDim.x) {
-        float xv = x[k];
-        di += sym_to_float(wi[k]) * xv;
-        df += sym_to_float(wf[k]) * xv;
+        for (int k = threadIdx.x; k < in; k += blockDim.x) {
+            float xv = x[k];
+            di += sym_to_float(wi[k]) * xv;
+            df += sym_to_float(wf[k]) * xv;
+        }
     }
     float ip = sym_block_sum(di, sh) + (bg ? bg[n] : 0.0f);
     float fp = sym_block_sum(df, sh) + (bg ? bg[NH + n] : 0.0f);
@@ -260,12 +275,13 @@ __global__ void k_mlstm_gate(const WT *Wg, const float *bg, int in, const float 
 void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ldq, float *pool, size_t numel,
                     const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH, int B) {
     dim3 grid(NH, B);
+    int vec = Lg->in % 8 == 0 && ldq % 4 == 0 && (uintptr_t)QKV % 16 == 0 && (uintptr_t)Lg->w % 16 == 0;
     if (Lg->bf16)
         sym_launch(k_mlstm_gate<__nv_bfloat16>, grid, dim3(256), s, (const __nv_bfloat16 *)Lg->w, Lg->b, Lg->in, QKV,
-                   ldq, pool, numel, slots, off_n, off_m, SC, ldsc, I, NH);
+                   ldq, pool, numel, slots, off_n, off_m, SC, ldsc, I, NH, vec);
     else
         sym_launch(k_mlstm_gate<float>, grid, dim3(256), s, (const float *)Lg->w, Lg->b, Lg->in, QKV, ldq, pool, numel,
-                   slots, off_n, off_m, SC, ldsc, I, NH);
+                   slots, off_n, off_m, SC, ldsc, I, NH, vec);
 }
 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
