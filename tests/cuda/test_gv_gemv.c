@@ -110,11 +110,13 @@ int main(int argc, char **argv) {
                 CHECKV(r <= 1.0, "bf16 %-22s %-6s B=%-2d flags=%d: worst error %.3g of its bound", shapes[s].name,
                        path_name[p], B, flags, r);
             }
-    /* fp32 weights: own GEMV and cuBLAS SGEMM */
-    for (int p = 0; p < 2; p++) {
-        double r = check_one(&shapes[0], 0, (sym_linear_path)p, 39, 1, NULL);
-        CHECKV(r <= 1.0, "fp32 %s B=39: worst error %.3g of its bound", path_name[p], r);
-    }
+    /* fp32 weights: own GEMV and cuBLAS SGEMM, with bias and ReLU, and accumulating */
+    for (int p = 0; p < 2; p++)
+        for (int f = 0; f < 3; f++) {
+            int B = f == 1 ? 13 : 39;
+            double r = check_one(&shapes[f == 2 ? 1 : 0], 0, (sym_linear_path)p, B, f, NULL);
+            CHECKV(r <= 1.0, "fp32 %s B=%d flags=%d: worst error %.3g of its bound", path_name[p], B, f, r);
+        }
     /* the tensor-core kernel: a row's bits do not depend on B */
     for (int s = 0; s < 4; s++) {
         const shape *sh = &shapes[s];
