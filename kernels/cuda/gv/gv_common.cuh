@@ -79,7 +79,12 @@ typedef struct {
     int out, in, blk_rows, xwrap, bf16;
 } sym_dlin;
 
-enum { GEMV_RELU = 1, GEMV_ACC = 2 };
+/* GEMV_X_SPLIT: x's three bf16 terms are already in ws->xs (written by the
+ * kernel that produced x, where sym_gemv_planes said so): no split kernel.
+ * GEMV_SPLIT_OUT: also write the output's terms into ws->xs, for the next
+ * layer (which then takes GEMV_X_SPLIT); only where sym_gemv_planes is
+ * non-NULL for both layers. */
+enum { GEMV_RELU = 1, GEMV_ACC = 2, GEMV_X_SPLIT = 4, GEMV_SPLIT_OUT = 8 };
 
 /* Per-stream resources of the tensor-core / cuBLAS path (B >= gemm_min):
  * handle bound to the stream, bf16 split buffer xs [3*Bmax*max_in] and raw
@@ -119,6 +124,11 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
 int sym_gemv_tc(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
                 int B, int flags);
 size_t sym_gemv_tc_part_floats(int n_sm, int max_out);
+/* Where the kernel that produces layer L's input at B rows should write
+ * that input's three bf16 terms ([3][B][w], w = the input's width), or NULL
+ * where sym_gemv takes a path that splits nothing (fp32, own GEMV, tensor
+ * cores). Saves the split kernel, 3-4 us a layer at B >= 9. */
+__nv_bfloat16 *sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B);
 int sym_gemv_tc_counters(int max_out);
 
 /* distribute.cu: the weights placed on `device` (NULL when not placed
@@ -132,14 +142,17 @@ float *sym_cuda_device_weights_arena(const sym_device_weights *dw, int device, s
  * floats in registers; they return -1 (nothing launched) for wider rows,
  * which the backend refuses at creation. */
 #define SYM_ROW_MAX 8192
-int sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w);
+/* Row kernels that produce a GEMM's input take xs (nullable): where set,
+ * they also write their output's bf16 terms there (sym_gemv_planes). */
+int sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w,
+                __nv_bfloat16 *xs);
 /* GroupNorm over `groups` runs (LayerNorm: groups 1, b NULL); res (nullable)
  * added after; add: y += result instead of y = result. In place is allowed. */
 int sym_groupnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, int groups,
                   const float *w, const float *b, const float *res, int ldr, int add);
 /* u += layernorm(x) * w1 (no bias), then a = rmsnorm(u; eps) * w2 */
 int sym_ln_add_rms(cudaStream_t s, const float *x, int ldx, float *u, int ldu, const float *w1, float *a, int lda,
-                   const float *w2, float eps, int B, int n);
+                   const float *w2, float eps, int B, int n, __nv_bfloat16 *xs);
 /* Causal depthwise conv (K=4) of C channels; state [C,3] at slot offset off. */
 void sym_dconv(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int C, float *pool, size_t numel,
               const int *slots, size_t off, const float *cw, const float *cb, int silu);
@@ -170,13 +183,14 @@ void sym_hawk_cell(cudaStream_t s, const float *PR, int ldp, const float *R, int
  * for i and f, xn for z and o; row stride ldsg >= 8n) */
 int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *sg,
                  int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
-                 const float *cw, const float *cb, size_t off_y, int n, int B);
+                 const float *cw, const float *cb, size_t off_y, int n, int B, __nv_bfloat16 *xs);
 /* the sLSTM cell; SO = groupnorm_NS(y) * gn_w + gn_b + res; XM = layernorm(SO) * mn_w.
  * -1 (nothing launched) for NS > SYM_SLSTM_MAX_GROUPS or H not a multiple of NS. */
 #define SYM_SLSTM_MAX_GROUPS 8
 int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
                   size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b, const float *res,
-                  int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B);
+                  int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B,
+                  __nv_bfloat16 *xs);
 /* XA = silu(conv(XM)) (conv state advanced); QKV = [Wq XA | Wk XA | Wv XM], 4x4 blocks */
 void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t numel, const int *slots,
                   size_t off_conv, const float *cw, const float *cb, const float *wq, const float *wk, const float *wv,
@@ -193,7 +207,7 @@ void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, 
 /* HN = (groupnorm_NH(sum of HP's splits / den) * w + b + skip * XA) * silu(XG) */
 int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, const float *on_w, const float *on_b,
                   const float *skip, const float *XA, int ldxa, const float *XG, int ldxg, float *HN, int ldh, int I,
-                  int NH, int B);
+                  int NH, int B, __nv_bfloat16 *xs);
 
 /* Device math kept IEEE (no fast-math): the sLSTM stabiliser starts at -inf. */
 __device__ __forceinline__ float sym_to_float(float v) { return v; }
@@ -233,6 +247,16 @@ template <> __device__ __forceinline__ void load8<__nv_bfloat16>(const __nv_bflo
         v[2 * i] = __uint_as_float(w[i] << 16);
         v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
     }
+}
+/* v, element `at` of a GEMM input, as the three bf16 terms the cuBLAS path
+ * multiplies (hi, mid, lo: the residual is ~2^-24 |v|); plane = B x width */
+__device__ __forceinline__ void sym_put_split(__nv_bfloat16 *xs, size_t plane, size_t at, float v) {
+    __nv_bfloat16 hi = __float2bfloat16_rn(v);
+    float r = v - __bfloat162float(hi);
+    __nv_bfloat16 mid = __float2bfloat16_rn(r);
+    xs[at] = hi;
+    xs[plane + at] = mid;
+    xs[2 * plane + at] = __float2bfloat16_rn(r - __bfloat162float(mid));
 }
 __device__ __forceinline__ float *sym_slot(float *pool, size_t numel, const int *slots, int b) {
     return pool + (size_t)slots[b] * numel;

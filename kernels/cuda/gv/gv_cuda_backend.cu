@@ -321,6 +321,20 @@ out:
         if ((call) && !bad) bad = -1;                                                                          \
     } while (0)
 
+/* Where the kernel producing layer L's input writes its bf16 terms (NULL:
+ * nowhere; SYM_GV_NO_PRESPLIT=1 leaves every split to the split kernel,
+ * for comparison). PS(L) is the matching sym_gemv flag. */
+static __nv_bfloat16 *presplit(cuda_backend *c, int t, const sym_dlin *L, int B) {
+    static int off = -1;
+    if (off < 0) {
+        const char *v = getenv("SYM_GV_NO_PRESPLIT");
+        off = v && *v && *v != '0';
+    }
+    return off ? NULL : sym_gemv_planes(&c->ws[t], L, B);
+}
+#define XS(L) presplit(c, t, (L), B)
+#define PS(L) (XS(L) ? GEMV_X_SPLIT : 0)
+
 /* Enqueues tower t for B rows on its stream; returns a cuBLAS status, or -1. */
 static int enqueue_tower(cuda_backend *c, int t, int B) {
     int bad = 0;
@@ -339,29 +353,34 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
         const dblock *d = &c->blk[t][l];
         const sym_block_state *bs = &ly->blocks[l];
         /* xLSTM: norm1 is part of the sLSTM's entry kernel (below) */
-        if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm1));
+        /* the layer that reads norm1's output */
+        const sym_dlin *in1 = t == SYM_TOWER_MAMBA2   ? &d->mb_proj
+                              : t == SYM_TOWER_RETNET ? &d->rt_qkvg
+                              : t == SYM_TOWER_HAWK   ? &d->hk_gr
+                                                      : NULL;
+        if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm1, XS(in1)));
         if (t == SYM_TOWER_XLSTM) {
             /* sLSTM: sg = the gates' input [g][head][x_g | yprev], pr = gates [i f z o], b5 = s_out */
             K(sym_slstm_in(s, b->u, H, b->a, H, d->norm1, FLT_EPSILON, b->sg, 8 * H, H / NS, d->s_norm, pool, ne, sl,
-                           bs->s_conv, d->s_cw, d->s_cb, bs->s_y, H, B));
-            G(&d->s_gates, b->sg, 8 * H, b->pr, W1, B, 0);
+                           bs->s_conv, d->s_cw, d->s_cb, bs->s_y, H, B, XS(&d->s_gates)));
+            G(&d->s_gates, b->sg, 8 * H, b->pr, W1, B, PS(&d->s_gates));
             /* mLSTM: b6 = xn, pr = [xm | xg], b3 = xa, b1 = qkv, g2 = (ig fg den), hp = partial readouts,
              * b4 = hn */
             K(sym_slstm_out(s, b->pr, W1, pool, ne, sl, bs->s_c, bs->s_n, bs->s_m, bs->s_y, d->s_gn_w, d->s_gn_b, b->a, H,
-                            b->b5, I, d->m_norm, b->b6, H, H, NS, B));
-            G(&d->m_xg, b->b6, H, b->pr, W1, B, 0);
+                            b->b5, I, d->m_norm, b->b6, H, H, NS, B, XS(&d->m_xg)));
+            G(&d->m_xg, b->b6, H, b->pr, W1, B, PS(&d->m_xg));
             sym_mlstm_in(s, b->pr, W1, pool, ne, sl, bs->m_conv, d->m_cw, d->m_cb, d->m_q, d->m_k, d->m_v, b->b3, I, b->b1,
                          3 * I, I, B);
             sym_mlstm_gate(s, &d->m_gates, b->b1, 3 * I, pool, ne, sl, bs->m_n, bs->m_m, b->g2, 4 * NH, I, NH, B);
             sym_mlstm_cell(s, b->b1, 3 * I, b->g2, 4 * NH, pool, ne, sl, bs->m_C, b->hp, I, NH, B);
             K(sym_mlstm_out(s, b->hp, b->g2, 4 * NH, d->m_on_w, d->m_on_b, d->m_skip, b->b3, I, b->pr + I, W1, b->b4, I,
-                            I, NH, B));
-            G(&d->m_down, b->b4, I, b->b5, I, B, GEMV_ACC);
+                            I, NH, B, XS(&d->m_down)));
+            G(&d->m_down, b->b4, I, b->b5, I, B, GEMV_ACC | PS(&d->m_down));
             /* u += final_norm(b5), then the block's second norm: a = norm2(u) */
-            K(sym_ln_add_rms(s, b->b5, I, b->u, H, d->final_norm, b->a, H, d->norm2, FLT_EPSILON, B, H));
+            K(sym_ln_add_rms(s, b->b5, I, b->u, H, d->final_norm, b->a, H, d->norm2, FLT_EPSILON, B, H, XS(&d->fc1)));
         } else if (t == SYM_TOWER_MAMBA2) {
             /* pr = [x | z | b | c | dt], b3 = xs, b2 = [b | c] after conv, b4 = y*silu(z), b5 = rmsnorm */
-            G(&d->mb_proj, b->a, H, b->pr, W1, B, 0);
+            G(&d->mb_proj, b->a, H, b->pr, W1, B, PS(in1));
             sym_dconv(s, b->pr, W1, b->b3, I, B, I, pool, ne, sl, bs->mb_conv_x, d->mb_cx_w, d->mb_cx_b, 1);
             sym_dconv(s, b->pr + 2 * I, W1, b->b2, 2 * H, B, SYM_MAMBA_BC, pool, ne, sl, bs->mb_conv_b, d->mb_cb_w,
                      d->mb_cb_b, 1);
@@ -369,32 +388,36 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
                      bs->mb_conv_c, d->mb_cc_w, d->mb_cc_b, 1);
             sym_mamba_ssm(s, b->b3, I, b->b2, 2 * H, b->pr, W1, I, 2 * I + 2 * SYM_MAMBA_BC, d->mb_a, d->mb_d, pool,
                           ne, sl, bs->mb_h, b->b4, I, B, NM);
-            K(sym_rmsnorm(s, b->b4, I, b->b5, I, B, I, 1e-5f, d->mb_norm));
-            G(&d->mb_out, b->b5, I, b->u, H, B, GEMV_ACC);
+            K(sym_rmsnorm(s, b->b4, I, b->b5, I, B, I, 1e-5f, d->mb_norm, XS(&d->mb_out)));
+            G(&d->mb_out, b->b5, I, b->u, H, B, GEMV_ACC | PS(&d->mb_out));
         } else if (t == SYM_TOWER_RETNET) {
             int hd = H / NH;
-            G(&d->rt_qkvg, b->a, H, b->pr, W1, B, 0);
+            G(&d->rt_qkvg, b->a, H, b->pr, W1, B, PS(in1));
             sym_retnet_rotary(s, b->pr, W1, H, hd, d->rt_angle, pool, ne, sl, 1.0f / sqrtf((float)hd), B);
             sym_retnet_cell(s, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, bs->rt_S, b->b4, I, B);
             sym_retnet_norm(s, b->b4, I, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, bs->rt_scale, b->b5, I, B);
             G(&d->rt_out, b->b5, I, b->u, H, B, GEMV_ACC);
         } else {
             /* pr = [gate | rec], b3 = r, b2 = [ig | rg], b5 = gelu(gate)*h */
-            G(&d->hk_gr, b->a, H, b->pr, W1, B, 0);
+            G(&d->hk_gr, b->a, H, b->pr, W1, B, PS(in1));
             sym_dconv(s, b->pr + H, W1, b->b3, I, B, H, pool, ne, sl, bs->hk_conv, d->hk_cw, d->hk_cb, 0);
             G(&d->hk_igrg, b->b3, I, b->b2, 2 * H, B, 0);
             sym_hawk_cell(s, b->pr, W1, b->b3, I, b->b2, 2 * H, d->hk_a, pool, ne, sl, bs->hk_h, b->b5, I, H, B);
             G(&d->hk_out, b->b5, I, b->u, H, B, GEMV_ACC);
         }
-        if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2));
-        G(&d->fc1, b->a, H, b->h1, P, B, GEMV_RELU);
-        G(&d->fc2, b->h1, P, b->u, H, B, GEMV_ACC);
+        if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2, XS(&d->fc1)));
+        /* fc1's epilogue splits its output for fc2 where both split */
+        const int chain = XS(&d->fc1) && XS(&d->fc2) ? GEMV_SPLIT_OUT : 0;
+        G(&d->fc1, b->a, H, b->h1, P, B, GEMV_RELU | PS(&d->fc1) | chain);
+        G(&d->fc2, b->h1, P, b->u, H, B, GEMV_ACC | (chain ? GEMV_X_SPLIT : 0));
     }
     G(&c->outp, b->u, H, c->d_pred + t, SYM_TOWERS, B, 0);
     return bad;
 }
 #undef G
 #undef K
+#undef XS
+#undef PS
 
 static int enqueue_step(cuda_backend *c, int B, sym_err *e) {
     /* SYM_GV_TOWER_MASK (bench breakdown only: outputs of skipped towers are

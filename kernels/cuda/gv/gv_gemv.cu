@@ -119,15 +119,7 @@ __global__ void k_split3(const float *x, int ldx, int w, int B, __nv_bfloat16 *x
     SYM_PDL_ENTER();
     int i = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (i >= w) return;
-    float v = x[(size_t)b * ldx + i];
-    __nv_bfloat16 hi = __float2bfloat16_rn(v);
-    float r = v - __bfloat162float(hi);
-    __nv_bfloat16 mid = __float2bfloat16_rn(r);
-    float r2 = r - __bfloat162float(mid);
-    size_t plane = (size_t)B * w;
-    xs[(size_t)b * w + i] = hi;
-    xs[plane + (size_t)b * w + i] = mid;
-    xs[2 * plane + (size_t)b * w + i] = __float2bfloat16_rn(r2);
+    sym_put_split(xs, (size_t)B * w, (size_t)b * w + i, x[(size_t)b * ldx + i]);
 }
 
 /* y = act(y + bias) in place (fp32 path: cuBLAS already did y (+)= W x) */
@@ -139,8 +131,10 @@ __global__ void k_epi_inplace(float *y, int ldy, int out, const float *bias, int
     y[(size_t)b * ldy + o] = relu ? fmaxf(v, 0.0f) : v;
 }
 
-/* y (=|+=) act(y2_hi + y2_mid + y2_lo + bias) */
-__global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, const float *bias, int flags) {
+/* y (=|+=) act(y2_hi + y2_mid + y2_lo + bias); with GEMV_SPLIT_OUT the
+ * result's terms go to xs too, for the next layer */
+__global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, const float *bias, int flags,
+                            __nv_bfloat16 *xs) {
     SYM_PDL_ENTER();
     int o = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (o >= out) return;
@@ -149,8 +143,17 @@ __global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, 
     float v = (p[0] + p[plane]) + p[2 * plane] + (bias ? bias[o] : 0.0f);
     if (flags & GEMV_RELU) v = fmaxf(v, 0.0f);
     float *yp = y + (size_t)b * ldy + o;
-    if (flags & GEMV_ACC) *yp += v;
-    else *yp = v;
+    if (flags & GEMV_ACC) v += *yp;
+    *yp = v;
+    if (flags & GEMV_SPLIT_OUT) sym_put_split(xs, plane, (size_t)b * out + o, v);
+}
+
+__nv_bfloat16 *sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B) {
+    /* sym_gemv's dispatch: only its cuBLAS bf16 path splits */
+    if (!ws || !L->bf16 || (B >= ws->tc_min && B <= ws->tc_max) || B < ws->gemm_min ||
+        (L->blk_rows < L->out && B <= ws->blk_own_max))
+        return NULL;
+    return ws->xs;
 }
 
 int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
@@ -189,7 +192,7 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
     }
     const int w = blk ? nb * in : in;
     dim3 sg((w + 255) / 256, B);
-    sym_launch(k_split3, dim3(sg), dim3(256), s, x, ldx, w, B, ws->xs);
+    if (!(flags & GEMV_X_SPLIT)) sym_launch(k_split3, dim3(sg), dim3(256), s, x, ldx, w, B, ws->xs);
     const __nv_bfloat16 *W = (const __nv_bfloat16 *)L->w;
     if (!blk) {
         st = cublasGemmEx(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, out, 3 * B, in, &one, W, CUDA_R_16BF, in, ws->xs,
@@ -204,6 +207,6 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
             if (st) return (int)st;
         }
     }
-    sym_launch(k_epi_split, dim3(eg), dim3(256), s, ws->y2, out, B, y, ldy, L->b, flags);
+    sym_launch(k_epi_split, dim3(eg), dim3(256), s, ws->y2, out, B, y, ldy, L->b, flags, ws->xs);
     return 0;
 }

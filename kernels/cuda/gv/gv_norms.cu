@@ -11,7 +11,8 @@ extern "C" {
 }
 
 template <int EPT>
-__global__ void __launch_bounds__(NT) k_rmsnorm(const float *x, int ldx, float *y, int ldy, int n, float eps, const float *w) {
+__global__ void __launch_bounds__(NT) k_rmsnorm(const float *x, int ldx, float *y, int ldy, int n, float eps, const float *w,
+                                                __nv_bfloat16 *xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     float v[EPT], wv[EPT];
@@ -22,7 +23,9 @@ __global__ void __launch_bounds__(NT) k_rmsnorm(const float *x, int ldx, float *
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
         int i = threadIdx.x + j * NT;
-        if (i < n) yr[i] = v[j] * r * wv[j];
+        if (i >= n) continue;
+        yr[i] = v[j] * r * wv[j];
+        if (xs) sym_put_split(xs, (size_t)B * n, (size_t)blockIdx.x * n + i, yr[i]);
     }
 }
 
@@ -51,7 +54,8 @@ __global__ void __launch_bounds__(NT) k_groupnorm(const float *x, int ldx, float
  * block's exit and the next norm in one pass. */
 template <int EPT>
 __global__ void __launch_bounds__(NT) k_ln_add_rms(const float *x, int ldx, float *u, int ldu, const float *w1,
-                                                   float *a, int lda, const float *w2, float eps, int n) {
+                                                   float *a, int lda, const float *w2, float eps, int n,
+                                                   __nv_bfloat16 *xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int row = blockIdx.x;
@@ -72,12 +76,16 @@ __global__ void __launch_bounds__(NT) k_ln_add_rms(const float *x, int ldx, floa
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
         int i = threadIdx.x + j * NT;
-        if (i < n) a[(size_t)row * lda + i] = v[j] * rs * w2v[j];
+        if (i >= n) continue;
+        float o = v[j] * rs * w2v[j];
+        a[(size_t)row * lda + i] = o;
+        if (xs) sym_put_split(xs, (size_t)B * n, (size_t)row * n + i, o);
     }
 }
 
-int sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w) {
-#define L_(E) sym_launch(k_rmsnorm<E>, dim3(B), dim3(NT), s, x, ldx, y, ldy, n, eps, w)
+int sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w,
+                __nv_bfloat16 *xs) {
+#define L_(E) sym_launch(k_rmsnorm<E>, dim3(B), dim3(NT), s, x, ldx, y, ldy, n, eps, w, xs, B)
     SYM_EPT_SWITCH(n, L_)
 #undef L_
     return 0;
@@ -94,8 +102,8 @@ int sym_groupnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, in
 }
 
 int sym_ln_add_rms(cudaStream_t s, const float *x, int ldx, float *u, int ldu, const float *w1, float *a, int lda,
-                   const float *w2, float eps, int B, int n) {
-#define L_(E) sym_launch(k_ln_add_rms<E>, dim3(B), dim3(NT), s, x, ldx, u, ldu, w1, a, lda, w2, eps, n)
+                   const float *w2, float eps, int B, int n, __nv_bfloat16 *xs) {
+#define L_(E) sym_launch(k_ln_add_rms<E>, dim3(B), dim3(NT), s, x, ldx, u, ldu, w1, a, lda, w2, eps, n, xs, B)
     SYM_EPT_SWITCH(n, L_)
 #undef L_
     return 0;

@@ -16,7 +16,7 @@ template <int EPT>
 __global__ void __launch_bounds__(NT) k_slstm_in(const float *u, int ldu, float *a, int lda, const float *w1, float eps,
                                                  float *sg, int ldsg, int bs, const float *w2, float *pool,
                                                  size_t numel, const int *slots, size_t off_conv, const float *cw,
-                                                 const float *cb, size_t off_y, int n) {
+                                                 const float *cb, size_t off_y, int n, __nv_bfloat16 *xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int row = blockIdx.x;
@@ -50,18 +50,26 @@ __global__ void __launch_bounds__(NT) k_slstm_in(const float *u, int ldu, float 
         a[(size_t)row * lda + i] = v[j];
         cs[3 * (size_t)i] = s1[j], cs[3 * (size_t)i + 1] = s2[j], cs[3 * (size_t)i + 2] = x;
         /* gates i, f read xa; z, o read xn; all four read y_prev */
-        float *p = sg + (size_t)row * ldsg + (size_t)(i / bs) * 2 * bs + i % bs;
+        size_t at = (size_t)row * ldsg + (size_t)(i / bs) * 2 * bs + i % bs;
+        float *p = sg + at;
         p[0] = xa, p[gate] = xa, p[2 * gate] = x, p[3 * gate] = x;
         p[bs] = yv[j], p[gate + bs] = yv[j], p[2 * gate + bs] = yv[j], p[3 * gate + bs] = yv[j];
+        if (xs) { /* the terms of the same eight values (ldsg is the row's width, 8 n) */
+            const size_t pl = (size_t)B * ldsg;
+            sym_put_split(xs, pl, at, xa), sym_put_split(xs, pl, at + gate, xa);
+            sym_put_split(xs, pl, at + 2 * gate, x), sym_put_split(xs, pl, at + 3 * gate, x);
+            for (int g = 0; g < 4; g++) sym_put_split(xs, pl, at + g * gate + bs, yv[j]);
+        }
     }
 }
 
 int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *sg,
                  int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
-                 const float *cw, const float *cb, size_t off_y, int n, int B) {
+                 const float *cw, const float *cb, size_t off_y, int n, int B, __nv_bfloat16 *xs) {
+    if (xs && ldsg != 8 * n) return -1; /* the terms are laid out at the row's width */
 #define L_(E)                                                                                                  \
     sym_launch(k_slstm_in<E>, dim3(B), dim3(NT), s, u, ldu, a, lda, w1, eps, sg, ldsg, bs, w2, pool, numel, slots, \
-               off_conv, cw, cb, off_y, n)
+               off_conv, cw, cb, off_y, n, xs, B)
     SYM_EPT_SWITCH(n, L_)
 #undef L_
     return 0;
@@ -76,7 +84,7 @@ __global__ void __launch_bounds__(NT) k_slstm_out(const float *G, int ldg, float
                                                   size_t off_c, size_t off_n, size_t off_m, size_t off_y,
                                                   const float *gn_w, const float *gn_b, const float *res, int ldr,
                                                   float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H,
-                                                  int NS) {
+                                                  int NS, __nv_bfloat16 *xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int row = blockIdx.x, gs = H / NS;
@@ -141,17 +149,20 @@ __global__ void __launch_bounds__(NT) k_slstm_out(const float *G, int ldg, float
         int i = threadIdx.x + j * NT;
         if (i >= H) continue;
         SO[(size_t)row * ldso + i] = so[j];
-        XM[(size_t)row * ldxm + i] = (so[j] - mean) * r * mw[j];
+        float xm = (so[j] - mean) * r * mw[j];
+        XM[(size_t)row * ldxm + i] = xm;
+        if (xs) sym_put_split(xs, (size_t)B * H, (size_t)row * H + i, xm);
     }
 }
 
 int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
                   size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b, const float *res,
-                  int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B) {
+                  int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B,
+                  __nv_bfloat16 *xs) {
     if (NS < 1 || NS > SYM_SLSTM_MAX_GROUPS || H % NS) return -1;
 #define L_(E)                                                                                                  \
     sym_launch(k_slstm_out<E>, dim3(B), dim3(NT), s, G, ldg, pool, numel, slots, off_c, off_n, off_m, off_y, gn_w, \
-               gn_b, res, ldr, SO, ldso, mn_w, XM, ldxm, H, NS)
+               gn_b, res, ldr, SO, ldso, mn_w, XM, ldxm, H, NS, xs, B)
     SYM_EPT_SWITCH(H, L_)
 #undef L_
     return 0;
@@ -341,7 +352,8 @@ void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, 
 template <int EPT>
 __global__ void __launch_bounds__(NT) k_mlstm_out(const float *HP, const float *SC, int ldsc, const float *w,
                                                   const float *bb, const float *skip, const float *XA, int ldxa,
-                                                  const float *XG, int ldxg, float *HN, int ldh, int I, int dm, int B) {
+                                                  const float *XG, int ldxg, float *HN, int ldh, int I, int dm, int B,
+                                                  __nv_bfloat16 *xs) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int n = blockIdx.x, b = blockIdx.y;
@@ -368,17 +380,21 @@ __global__ void __launch_bounds__(NT) k_mlstm_out(const float *HP, const float *
         int i = threadIdx.x + j * NT;
         if (i < dm) {
             float o = (v[j] - mean) * r * wv[j] + bv[j];
-            HN[(size_t)b * ldh + n * dm + i] = (o + sk[j] * xa[j]) * sym_siluf(xg[j]);
+            float hn = (o + sk[j] * xa[j]) * sym_siluf(xg[j]);
+            HN[(size_t)b * ldh + n * dm + i] = hn;
+            if (xs) sym_put_split(xs, (size_t)B * I, (size_t)b * I + n * dm + i, hn);
         }
     }
 }
 
 int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, const float *on_w, const float *on_b,
                   const float *skip, const float *XA, int ldxa, const float *XG, int ldxg, float *HN, int ldh, int I,
-                  int NH, int B) {
+                  int NH, int B, __nv_bfloat16 *xs) {
     int dm = I / NH;
     dim3 grid(NH, B);
-#define L_(E) sym_launch(k_mlstm_out<E>, dim3(grid), dim3(NT), s, HP, SC, ldsc, on_w, on_b, skip, XA, ldxa, XG, ldxg, HN, ldh, I, dm, B)
+#define L_(E)                                                                                                  \
+    sym_launch(k_mlstm_out<E>, dim3(grid), dim3(NT), s, HP, SC, ldsc, on_w, on_b, skip, XA, ldxa, XG, ldxg, HN, ldh, I, \
+               dm, B, xs)
     SYM_EPT_SWITCH(dm, L_)
 #undef L_
     return 0;
