@@ -52,8 +52,8 @@ __global__ void __launch_bounds__(NT) k_groupnorm(const float *x, int ldx, float
 
 /* u += layernorm(x) * w1 (no bias), then a = rmsnorm(u) * w2: the xLSTM
  * block's exit and the next norm in one pass. */
-template <int EPT>
-__global__ void __launch_bounds__(NT) k_ln_add_rms(const float *x, int ldx, float *u, int ldu, const float *w1,
+template <int EPT, int T>
+__global__ void __launch_bounds__(T) k_ln_add_rms(const float *x, int ldx, float *u, int ldu, const float *w1,
                                                    float *a, int lda, const float *w2, float eps, int n,
                                                    __nv_bfloat16 *xs, int B) {
     SYM_PDL_ENTER();
@@ -61,21 +61,21 @@ __global__ void __launch_bounds__(NT) k_ln_add_rms(const float *x, int ldx, floa
     int row = blockIdx.x;
     float v[EPT], uv[EPT], w1v[EPT], w2v[EPT], mean, r;
     float *ur = u + (size_t)row * ldu;
-    row_load<EPT>(x + (size_t)row * ldx, n, v);
-    row_load<EPT>(ur, n, uv);
-    row_load_or<EPT>(w1, n, w1v, 1.0f);
-    row_load_or<EPT>(w2, n, w2v, 1.0f);
-    row_ln_stats<EPT>(v, n, &mean, &r, sh);
+    row_load<EPT, T>(x + (size_t)row * ldx, n, v);
+    row_load<EPT, T>(ur, n, uv);
+    row_load_or<EPT, T>(w1, n, w1v, 1.0f);
+    row_load_or<EPT, T>(w2, n, w2v, 1.0f);
+    row_ln_stats<EPT, T>(v, n, &mean, &r, sh);
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
-        int i = threadIdx.x + j * NT;
+        int i = threadIdx.x + j * T;
         v[j] = i < n ? uv[j] + (v[j] - mean) * r * w1v[j] : 0.0f;
         if (i < n) ur[i] = v[j];
     }
     float rs = row_rms_scale<EPT>(v, n, eps, sh);
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
-        int i = threadIdx.x + j * NT;
+        int i = threadIdx.x + j * T;
         if (i >= n) continue;
         float o = v[j] * rs * w2v[j];
         a[(size_t)row * lda + i] = o;
@@ -103,8 +103,8 @@ int sym_groupnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, in
 
 int sym_ln_add_rms(cudaStream_t s, const float *x, int ldx, float *u, int ldu, const float *w1, float *a, int lda,
                    const float *w2, float eps, int B, int n, __nv_bfloat16 *xs) {
-#define L_(E) sym_launch(k_ln_add_rms<E>, dim3(B), dim3(NT), s, x, ldx, u, ldu, w1, a, lda, w2, eps, n, xs, B)
-    SYM_EPT_SWITCH(n, L_)
+#define L_(E) sym_launch(k_ln_add_rms<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, x, ldx, u, ldu, w1, a, lda, w2, eps, n, xs, B)
+    SYM_EPT_SWITCH_WIDE(n, L_)
 #undef L_
     return 0;
 }

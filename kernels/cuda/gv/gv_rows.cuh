@@ -12,10 +12,10 @@
 
 #define NT 256
 
-template <int EPT> __device__ __forceinline__ void row_load(const float *x, int n, float *v) {
+template <int EPT, int T = NT> __device__ __forceinline__ void row_load(const float *x, int n, float *v) {
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
-        int i = threadIdx.x + j * NT;
+        int i = threadIdx.x + j * T;
         v[j] = i < n ? x[i] : 0.0f;
     }
 }
@@ -25,11 +25,11 @@ template <int EPT> __device__ __forceinline__ void row_load(const float *x, int 
  * may alias a later load, so loads left after stores are serialised, and
  * a fused kernel that interleaved them ran 2x slower than the kernels it
  * replaced. */
-template <int EPT>
+template <int EPT, int T = NT>
 __device__ __forceinline__ void row_load_or(const float *x, int n, float *v, float dflt, int stride = 1) {
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
-        int i = threadIdx.x + j * NT;
+        int i = threadIdx.x + j * T;
         v[j] = x && i < n ? x[(size_t)i * stride] : dflt;
     }
 }
@@ -51,21 +51,23 @@ template <int EPT> __device__ __forceinline__ float row_rms_scale(const float *v
 
 /* mean and 1 / sqrt(var + 1e-5), the variance about the mean (two passes,
  * on registers); v is zero past n */
-template <int EPT> __device__ __forceinline__ void row_ln_stats(const float *v, int n, float *mean, float *r, float *sh) {
+template <int EPT, int T = NT>
+__device__ __forceinline__ void row_ln_stats(const float *v, int n, float *mean, float *r, float *sh) {
     float m = row_sum<EPT>(v, sh) / (float)n, q = 0.0f;
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
-        float d = threadIdx.x + j * NT < n ? v[j] - m : 0.0f;
+        float d = threadIdx.x + j * T < n ? v[j] - m : 0.0f;
         q += d * d;
     }
     *mean = m;
     *r = 1.0f / sqrtf(sym_block_sum(q, sh) / (float)n + 1e-5f);
 }
 
-/* Elements per thread for a row of n (0: wider than SYM_ROW_MAX). */
-static inline int sym_ept_for(int n) {
-    for (int e = 1; e <= SYM_ROW_MAX / NT; e *= 2)
-        if (n <= e * NT) return e;
+/* Elements per thread for a row of n over blocks of t threads (0: wider
+ * than SYM_ROW_MAX). */
+static inline int sym_ept_for(int n, int t = NT) {
+    for (int e = 1; e <= SYM_ROW_MAX / t; e *= 2)
+        if (n <= e * t) return e;
     return 0;
 }
 
@@ -78,6 +80,19 @@ static inline int sym_ept_for(int n) {
     case 8: LAUNCH(8); break;                                                                                  \
     case 16: LAUNCH(16); break;                                                                                \
     case 32: LAUNCH(32); break;                                                                                \
+    default: return -1;                                                                                        \
+    }
+
+/* The same for blocks of NT_WIDE threads (row kernels whose per-element
+ * arithmetic is long: one 256-thread block per row left them
+ * latency-bound on their own instruction chains). */
+#define NT_WIDE 1024
+#define SYM_EPT_SWITCH_WIDE(n, LAUNCH)                                                                         \
+    switch (sym_ept_for(n, NT_WIDE)) {                                                                         \
+    case 1: LAUNCH(1); break;                                                                                  \
+    case 2: LAUNCH(2); break;                                                                                  \
+    case 4: LAUNCH(4); break;                                                                                  \
+    case 8: LAUNCH(8); break;                                                                                  \
     default: return -1;                                                                                        \
     }
 

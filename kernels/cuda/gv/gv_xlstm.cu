@@ -12,8 +12,8 @@
  * LayerNorm(a) * s_norm, xa = silu(conv(xn)) with the conv state advanced,
  * and y_prev copied out of the state for the recurrent GEMV. Was four
  * kernels. */
-template <int EPT>
-__global__ void __launch_bounds__(NT) k_slstm_in(const float *u, int ldu, float *a, int lda, const float *w1, float eps,
+template <int EPT, int T>
+__global__ void __launch_bounds__(T) k_slstm_in(const float *u, int ldu, float *a, int lda, const float *w1, float eps,
                                                  float *sg, int ldsg, int bs, const float *w2, float *pool,
                                                  size_t numel, const int *slots, size_t off_conv, const float *cw,
                                                  const float *cb, size_t off_y, int n, __nv_bfloat16 *xs, int B) {
@@ -23,26 +23,26 @@ __global__ void __launch_bounds__(NT) k_slstm_in(const float *u, int ldu, float 
     float *st = sym_slot(pool, numel, slots, row), *cs = st + off_conv;
     /* every load first (row_load_or's note) */
     float v[EPT], w1v[EPT], w2v[EPT], s0[EPT], s1[EPT], s2[EPT], c0[EPT], c1[EPT], c2[EPT], c3[EPT], cbv[EPT], yv[EPT];
-    row_load<EPT>(u + (size_t)row * ldu, n, v);
-    row_load_or<EPT>(w1, n, w1v, 1.0f);
-    row_load_or<EPT>(w2, n, w2v, 1.0f);
-    row_load_or<EPT>(cs, n, s0, 0.0f, 3);
-    row_load_or<EPT>(cs + 1, n, s1, 0.0f, 3);
-    row_load_or<EPT>(cs + 2, n, s2, 0.0f, 3);
-    row_load_or<EPT>(cw, n, c0, 0.0f, 4);
-    row_load_or<EPT>(cw + 1, n, c1, 0.0f, 4);
-    row_load_or<EPT>(cw + 2, n, c2, 0.0f, 4);
-    row_load_or<EPT>(cw + 3, n, c3, 0.0f, 4);
-    row_load_or<EPT>(cb, n, cbv, 0.0f);
-    row_load_or<EPT>(st + off_y, n, yv, 0.0f);
+    row_load<EPT, T>(u + (size_t)row * ldu, n, v);
+    row_load_or<EPT, T>(w1, n, w1v, 1.0f);
+    row_load_or<EPT, T>(w2, n, w2v, 1.0f);
+    row_load_or<EPT, T>(cs, n, s0, 0.0f, 3);
+    row_load_or<EPT, T>(cs + 1, n, s1, 0.0f, 3);
+    row_load_or<EPT, T>(cs + 2, n, s2, 0.0f, 3);
+    row_load_or<EPT, T>(cw, n, c0, 0.0f, 4);
+    row_load_or<EPT, T>(cw + 1, n, c1, 0.0f, 4);
+    row_load_or<EPT, T>(cw + 2, n, c2, 0.0f, 4);
+    row_load_or<EPT, T>(cw + 3, n, c3, 0.0f, 4);
+    row_load_or<EPT, T>(cb, n, cbv, 0.0f);
+    row_load_or<EPT, T>(st + off_y, n, yv, 0.0f);
     float mean, r, rs = row_rms_scale<EPT>(v, n, eps, sh);
 #pragma unroll
-    for (int j = 0; j < EPT; j++) v[j] = threadIdx.x + j * NT < n ? v[j] * rs * w1v[j] : 0.0f;
-    row_ln_stats<EPT>(v, n, &mean, &r, sh);
+    for (int j = 0; j < EPT; j++) v[j] = threadIdx.x + j * T < n ? v[j] * rs * w1v[j] : 0.0f;
+    row_ln_stats<EPT, T>(v, n, &mean, &r, sh);
     const int gate = 2 * bs * (n / bs); /* one gate's stride in sg */
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
-        int i = threadIdx.x + j * NT;
+        int i = threadIdx.x + j * T;
         if (i >= n) continue;
         float x = (v[j] - mean) * r * w2v[j];
         float o = cbv[j] + c0[j] * s0[j] + c1[j] * s1[j] + c2[j] * s2[j] + c3[j] * x;
@@ -68,9 +68,9 @@ int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, con
                  const float *cw, const float *cb, size_t off_y, int n, int B, __nv_bfloat16 *xs) {
     if (xs && ldsg != 8 * n) return -1; /* the terms are laid out at the row's width */
 #define L_(E)                                                                                                  \
-    sym_launch(k_slstm_in<E>, dim3(B), dim3(NT), s, u, ldu, a, lda, w1, eps, sg, ldsg, bs, w2, pool, numel, slots, \
+    sym_launch(k_slstm_in<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, u, ldu, a, lda, w1, eps, sg, ldsg, bs, w2, pool, numel, slots, \
                off_conv, cw, cb, off_y, n, xs, B)
-    SYM_EPT_SWITCH(n, L_)
+    SYM_EPT_SWITCH_WIDE(n, L_)
 #undef L_
     return 0;
 }
@@ -79,8 +79,8 @@ int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, con
  * (elementwise, exp-stabilised; m starts at -inf) advances c, n, m, y; then
  * s_out = GroupNorm_NS(y) * gn_w + gn_b + res goes to SO, and the mLSTM's
  * input xm = LayerNorm(s_out) * m_norm to XM. Was three kernels. */
-template <int EPT>
-__global__ void __launch_bounds__(NT) k_slstm_out(const float *G, int ldg, float *pool, size_t numel, const int *slots,
+template <int EPT, int T>
+__global__ void __launch_bounds__(T) k_slstm_out(const float *G, int ldg, float *pool, size_t numel, const int *slots,
                                                   size_t off_c, size_t off_n, size_t off_m, size_t off_y,
                                                   const float *gn_w, const float *gn_b, const float *res, int ldr,
                                                   float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H,
@@ -92,21 +92,21 @@ __global__ void __launch_bounds__(NT) k_slstm_out(const float *G, int ldg, float
     const float *g = G + (size_t)row * ldg;
     /* every load first (row_load_or's note) */
     float gi[EPT], gf[EPT], gz[EPT], go[EPT], cv[EPT], nv[EPT], mv[EPT], gw[EPT], gb[EPT], rv[EPT], mw[EPT];
-    row_load<EPT>(g, H, gi);
-    row_load<EPT>(g + H, H, gf);
-    row_load<EPT>(g + 2 * H, H, gz);
-    row_load<EPT>(g + 3 * H, H, go);
-    row_load<EPT>(st + off_c, H, cv);
-    row_load<EPT>(st + off_n, H, nv);
-    row_load<EPT>(st + off_m, H, mv);
-    row_load_or<EPT>(gn_w, H, gw, 1.0f);
-    row_load_or<EPT>(gn_b, H, gb, 0.0f);
-    row_load_or<EPT>(res ? res + (size_t)row * ldr : NULL, H, rv, 0.0f);
-    row_load_or<EPT>(mn_w, H, mw, 1.0f);
+    row_load<EPT, T>(g, H, gi);
+    row_load<EPT, T>(g + H, H, gf);
+    row_load<EPT, T>(g + 2 * H, H, gz);
+    row_load<EPT, T>(g + 3 * H, H, go);
+    row_load<EPT, T>(st + off_c, H, cv);
+    row_load<EPT, T>(st + off_n, H, nv);
+    row_load<EPT, T>(st + off_m, H, mv);
+    row_load_or<EPT, T>(gn_w, H, gw, 1.0f);
+    row_load_or<EPT, T>(gn_b, H, gb, 0.0f);
+    row_load_or<EPT, T>(res ? res + (size_t)row * ldr : NULL, H, rv, 0.0f);
+    row_load_or<EPT, T>(mn_w, H, mw, 1.0f);
     float v[EPT];
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
-        int i = threadIdx.x + j * NT;
+        int i = threadIdx.x + j * T;
         v[j] = 0.0f;
         if (i >= H) continue;
         float lf = mv[j] + sym_logsigmoidf(gf[j]);
@@ -124,29 +124,29 @@ __global__ void __launch_bounds__(NT) k_slstm_out(const float *G, int ldg, float
         float sum = 0.0f, q = 0.0f;
 #pragma unroll
         for (int j = 0; j < EPT; j++) {
-            int i = threadIdx.x + j * NT;
+            int i = threadIdx.x + j * T;
             if (i < H && i / gs == k) sum += v[j];
         }
         float mean = sym_block_sum(sum, sh) / (float)gs;
 #pragma unroll
         for (int j = 0; j < EPT; j++) {
-            int i = threadIdx.x + j * NT;
+            int i = threadIdx.x + j * T;
             if (i < H && i / gs == k) q += (v[j] - mean) * (v[j] - mean);
         }
         float r = 1.0f / sqrtf(sym_block_sum(q, sh) / (float)gs + 1e-5f);
 #pragma unroll
         for (int j = 0; j < EPT; j++) {
-            int i = threadIdx.x + j * NT;
+            int i = threadIdx.x + j * T;
             if (i < H && i / gs == k) so[j] = (v[j] - mean) * r * gw[j] + gb[j] + rv[j];
         }
     }
 #pragma unroll
-    for (int j = 0; j < EPT; j++) so[j] = threadIdx.x + j * NT < H ? so[j] : 0.0f;
+    for (int j = 0; j < EPT; j++) so[j] = threadIdx.x + j * T < H ? so[j] : 0.0f;
     float mean, r;
-    row_ln_stats<EPT>(so, H, &mean, &r, sh);
+    row_ln_stats<EPT, T>(so, H, &mean, &r, sh);
 #pragma unroll
     for (int j = 0; j < EPT; j++) {
-        int i = threadIdx.x + j * NT;
+        int i = threadIdx.x + j * T;
         if (i >= H) continue;
         SO[(size_t)row * ldso + i] = so[j];
         float xm = (so[j] - mean) * r * mw[j];
@@ -161,9 +161,9 @@ int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t n
                   __nv_bfloat16 *xs) {
     if (NS < 1 || NS > SYM_SLSTM_MAX_GROUPS || H % NS) return -1;
 #define L_(E)                                                                                                  \
-    sym_launch(k_slstm_out<E>, dim3(B), dim3(NT), s, G, ldg, pool, numel, slots, off_c, off_n, off_m, off_y, gn_w, \
+    sym_launch(k_slstm_out<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, G, ldg, pool, numel, slots, off_c, off_n, off_m, off_y, gn_w, \
                gn_b, res, ldr, SO, ldso, mn_w, XM, ldxm, H, NS, xs, B)
-    SYM_EPT_SWITCH(H, L_)
+    SYM_EPT_SWITCH_WIDE(H, L_)
 #undef L_
     return 0;
 }
