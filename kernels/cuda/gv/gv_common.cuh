@@ -124,12 +124,12 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
 int sym_gemv_tc(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
                 int B, int flags);
 size_t sym_gemv_tc_part_floats(int n_sm, int max_out);
+int sym_gemv_tc_counters(int max_out);
 /* Where the kernel that produces layer L's input at B rows should write
  * that input's three bf16 terms ([3][B][w], w = the input's width), or NULL
  * where sym_gemv takes a path that splits nothing (fp32, own GEMV, tensor
  * cores). Saves the split kernel, 3-4 us a layer at B >= 9. */
 __nv_bfloat16 *sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B);
-int sym_gemv_tc_counters(int max_out);
 
 /* distribute.cu: the weights placed on `device` (NULL when not placed
  * there); *cfg receives their model config. */
