@@ -10,8 +10,8 @@
 
 /* The sLSTM's entry, one block per row: a = norm1(u) (RMSNorm), xn =
  * LayerNorm(a) * s_norm, xa = silu(conv(xn)) with the conv state advanced,
- * and y_prev copied out of the state for the recurrent GEMV. Was four
- * kernels. */
+ * then xa, xn and the state's y_prev laid out as the input row of the
+ * gates' one GEMV (mk_slstm_gates). Was four kernels. */
 template <int EPT, int T>
 __global__ void __launch_bounds__(T) k_slstm_in(const float *u, int ldu, float *a, int lda, const float *w1, float eps,
                                                  float *sg, int ldsg, int bs, const float *w2, float *pool,
@@ -68,8 +68,8 @@ int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, con
                  const float *cw, const float *cb, size_t off_y, int n, int B, __nv_bfloat16 *xs) {
     if (xs && ldsg != 8 * n) return -1; /* the terms are laid out at the row's width */
 #define L_(E)                                                                                                  \
-    sym_launch(k_slstm_in<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, u, ldu, a, lda, w1, eps, sg, ldsg, bs, w2, pool, numel, slots, \
-               off_conv, cw, cb, off_y, n, xs, B)
+    sym_launch(k_slstm_in<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, u, ldu, a, lda, w1, eps, sg, ldsg, bs, w2, pool, \
+               numel, slots, off_conv, cw, cb, off_y, n, xs, B)
     SYM_EPT_SWITCH_WIDE(n, L_)
 #undef L_
     return 0;
