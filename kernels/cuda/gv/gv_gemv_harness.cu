@@ -49,6 +49,7 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     float *dW32, *dB = NULL, *dx, *dy;
     void *dW;
     int n_sm = 0, cc = 0;
+    const int n_cnt = sym_gemv_tc_counters(out);
     CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
     CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
     sym_gemm_ws ws = {};
@@ -58,7 +59,7 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
         r.alloc((void **)&dy, (size_t)B * ldy * 4, e) || r.alloc((void **)&ws.xs, 3 * (size_t)B * in * xwrap * 2, e) ||
         r.alloc((void **)&ws.y2, 3 * (size_t)B * out * 4, e) ||
         r.alloc((void **)&ws.tc_part, sym_gemv_tc_part_floats(n_sm, out) * 4, e) ||
-        r.alloc((void **)&ws.tc_cnt, (size_t)sym_gemv_tc_counters(out) * sizeof(int), e))
+        r.alloc((void **)&ws.tc_cnt, (size_t)n_cnt * sizeof(int), e))
         return -1;
     /* everything on r.s (a non-blocking stream: a plain cudaMemcpy from
      * pageable memory may still be in flight when r.s runs), then a sync
@@ -70,9 +71,9 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     if (bias) CUDA_CHECK(cudaMemcpyAsync(dB, bias, (size_t)out * 4, cudaMemcpyHostToDevice, r.s));
     CUDA_CHECK(cudaMemcpyAsync(dx, x, (size_t)B * ldx * 4, cudaMemcpyHostToDevice, r.s));
     CUDA_CHECK(cudaMemcpyAsync(dy, y, (size_t)B * ldy * 4, cudaMemcpyHostToDevice, r.s));
-    CUDA_CHECK(cudaMemsetAsync(ws.tc_cnt, 0, (size_t)sym_gemv_tc_counters(out) * sizeof(int), r.s));
+    CUDA_CHECK(cudaMemsetAsync(ws.tc_cnt, 0, (size_t)n_cnt * sizeof(int), r.s));
     CUDA_CHECK(cudaStreamSynchronize(r.s));
-    ws.n_sm = n_sm, ws.tc_cnt_n = sym_gemv_tc_counters(out);
+    ws.n_sm = n_sm, ws.tc_cnt_n = n_cnt;
     ws.gemm_min = path == SYM_LINEAR_OWN ? INT_MAX : 1;
     ws.blk_own_max = 0;
     ws.tc_min = INT_MAX, ws.tc_max = 0;
