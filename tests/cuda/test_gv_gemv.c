@@ -4,9 +4,11 @@
  *    kernel) on dense and block-diagonal layers of the full model's shapes
  *    and of odd ones (rows not a multiple of the kernel's tile), with bias,
  *    ReLU and accumulation, fresh random inputs, outputs NaN-poisoned;
+ *  - fp32 weights: own GEMV, cuBLAS SGEMM and the 3xTF32 tensor-core
+ *    kernel, all held to the same fp32 bound;
  *  - the tensor-core kernel gives a row the same bits whatever B is;
- *  - a timing table (us and GB/s of weights) of the three paths at
- *    B = 1, 8, 16, 39, 64 for the full model's largest layers.
+ *  - timing tables (us and GB/s of weights): bf16, the three paths at
+ *    B = 1, 8, 16, 39, 64; fp32, cuBLAS and 3xTF32 at B = 2 .. 128.
  * `test_gv_gemv quick` skips the timing. */
 #include <math.h>
 #include <stdint.h>
@@ -84,7 +86,7 @@ done:
     return worst;
 }
 
-static const char *path_name[] = {"own", "cublas", "tc"};
+static const char *path_name[] = {"own", "cublas", "tc", "tf32x3"};
 
 int main(int argc, char **argv) {
     if (sym_cuda_device_count() == 0) {
@@ -117,6 +119,16 @@ int main(int argc, char **argv) {
             double r = check_one(&shapes[f == 2 ? 1 : 0], 0, (sym_linear_path)p, B, f, NULL);
             CHECKV(r <= 1.0, "fp32 %s B=%d flags=%d: worst error %.3g of its bound", path_name[p], B, f, r);
         }
+    /* fp32 weights on the 3xTF32 kernel: held to the same fp32 bound, every
+     * shape, B across its tile sizes (one to eight m16 tiles) */
+    const int Bt[] = {1, 3, 8, 13, 39, 64, 100, 128};
+    for (int s = 0; s < nsh; s++)
+        for (int bi = 0; bi < 8; bi++) {
+            int B = Bt[bi], flags = bi % 3;
+            double r = check_one(&shapes[s], 0, SYM_LINEAR_TF32, B, flags, NULL);
+            CHECKV(r <= 1.0, "fp32 %-22s tf32x3 B=%-3d flags=%d: worst error %.3g of its bound", shapes[s].name, B,
+                   flags, r);
+        }
     /* the tensor-core kernel: a row's bits do not depend on B */
     for (int s = 0; s < 4; s++) {
         const shape *sh = &shapes[s];
@@ -133,6 +145,32 @@ int main(int argc, char **argv) {
         CHECKV(same, "tc %s: rows bit-identical at B = 1..64", sh->name);
     }
     if (!quick) {
+        /* fp32: cuBLAS SGEMM against the 3xTF32 kernel (the first layer is
+         * RetNet's q/k/v/g, 64 MB: more than L2 holds) */
+        const shape f32[] = {{"qkvg 8192x2048", 8192, 2048, 8192, 1}, shapes[0], shapes[1]};
+        printf("BENCH | fp32 layer | B | cublas us | tf32x3 us | cublas GB/s | tf32x3 GB/s\n");
+        for (int s = 0; s < 3; s++) {
+            const shape *sh = &f32[s];
+            float *W = malloc((size_t)sh->out * sh->in * 4), *x = malloc((size_t)128 * sh->in * 4),
+                  *y = malloc((size_t)128 * sh->out * 4);
+            for (size_t i = 0; i < (size_t)sh->out * sh->in; i++) W[i] = frand() * 0.05f;
+            for (size_t i = 0; i < (size_t)128 * sh->in; i++) x[i] = frand();
+            const int tb[] = {2, 8, 16, 24, 39, 48, 64, 128};
+            for (int bi = 0; bi < 8; bi++) {
+                float us[2] = {0};
+                sym_err e = {{0}};
+                for (int p = 0; p < 2; p++) {
+                    memset(y, 0, (size_t)128 * sh->out * 4);
+                    if (sym_cuda_linear_run(0, p ? SYM_LINEAR_TF32 : SYM_LINEAR_CUBLAS, W, NULL, sh->out, sh->in,
+                                            sh->blk_rows, 1, 0, x, sh->in, y, sh->out, tb[bi], 0, 50, &us[p], &e))
+                        CHECK(0, "timing %s: %s", sh->name, e.msg);
+                }
+                double gb = (double)sh->out * sh->in * 4 / 1e3;
+                printf("BENCH | %s | %d | %.1f | %.1f | %.0f | %.0f\n", sh->name, tb[bi], us[0], us[1], gb / us[0],
+                       gb / us[1]);
+            }
+            free(W), free(x), free(y);
+        }
         printf("BENCH | layer | B | own us | cublas us | tc us | tc GB/s of weights\n");
         for (int s = 0; s < 4; s++) {
             const shape *sh = &shapes[s];

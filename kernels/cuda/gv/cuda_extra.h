@@ -40,7 +40,7 @@ int sym_cuda_device_weights_equal(const sym_device_weights *dw, const sym_weight
  * layers (row o reads x + ((o / blk_rows) % xwrap) * in; dense: out, 1).
  * y is read (for accumulation) and overwritten with one run's output.
  * iters > 0 then times that many more launches, median in *us. */
-typedef enum { SYM_LINEAR_OWN = 0, SYM_LINEAR_CUBLAS = 1, SYM_LINEAR_TC = 2 } sym_linear_path;
+typedef enum { SYM_LINEAR_OWN = 0, SYM_LINEAR_CUBLAS = 1, SYM_LINEAR_TC = 2, SYM_LINEAR_TF32 = 3 } sym_linear_path;
 int sym_cuda_linear_run(int device, sym_linear_path path, const float *W, const float *bias, int out, int in,
                         int blk_rows, int xwrap, int bf16, const float *x, int ldx, float *y, int ldy, int B,
                         int flags, int iters, float *us, sym_err *e);

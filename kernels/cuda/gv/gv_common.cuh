@@ -57,14 +57,20 @@ static inline int sym_pdl_enabled(void) {
 }
 
 template <typename... KArgs, typename... Args>
-static inline void sym_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+static inline void sym_launch_smem(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                                   Args... args) {
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute at[1];
-    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = 0, cfg.stream = s;
+    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = s;
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = at, cfg.numAttrs = sym_pdl_enabled() ? 1 : 0;
     cudaLaunchKernelEx(&cfg, k, static_cast<KArgs>(args)...); /* a failure is also cudaGetLastError()'s */
+}
+
+template <typename... KArgs, typename... Args>
+static inline void sym_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+    sym_launch_smem(k, grid, block, 0, s, args...);
 }
 
 /* A (possibly concatenated) linear layer on the device: rows [out, in] in
@@ -101,6 +107,12 @@ typedef struct {
     int tc_min, tc_max, n_sm, tc_cnt_n;
     float *tc_part;
     int *tc_cnt;
+    /* fp32 layers with tf32_min <= B <= tf32_max go to the 3xTF32 kernel
+     * (gemm_tf32.cu), with its own partials and counters; NULL tf32_part:
+     * never */
+    int tf32_min, tf32_max, tf32_cnt_n;
+    float *tf32_part;
+    int *tf32_cnt;
 } sym_gemm_ws;
 
 /* y[b*ldy + o] (=|+=) act(W x_b + bias) for b < B.
@@ -108,6 +120,7 @@ typedef struct {
  * Else B < ws->gemm_min, or a block-diagonal layer and B <= ws->blk_own_max:
  * own batched GEMV kernel; per-row arithmetic does not
  * depend on B or on the other rows (fixed summation order).
+ * fp32 weights and ws->tf32_min <= B <= ws->tf32_max: sym_gemm_tf32 (below).
  * B >= gemm_min: fp32 weights -> cuBLAS SGEMM (no TF32); bf16 weights -> x
  * split into three bf16 terms (hi, mid, lo: residual ~2^-24 |x|) and one
  * bf16 tensor-core GEMM with fp32 accumulation over 3B columns, summed in
@@ -125,6 +138,15 @@ int sym_gemv_tc(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const 
                 int B, int flags);
 size_t sym_gemv_tc_part_floats(int n_sm, int max_out);
 int sym_gemv_tc_counters(int max_out);
+/* gemm_tf32.cu: an fp32 layer on the tensor cores to fp32 accuracy (each
+ * operand split into two TF32 terms, three products), B <= 128, split-K
+ * summed in a fixed order, bias and activation applied: one launch.
+ * Returns 1, launching nothing, when the layer or B does not fit it. The
+ * sizes of ws->tf32_part (floats) and ws->tf32_cnt: */
+int sym_gemm_tf32(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y,
+                  int ldy, int B, int flags);
+size_t sym_gemm_tf32_part_floats(int n_sm);
+int sym_gemm_tf32_counters(int max_out);
 /* Where the kernel that produces layer L's input at B rows should write
  * that input's three bf16 terms ([3][B][w], w = the input's width), or NULL
  * where sym_gemv takes a path that splits nothing (fp32, own GEMV, tensor

@@ -668,6 +668,7 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         }
         const char *gm = getenv("SYM_GV_GEMM_MIN"), *bo = getenv("SYM_GV_BLK_OWN_MAX");
         const char *tmin = getenv("SYM_GV_TC_MIN"), *tmax = getenv("SYM_GV_TC_MAX");
+        const char *fmin = getenv("SYM_GV_TF32_MIN"), *fmax = getenv("SYM_GV_TF32_MAX");
         int n_sm = 0, cc = 0;
         CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
         CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
@@ -683,14 +684,22 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
              * measured (gv_gemv_tc.cu): B = 8 */
             w->tc_min = tmin && *tmin ? atoi(tmin) : 8;
             w->tc_max = tmax && *tmax ? atoi(tmax) : 8;
+            /* fp32 layers on the 3xTF32 kernel (sm_80+) where it wins,
+             * measured (gemm_tf32.cu): B = 8 to 48 */
+            w->tf32_min = fmin && *fmin ? atoi(fmin) : 8;
+            w->tf32_max = fmax && *fmax ? atoi(fmax) : 48;
             w->n_sm = n_sm;
             w->tc_cnt_n = sym_gemv_tc_counters((int)max_out);
+            w->tf32_cnt_n = sym_gemm_tf32_counters((int)max_out);
             if (cc >= 8) {
                 if (dalloc(c, (void **)&w->tc_part, sym_gemv_tc_part_floats(n_sm, (int)max_out) * 4, e) ||
-                    dalloc(c, (void **)&w->tc_cnt, (size_t)w->tc_cnt_n * sizeof(int), e))
+                    dalloc(c, (void **)&w->tc_cnt, (size_t)w->tc_cnt_n * sizeof(int), e) ||
+                    dalloc(c, (void **)&w->tf32_part, sym_gemm_tf32_part_floats(n_sm) * 4, e) ||
+                    dalloc(c, (void **)&w->tf32_cnt, (size_t)w->tf32_cnt_n * sizeof(int), e))
                     return -1;
                 /* on c->s, which every step follows (setup syncs it below) */
                 CUDA_CHECK(cudaMemsetAsync(w->tc_cnt, 0, (size_t)w->tc_cnt_n * sizeof(int), c->s));
+                CUDA_CHECK(cudaMemsetAsync(w->tf32_cnt, 0, (size_t)w->tf32_cnt_n * sizeof(int), c->s));
             }
             if (cublasCreate(&w->h) != CUBLAS_STATUS_SUCCESS) return sym_fail(e, "cublasCreate failed");
             void *cws;

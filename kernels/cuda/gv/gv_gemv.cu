@@ -163,6 +163,9 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
      * costs 4-6 launches), which the own kernel beats only at small B */
     if (ws && L->bf16 && B >= ws->tc_min && B <= ws->tc_max && sym_gemv_tc(s, ws, L, x, ldx, y, ldy, B, flags) == 0)
         return 0;
+    if (ws && !L->bf16 && B >= ws->tf32_min && B <= ws->tf32_max &&
+        sym_gemm_tf32(s, ws, L, x, ldx, y, ldy, B, flags) == 0)
+        return 0;
     if (!ws || B < ws->gemm_min || (L->blk_rows < L->out && B <= ws->blk_own_max)) {
         gemv_own(s, L, x, ldx, y, ldy, B, flags);
         return 0;

@@ -49,7 +49,7 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     float *dW32, *dB = NULL, *dx, *dy;
     void *dW;
     int n_sm = 0, cc = 0;
-    const int n_cnt = sym_gemv_tc_counters(out);
+    const int n_cnt = sym_gemv_tc_counters(out), n_cnt32 = sym_gemm_tf32_counters(out);
     CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
     CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
     sym_gemm_ws ws = {};
@@ -59,7 +59,9 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
         r.alloc((void **)&dy, (size_t)B * ldy * 4, e) || r.alloc((void **)&ws.xs, 3 * (size_t)B * in * xwrap * 2, e) ||
         r.alloc((void **)&ws.y2, 3 * (size_t)B * out * 4, e) ||
         r.alloc((void **)&ws.tc_part, sym_gemv_tc_part_floats(n_sm, out) * 4, e) ||
-        r.alloc((void **)&ws.tc_cnt, (size_t)n_cnt * sizeof(int), e))
+        r.alloc((void **)&ws.tc_cnt, (size_t)n_cnt * sizeof(int), e) ||
+        r.alloc((void **)&ws.tf32_part, sym_gemm_tf32_part_floats(n_sm) * 4, e) ||
+        r.alloc((void **)&ws.tf32_cnt, (size_t)n_cnt32 * sizeof(int), e))
         return -1;
     /* everything on r.s (a non-blocking stream: a plain cudaMemcpy from
      * pageable memory may still be in flight when r.s runs), then a sync
@@ -72,16 +74,19 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     CUDA_CHECK(cudaMemcpyAsync(dx, x, (size_t)B * ldx * 4, cudaMemcpyHostToDevice, r.s));
     CUDA_CHECK(cudaMemcpyAsync(dy, y, (size_t)B * ldy * 4, cudaMemcpyHostToDevice, r.s));
     CUDA_CHECK(cudaMemsetAsync(ws.tc_cnt, 0, (size_t)n_cnt * sizeof(int), r.s));
+    CUDA_CHECK(cudaMemsetAsync(ws.tf32_cnt, 0, (size_t)n_cnt32 * sizeof(int), r.s));
     CUDA_CHECK(cudaStreamSynchronize(r.s));
-    ws.n_sm = n_sm, ws.tc_cnt_n = n_cnt;
+    ws.n_sm = n_sm, ws.tc_cnt_n = n_cnt, ws.tf32_cnt_n = n_cnt32;
+    ws.tf32_min = INT_MAX, ws.tf32_max = 0;
     ws.gemm_min = path == SYM_LINEAR_OWN ? INT_MAX : 1;
     ws.blk_own_max = 0;
     ws.tc_min = INT_MAX, ws.tc_max = 0;
     sym_dlin L = {dW, dB, out, in, blk_rows, xwrap, bf16};
     int rc;
-    if (path == SYM_LINEAR_TC) {
-        if (cc < 8) return sym_fail(e, "the tensor-core path needs sm_80 or newer");
-        rc = sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
+    if (path == SYM_LINEAR_TC || path == SYM_LINEAR_TF32) {
+        if (cc < 8) return sym_fail(e, "the tensor-core paths need sm_80 or newer");
+        rc = path == SYM_LINEAR_TC ? sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
+                                   : sym_gemm_tf32(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
         if (rc == 1) return sym_fail(e, "this layer or B does not fit the tensor-core path");
     } else {
         rc = sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
@@ -99,8 +104,9 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
         if (!ms) return sym_fail(e, "out of memory");
         for (int i = 0; i < iters && !rc; i++) {
             cudaEventRecord(a, r.s);
-            rc = path == SYM_LINEAR_TC ? sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
-                                       : sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
+            rc = path == SYM_LINEAR_TC     ? sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
+                 : path == SYM_LINEAR_TF32 ? sym_gemm_tf32(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
+                                           : sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
             cudaEventRecord(b, r.s);
             cudaEventSynchronize(b);
             cudaEventElapsedTime(&ms[i], a, b);
