@@ -7,11 +7,18 @@
 #   4. predict on the seed's trace (full size, mixed): 1 shard, then 2 shards
 #      on 2 GPUs, with migrations every 25 requests, and with a rebalance from
 #      2 to 4 shards (2 per GPU) halfway; each compared with the 1-shard run;
-#   5. PART=e2e: tools/gpu-e2e.sh on 1 GPU, on all GPUs (a shard each), and
-#      with one shard whose towers are split over 2 GPUs (39 and 256 symbols);
-#      CONFIGS picks some of them (default "gpus1 gpusN split2").
+#   5. PART=e2e: tools/gpu-e2e.sh on 1 GPU, on all GPUs (a shard each),
+#      with one shard whose towers are split over 2 GPUs, and with N/2
+#      such shards over all N GPUs (39 and 256 symbols); CONFIGS picks some
+#      of them (default "gpus1 gpusN split2"; the last is "split2xN/2", e.g.
+#      split2x2 on 4 GPUs). RATES39_<name> / RATESB_<name> override a
+#      config's ramps (RATES39 / RATES_B).
 # Both parts first run tests/actors/test_cuda_shards (shards over the GPUs,
-# migrations, a rebalance and the tower split, each against one shard).
+# migrations, a rebalance and the tower split, each against one shard);
+# NO_SHARDS_TEST=1 skips it (a second call on the same machine).
+# The predict checks of part 4 put 2 shards on GPUs 0 and 1 and rebalance
+# to 4 shards: on 4 GPUs the new shards go to GPUs 2 and 3, on 2 GPUs two
+# per GPU.
 # PART=core runs 1-4, PART=e2e runs 5, PART=all both. Logs under $OUT.
 #   . tools/unpack-debs.sh; OUT=/tmp/multi tools/gpu-multi.sh
 set -u
@@ -42,13 +49,13 @@ run() { # name timeout cmd...
   sum "$name rc=$rc ($(($(date +%s) - s)) s)"
   return $rc
 }
-run test_cuda_shards 300 $b/tests/actors/test_cuda_shards tests/data/golden_small/requests.csv
+[ -z "${NO_SHARDS_TEST:-}" ] && run test_cuda_shards 300 $b/tests/actors/test_cuda_shards tests/data/golden_small/requests.csv
 if [ "$PART" != e2e ]; then
   run place 240 $b/bench/cuda/bench_weights_place full "$ngpu" 3
   run migrate_1gpu 240 $b/bench/actors/bench_migration full 20 1
   run migrate_2gpu 240 $b/bench/actors/bench_migration full 20 2
   tr=tests/data/traces/small.csv
-  echo '{"shards": {"count": 2, "devices": [0, 1]}, "max_symbols": 40}' >"$OUT/two-gpus.json"
+  echo "{\"shards\": {\"count\": 2, \"devices\": [$(seq -s, 0 $((ngpu - 1)))]}, \"max_symbols\": 40}" >"$OUT/two-gpus.json"
   p=("$bin" predict --synthetic 1 --size full --backend cuda --precision mixed --requests "$tr")
   run predict_1shard 300 "${p[@]}" --shards 1 --out "$OUT/base.csv"
   run predict_2gpu 300 "${p[@]}" --config "$OUT/two-gpus.json" --out "$OUT/two.csv" --expected "$OUT/base.csv" --tolerance 1e-4
@@ -59,12 +66,14 @@ if [ "$PART" != e2e ]; then
 fi
 if [ "$PART" != core ]; then
   devs=$(seq -s, 0 $((ngpu - 1)))
-  for cfg in "gpus1 1 0 1" "gpus$ngpu $ngpu $devs 1" "split2 1 0,1 2"; do
+  for cfg in "gpus1 1 0 1" "gpus$ngpu $ngpu $devs 1" "split2 1 0,1 2" "split2x$((ngpu / 2)) $((ngpu / 2)) $devs 2"; do
     set -- $cfg
     case " ${CONFIGS:-gpus1 gpusN split2} " in *" ${1/gpus$ngpu/gpusN} "*) ;; *) continue ;; esac
     s=$(date +%s)
+    r39=RATES39_$1 rb=RATESB_$1
     BUILD=$b OUT="$OUT" NAME="$1" SHARDS=$2 DEVICES=$3 TOWER_SPLIT=$4 MAX_SYMBOLS=260 SYMS_B=256 \
-      RATES39="${RATES39:-2000 3000 4000 5000 6000 7000 8000}" RATES_B="${RATES_B:-3000 5000 7000 9000 11000 13000}" \
+      RATES39="${!r39:-${RATES39:-2000 3000 4000 5000 6000 7000 8000}}" \
+      RATES_B="${!rb:-${RATES_B:-3000 5000 7000 9000 11000 13000}}" \
       tools/gpu-e2e.sh >"$OUT/e2e_$1.log" 2>&1
     sum "e2e_$1 ($(($(date +%s) - s)) s)"
   done
@@ -76,4 +85,4 @@ grep -h -E "^(PASS|FAIL|SKIP)" "$OUT/test_cuda_shards.log"
 for f in place migrate_1gpu migrate_2gpu predict_1shard predict_2gpu predict_2gpu_migrate predict_2gpu_rebalance; do
   [ -f "$OUT/$f.log" ] && { echo "--- $f"; grep -v "^\[" "$OUT/$f.log" | grep -iE "method|upload|nccl|peer|ms|accuracy|max|xLSTM|FAIL|error|default|rebalance|migrat" | head -12; }
 done
-for n in gpus1 gpus$ngpu split2; do [ -f "$OUT/e2e_$n.log" ] && { echo "--- e2e $n"; cat "$OUT/e2e_$n.log"; }; done
+for n in gpus1 gpus$ngpu split2 split2x$((ngpu / 2)); do [ -f "$OUT/e2e_$n.log" ] && { echo "--- e2e $n"; cat "$OUT/e2e_$n.log"; }; done
