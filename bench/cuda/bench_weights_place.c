@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
         printf("%-28s %10.1f %14.1f\n", runs[k].name, ms, gb / (ms * 1e-3));
     }
     printf("engine default (AUTO) for %d GPU%s: %s\n", gpus, gpus > 1 ? "s" : "",
-           gpus == 1 ? "upload" : sym_cuda_nccl_available() ? "nccl" : "peer");
+           gpus == 1 ? "upload" : "peer"); /* SYM_PLACE_AUTO in gv_distribute.cu */
     sym_weights_free(&w);
     return rc;
 }
