@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Draws throughput and p99 against the offered rate for the e2e runs of
 # tools/gpu-multi.sh (PART=e2e): one line per configuration (gpusN: N GPUs,
-# a shard each; splitN: one shard with its towers over N GPUs) and symbol count.
-#   tools/plot-scaling.sh OUT.png e2e-gpus1.tar.gz e2e-gpus2.tar.gz e2e-split2.tar.gz ...
+# a shard each; splitN: one shard with its towers over N GPUs; splitNxK: K
+# such shards) and symbol count.
+#   [GPUS=H200s] tools/plot-scaling.sh OUT.png e2e-gpus1.tar.gz e2e-gpus2.tar.gz e2e-split2.tar.gz ...
 set -eu
 png=$1
 shift
@@ -15,6 +16,7 @@ for tgz in "$@"; do
   case $n in
   gpus1) label="1 GPU" ;;
   gpus*) label="${n#gpus} GPUs" ;;
+  split*x*) k=${n#split}; label="${k#*x} shards, towers split over ${k%x*} GPUs each" ;;
   split*) label="towers split over ${n#split} GPUs" ;;
   *) label=$n ;;
   esac
@@ -38,18 +40,18 @@ PY
   done
 done
 gnuplot <<GP
-set terminal pngcairo size 1200,480 noenhanced
+set terminal pngcairo size 1300,620 noenhanced
 set output '$png'
 set multiplot layout 1,2
-set key top left
+set key top left font ',9'
 set grid
 set xlabel 'offered req/s (Poisson)'
 set ylabel 'answered req/s'
-set title 'Throughput, full model, mixed, H100s'
+set title 'Throughput, full model, mixed, ${GPUS:-H100s}'
 plot $plots1, x with lines dt 2 lc rgb 'gray' title 'offered'
 set logscale y
 set ylabel 'p99 latency (ms)'
-set key bottom right
+set key top left font ',9'
 set title 'End-to-end p99 (play <-> replay, loopback)'
 plot $plots2, 25 with lines dt 2 lc rgb 'red' title '25 ms'
 unset multiplot
