@@ -12,14 +12,6 @@
 
 #define NT 256
 
-template <int EPT, int T = NT> __device__ __forceinline__ void row_load(const float *x, int n, float *v) {
-#pragma unroll
-    for (int j = 0; j < EPT; j++) {
-        int i = threadIdx.x + j * T;
-        v[j] = i < n ? x[i] : 0.0f;
-    }
-}
-
 /* v[j] = x[(thread + j * NT) * stride] (or dflt past n or when x is NULL).
  * Kernels issue every load of a row this way before any store: a store
  * may alias a later load, so loads left after stores are serialised, and
@@ -32,6 +24,11 @@ __device__ __forceinline__ void row_load_or(const float *x, int n, float *v, flo
         int i = threadIdx.x + j * T;
         v[j] = x && i < n ? x[(size_t)i * stride] : dflt;
     }
+}
+
+/* v[j] = x[thread + j * NT], 0 past n */
+template <int EPT, int T = NT> __device__ __forceinline__ void row_load(const float *x, int n, float *v) {
+    row_load_or<EPT, T>(x, n, v, 0.0f);
 }
 
 template <int EPT> __device__ __forceinline__ float row_sum(const float *v, float *sh) {
