@@ -117,10 +117,10 @@ typedef struct {
 
 /* y[b*ldy + o] (=|+=) act(W x_b + bias) for b < B.
  * bf16 weights and ws->tc_min <= B <= ws->tc_max: sym_gemv_tc (below).
+ * fp32 weights and ws->tf32_min <= B <= ws->tf32_max: sym_gemm_tf32 (below).
  * Else B < ws->gemm_min, or a block-diagonal layer and B <= ws->blk_own_max:
  * own batched GEMV kernel; per-row arithmetic does not
  * depend on B or on the other rows (fixed summation order).
- * fp32 weights and ws->tf32_min <= B <= ws->tf32_max: sym_gemm_tf32 (below).
  * B >= gemm_min: fp32 weights -> cuBLAS SGEMM (no TF32); bf16 weights -> x
  * split into three bf16 terms (hi, mid, lo: residual ~2^-24 |x|) and one
  * bf16 tensor-core GEMM with fp32 accumulation over 3B columns, summed in
