@@ -92,6 +92,16 @@ typedef struct {
  * non-NULL for both layers. */
 enum { GEMV_RELU = 1, GEMV_ACC = 2, GEMV_X_SPLIT = 4, GEMV_SPLIT_OUT = 8 };
 
+/* One output of a linear layer, as every GEMV / GEMM kernel stores it:
+ * *yp (=|+=) act(v + bias) per GEMV_RELU / GEMV_ACC; returns what it stored. */
+__device__ __forceinline__ float sym_linear_store(float *yp, float v, float bias, int flags) {
+    v += bias;
+    if (flags & GEMV_RELU) v = fmaxf(v, 0.0f);
+    if (flags & GEMV_ACC) v += *yp;
+    *yp = v;
+    return v;
+}
+
 /* Per-stream resources of the tensor-core / cuBLAS path (B >= gemm_min):
  * handle bound to the stream, bf16 split buffer xs [3*Bmax*max_in] and raw
  * output y2 [3*Bmax*max_out]. */

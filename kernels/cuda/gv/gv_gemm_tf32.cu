@@ -87,13 +87,6 @@ __device__ __forceinline__ float4 ld_stream(const float *p) {
     return v;
 }
 
-__device__ __forceinline__ float epilogue(const FtArgs &a, float v, int o, int b) {
-    v += a.bias ? a.bias[o] : 0.0f;
-    if (a.flags & GEMV_RELU) v = fmaxf(v, 0.0f);
-    if (a.flags & GEMV_ACC) v += a.y[(size_t)b * a.ldy + o];
-    return v;
-}
-
 /* MT m16 tiles of batch rows; U 16-wide k steps loaded per round per
  * warp; J n8 tiles of output rows per warp; MINB CTAs an SM (128 registers
  * at 2). */
@@ -208,7 +201,7 @@ template <int MT, int U, int J, int MINB> __global__ void __launch_bounds__(256,
 #pragma unroll
         for (int k = 1; k < FT_WK; k++) v += red[(k * RR + r) * RS + b];
         if (a.ks_n == 1) {
-            if (o < a.out) a.y[(size_t)b * a.ldy + o] = epilogue(a, v, o, b);
+            if (o < a.out) sym_linear_store(a.y + (size_t)b * a.ldy + o, v, a.bias ? a.bias[o] : 0.0f, a.flags);
         } else {
             __stcg(pp + e, v);
         }
@@ -226,7 +219,7 @@ template <int MT, int U, int J, int MINB> __global__ void __launch_bounds__(256,
         const int r = e % RR, b = e / RR, o = rt * RR + r;
         float v = 0.0f;
         for (int k = 0; k < a.ks_n; k++) v += __ldcg(p0 + (size_t)k * FT_TILE_FLOATS + e);
-        if (o < a.out) a.y[(size_t)b * a.ldy + o] = epilogue(a, v, o, b);
+        if (o < a.out) sym_linear_store(a.y + (size_t)b * a.ldy + o, v, a.bias ? a.bias[o] : 0.0f, a.flags);
     }
     if (tid == 0) a.cnt[rt] = 0; /* ready for the next launch (graph replays) */
 }

@@ -78,13 +78,9 @@ template <typename WT, int BT, int R> __global__ void __launch_bounds__(256) k_g
             for (int r = 0; r < R; r++)
 #pragma unroll
                 for (int j = 0; j < BT; j++) {
-                    if (r < nr && b0 + j < a.B) {
-                        float v = acc[r][j] + (a.bias ? a.bias[o0 + r] : 0.0f);
-                        if (a.flags & GEMV_RELU) v = fmaxf(v, 0.0f);
-                        float *yp = a.y + (size_t)(b0 + j) * a.ldy + o0 + r;
-                        if (a.flags & GEMV_ACC) *yp += v;
-                        else *yp = v;
-                    }
+                    if (r < nr && b0 + j < a.B)
+                        sym_linear_store(a.y + (size_t)(b0 + j) * a.ldy + o0 + r, acc[r][j],
+                                         a.bias ? a.bias[o0 + r] : 0.0f, a.flags);
                 }
         }
     }
@@ -140,11 +136,8 @@ __global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, 
     if (o >= out) return;
     size_t plane = (size_t)B * out;
     const float *p = y2 + (size_t)b * out + o;
-    float v = (p[0] + p[plane]) + p[2 * plane] + (bias ? bias[o] : 0.0f);
-    if (flags & GEMV_RELU) v = fmaxf(v, 0.0f);
-    float *yp = y + (size_t)b * ldy + o;
-    if (flags & GEMV_ACC) v += *yp;
-    *yp = v;
+    float v = sym_linear_store(y + (size_t)b * ldy + o, (p[0] + p[plane]) + p[2 * plane], bias ? bias[o] : 0.0f,
+                               flags);
     if (flags & GEMV_SPLIT_OUT) sym_put_split(xs, plane, (size_t)b * out + o, v);
 }
 

@@ -82,16 +82,16 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     ws.blk_own_max = 0;
     ws.tc_min = INT_MAX, ws.tc_max = 0;
     sym_dlin L = {dW, dB, out, in, blk_rows, xwrap, bf16};
-    int rc;
-    if (path == SYM_LINEAR_TC || path == SYM_LINEAR_TF32) {
-        if (cc < 8) return sym_fail(e, "the tensor-core paths need sm_80 or newer");
-        rc = path == SYM_LINEAR_TC ? sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
-                                   : sym_gemm_tf32(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
-        if (rc == 1) return sym_fail(e, "this layer or B does not fit the tensor-core path");
-    } else {
-        rc = sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
-        if (rc) return sym_fail(e, "cuBLAS status %d", rc);
-    }
+    auto launch = [&]() {
+        return path == SYM_LINEAR_TC     ? sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
+               : path == SYM_LINEAR_TF32 ? sym_gemm_tf32(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
+                                         : sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
+    };
+    const int tensor = path == SYM_LINEAR_TC || path == SYM_LINEAR_TF32;
+    if (tensor && cc < 8) return sym_fail(e, "the tensor-core paths need sm_80 or newer");
+    int rc = launch();
+    if (tensor && rc == 1) return sym_fail(e, "this layer or B does not fit the tensor-core path");
+    if (rc) return sym_fail(e, "cuBLAS status %d", rc);
     CUDA_CHECK(cudaGetLastError());
     CUDA_CHECK(cudaMemcpyAsync(y, dy, (size_t)B * ldy * 4, cudaMemcpyDeviceToHost, r.s));
     CUDA_CHECK(cudaStreamSynchronize(r.s));
@@ -104,9 +104,7 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
         if (!ms) return sym_fail(e, "out of memory");
         for (int i = 0; i < iters && !rc; i++) {
             cudaEventRecord(a, r.s);
-            rc = path == SYM_LINEAR_TC     ? sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
-                 : path == SYM_LINEAR_TF32 ? sym_gemm_tf32(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
-                                           : sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
+            rc = launch();
             cudaEventRecord(b, r.s);
             cudaEventSynchronize(b);
             cudaEventElapsedTime(&ms[i], a, b);

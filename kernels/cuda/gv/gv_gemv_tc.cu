@@ -159,11 +159,7 @@ template <int NT> __global__ void __launch_bounds__(256, 2) k_gemv_tc(TcArgs a) 
             for (int i = 0; i < 4; i++) {
                 const int o = row0 + g + (i >> 1) * 8, b = n * 8 + 2 * t + (i & 1);
                 if (o >= a.out || b >= a.B) continue;
-                float v = acc[n][i] + (a.bias ? a.bias[o] : 0.0f);
-                if (a.flags & GEMV_RELU) v = fmaxf(v, 0.0f);
-                float *yp = a.y + (size_t)b * a.ldy + o;
-                if (a.flags & GEMV_ACC) *yp += v;
-                else *yp = v;
+                sym_linear_store(a.y + (size_t)b * a.ldy + o, acc[n][i], a.bias ? a.bias[o] : 0.0f, a.flags);
             }
         return;
     }
@@ -200,11 +196,7 @@ template <int NT> __global__ void __launch_bounds__(256, 2) k_gemv_tc(TcArgs a) 
         for (int j = 0; j < NT * 4; j++) {
             const int b = (tid >> 7) + 2 * j;
             if (b >= a.B) break;
-            float v = sum[j] + bo;
-            if (a.flags & GEMV_RELU) v = fmaxf(v, 0.0f);
-            float *yp = a.y + (size_t)b * a.ldy + o;
-            if (a.flags & GEMV_ACC) *yp += v;
-            else *yp = v;
+            sym_linear_store(a.y + (size_t)b * a.ldy + o, sum[j], bo, a.flags);
         }
     }
     if (tid == 0) a.cnt[rt] = 0; /* ready for the next launch (graph replays) */
