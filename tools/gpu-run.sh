@@ -36,6 +36,14 @@ SYM_GV_TF32_MAX=0 run bench_gv_step_notf32 240 $B/bench_cuda/bench_gv_step 30 fp
 SYM_GV_TF32_MAX=0 run bench_gv_step_notf32_mid 120 $B/bench_cuda/bench_gv_step 20 fp32,mixed 16,24,32
 run bench_gv_step_mid 120 $B/bench_cuda/bench_gv_step 20 fp32,mixed 16,24,32
 fi
+# GV_WG_COMPARE=1: the same bench with bf16 layers on cuBLAS again (the
+# wgmma kernel off), and both at B = 16, 24, 32, 48
+if [ -n "${GV_WG_COMPARE:-}" ]; then
+SYM_GV_WG_MAX=0 run bench_gv_step_nowg 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
+SYM_GV_WG_MAX=0 run bench_gv_step_nowg_mid 120 $B/bench_cuda/bench_gv_step 20 bf16,mixed 16,24,32,48
+run bench_gv_step_wg_mid 120 $B/bench_cuda/bench_gv_step 20 bf16,mixed 16,24,32,48
+SYM_GV_WG_MAX=64 run bench_gv_step_wg64 120 $B/bench_cuda/bench_gv_step 20 bf16,mixed 64
+fi
 # BASE=DIR: the same bench built from another tree (e.g. `git archive` of the
 # previous commit), run on this machine for a like-for-like comparison
 if [ -n "${BASE:-}" ]; then
@@ -66,6 +74,6 @@ grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log
 [ -f "$OUT/ncu_xlstm_b39.log" ] && grep -E "^  [a-zA-Z_].*\(|gpu__time_duration.sum|Invocations" "$OUT/ncu_xlstm_b39.log" | head -120 > "$OUT/ncu_summary.txt"
 grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_owngemv.log "$OUT"/test_gv_full.log 2>/dev/null
 grep -h "^BENCH |" "$OUT/test_gv_gemv.log" 2>/dev/null
-for f in notc tc64 notf32 notf32_mid mid; do [ -f "$OUT/bench_gv_step_$f.log" ] && { echo "---- bench_gv_step_$f:"; grep -h "^BENCH" "$OUT/bench_gv_step_$f.log"; }; done
+for f in notc tc64 notf32 notf32_mid mid nowg nowg_mid wg_mid wg64; do [ -f "$OUT/bench_gv_step_$f.log" ] && { echo "---- bench_gv_step_$f:"; grep -h "^BENCH" "$OUT/bench_gv_step_$f.log"; }; done
 for v in 0 64; do [ -f "$OUT/bench_xlstm_tcmax$v.log" ] && { echo "---- xLSTM alone, SYM_GV_TC_MAX=$v:"; grep -h "^BENCH" "$OUT/bench_xlstm_tcmax$v.log"; }; done
 [ -f "$OUT/bench_gv_step_base.log" ] && { echo "---- baseline (BASE=$BASE) on this machine:"; grep -h -E "^BENCH" "$OUT/bench_gv_step_base.log"; }

@@ -1,14 +1,16 @@
 /* The linear-layer op (kernels/cuda/gv/gv_gemv*.cu) alone, against a CPU
  * fp64 product with the same bf16-rounded weights:
- *  - every path (own GEMV, cuBLAS with the bf16 split, the tensor-core
- *    kernel) on dense and block-diagonal layers of the full model's shapes
- *    and of odd ones (rows not a multiple of the kernel's tile), with bias,
- *    ReLU and accumulation, fresh random inputs, outputs NaN-poisoned;
+ *  - every path (own GEMV, cuBLAS with the bf16 split, the mma.sync
+ *    tensor-core kernel, the wgmma kernel on sm_90) on dense and
+ *    block-diagonal layers of the full model's shapes and of odd ones (rows
+ *    not a multiple of the kernel's tile), with bias, ReLU and
+ *    accumulation, fresh random inputs, outputs NaN-poisoned; the output's
+ *    bf16 terms for the next layer where cuBLAS and wgmma write them;
  *  - fp32 weights: own GEMV, cuBLAS SGEMM and the 3xTF32 tensor-core
  *    kernel, all held to the same fp32 bound;
- *  - the tensor-core kernel gives a row the same bits whatever B is;
- *  - timing tables (us and GB/s of weights): bf16, the three paths at
- *    B = 1, 8, 16, 39, 64; fp32, cuBLAS and 3xTF32 at B = 2 .. 128.
+ *  - the tensor-core kernels give a row the same bits whatever B is;
+ *  - timing tables (us and GB/s of weights): bf16, the four paths at
+ *    B = 1 .. 64; fp32, cuBLAS and 3xTF32 at B = 2 .. 128.
  * `test_gv_gemv quick` skips the timing. */
 #include <math.h>
 #include <stdint.h>
@@ -86,7 +88,7 @@ done:
     return worst;
 }
 
-static const char *path_name[] = {"own", "cublas", "tc", "tf32x3"};
+static const char *path_name[] = {"own", "cublas", "tc", "tf32x3", "wgmma"};
 
 int main(int argc, char **argv) {
     if (sym_cuda_device_count() == 0) {
@@ -94,6 +96,8 @@ int main(int argc, char **argv) {
         return 77;
     }
     int quick = argc > 1 && !strcmp(argv[1], "quick");
+    const int wg = sym_cuda_device_sm90(0); /* the wgmma kernel is sm_90a code */
+    if (!wg) printf("note: device 0 is not compute capability 9.0: the wgmma path is not tested\n");
     const shape shapes[] = {
         {"fc1 4096x2048", 4096, 2048, 4096, 1},
         {"fc2 2048x4096", 2048, 4096, 2048, 1},
@@ -105,9 +109,12 @@ int main(int argc, char **argv) {
     const int Bs[] = {1, 3, 8, 13, 39, 64};
     const int nsh = sizeof shapes / sizeof *shapes, nb = sizeof Bs / sizeof *Bs;
     for (int s = 0; s < nsh; s++)
-        for (int p = 0; p < 3; p++)
+        for (int p = 0; p < 5; p++)
             for (int bi = 0; bi < nb; bi++) {
                 int B = Bs[bi], flags = bi % 3; /* none, ReLU, accumulate */
+                if (p == 3 || (p == SYM_LINEAR_WG && (!wg || shapes[s].in % 64))) continue; /* fp32 only; 64-wide */
+                /* and the output's terms for the next layer, where a path writes them */
+                if ((p == SYM_LINEAR_CUBLAS || p == SYM_LINEAR_WG) && bi % 2) flags |= 8;
                 double r = check_one(&shapes[s], 1, (sym_linear_path)p, B, flags, NULL);
                 CHECKV(r <= 1.0, "bf16 %-22s %-6s B=%-2d flags=%d: worst error %.3g of its bound", shapes[s].name,
                        path_name[p], B, flags, r);
@@ -129,20 +136,23 @@ int main(int argc, char **argv) {
             CHECKV(r <= 1.0, "fp32 %-22s tf32x3 B=%-3d flags=%d: worst error %.3g of its bound", shapes[s].name, B,
                    flags, r);
         }
-    /* the tensor-core kernel: a row's bits do not depend on B */
-    for (int s = 0; s < 4; s++) {
-        const shape *sh = &shapes[s];
-        float *a = malloc((size_t)64 * sh->out * 4), *b = malloc((size_t)64 * sh->out * 4);
-        uint64_t keep = rng;
-        check_one(sh, 1, SYM_LINEAR_TC, 64, 0, a);
-        int same = 1;
-        for (int bi = 0; bi < nb - 1; bi++) {
-            rng = keep; /* the same weights and inputs; fewer rows */
-            check_one(sh, 1, SYM_LINEAR_TC, Bs[bi], 0, b);
-            same &= !memcmp(a, b, (size_t)Bs[bi] * sh->out * 4);
+    /* the tensor-core kernels: a row's bits do not depend on B */
+    for (int p = SYM_LINEAR_TC; p <= SYM_LINEAR_WG; p += 2) {
+        if (p == SYM_LINEAR_WG && !wg) continue;
+        for (int s = 0; s < 4; s++) {
+            const shape *sh = &shapes[s];
+            float *a = malloc((size_t)64 * sh->out * 4), *b = malloc((size_t)64 * sh->out * 4);
+            uint64_t keep = rng;
+            check_one(sh, 1, (sym_linear_path)p, 64, 0, a);
+            int same = 1;
+            for (int bi = 0; bi < nb - 1; bi++) {
+                rng = keep; /* the same weights and inputs; fewer rows */
+                check_one(sh, 1, (sym_linear_path)p, Bs[bi], 0, b);
+                same &= !memcmp(a, b, (size_t)Bs[bi] * sh->out * 4);
+            }
+            free(a), free(b);
+            CHECKV(same, "%s %s: rows bit-identical at B = 1..64", path_name[p], sh->name);
         }
-        free(a), free(b);
-        CHECKV(same, "tc %s: rows bit-identical at B = 1..64", sh->name);
     }
     if (!quick) {
         /* fp32: cuBLAS SGEMM against the 3xTF32 kernel (the first layer is
@@ -171,7 +181,8 @@ int main(int argc, char **argv) {
             }
             free(W), free(x), free(y);
         }
-        printf("BENCH | layer | B | own us | cublas us | tc us | tc GB/s of weights\n");
+        printf("BENCH | layer | B | own us | cublas us (x split before) | tc us | wgmma us (x split before) | "
+               "wgmma GB/s of weights\n");
         for (int s = 0; s < 4; s++) {
             const shape *sh = &shapes[s];
             int ldx = sh->in * sh->xwrap, ldy = sh->out;
@@ -179,18 +190,19 @@ int main(int argc, char **argv) {
                   *y = malloc((size_t)64 * ldy * 4);
             for (size_t i = 0; i < (size_t)sh->out * sh->in; i++) W[i] = frand() * 0.05f;
             for (size_t i = 0; i < (size_t)64 * ldx; i++) x[i] = frand();
-            const int tb[] = {1, 8, 16, 39, 64};
-            for (int bi = 0; bi < 5; bi++) {
-                float us[3] = {0};
+            const int tb[] = {1, 8, 16, 24, 32, 39, 48, 64};
+            for (int bi = 0; bi < 8; bi++) {
+                float us[5] = {0};
                 sym_err e = {{0}};
-                for (int p = 0; p < 3; p++) {
+                for (int p = 0; p < 5; p++) {
+                    if (p == 3 || (p == 4 && !wg)) continue;
                     memset(y, 0, (size_t)64 * ldy * 4);
                     if (sym_cuda_linear_run(0, (sym_linear_path)p, W, NULL, sh->out, sh->in, sh->blk_rows, sh->xwrap,
                                             1, x, ldx, y, ldy, tb[bi], 0, 50, &us[p], &e))
                         CHECK(0, "timing %s: %s", sh->name, e.msg);
                 }
-                printf("BENCH | %s | %d | %.1f | %.1f | %.1f | %.0f\n", sh->name, tb[bi], us[0], us[1], us[2],
-                       (double)sh->out * sh->in * 2 / (us[2] * 1e-6) / 1e9);
+                printf("BENCH | %s | %d | %.1f | %.1f | %.1f | %.1f | %.0f\n", sh->name, tb[bi], us[0], us[1], us[2],
+                       us[4], (double)sh->out * sh->in * 2 / (us[4] * 1e-6) / 1e9);
             }
             free(W), free(x), free(y);
         }

@@ -39,11 +39,25 @@ int sym_cuda_device_weights_equal(const sym_device_weights *dw, const sym_weight
  * on the device when bf16 is set; blk_rows/xwrap describe block-diagonal
  * layers (row o reads x + ((o / blk_rows) % xwrap) * in; dense: out, 1).
  * y is read (for accumulation) and overwritten with one run's output.
+ * flags 8 (bf16 paths that read x's terms: cuBLAS, wgmma) also checks the
+ * output's terms written for the next layer. Those two paths take x's
+ * terms split before the layer, as the engine's producers write them, so
+ * their timing leaves the split out.
  * iters > 0 then times that many more launches, median in *us. */
-typedef enum { SYM_LINEAR_OWN = 0, SYM_LINEAR_CUBLAS = 1, SYM_LINEAR_TC = 2, SYM_LINEAR_TF32 = 3 } sym_linear_path;
+typedef enum {
+    SYM_LINEAR_OWN = 0,
+    SYM_LINEAR_CUBLAS = 1,
+    SYM_LINEAR_TC = 2,
+    SYM_LINEAR_TF32 = 3,
+    SYM_LINEAR_WG = 4
+} sym_linear_path;
 int sym_cuda_linear_run(int device, sym_linear_path path, const float *W, const float *bias, int out, int in,
                         int blk_rows, int xwrap, int bf16, const float *x, int ldx, float *y, int ldy, int B,
                         int flags, int iters, float *us, sym_err *e);
+
+/* 1 when `device` is of compute capability 9.0 (H100, H200), where the
+ * engine's wgmma kernel (sm_90a code) runs. */
+int sym_cuda_device_sm90(int device);
 
 /* Bytes used on the device now and free. */
 int sym_cuda_mem_info(int device, size_t *used, size_t *free_bytes, sym_err *e);

@@ -87,10 +87,12 @@ typedef struct {
 
 /* GEMV_X_SPLIT: x's three bf16 terms are already in ws->xs (written by the
  * kernel that produced x, where sym_gemv_planes said so): no split kernel.
- * GEMV_SPLIT_OUT: also write the output's terms into ws->xs, for the next
- * layer (which then takes GEMV_X_SPLIT); only where sym_gemv_planes is
- * non-NULL for both layers. */
-enum { GEMV_RELU = 1, GEMV_ACC = 2, GEMV_X_SPLIT = 4, GEMV_SPLIT_OUT = 8 };
+ * GEMV_SPLIT_OUT: also write the output's terms into ws->xs2, for the next
+ * layer, which then takes GEMV_X_CHAIN (its terms are in ws->xs2); only
+ * where sym_gemv_planes is non-NULL for both layers. A second buffer,
+ * because the one-launch kernels still read ws->xs while their last CTAs
+ * store outputs. */
+enum { GEMV_RELU = 1, GEMV_ACC = 2, GEMV_X_SPLIT = 4, GEMV_SPLIT_OUT = 8, GEMV_X_CHAIN = 16 };
 
 /* One output of a linear layer, as every GEMV / GEMM kernel stores it:
  * *yp (=|+=) act(v + bias) per GEMV_RELU / GEMV_ACC; returns what it stored. */
@@ -103,11 +105,11 @@ __device__ __forceinline__ float sym_linear_store(float *yp, float v, float bias
 }
 
 /* Per-stream resources of the tensor-core / cuBLAS path (B >= gemm_min):
- * handle bound to the stream, bf16 split buffer xs [3*Bmax*max_in] and raw
- * output y2 [3*Bmax*max_out]. */
+ * handle bound to the stream, bf16 split buffers xs [3*Bmax*max_in] and
+ * xs2 [3*Bmax*max_out] (GEMV_SPLIT_OUT) and raw output y2 [3*Bmax*max_out]. */
 typedef struct {
     cublasHandle_t h;
-    __nv_bfloat16 *xs;
+    __nv_bfloat16 *xs, *xs2;
     float *y2;
     int gemm_min;    /* B at or above which cuBLAS is used */
     int blk_own_max; /* block-diagonal layers: own kernel up to this B */
@@ -123,11 +125,19 @@ typedef struct {
     int tf32_min, tf32_max, tf32_cnt_n;
     float *tf32_part;
     int *tf32_cnt;
+    /* bf16 layers with wg_min <= B <= wg_max go to the wgmma kernel
+     * (gemm_wg.cu, sm_90 only), with its own partials and counters; NULL
+     * wg_part: never */
+    int wg_min, wg_max, wg_cnt_n;
+    float *wg_part;
+    int *wg_cnt;
 } sym_gemm_ws;
 
 /* y[b*ldy + o] (=|+=) act(W x_b + bias) for b < B.
  * bf16 weights and ws->tc_min <= B <= ws->tc_max: sym_gemv_tc (below).
  * fp32 weights and ws->tf32_min <= B <= ws->tf32_max: sym_gemm_tf32 (below).
+ * bf16 weights and ws->wg_min <= B <= ws->wg_max: x's terms (split here
+ * unless GEMV_X_SPLIT / GEMV_X_CHAIN) through sym_gemm_wg (below).
  * Else B < ws->gemm_min, or a block-diagonal layer and B <= ws->blk_own_max:
  * own batched GEMV kernel; per-row arithmetic does not
  * depend on B or on the other rows (fixed summation order).
@@ -157,11 +167,25 @@ int sym_gemm_tf32(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
                   int ldy, int B, int flags);
 size_t sym_gemm_tf32_part_floats(int n_sm);
 int sym_gemm_tf32_counters(int max_out);
+/* gemm_wg.cu: a bf16 layer through Hopper's wgmma (sm_90a; call it only on
+ * a device of compute capability 9.0), x given as its three bf16 terms xs
+ * ([3][B][w], w = the input's width), B <= 64; split-K summed in a fixed
+ * order, bias, activation and GEMV_SPLIT_OUT (into ws->xs2) applied: one
+ * launch. Returns 1, launching nothing, when the layer or B does not fit
+ * it. The sizes of ws->wg_part (floats) and ws->wg_cnt: */
+int sym_gemm_wg(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const __nv_bfloat16 *xs, float *y, int ldy,
+                int B, int flags);
+size_t sym_gemm_wg_part_floats(int n_sm, int max_out);
+/* 1 when sym_gemv takes the wgmma kernel for layer L at B rows */
+int sym_gemm_wg_fits(const sym_gemm_ws *ws, const sym_dlin *L, int B);
+int sym_gemm_wg_counters(int max_out);
 /* Where the kernel that produces layer L's input at B rows should write
  * that input's three bf16 terms ([3][B][w], w = the input's width), or NULL
  * where sym_gemv takes a path that splits nothing (fp32, own GEMV, tensor
  * cores). Saves the split kernel, 3-4 us a layer at B >= 9. */
 __nv_bfloat16 *sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B);
+/* x (B rows of width w) split into its three bf16 terms in ws->xs */
+void sym_gemv_split(cudaStream_t s, const sym_gemm_ws *ws, const float *x, int ldx, int w, int B);
 
 /* distribute.cu: the weights placed on `device` (NULL when not placed
  * there); *cfg receives their model config. */

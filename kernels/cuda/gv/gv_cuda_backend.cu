@@ -409,7 +409,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
         /* fc1's epilogue splits its output for fc2 where both split */
         const int chain = XS(&d->fc1) && XS(&d->fc2) ? GEMV_SPLIT_OUT : 0;
         G(&d->fc1, b->a, H, b->h1, P, B, GEMV_RELU | PS(&d->fc1) | chain);
-        G(&d->fc2, b->h1, P, b->u, H, B, GEMV_ACC | (chain ? GEMV_X_SPLIT : 0));
+        G(&d->fc2, b->h1, P, b->u, H, B, GEMV_ACC | (chain ? GEMV_X_CHAIN : 0));
     }
     G(&c->outp, b->u, H, c->d_pred + t, SYM_TOWERS, B, 0);
     return bad;
@@ -669,9 +669,11 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         const char *gm = getenv("SYM_GV_GEMM_MIN"), *bo = getenv("SYM_GV_BLK_OWN_MAX");
         const char *tmin = getenv("SYM_GV_TC_MIN"), *tmax = getenv("SYM_GV_TC_MAX");
         const char *fmin = getenv("SYM_GV_TF32_MIN"), *fmax = getenv("SYM_GV_TF32_MAX");
-        int n_sm = 0, cc = 0;
+        const char *wmin = getenv("SYM_GV_WG_MIN"), *wmax = getenv("SYM_GV_WG_MAX");
+        int n_sm = 0, cc = 0, ccm = 0;
         CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
         CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
+        CUDA_CHECK(cudaDeviceGetAttribute(&ccm, cudaDevAttrComputeCapabilityMinor, device));
         size_t max_in = 8 * H > P ? 8 * H : P, /* 8H: the sLSTM gates' input */ max_out = (size_t)c->ldW1 > P ? (size_t)c->ldW1 : P;
         if (max_in < (size_t)cfg->features) max_in = (size_t)cfg->features;
         for (int t = 0; t < SYM_TOWERS; t++) {
@@ -688,9 +690,21 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
              * measured (gemm_tf32.cu): B = 8 to 48 */
             w->tf32_min = fmin && *fmin ? atoi(fmin) : 8;
             w->tf32_max = fmax && *fmax ? atoi(fmax) : 48;
+            /* bf16 layers on the wgmma kernel (sm_90a code: a device of
+             * compute capability 9.0 only) where it wins, measured
+             * (gemm_wg.cu): B = 9 to 48 */
+            w->wg_min = wmin && *wmin ? atoi(wmin) : 9;
+            w->wg_max = wmax && *wmax ? atoi(wmax) : 48;
             w->n_sm = n_sm;
             w->tc_cnt_n = sym_gemv_tc_counters((int)max_out);
             w->tf32_cnt_n = sym_gemm_tf32_counters((int)max_out);
+            w->wg_cnt_n = sym_gemm_wg_counters((int)max_out);
+            if (cc == 9 && ccm == 0) {
+                if (dalloc(c, (void **)&w->wg_part, sym_gemm_wg_part_floats(n_sm, (int)max_out) * 4, e) ||
+                    dalloc(c, (void **)&w->wg_cnt, (size_t)w->wg_cnt_n * sizeof(int), e))
+                    return -1;
+                CUDA_CHECK(cudaMemsetAsync(w->wg_cnt, 0, (size_t)w->wg_cnt_n * sizeof(int), c->s));
+            }
             if (cc >= 8) {
                 if (dalloc(c, (void **)&w->tc_part, sym_gemv_tc_part_floats(n_sm, (int)max_out) * 4, e) ||
                     dalloc(c, (void **)&w->tc_cnt, (size_t)w->tc_cnt_n * sizeof(int), e) ||
@@ -704,6 +718,7 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
             if (cublasCreate(&w->h) != CUBLAS_STATUS_SUCCESS) return sym_fail(e, "cublasCreate failed");
             void *cws;
             if (dalloc(c, &cws, (size_t)32 << 20, e) || dalloc(c, (void **)&w->xs, 3 * (size_t)Bm * max_in * 2, e) ||
+                dalloc(c, (void **)&w->xs2, 3 * (size_t)Bm * max_out * 2, e) ||
                 dalloc(c, (void **)&w->y2, 3 * (size_t)Bm * max_out * 4, e))
                 return -1;
             if (cublasSetStream(w->h, c->ts[t]) || cublasSetWorkspace(w->h, cws, (size_t)32 << 20) ||

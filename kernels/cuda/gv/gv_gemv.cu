@@ -128,7 +128,7 @@ __global__ void k_epi_inplace(float *y, int ldy, int out, const float *bias, int
 }
 
 /* y (=|+=) act(y2_hi + y2_mid + y2_lo + bias); with GEMV_SPLIT_OUT the
- * result's terms go to xs too, for the next layer */
+ * result's terms go to xs (ws->xs2) too, for the next layer */
 __global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, const float *bias, int flags,
                             __nv_bfloat16 *xs) {
     SYM_PDL_ENTER();
@@ -142,11 +142,16 @@ __global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, 
 }
 
 __nv_bfloat16 *sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B) {
-    /* sym_gemv's dispatch: only its cuBLAS bf16 path splits */
-    if (!ws || !L->bf16 || (B >= ws->tc_min && B <= ws->tc_max) || B < ws->gemm_min ||
-        (L->blk_rows < L->out && B <= ws->blk_own_max))
-        return NULL;
+    /* sym_gemv's dispatch: its cuBLAS bf16 path and the wgmma kernel read
+     * the terms */
+    if (!ws || !L->bf16 || (B >= ws->tc_min && B <= ws->tc_max)) return NULL;
+    if (sym_gemm_wg_fits(ws, L, B)) return ws->xs; /* the wgmma kernel's input */
+    if (B < ws->gemm_min || (L->blk_rows < L->out && B <= ws->blk_own_max)) return NULL;
     return ws->xs;
+}
+
+void sym_gemv_split(cudaStream_t s, const sym_gemm_ws *ws, const float *x, int ldx, int w, int B) {
+    sym_launch(k_split3, dim3((w + 255) / 256, B), dim3(256), s, x, ldx, w, B, ws->xs);
 }
 
 int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
@@ -159,12 +164,18 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
     if (ws && !L->bf16 && B >= ws->tf32_min && B <= ws->tf32_max &&
         sym_gemm_tf32(s, ws, L, x, ldx, y, ldy, B, flags) == 0)
         return 0;
+    const int blk = L->blk_rows < L->out, w = blk ? L->xwrap * L->in : L->in;
+    if (ws && sym_gemm_wg_fits(ws, L, B)) {
+        if (!(flags & (GEMV_X_SPLIT | GEMV_X_CHAIN))) sym_gemv_split(s, ws, x, ldx, w, B), flags |= GEMV_X_SPLIT;
+        /* it refuses only misaligned terms; cuBLAS takes them then */
+        if (sym_gemm_wg(s, ws, L, (flags & GEMV_X_CHAIN) ? ws->xs2 : ws->xs, y, ldy, B, flags) == 0) return 0;
+    }
     if (!ws || B < ws->gemm_min || (L->blk_rows < L->out && B <= ws->blk_own_max)) {
         gemv_own(s, L, x, ldx, y, ldy, B, flags);
         return 0;
     }
     const float one = 1.0f, zero = 0.0f;
-    const int out = L->out, in = L->in, blk = L->blk_rows < out;
+    const int out = L->out, in = L->in;
     const int bs = L->blk_rows, nb = L->xwrap, parts = blk ? out / (bs * nb) : 1;
     cublasStatus_t st;
     dim3 eg((out + 255) / 256, B);
@@ -186,23 +197,21 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
         if (L->b || (flags & GEMV_RELU)) sym_launch(k_epi_inplace, dim3(eg), dim3(256), s, y, ldy, out, L->b, flags & GEMV_RELU);
         return 0;
     }
-    const int w = blk ? nb * in : in;
-    dim3 sg((w + 255) / 256, B);
-    if (!(flags & GEMV_X_SPLIT)) sym_launch(k_split3, dim3(sg), dim3(256), s, x, ldx, w, B, ws->xs);
-    const __nv_bfloat16 *W = (const __nv_bfloat16 *)L->w;
+    if (!(flags & (GEMV_X_SPLIT | GEMV_X_CHAIN))) sym_gemv_split(s, ws, x, ldx, w, B);
+    const __nv_bfloat16 *W = (const __nv_bfloat16 *)L->w, *xs = (flags & GEMV_X_CHAIN) ? ws->xs2 : ws->xs;
     if (!blk) {
-        st = cublasGemmEx(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, out, 3 * B, in, &one, W, CUDA_R_16BF, in, ws->xs,
+        st = cublasGemmEx(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, out, 3 * B, in, &one, W, CUDA_R_16BF, in, xs,
                           CUDA_R_16BF, in, &zero, ws->y2, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         if (st) return (int)st;
     } else {
         for (int p = 0; p < parts; p++) {
             st = cublasGemmStridedBatchedEx(ws->h, CUBLAS_OP_T, CUBLAS_OP_N, bs, 3 * B, in, &one,
-                                            W + (size_t)p * nb * bs * in, CUDA_R_16BF, in, (long long)bs * in, ws->xs,
+                                            W + (size_t)p * nb * bs * in, CUDA_R_16BF, in, (long long)bs * in, xs,
                                             CUDA_R_16BF, w, in, &zero, ws->y2 + (size_t)p * nb * bs, CUDA_R_32F, out,
                                             bs, nb, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
             if (st) return (int)st;
         }
     }
-    sym_launch(k_epi_split, dim3(eg), dim3(256), s, ws->y2, out, B, y, ldy, L->b, flags, ws->xs);
+    sym_launch(k_epi_split, dim3(eg), dim3(256), s, ws->y2, out, B, y, ldy, L->b, flags, ws->xs2);
     return 0;
 }

@@ -3,6 +3,8 @@
 #include "gv_common.cuh"
 
 #include <limits.h>
+#include <math.h>
+#include <string.h>
 
 extern "C" {
 #include "kernels/cuda/gv/cuda_extra.h"
@@ -48,10 +50,13 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     size_t wn = (size_t)out * in;
     float *dW32, *dB = NULL, *dx, *dy;
     void *dW;
-    int n_sm = 0, cc = 0;
-    const int n_cnt = sym_gemv_tc_counters(out), n_cnt32 = sym_gemm_tf32_counters(out);
+    int n_sm = 0, cc = 0, ccm = 0;
+    const int n_cnt = sym_gemv_tc_counters(out), n_cnt32 = sym_gemm_tf32_counters(out),
+              n_cntw = sym_gemm_wg_counters(out);
     CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
     CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&ccm, cudaDevAttrComputeCapabilityMinor, device));
+    if (path == SYM_LINEAR_WG && !(cc == 9 && ccm == 0)) return sym_fail(e, "the wgmma path needs an sm_90 device");
     sym_gemm_ws ws = {};
     ws.h = r.h;
     if (r.alloc((void **)&dW32, wn * 4, e) || r.alloc(&dW, wn * (bf16 ? 2 : 4), e) ||
@@ -61,7 +66,10 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
         r.alloc((void **)&ws.tc_part, sym_gemv_tc_part_floats(n_sm, out) * 4, e) ||
         r.alloc((void **)&ws.tc_cnt, (size_t)n_cnt * sizeof(int), e) ||
         r.alloc((void **)&ws.tf32_part, sym_gemm_tf32_part_floats(n_sm) * 4, e) ||
-        r.alloc((void **)&ws.tf32_cnt, (size_t)n_cnt32 * sizeof(int), e))
+        r.alloc((void **)&ws.tf32_cnt, (size_t)n_cnt32 * sizeof(int), e) ||
+        r.alloc((void **)&ws.xs2, 3 * (size_t)B * out * 2, e) ||
+        (path == SYM_LINEAR_WG && (r.alloc((void **)&ws.wg_part, sym_gemm_wg_part_floats(n_sm, out) * 4, e) ||
+                                   r.alloc((void **)&ws.wg_cnt, (size_t)n_cntw * sizeof(int), e))))
         return -1;
     /* everything on r.s (a non-blocking stream: a plain cudaMemcpy from
      * pageable memory may still be in flight when r.s runs), then a sync
@@ -75,19 +83,28 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     CUDA_CHECK(cudaMemcpyAsync(dy, y, (size_t)B * ldy * 4, cudaMemcpyHostToDevice, r.s));
     CUDA_CHECK(cudaMemsetAsync(ws.tc_cnt, 0, (size_t)n_cnt * sizeof(int), r.s));
     CUDA_CHECK(cudaMemsetAsync(ws.tf32_cnt, 0, (size_t)n_cnt32 * sizeof(int), r.s));
+    if (ws.wg_cnt) CUDA_CHECK(cudaMemsetAsync(ws.wg_cnt, 0, (size_t)n_cntw * sizeof(int), r.s));
     CUDA_CHECK(cudaStreamSynchronize(r.s));
-    ws.n_sm = n_sm, ws.tc_cnt_n = n_cnt, ws.tf32_cnt_n = n_cnt32;
+    ws.n_sm = n_sm, ws.tc_cnt_n = n_cnt, ws.tf32_cnt_n = n_cnt32, ws.wg_cnt_n = n_cntw;
     ws.tf32_min = INT_MAX, ws.tf32_max = 0;
+    ws.wg_min = path == SYM_LINEAR_WG ? 1 : INT_MAX, ws.wg_max = path == SYM_LINEAR_WG ? INT_MAX : 0;
     ws.gemm_min = path == SYM_LINEAR_OWN ? INT_MAX : 1;
     ws.blk_own_max = 0;
     ws.tc_min = INT_MAX, ws.tc_max = 0;
     sym_dlin L = {dW, dB, out, in, blk_rows, xwrap, bf16};
+    /* the bf16 paths that read x's terms get them as in the engine,
+     * written before the layer (by the producer there): timed alone */
+    if (bf16 && (path == SYM_LINEAR_CUBLAS || path == SYM_LINEAR_WG)) {
+        sym_gemv_split(r.s, &ws, dx, ldx, blk_rows < out ? xwrap * in : in, B);
+        flags |= GEMV_X_SPLIT;
+    }
     auto launch = [&]() {
         return path == SYM_LINEAR_TC     ? sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
                : path == SYM_LINEAR_TF32 ? sym_gemm_tf32(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
+               : path == SYM_LINEAR_WG   ? sym_gemm_wg(r.s, &ws, &L, ws.xs, dy, ldy, B, flags)
                                          : sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
     };
-    const int tensor = path == SYM_LINEAR_TC || path == SYM_LINEAR_TF32;
+    const int tensor = path == SYM_LINEAR_TC || path == SYM_LINEAR_TF32 || path == SYM_LINEAR_WG;
     if (tensor && cc < 8) return sym_fail(e, "the tensor-core paths need sm_80 or newer");
     int rc = launch();
     if (tensor && rc == 1) return sym_fail(e, "this layer or B does not fit the tensor-core path");
@@ -95,6 +112,28 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     CUDA_CHECK(cudaGetLastError());
     CUDA_CHECK(cudaMemcpyAsync(y, dy, (size_t)B * ldy * 4, cudaMemcpyDeviceToHost, r.s));
     CUDA_CHECK(cudaStreamSynchronize(r.s));
+    if (flags & GEMV_SPLIT_OUT) {
+        /* the output's three terms, for the next layer: they sum to it */
+        const size_t n = (size_t)B * out;
+        uint16_t *t = (uint16_t *)malloc(3 * n * 2);
+        if (!t) return sym_fail(e, "out of memory");
+        cudaError_t ce = cudaMemcpy(t, ws.xs2, 3 * n * 2, cudaMemcpyDeviceToHost);
+        double worst = 0;
+        for (size_t i = 0; ce == cudaSuccess && i < n; i++) {
+            double v = 0, want = y[(i / out) * ldy + i % out];
+            for (int p = 0; p < 3; p++) {
+                uint32_t u = (uint32_t)t[p * n + i] << 16;
+                float f;
+                memcpy(&f, &u, 4);
+                v += f;
+            }
+            double d = fabs(v - want) / (fabs(want) + 1e-30);
+            if (!(d <= worst)) worst = d;
+        }
+        free(t);
+        CUDA_CHECK(ce);
+        if (!(worst <= 1e-6)) return sym_fail(e, "the output's split terms miss it by %.3g (relative)", worst);
+    }
     if (iters > 0) {
         /* one launch per event pair; the output accumulates garbage now */
         cudaEvent_t a, b;
@@ -118,4 +157,12 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
         if (ce != cudaSuccess) return sym_fail(e, "timing: %s", cudaGetErrorString(ce));
     }
     return 0;
+}
+
+extern "C" int sym_cuda_device_sm90(int device) {
+    int cc = 0, ccm = 0;
+    if (cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&ccm, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
+        return 0;
+    return cc == 9 && ccm == 0;
 }

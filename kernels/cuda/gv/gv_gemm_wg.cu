@@ -1,0 +1,337 @@
+/* bf16 linear layers at 9 <= B <= 48 on Hopper's warpgroup tensor-core
+ * instruction (wgmma, sm_90a) with the tensor memory accelerator (TMA),
+ * in one launch per layer (SYM_GV_WG_MIN / SYM_GV_WG_MAX; it takes B <= 64).
+ *
+ * Why: through cuBLAS a bf16 layer at B = 39 is a GEMM over 3B columns
+ * (x's three bf16 terms) that reads its weights at 1.0-1.9 TB/s, then an
+ * epilogue kernel (3-4 us) that sums the terms. Our mma.sync kernel
+ * (gv_gemv_tc.cu) lost to it from B = 16: each 16-row warp tile reloaded
+ * x's 3B columns, and the loads' latency bound it (ncu: DRAM at 15 %).
+ * Here a warpgroup's 64 x 3B x 16 product is one wgmma reading both
+ * operands from shared memory, and one launch replaces cuBLAS's two.
+ *
+ * Measured (H200, whole step, same binary with the kernel off): mixed
+ * B = 16 3.80 -> 3.56 ms, B = 39 7.08 -> 6.94; bf16 B = 16 3.32 -> 3.22,
+ * B = 39 5.96 -> 5.89; parity at B = 24-48 and a loss at B = 64 (mixed
+ * 9.72 -> 10.44), so the engine stops at 48. One layer still reads its
+ * weights at only 1.1-1.4 TB/s (ncu, fc1 4096 x 2048 from DRAM: 14 us at
+ * B = 1, 18 us at B = 39), no better than cuBLAS; see design/cuda.md.
+ *
+ * Shape of the kernel:
+ *  - x comes as its three bf16 terms, [3][B][w] (sym_gemv_planes: written by
+ *    the kernel that produced x, or by the split kernel). They are the
+ *    product's N = 3 * BP rows (BP = B rounded up to 8; the TMA zero-fills
+ *    rows past B), so the terms of batch row b land in accumulator columns
+ *    b, BP + b and 2 BP + b of the same thread, and are summed there in
+ *    fp32 ((hi + mid) + lo, as cuBLAS's epilogue did).
+ *  - A CTA is two consumer warpgroups (128 output rows sharing one x tile)
+ *    and a producer warp. The producer keeps a ring of shared-memory stages
+ *    full: per 64-wide k chunk one TMA box of weights (128 rows, 16 KB) and
+ *    one of x's terms, completing on the stage's mbarrier. It requests the
+ *    first chunks' weights before griddepcontrol.wait, so they stream while
+ *    the previous kernel finishes. The consumers release a stage once the
+ *    wgmma reading it has completed, one chunk behind.
+ *  - Both operands sit in the 128-byte swizzle (TMA writes it, wgmma's
+ *    descriptors read it); the first version used the no-swizzle layout
+ *    with eight boxes per operand and stage, and was 1.4x slower.
+ *  - The grid is (row tiles) x (k slices), about one CTA an SM; the last
+ *    CTA of a row tile sums the slices' partials in a fixed order and
+ *    applies bias, ReLU, accumulation and the output's split for the next
+ *    layer (no atomics on the data). The split depends on the layer's
+ *    shape only, so a row's value does not depend on B. */
+#include "gv_common.cuh"
+#include "gv_wgmma_ops.cuh"
+
+#include <atomic>
+#include <cuda.h> /* CUtensorMap and its enums only: the encoder comes through the runtime */
+#include <cudaTypedefs.h>
+
+#define WG_ROWS 128 /* output rows per CTA: two warpgroups of 64 */
+#define WG_KC 64    /* inputs per stage */
+#define WG_MAX_NB 8 /* batch rows in groups of 8: B <= 64 */
+#define WG_SMEM_MAX (200 * 1024)
+#define WG_STAGES_MAX 8
+#define WG_THREADS 288 /* two consumer warpgroups and a producer warp */
+
+struct WgArgs {
+    const float *bias;
+    float *y, *part;
+    int *cnt;
+    __nv_bfloat16 *xs_out;
+    int ldy, B, out, in, blk_rows, xwrap, flags, ks_n, cps, stages;
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    asm volatile("{\n.reg .pred p;\nwait_%=:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@!p bra wait_%=;\n}\n" ::"r"(bar),
+                 "r"(parity)
+                 : "memory");
+}
+/* one box of a tensor map into shared memory, completing on bar */
+__device__ __forceinline__ void tma2(uint32_t dst, const CUtensorMap *m, int c0, int c1, uint32_t bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+                 "[%4];\n" ::"r"(dst),
+                 "l"(m), "r"(c0), "r"(c1), "r"(bar)
+                 : "memory");
+}
+__device__ __forceinline__ void tma3(uint32_t dst, const CUtensorMap *m, int c0, int c1, int c2, uint32_t bar) {
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, "
+                 "%4}], [%5];\n" ::"r"(dst),
+                 "l"(m), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+                 : "memory");
+}
+#endif
+
+/* wgmma's shared-memory matrix descriptor for a K-major operand in the
+ * 128-byte swizzle: start address, 8-row groups 1 KB apart (the leading
+ * offset is unused there), swizzle mode 1 in bits 62-63; addresses and
+ * offsets in 16-byte units */
+__device__ __forceinline__ uint64_t wg_desc_sw128(uint32_t addr) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+/* tw: the weights [out][in] in boxes of 128 rows x 64 inputs; tx: x's
+ * terms [3][B][w] in boxes of 3 x BP x 64 (rows past B read as zeros).
+ * Both land in the 128-byte swizzle: rows of 128 bytes, 8-row groups 1 KB
+ * apart, as wgmma's descriptors read them.
+ *
+ * Warps 0-7 are two consumer warpgroups (64 rows each); warp 8 is the
+ * producer: one lane keeps the ring of stages full with TMA copies.
+ * full[s] completes when stage s has landed; empty[s] when both
+ * warpgroups' wgmma reading it have completed. */
+template <int NB>
+__global__ void __launch_bounds__(WG_THREADS, 1)
+    k_gemm_wg(const __grid_constant__ CUtensorMap tw, const __grid_constant__ CUtensorMap tx, WgArgs a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int BP = 8 * NB, N = 3 * BP, R = N / 2;
+    constexpr int W_BYTES = WG_ROWS * WG_KC * 2, STAGE = W_BYTES + N * WG_KC * 2;
+    extern __shared__ __align__(128) uint8_t sm[];
+    __shared__ __align__(8) uint64_t bars[2 * WG_STAGES_MAX]; /* full[S], then empty[S] */
+    __shared__ int last;
+    const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2,
+              t = lane & 3;
+    const int rt = blockIdx.x, ks = blockIdx.y, row0 = rt * WG_ROWS;
+    const int nch = a.in / WG_KC, c_beg = ks * a.cps, n = min(nch, c_beg + a.cps) - c_beg, S = a.stages;
+    const int xk0 = ((row0 / a.blk_rows) % a.xwrap) * a.in; /* this row tile's input slice */
+    const uint32_t base = (smem_u32(sm) + 1023) & ~1023u; /* the swizzle repeats every 1 KB */
+    const uint32_t full = smem_u32(bars), empty = full + 8 * WG_STAGES_MAX;
+    if (tid == WG_THREADS - 32) {
+        for (int i = 0; i < S; i++) mbar_init(full + 8 * i, 1), mbar_init(empty + 8 * i, 2);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    float v[NB][4] = {};
+    if (wg == 2) {
+        /* the producer */
+        if (lane == 0) {
+            /* the first S chunks' weights before griddepcontrol.wait (they
+             * do not depend on the previous kernel), their x after */
+            for (int i = 0; i < S && i < n; i++) {
+                mbar_expect(full + 8 * i, STAGE);
+                tma2(base + i * STAGE, &tw, (c_beg + i) * WG_KC, row0, full + 8 * i);
+            }
+            SYM_PDL_ENTER();
+            for (int i = 0; i < S && i < n; i++)
+                tma3(base + i * STAGE + W_BYTES, &tx, xk0 + (c_beg + i) * WG_KC, 0, 0, full + 8 * i);
+            for (int i = S; i < n; i++) {
+                const int st = i % S;
+                mbar_wait(empty + 8 * st, ((i / S) - 1) & 1);
+                mbar_expect(full + 8 * st, STAGE);
+                tma2(base + st * STAGE, &tw, (c_beg + i) * WG_KC, row0, full + 8 * st);
+                tma3(base + st * STAGE + W_BYTES, &tx, xk0 + (c_beg + i) * WG_KC, 0, 0, full + 8 * st);
+            }
+        } else {
+            SYM_PDL_ENTER();
+        }
+    } else {
+        SYM_PDL_ENTER();
+        float d[R];
+#pragma unroll
+        for (int q = 0; q < R; q++) d[q] = 0.0f;
+        for (int i = 0; i < n; i++) {
+            const int st = i % S;
+            mbar_wait(full + 8 * st, (i / S) & 1);
+            const uint32_t sa = base + st * STAGE + wg * 64 * 128, sb = base + st * STAGE + W_BYTES;
+            asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+            for (int kk = 0; kk < WG_KC / 16; kk++) /* a k16 step is 32 bytes into each swizzled row */
+                sym_wgmma_bf16<N>(d, wg_desc_sw128(sa + 32 * kk), wg_desc_sw128(sb + 32 * kk));
+            asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+            /* the previous chunk's products are done: release its stage */
+            asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+            if (i > 0 && (tid & 127) == 0) mbar_arrive(empty + 8 * ((i - 1) % S));
+        }
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#pragma unroll
+        for (int q = 0; q < R; q++) asm volatile("" : "+f"(d[q])::"memory"); /* no use before the wait */
+        /* d[4j + i]: row 16 warp + g (+ 8 for i >= 2) of the warpgroup's
+         * 64, column 8j + 2t (+ 1 for odd i); batch row b's terms are in
+         * column groups j, j + NB and j + 2NB */
+#pragma unroll
+        for (int j = 0; j < NB; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) v[j][i] = (d[4 * j + i] + d[4 * (j + NB) + i]) + d[4 * (j + 2 * NB) + i];
+    }
+    const bool cons = wg < 2;
+    const int rl0 = wg * 64 + warp * 16 + g; /* row within the tile; +8 for i >= 2 */
+    if (a.ks_n > 1) {
+        float *pp = a.part + ((size_t)rt * a.ks_n + ks) * BP * WG_ROWS;
+        if (cons)
+#pragma unroll
+            for (int j = 0; j < NB; j++)
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                    __stcg(pp + (size_t)(8 * j + 2 * t + (i & 1)) * WG_ROWS + rl0 + 8 * (i >> 1), v[j][i]);
+        /* the last CTA of the row tile sums: the barrier, then one thread's
+         * fences around the counter, order every thread's partials */
+        __syncthreads();
+        if (tid == 0) {
+            __threadfence();
+            last = atomicAdd(a.cnt + rt, 1) == a.ks_n - 1;
+            __threadfence();
+        }
+        __syncthreads();
+        if (!last || !cons) return;
+        /* the slices in order 0, 1, ...; each slice's NB * 4 loads issued
+         * together (one L2 round trip a slice, not one an output) */
+        const float *p0 = a.part + (size_t)rt * a.ks_n * BP * WG_ROWS;
+#pragma unroll
+        for (int j = 0; j < NB; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) v[j][i] = 0.0f;
+        for (int k = 0; k < a.ks_n; k++) {
+            const float *pk = p0 + (size_t)k * BP * WG_ROWS;
+            float u[NB][4];
+#pragma unroll
+            for (int j = 0; j < NB; j++)
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                    u[j][i] = __ldcg(pk + (size_t)(8 * j + 2 * t + (i & 1)) * WG_ROWS + rl0 + 8 * (i >> 1));
+#pragma unroll
+            for (int j = 0; j < NB; j++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) v[j][i] += u[j][i];
+        }
+        if (tid == 0) a.cnt[rt] = 0; /* ready for the next launch (graph replays) */
+    }
+    if (!cons) return;
+    const size_t oplane = (size_t)a.B * a.out;
+#pragma unroll
+    for (int j = 0; j < NB; j++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int b = 8 * j + 2 * t + (i & 1), o = row0 + rl0 + 8 * (i >> 1);
+            if (b >= a.B || o >= a.out) continue;
+            const float r = sym_linear_store(a.y + (size_t)b * a.ldy + o, v[j][i], a.bias ? a.bias[o] : 0.0f, a.flags);
+            if (a.flags & GEMV_SPLIT_OUT) sym_put_split(a.xs_out, oplane, (size_t)b * a.out + o, r);
+        }
+#else
+    (void)tw, (void)tx, (void)a;
+    __trap(); /* the host launches this only on sm_90 */
+#endif
+}
+
+size_t sym_gemm_wg_part_floats(int n_sm, int max_out) {
+    const int max_rt = (max_out + WG_ROWS - 1) / WG_ROWS;
+    return (size_t)(n_sm + max_rt) * WG_MAX_NB * 8 * WG_ROWS;
+}
+
+int sym_gemm_wg_counters(int max_out) { return (max_out + WG_ROWS - 1) / WG_ROWS; }
+
+/* the driver's tensor-map encoder, through the runtime (no libcuda link) */
+static PFN_cuTensorMapEncodeTiled_v12000 encoder(void) {
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+        void *p = NULL;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+            q != cudaDriverEntryPointSuccess)
+            p = NULL;
+        return (PFN_cuTensorMapEncodeTiled_v12000)p;
+    }();
+    return fn;
+}
+
+template <int NB>
+static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const __nv_bfloat16 *xs, WgArgs &a) {
+    constexpr int BP = 8 * NB, STAGE = WG_ROWS * WG_KC * 2 + 3 * BP * WG_KC * 2;
+    const int rts = (a.out + WG_ROWS - 1) / WG_ROWS, nch = a.in / WG_KC;
+    const int w = L->blk_rows < L->out ? L->xwrap * L->in : L->in;
+    PFN_cuTensorMapEncodeTiled_v12000 enc = encoder();
+    if (!enc) return 1;
+    CUtensorMap tw, tx;
+    const cuuint64_t wdim[2] = {(cuuint64_t)L->in, (cuuint64_t)L->out}, wstr[1] = {(cuuint64_t)L->in * 2};
+    const cuuint64_t xdim[3] = {(cuuint64_t)w, (cuuint64_t)a.B, 3}, xstr[2] = {(cuuint64_t)w * 2, (cuuint64_t)a.B * w * 2};
+    const cuuint32_t wbox[2] = {WG_KC, WG_ROWS}, xbox[3] = {WG_KC, BP, 3}, one[3] = {1, 1, 1};
+    if (enc(&tw, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)L->w, wdim, wstr, wbox, one, CU_TENSOR_MAP_INTERLEAVE_NONE,
+            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) ||
+        enc(&tx, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void *)xs, xdim, xstr, xbox, one, CU_TENSOR_MAP_INTERLEAVE_NONE,
+            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE))
+        return 1;
+    /* one CTA an SM: the k slices fill what the row tiles leave; partials
+     * fit ws->wg_part because rts * ks_n <= n_sm + rts */
+    int ks = ws->n_sm / rts;
+    ks = ks < 1 ? 1 : ks > nch ? nch : ks;
+    a.cps = (nch + ks - 1) / ks;
+    a.ks_n = (nch + a.cps - 1) / a.cps;
+    /* as many stages as fit: measured (H200), 2 to 8 stages gave the same
+     * time, and two CTAs an SM with half the stages each were slower */
+    const int stages = WG_SMEM_MAX / STAGE;
+    a.stages = stages > WG_STAGES_MAX ? WG_STAGES_MAX : stages;
+    const size_t smem = (size_t)stages * STAGE + 1024; /* + alignment of the stages to 1 KB */
+    /* a per-device attribute: set once on each device this launches on */
+    static std::atomic<unsigned long long> sized{0};
+    int dev = 0;
+    cudaGetDevice(&dev);
+    const unsigned long long bit = dev < 64 ? 1ull << dev : 0;
+    if (!bit || !(sized.load() & bit)) {
+        cudaFuncSetAttribute(k_gemm_wg<NB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        sized.fetch_or(bit);
+    }
+    sym_launch_smem(k_gemm_wg<NB>, dim3(rts, a.ks_n), dim3(WG_THREADS), smem, s, tw, tx, a);
+    return 0;
+}
+
+static int fits(const sym_gemm_ws *ws, const sym_dlin *L, int B) {
+    /* whole 64-wide chunks, 16-byte aligned rows, a row tile inside one
+     * input slice */
+    return ws->wg_part && L->bf16 && B >= 1 && B <= WG_MAX_NB * 8 && !(L->in % WG_KC) && !((uintptr_t)L->w % 16) &&
+           !(L->blk_rows < L->out && L->blk_rows % WG_ROWS) &&
+           (L->out + WG_ROWS - 1) / WG_ROWS <= ws->wg_cnt_n;
+}
+
+int sym_gemm_wg_fits(const sym_gemm_ws *ws, const sym_dlin *L, int B) {
+    return B >= ws->wg_min && B <= ws->wg_max && fits(ws, L, B);
+}
+
+int sym_gemm_wg(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const __nv_bfloat16 *xs, float *y, int ldy,
+                int B, int flags) {
+    if (!fits(ws, L, B) || ((uintptr_t)xs % 16) || ((flags & GEMV_SPLIT_OUT) && !ws->xs2)) return 1;
+    WgArgs a;
+    a.bias = L->b, a.y = y, a.part = ws->wg_part, a.cnt = ws->wg_cnt, a.xs_out = ws->xs2;
+    a.ldy = ldy, a.B = B, a.out = L->out, a.in = L->in, a.blk_rows = L->blk_rows, a.xwrap = L->xwrap;
+    a.flags = flags;
+    switch ((B + 7) / 8) {
+    case 1: return launch<1>(s, ws, L, xs, a);
+    case 2: return launch<2>(s, ws, L, xs, a);
+    case 3: return launch<3>(s, ws, L, xs, a);
+    case 4: return launch<4>(s, ws, L, xs, a);
+    case 5: return launch<5>(s, ws, L, xs, a);
+    case 6: return launch<6>(s, ws, L, xs, a);
+    case 7: return launch<7>(s, ws, L, xs, a);
+    default: return launch<8>(s, ws, L, xs, a);
+    }
+}
