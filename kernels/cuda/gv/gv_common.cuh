@@ -126,8 +126,8 @@ typedef struct {
     float *tf32_part;
     int *tf32_cnt;
     /* bf16 layers with wg_min <= B <= wg_max go to the wgmma kernel
-     * (gemm_wg.cu, sm_90 only), with its own partials and counters; NULL
-     * wg_part: never */
+     * (gemm_wg.cu, compute capability 9.0 only), with its own partials and
+     * counters; NULL wg_part: never */
     int wg_min, wg_max, wg_cnt_n;
     float *wg_part;
     int *wg_cnt;
@@ -176,9 +176,9 @@ int sym_gemm_tf32_counters(int max_out);
 int sym_gemm_wg(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const __nv_bfloat16 *xs, float *y, int ldy,
                 int B, int flags);
 size_t sym_gemm_wg_part_floats(int n_sm, int max_out);
+int sym_gemm_wg_counters(int max_out);
 /* 1 when sym_gemv takes the wgmma kernel for layer L at B rows */
 int sym_gemm_wg_fits(const sym_gemm_ws *ws, const sym_dlin *L, int B);
-int sym_gemm_wg_counters(int max_out);
 /* Where the kernel that produces layer L's input at B rows should write
  * that input's three bf16 terms ([3][B][w], w = the input's width), or NULL
  * where sym_gemv takes a path that splits nothing (fp32, own GEMV, tensor
