@@ -314,6 +314,23 @@ __device__ __forceinline__ void sym_put_split(__nv_bfloat16 *xs, size_t plane, s
     xs[plane + at] = mid;
     xs[2 * plane + at] = __float2bfloat16_rn(r - __bfloat162float(mid));
 }
+/* Split-K's last-CTA handshake, in every thread of the CTA once each has
+ * stored its partials: one thread publishes them (a release fence, then
+ * the row tile's counter) and the CTA that completes the count acquires
+ * the others' (the counter, then an acquire fence). Returns 1 in every
+ * thread of that last CTA. acq_rel fences synchronise through the counter;
+ * __threadfence's sequentially consistent ones are not needed. sh: a
+ * __shared__ int. */
+__device__ __forceinline__ int sym_splitk_last(int *cnt, int n, int *sh) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        asm volatile("fence.acq_rel.gpu;" ::: "memory");
+        *sh = atomicAdd(cnt, 1) == n - 1;
+        asm volatile("fence.acq_rel.gpu;" ::: "memory");
+    }
+    __syncthreads();
+    return *sh;
+}
 __device__ __forceinline__ float *sym_slot(float *pool, size_t numel, const int *slots, int b) {
     return pool + (size_t)slots[b] * numel;
 }

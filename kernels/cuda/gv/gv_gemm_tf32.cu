@@ -207,13 +207,8 @@ template <int MT, int U, int J, int MINB> __global__ void __launch_bounds__(256,
         }
     }
     if (a.ks_n == 1) return;
-    __threadfence();
-    __syncthreads();
     __shared__ int last;
-    if (tid == 0) last = atomicAdd(a.cnt + rt, 1) == a.ks_n - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
+    if (!sym_splitk_last(a.cnt + rt, a.ks_n, &last)) return;
     const float *p0 = a.part + (size_t)rt * a.ks_n * FT_TILE_FLOATS;
     for (int e = tid; e < n_out; e += 256) {
         const int r = e % RR, b = e / RR, o = rt * RR + r;

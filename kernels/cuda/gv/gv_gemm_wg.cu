@@ -196,16 +196,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 #pragma unroll
                 for (int i = 0; i < 4; i++)
                     __stcg(pp + (size_t)(8 * j + 2 * t + (i & 1)) * WG_ROWS + rl0 + 8 * (i >> 1), v[j][i]);
-        /* the last CTA of the row tile sums: the barrier, then one thread's
-         * fences around the counter, order every thread's partials */
-        __syncthreads();
-        if (tid == 0) {
-            __threadfence();
-            last = atomicAdd(a.cnt + rt, 1) == a.ks_n - 1;
-            __threadfence();
-        }
-        __syncthreads();
-        if (!last || !cons) return;
+        /* the last CTA of the row tile sums */
+        if (!sym_splitk_last(a.cnt + rt, a.ks_n, &last) || !cons) return;
         /* the slices in order 0, 1, ...; each slice's NB * 4 loads issued
          * together (one L2 round trip a slice, not one an output) */
         const float *p0 = a.part + (size_t)rt * a.ks_n * BP * WG_ROWS;

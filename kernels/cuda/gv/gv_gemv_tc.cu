@@ -172,13 +172,8 @@ template <int NT> __global__ void __launch_bounds__(256, 2) k_gemv_tc(TcArgs a) 
             const int r = warp * 16 + g + (i >> 1) * 8, b = n * 8 + 2 * t + (i & 1);
             __stcg(pp + (size_t)b * TC_ROWS + r, acc[n][i]);
         }
-    __threadfence();
-    __syncthreads();
-    int *last = reinterpret_cast<int *>(xs); /* the fragments are consumed */
-    if (tid == 0) *last = atomicAdd(a.cnt + rt, 1) == a.ks_n - 1;
-    __syncthreads();
-    if (!*last) return;
-    __threadfence();
+    /* xs holds the flag: the handshake's first barrier sees the fragments consumed */
+    if (!sym_splitk_last(a.cnt + rt, a.ks_n, reinterpret_cast<int *>(xs))) return;
     /* NT * 4 outputs per thread, every partial loaded before any store */
     const float *p0 = a.part + (size_t)rt * a.ks_n * (NT * 8) * TC_ROWS;
     const int r = tid & (TC_ROWS - 1), o = rt * TC_ROWS + r;
