@@ -6,6 +6,7 @@
 #ifndef SYM_CUDA_COMMON_CUH
 #define SYM_CUDA_COMMON_CUH
 
+#include <atomic>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +72,22 @@ static inline void sym_launch_smem(void (*k)(KArgs...), dim3 grid, dim3 block, s
 template <typename... KArgs, typename... Args>
 static inline void sym_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
     sym_launch_smem(k, grid, block, 0, s, args...);
+}
+
+/* Raises kernel k's dynamic shared-memory limit to smem on the current
+ * device, once per device: the limit is a per-device attribute, and a
+ * launch on a device without it fails with "invalid argument" (found when
+ * every shard on a second GPU failed its first step). `done` is the
+ * caller's per-kernel flag word, one bit a device. */
+template <typename... KArgs>
+static inline void sym_smem_limit(void (*k)(KArgs...), size_t smem, std::atomic<unsigned long long> &done) {
+    int dev = 0;
+    cudaGetDevice(&dev);
+    const unsigned long long bit = dev < 64 ? 1ull << dev : 0;
+    if (!bit || !(done.load() & bit)) {
+        cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        done.fetch_or(bit);
+    }
 }
 
 /* A (possibly concatenated) linear layer on the device: rows [out, in] in

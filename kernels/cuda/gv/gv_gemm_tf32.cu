@@ -39,7 +39,6 @@
  *    flight while the previous round computes. */
 #include "gv_common.cuh"
 
-#include <atomic>
 
 #define FT_WR 2     /* row groups of warps */
 #define FT_WK 4     /* k groups of warps */
@@ -238,17 +237,8 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, FtAr
     a.spc = (nsteps + ks - 1) / ks;
     a.ks_n = (nsteps + a.spc - 1) / a.spc;
     const size_t smem = (size_t)FT_WK * RR * (MT * 16 + 1) * sizeof(float);
-    /* the shared-memory limit is a per-device attribute: set it once on
-     * each device this launches on (a launch on a device without it fails
-     * with "invalid argument") */
     static std::atomic<unsigned long long> sized{0};
-    int dev = 0;
-    cudaGetDevice(&dev);
-    const unsigned long long bit = dev < 64 ? 1ull << dev : 0;
-    if (!bit || !(sized.load() & bit)) {
-        cudaFuncSetAttribute(k_gemm_3xtf32<MT, U, J, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        sized.fetch_or(bit);
-    }
+    sym_smem_limit(k_gemm_3xtf32<MT, U, J, MINB>, smem, sized);
     sym_launch_smem(k_gemm_3xtf32<MT, U, J, MINB>, dim3(rts, a.ks_n), dim3(256), smem, s, a);
     return 0;
 }

@@ -10,12 +10,13 @@
  * Here a warpgroup's 64 x 3B x 16 product is one wgmma reading both
  * operands from shared memory, and one launch replaces cuBLAS's two.
  *
- * Measured (H200, whole step, same binary with the kernel off): mixed
- * B = 16 3.80 -> 3.56 ms, B = 39 7.08 -> 6.94; bf16 B = 16 3.32 -> 3.22,
- * B = 39 5.96 -> 5.89; parity at B = 24-48 and a loss at B = 64 (mixed
- * 9.72 -> 10.44), so the engine stops at 48. One layer still reads its
- * weights at only 1.1-1.4 TB/s (ncu, fc1 4096 x 2048 from DRAM: 14 us at
- * B = 1, 18 us at B = 39), no better than cuBLAS; see design/cuda.md.
+ * Measured (H100, whole step, same binary with the kernel off): mixed
+ * B = 16 4.50 -> 4.18 ms, B = 32 6.87 -> 6.52, B = 39 8.31 -> 8.08; bf16
+ * B = 16 3.99 -> 3.81, B = 39 7.25 -> 7.17, B = 24 4.88 -> 5.05; a loss at
+ * B = 64 (mixed 11.78 -> 12.31), so the engine stops at 48. One layer
+ * still reads its weights at only 1.1-1.4 TB/s (ncu, fc1 4096 x 2048 from
+ * DRAM, H200: 14 us at B = 1, 18 us at B = 39), no better than cuBLAS;
+ * see design/cuda.md.
  *
  * Shape of the kernel:
  *  - x comes as its three bf16 terms, [3][B][w] (sym_gemv_planes: written by
@@ -42,14 +43,20 @@
 #include "gv_common.cuh"
 #include "gv_wgmma_ops.cuh"
 
-#include <atomic>
 #include <cuda.h> /* CUtensorMap and its enums only: the encoder comes through the runtime */
 #include <cudaTypedefs.h>
 
 #define WG_ROWS 128 /* output rows per CTA: two warpgroups of 64 */
 #define WG_KC 64    /* inputs per stage */
 #define WG_MAX_NB 8 /* batch rows in groups of 8: B <= 64 */
-#define WG_SMEM_MAX (200 * 1024)
+/* Shared memory for the stages: about 100 KB leaves room on the SM for the
+ * other towers' kernels beside this one. Measured in the whole step (H100,
+ * mixed, B = 16 / 32 / 39): 4.28 / 6.89 / 8.12 ms with 200 KB, 4.19 /
+ * 6.54 / 8.10 with 100 KB, 4.30 / 6.67 / 8.26 with 64 KB; with fewer than
+ * 3 stages (B = 48 at 100 KB) it lost 6 %. The layer alone runs as fast
+ * with 2 stages as with 8. */
+#define WG_SMEM (100 * 1024)
+#define WG_STAGES_MIN 3
 #define WG_STAGES_MAX 8
 #define WG_THREADS 288 /* two consumer warpgroups and a producer warp */
 
@@ -279,20 +286,19 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
     ks = ks < 1 ? 1 : ks > nch ? nch : ks;
     a.cps = (nch + ks - 1) / ks;
     a.ks_n = (nch + a.cps - 1) / a.cps;
-    /* as many stages as fit: measured (H200), 2 to 8 stages gave the same
-     * time, and two CTAs an SM with half the stages each were slower */
-    const int stages = WG_SMEM_MAX / STAGE;
-    a.stages = stages > WG_STAGES_MAX ? WG_STAGES_MAX : stages;
-    const size_t smem = (size_t)stages * STAGE + 1024; /* + alignment of the stages to 1 KB */
-    /* a per-device attribute: set once on each device this launches on */
-    static std::atomic<unsigned long long> sized{0};
-    int dev = 0;
-    cudaGetDevice(&dev);
-    const unsigned long long bit = dev < 64 ? 1ull << dev : 0;
-    if (!bit || !(sized.load() & bit)) {
-        cudaFuncSetAttribute(k_gemm_wg<NB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        sized.fetch_or(bit);
+    /* as many stages as WG_SMEM holds, 3 to 8 (SYM_GV_WG_SMEM_KB: another
+     * budget, for measurement); two CTAs an SM with half the stages each
+     * were slower (H200) */
+    static int budget = 0;
+    if (!budget) {
+        const char *v = getenv("SYM_GV_WG_SMEM_KB");
+        budget = v && atoi(v) > 0 ? atoi(v) * 1024 : WG_SMEM;
     }
+    const int stages = budget / STAGE;
+    a.stages = stages > WG_STAGES_MAX ? WG_STAGES_MAX : stages < WG_STAGES_MIN ? WG_STAGES_MIN : stages;
+    const size_t smem = (size_t)a.stages * STAGE + 1024; /* + alignment of the stages to 1 KB */
+    static std::atomic<unsigned long long> sized{0};
+    sym_smem_limit(k_gemm_wg<NB>, smem, sized);
     sym_launch_smem(k_gemm_wg<NB>, dim3(rts, a.ks_n), dim3(WG_THREADS), smem, s, tw, tx, a);
     return 0;
 }
