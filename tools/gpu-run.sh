@@ -44,6 +44,24 @@ SYM_GV_WG_MAX=0 run bench_gv_step_nowg_mid 120 $B/bench_cuda/bench_gv_step 20 bf
 run bench_gv_step_wg_mid 120 $B/bench_cuda/bench_gv_step 20 bf16,mixed 16,24,32,48
 SYM_GV_WG_MAX=64 run bench_gv_step_wg64 120 $B/bench_cuda/bench_gv_step 20 bf16,mixed 64
 fi
+# GV_WG32_COMPARE=1: the same bench with fp32 layers on the mma.sync 3xTF32
+# kernel again (the wgmma 3xTF32 kernel off), and both at B = 16 .. 48
+if [ -n "${GV_WG32_COMPARE:-}" ]; then
+SYM_GV_WG32_MAX=0 run bench_gv_step_nowg32 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
+SYM_GV_WG32_MAX=0 run bench_gv_step_nowg32_mid 120 $B/bench_cuda/bench_gv_step 20 fp32,mixed 16,24,32,48
+run bench_gv_step_wg32_mid 120 $B/bench_cuda/bench_gv_step 20 fp32,mixed 16,24,32,48
+fi
+# GV_PRIO_COMPARE=1: the same bench under launch priorities (design/cuda.md):
+# towers' stream levels (SYM_GV_PRIO_TOWERS, tower order xLSTM, Mamba2,
+# RetNet, Hawk) : the state-streaming kernels' level (SYM_GV_PRIO_STATE)
+if [ -n "${GV_PRIO_COMPARE:-}" ]; then
+for m in ${GV_PRIO_MODES:-"-:-" "0,0,0,0:5" "0,1,1,1:-" "0,1,1,1:5" "1,0,0,0:5" "1,1,1,1:0"}; do
+    tw=${m%%:*} st=${m##*:}
+    [ "$tw" = - ] && tw= ; [ "$st" = - ] && st=
+    SYM_GV_PRIO_TOWERS=$tw SYM_GV_PRIO_STATE=$st run "bench_prio_${tw//,/}_${st}" 150 $B/bench_cuda/bench_gv_step 20 \
+        ${GV_PRIO_PREC:-mixed,bf16} ${GV_PRIO_B:-8,39,128}
+done
+fi
 # BASE=DIR: the same bench built from another tree (e.g. `git archive` of the
 # previous commit), run on this machine for a like-for-like comparison
 if [ -n "${BASE:-}" ]; then
@@ -74,6 +92,7 @@ grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log
 [ -f "$OUT/ncu_xlstm_b39.log" ] && grep -E "^  [a-zA-Z_].*\(|gpu__time_duration.sum|Invocations" "$OUT/ncu_xlstm_b39.log" | head -120 > "$OUT/ncu_summary.txt"
 grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_owngemv.log "$OUT"/test_gv_full.log 2>/dev/null
 grep -h "^BENCH |" "$OUT/test_gv_gemv.log" 2>/dev/null
-for f in notc tc64 notf32 notf32_mid mid nowg nowg_mid wg_mid wg64; do [ -f "$OUT/bench_gv_step_$f.log" ] && { echo "---- bench_gv_step_$f:"; grep -h "^BENCH" "$OUT/bench_gv_step_$f.log"; }; done
+for f in notc tc64 notf32 notf32_mid mid nowg nowg_mid wg_mid wg64 nowg32 nowg32_mid wg32_mid; do [ -f "$OUT/bench_gv_step_$f.log" ] && { echo "---- bench_gv_step_$f:"; grep -h "^BENCH" "$OUT/bench_gv_step_$f.log"; }; done
 for v in 0 64; do [ -f "$OUT/bench_xlstm_tcmax$v.log" ] && { echo "---- xLSTM alone, SYM_GV_TC_MAX=$v:"; grep -h "^BENCH" "$OUT/bench_xlstm_tcmax$v.log"; }; done
+for f in "$OUT"/bench_prio_*.log; do [ -f "$f" ] && { echo "---- ${f##*/}:"; grep -h "^BENCH" "$f"; }; done
 [ -f "$OUT/bench_gv_step_base.log" ] && { echo "---- baseline (BASE=$BASE) on this machine:"; grep -h -E "^BENCH" "$OUT/bench_gv_step_base.log"; }

@@ -6,11 +6,11 @@
  *    not a multiple of the kernel's tile), with bias, ReLU and
  *    accumulation, fresh random inputs, outputs NaN-poisoned; the output's
  *    bf16 terms for the next layer where cuBLAS and wgmma write them;
- *  - fp32 weights: own GEMV, cuBLAS SGEMM and the 3xTF32 tensor-core
- *    kernel, all held to the same fp32 bound;
+ *  - fp32 weights: own GEMV, cuBLAS SGEMM, the 3xTF32 tensor-core kernel
+ *    and its wgmma version on sm_90, all held to the same fp32 bound;
  *  - the tensor-core kernels give a row the same bits whatever B is;
  *  - timing tables (us and GB/s of weights): bf16, the four paths at
- *    B = 1 .. 64; fp32, cuBLAS and 3xTF32 at B = 2 .. 128.
+ *    B = 1 .. 64; fp32, cuBLAS, 3xTF32 and wgmma 3xTF32 at B = 2 .. 128.
  * `test_gv_gemv quick` skips the timing. */
 #include <math.h>
 #include <stdint.h>
@@ -88,7 +88,7 @@ done:
     return worst;
 }
 
-static const char *path_name[] = {"own", "cublas", "tc", "tf32x3", "wgmma"};
+static const char *path_name[] = {"own", "cublas", "tc", "tf32x3", "wgmma", "wgmma-tf32x3"};
 
 int main(int argc, char **argv) {
     if (sym_cuda_device_count() == 0) {
@@ -136,6 +136,30 @@ int main(int argc, char **argv) {
             CHECKV(r <= 1.0, "fp32 %-22s tf32x3 B=%-3d flags=%d: worst error %.3g of its bound", shapes[s].name, B,
                    flags, r);
         }
+    /* fp32 weights on the wgmma 3xTF32 kernel (sm_90): the same bound,
+     * every shape, B up to its 48 */
+    for (int s = 0; wg && s < nsh; s++)
+        for (int bi = 0; bi < 6; bi++) {
+            const int Bw[] = {1, 3, 8, 13, 39, 48};
+            int B = Bw[bi], flags = bi % 3;
+            double r = check_one(&shapes[s], 0, SYM_LINEAR_WG32, B, flags, NULL);
+            CHECKV(r <= 1.0, "fp32 %-22s wgmma-tf32x3 B=%-3d flags=%d: worst error %.3g of its bound", shapes[s].name,
+                   B, flags, r);
+        }
+    for (int s = 0; wg && s < 4; s++) {
+        const shape *sh = &shapes[s];
+        float *a = malloc((size_t)48 * sh->out * 4), *b = malloc((size_t)48 * sh->out * 4);
+        uint64_t keep = rng;
+        check_one(sh, 0, SYM_LINEAR_WG32, 48, 0, a);
+        int same = 1;
+        for (int bi = 0; bi < nb - 1; bi++) { /* B = 1 .. 39 */
+            rng = keep;
+            check_one(sh, 0, SYM_LINEAR_WG32, Bs[bi], 0, b);
+            same &= !memcmp(a, b, (size_t)Bs[bi] * sh->out * 4);
+        }
+        free(a), free(b);
+        CHECKV(same, "wgmma-tf32x3 %s: rows bit-identical at B = 1..48", sh->name);
+    }
     /* the tensor-core kernels: a row's bits do not depend on B */
     for (int p = SYM_LINEAR_TC; p <= SYM_LINEAR_WG; p += 2) {
         if (p == SYM_LINEAR_WG && !wg) continue;
@@ -158,7 +182,8 @@ int main(int argc, char **argv) {
         /* fp32: cuBLAS SGEMM against the 3xTF32 kernel (the first layer is
          * RetNet's q/k/v/g, 64 MB: more than L2 holds) */
         const shape f32[] = {{"qkvg 8192x2048", 8192, 2048, 8192, 1}, shapes[0], shapes[1]};
-        printf("BENCH | fp32 layer | B | cublas us | tf32x3 us | cublas GB/s | tf32x3 GB/s\n");
+        printf("BENCH | fp32 layer | B | cublas us | tf32x3 us | wgmma-tf32x3 us | cublas GB/s | tf32x3 GB/s | "
+               "wgmma-tf32x3 GB/s\n");
         for (int s = 0; s < 3; s++) {
             const shape *sh = &f32[s];
             float *W = malloc((size_t)sh->out * sh->in * 4), *x = malloc((size_t)128 * sh->in * 4),
@@ -167,17 +192,19 @@ int main(int argc, char **argv) {
             for (size_t i = 0; i < (size_t)128 * sh->in; i++) x[i] = frand();
             const int tb[] = {2, 8, 16, 24, 39, 48, 64, 128};
             for (int bi = 0; bi < 8; bi++) {
-                float us[2] = {0};
+                float us[3] = {0};
+                const sym_linear_path ps[3] = {SYM_LINEAR_CUBLAS, SYM_LINEAR_TF32, SYM_LINEAR_WG32};
                 sym_err e = {{0}};
-                for (int p = 0; p < 2; p++) {
+                for (int p = 0; p < 3; p++) {
+                    if (p == 2 && (!wg || tb[bi] > 48)) continue;
                     memset(y, 0, (size_t)128 * sh->out * 4);
-                    if (sym_cuda_linear_run(0, p ? SYM_LINEAR_TF32 : SYM_LINEAR_CUBLAS, W, NULL, sh->out, sh->in,
-                                            sh->blk_rows, 1, 0, x, sh->in, y, sh->out, tb[bi], 0, 50, &us[p], &e))
+                    if (sym_cuda_linear_run(0, ps[p], W, NULL, sh->out, sh->in, sh->blk_rows, 1, 0, x, sh->in, y,
+                                            sh->out, tb[bi], 0, 50, &us[p], &e))
                         CHECK(0, "timing %s: %s", sh->name, e.msg);
                 }
                 double gb = (double)sh->out * sh->in * 4 / 1e3;
-                printf("BENCH | %s | %d | %.1f | %.1f | %.0f | %.0f\n", sh->name, tb[bi], us[0], us[1], gb / us[0],
-                       gb / us[1]);
+                printf("BENCH | %s | %d | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f\n", sh->name, tb[bi], us[0], us[1],
+                       us[2], gb / us[0], gb / us[1], us[2] > 0 ? gb / us[2] : 0.0);
             }
             free(W), free(x), free(y);
         }

@@ -42,14 +42,17 @@ int sym_cuda_device_weights_equal(const sym_device_weights *dw, const sym_weight
  * flags 8 (bf16 paths that read x's terms: cuBLAS, wgmma) also checks the
  * output's terms written for the next layer. Those two paths take x's
  * terms split before the layer, as the engine's producers write them, so
- * their timing leaves the split out.
+ * their timing leaves the split out. The wgmma 3xTF32 path (fp32, B <=
+ * 48) times its own split of x with the product: it has no producer that
+ * splits.
  * iters > 0 then times that many more launches, median in *us. */
 typedef enum {
     SYM_LINEAR_OWN = 0,
     SYM_LINEAR_CUBLAS = 1,
     SYM_LINEAR_TC = 2,
     SYM_LINEAR_TF32 = 3,
-    SYM_LINEAR_WG = 4
+    SYM_LINEAR_WG = 4,
+    SYM_LINEAR_WG32 = 5
 } sym_linear_path;
 int sym_cuda_linear_run(int device, sym_linear_path path, const float *W, const float *bias, int out, int in,
                         int blk_rows, int xwrap, int bf16, const float *x, int ldx, float *y, int ldy, int B,

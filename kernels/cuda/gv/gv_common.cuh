@@ -57,21 +57,69 @@ static inline int sym_pdl_enabled(void) {
     return on;
 }
 
+/* Launch priorities. The four towers of a step share the GPU, and with one
+ * priority for all the block scheduler serves kernels in launch order: a
+ * state-streaming kernel's thousands of blocks can hold every SM while the
+ * other towers' short, latency-bound kernels wait behind them.
+ * SYM_GV_PRIO_STATE=L gives the kernels that stream a tower's big state
+ * (the mLSTM, RetNet and Mamba2 cells) priority level L, where 0 is the
+ * device's highest and each level above it one lower (clamped to the
+ * device's lowest); the backend gives the towers' streams levels too
+ * (SYM_GV_PRIO_TOWERS) and runs its graphs on their nodes' priorities.
+ * Unset, every kernel takes its stream's priority. */
+#define SYM_PRIO_STREAM (-1000000)
+static inline int sym_prio_from_level(int level) {
+    int least = 0, greatest = 0;
+    if (cudaDeviceGetStreamPriorityRange(&least, &greatest) != cudaSuccess) return SYM_PRIO_STREAM;
+    int p = greatest + (level < 0 ? 0 : level); /* greatest is the numerically smallest */
+    return p > least ? least : p;
+}
+
+static inline int sym_prio_state(void) {
+    static int p = 1;                           /* 1: not read yet (priorities are <= 0) */
+    if (p == 1) {
+        const char *v = getenv("SYM_GV_PRIO_STATE");
+        p = v && *v ? sym_prio_from_level(atoi(v)) : SYM_PRIO_STREAM;
+    }
+    return p;
+}
+
+/* Launches k on s with programmatic dependent launch (unless
+ * SYM_CUDA_NO_PDL) and, unless prio is SYM_PRIO_STREAM, priority prio. */
 template <typename... KArgs, typename... Args>
-static inline void sym_launch_smem(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
-                                   Args... args) {
+static inline void sym_launch_ex(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, int prio,
+                                 Args... args) {
     cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute at[1];
+    cudaLaunchAttribute at[2];
+    unsigned n = 0;
     cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = smem, cfg.stream = s;
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at, cfg.numAttrs = sym_pdl_enabled() ? 1 : 0;
+    if (sym_pdl_enabled()) {
+        at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (prio != SYM_PRIO_STREAM) {
+        at[n].id = cudaLaunchAttributePriority;
+        at[n++].val.priority = prio;
+    }
+    cfg.attrs = at, cfg.numAttrs = n;
     cudaLaunchKernelEx(&cfg, k, static_cast<KArgs>(args)...); /* a failure is also cudaGetLastError()'s */
 }
 
 template <typename... KArgs, typename... Args>
+static inline void sym_launch_smem(void (*k)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                                   Args... args) {
+    sym_launch_ex(k, grid, block, smem, s, SYM_PRIO_STREAM, args...);
+}
+
+template <typename... KArgs, typename... Args>
 static inline void sym_launch(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
-    sym_launch_smem(k, grid, block, 0, s, args...);
+    sym_launch_ex(k, grid, block, 0, s, SYM_PRIO_STREAM, args...);
+}
+
+/* A kernel that streams a tower's big state (see sym_prio_state). */
+template <typename... KArgs, typename... Args>
+static inline void sym_launch_state(void (*k)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+    sym_launch_ex(k, grid, block, 0, s, sym_prio_state(), args...);
 }
 
 /* Raises kernel k's dynamic shared-memory limit to smem on the current
@@ -128,31 +176,37 @@ typedef struct {
     cublasHandle_t h;
     __nv_bfloat16 *xs, *xs2;
     float *y2;
+    /* x's two tf32 terms for the wgmma 3xTF32 kernel, [2][B][w] for B <=
+     * 48 (gemm_wg32.cu); NULL: that kernel is never taken */
+    float *xs32;
     int gemm_min;    /* B at or above which cuBLAS is used */
     int blk_own_max; /* block-diagonal layers: own kernel up to this B */
+    int n_sm;
+    /* The one-launch tensor-core kernels' split-K partials and per-row-tile
+     * counters (zero between launches), shared: the kernels of one stream
+     * touch them only after griddepcontrol.wait, so never two at once
+     * (sym_splitk_part_floats, sym_splitk_counters); NULL sk_part: no
+     * tensor-core kernel (before sm_80) */
+    float *sk_part;
+    int *sk_cnt;
+    int sk_cnt_n;
     /* bf16 layers with tc_min <= B <= tc_max go to the tensor-core kernel
-     * (gemv_tc.cu): its split-K partials and per-row-tile counters (zero
-     * between launches); NULL tc_part: never */
-    int tc_min, tc_max, n_sm, tc_cnt_n;
-    float *tc_part;
-    int *tc_cnt;
+     * (gemv_tc.cu) */
+    int tc_min, tc_max;
     /* fp32 layers with tf32_min <= B <= tf32_max go to the 3xTF32 kernel
-     * (gemm_tf32.cu), with its own partials and counters; NULL tf32_part:
-     * never */
-    int tf32_min, tf32_max, tf32_cnt_n;
-    float *tf32_part;
-    int *tf32_cnt;
+     * (gemm_tf32.cu) */
+    int tf32_min, tf32_max;
     /* bf16 layers with wg_min <= B <= wg_max go to the wgmma kernel
-     * (gemm_wg.cu, compute capability 9.0 only), with its own partials and
-     * counters; NULL wg_part: never */
-    int wg_min, wg_max, wg_cnt_n;
-    float *wg_part;
-    int *wg_cnt;
+     * (gemm_wg.cu), fp32 layers with wg32_min <= B <= wg32_max to the
+     * wgmma 3xTF32 kernel (gemm_wg32.cu), where wg_on (compute capability
+     * 9.0) */
+    int wg_min, wg_max, wg32_min, wg32_max, wg_on;
 } sym_gemm_ws;
 
 /* y[b*ldy + o] (=|+=) act(W x_b + bias) for b < B.
  * bf16 weights and ws->tc_min <= B <= ws->tc_max: sym_gemv_tc (below).
- * fp32 weights and ws->tf32_min <= B <= ws->tf32_max: sym_gemm_tf32 (below).
+ * fp32 weights and ws->wg32_min <= B <= ws->wg32_max: sym_gemm_wg32 (below);
+ * else fp32 weights and ws->tf32_min <= B <= ws->tf32_max: sym_gemm_tf32.
  * bf16 weights and ws->wg_min <= B <= ws->wg_max: x's terms (split here
  * unless GEMV_X_SPLIT / GEMV_X_CHAIN) through sym_gemm_wg (below).
  * Else B < ws->gemm_min, or a block-diagonal layer and B <= ws->blk_own_max:
@@ -169,8 +223,8 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
 /* gemv_tc.cu: a bf16 layer on the tensor cores, B <= 64 (x split into
  * three bf16 terms in the kernel, split-K summed in a fixed order, bias and
  * activation applied: one launch). Returns 1, launching nothing, when the
- * layer or B does not fit it (the caller takes another path). The sizes of
- * ws->tc_part (floats) and ws->tc_cnt for layers up to max_out rows: */
+ * layer or B does not fit it (the caller takes another path). The split-K
+ * scratch it needs for layers up to max_out rows (floats, counters): */
 int sym_gemv_tc(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y, int ldy,
                 int B, int flags);
 size_t sym_gemv_tc_part_floats(int n_sm, int max_out);
@@ -178,8 +232,8 @@ int sym_gemv_tc_counters(int max_out);
 /* gemm_tf32.cu: an fp32 layer on the tensor cores to fp32 accuracy (each
  * operand split into two TF32 terms, three products), B <= 128, split-K
  * summed in a fixed order, bias and activation applied: one launch.
- * Returns 1, launching nothing, when the layer or B does not fit it. The
- * sizes of ws->tf32_part (floats) and ws->tf32_cnt: */
+ * Returns 1, launching nothing, when the layer or B does not fit it. Its
+ * split-K scratch (floats, counters): */
 int sym_gemm_tf32(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y,
                   int ldy, int B, int flags);
 size_t sym_gemm_tf32_part_floats(int n_sm);
@@ -189,13 +243,30 @@ int sym_gemm_tf32_counters(int max_out);
  * ([3][B][w], w = the input's width), B <= 64; split-K summed in a fixed
  * order, bias, activation and GEMV_SPLIT_OUT (into ws->xs2) applied: one
  * launch. Returns 1, launching nothing, when the layer or B does not fit
- * it. The sizes of ws->wg_part (floats) and ws->wg_cnt: */
+ * it. Its split-K scratch (floats, counters): */
 int sym_gemm_wg(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const __nv_bfloat16 *xs, float *y, int ldy,
                 int B, int flags);
 size_t sym_gemm_wg_part_floats(int n_sm, int max_out);
 int sym_gemm_wg_counters(int max_out);
 /* 1 when sym_gemv takes the wgmma kernel for layer L at B rows */
 int sym_gemm_wg_fits(const sym_gemm_ws *ws, const sym_dlin *L, int B);
+/* gemm_wg32.cu: an fp32 layer through wgmma to fp32 accuracy (3xTF32:
+ * sm_90a, compute capability 9.0 only), x fp32 [B][ldx], B <= 48: x's
+ * two terms into ws->xs32 ([2][B][w], sym_gemm_wg32_xs_floats), then the
+ * product with split-K summed in a fixed order, bias and activation
+ * applied: two launches. Returns 1, launching nothing, when the layer or B
+ * does not fit it. Its split-K scratch (floats; the counters are
+ * sym_gemm_wg_counters'): */
+int sym_gemm_wg32(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y,
+                  int ldy, int B, int flags);
+size_t sym_gemm_wg32_part_floats(int n_sm, int max_out);
+size_t sym_gemm_wg32_xs_floats(int max_in);
+/* 1 when sym_gemv takes the wgmma 3xTF32 kernel for layer L at B rows */
+int sym_gemm_wg32_fits(const sym_gemm_ws *ws, const sym_dlin *L, int B);
+/* The shared split-K scratch (sym_gemm_ws.sk_*) for all three kernels, for
+ * layers up to max_out rows on n_sm SMs: floats and counters */
+size_t sym_splitk_part_floats(int n_sm, int max_out);
+int sym_splitk_counters(int max_out);
 /* Where the kernel that produces layer L's input at B rows should write
  * that input's three bf16 terms ([3][B][w], w = the input's width), or NULL
  * where sym_gemv takes a path that splits nothing (fp32, own GEMV, tensor
@@ -234,15 +305,20 @@ void sym_f32_to_bf16_dev(cudaStream_t s, const float *x, __nv_bfloat16 *y, size_
 void sym_round_bf16_dev(cudaStream_t s, float *x, size_t n);
 void sym_init_dev(cudaStream_t s, float *p, int64_t n, int init, uint64_t key, int fan_in, int hd);
 
+/* The three kernels that stream a tower's big state (the Mamba2 SSM, the
+ * RetNet and mLSTM cells: 97 % of a step's state bytes) skip the rows whose
+ * slot is pad_slot, the padding of a batch up to its graph's bucket: their
+ * outputs there are left as they were (never read), and a bucket of 40
+ * does not move 40 rows' state for 33. */
 /* mamba2.cu: SSM update + readout, y*silu(z) into Y [B, I]. */
 void sym_mamba_ssm(cudaStream_t s, const float *XS, int ldx, const float *BC, int ldbc, const float *PR, int ldp,
                    int z_off, int dt_off, const float *a, const float *d, float *pool, size_t numel, const int *slots,
-                   size_t off_h, float *Y, int ldy, int B, int NM);
+                   int pad_slot, size_t off_h, float *Y, int ldy, int B, int NM);
 /* retnet.cu */
 void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const float *angle, const float *pool,
                        size_t numel, const int *slots, float scaling, int B);
 void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
-                     size_t numel, const int *slots, size_t off_S, float *O, int ldo, int B);
+                     size_t numel, const int *slots, int pad_slot, size_t off_S, float *O, int ldo, int B);
 void sym_retnet_norm(cudaStream_t s, const float *O, int ldo, const float *PR, int ldp, int H, int NH,
                      const float *decay, float *pool, size_t numel, const int *slots, size_t off_scale, float *ON,
                      int ldn, int B);
@@ -276,7 +352,7 @@ void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ld
  * receives each split's partial readout C'q, undivided. */
 #define SYM_MLSTM_SPLITS 8
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
-                    const int *slots, size_t off_C, float *HP, int I, int NH, int B);
+                    const int *slots, int pad_slot, size_t off_C, float *HP, int I, int NH, int B);
 /* HN = (groupnorm_NH(sum of HP's splits / den) * w + b + skip * XA) * silu(XG) */
 int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, const float *on_w, const float *on_b,
                   const float *skip, const float *XA, int ldxa, const float *XG, int ldxg, float *HN, int ldh, int I,

@@ -62,12 +62,28 @@ typedef struct {
     float *d_feat, *d_pred, *h_feat, *h_pred;
     int *d_slots, *h_slots;
     int tower_mask; /* towers a step computes (set_towers), 15 = all */
+    int node_prio;  /* launch priorities configured (sym_prio_state, tower_prio_levels) */
     int buckets[N_BUCKETS], n_buckets;
     cudaGraphExec_t graphs[N_BUCKETS];
     void *allocs[MAX_ALLOCS];
     int n_allocs;
     size_t weight_bytes;
 } cuda_backend;
+
+/* SYM_GV_PRIO_TOWERS=a,b,c,d: the towers' streams' priority levels, in
+ * tower order (sym_prio_from_level: 0 = the device's highest). Returns 1
+ * and fills lev when set; otherwise lev is all -1 (default priority). */
+static int tower_prio_levels(int lev[SYM_TOWERS]) {
+    for (int t = 0; t < SYM_TOWERS; t++) lev[t] = -1;
+    const char *v = getenv("SYM_GV_PRIO_TOWERS");
+    if (!v || !*v) return 0;
+    for (int t = 0; t < SYM_TOWERS && *v; t++) {
+        lev[t] = atoi(v);
+        while (*v && *v != ',') v++;
+        if (*v == ',') v++;
+    }
+    return 1;
+}
 
 static int dalloc(cuda_backend *c, void **p, size_t bytes, sym_err *e) {
     if (c->n_allocs >= MAX_ALLOCS) return sym_fail(e, "too many device allocations");
@@ -372,7 +388,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
             sym_mlstm_in(s, b->pr, W1, pool, ne, sl, bs->m_conv, d->m_cw, d->m_cb, d->m_q, d->m_k, d->m_v, b->b3, I, b->b1,
                          3 * I, I, B);
             sym_mlstm_gate(s, &d->m_gates, b->b1, 3 * I, pool, ne, sl, bs->m_n, bs->m_m, b->g2, 4 * NH, I, NH, B);
-            sym_mlstm_cell(s, b->b1, 3 * I, b->g2, 4 * NH, pool, ne, sl, bs->m_C, b->hp, I, NH, B);
+            sym_mlstm_cell(s, b->b1, 3 * I, b->g2, 4 * NH, pool, ne, sl, c->scratch_slot, bs->m_C, b->hp, I, NH, B);
             K(sym_mlstm_out(s, b->hp, b->g2, 4 * NH, d->m_on_w, d->m_on_b, d->m_skip, b->b3, I, b->pr + I, W1, b->b4, I,
                             I, NH, B, XS(&d->m_down)));
             G(&d->m_down, b->b4, I, b->b5, I, B, GEMV_ACC | PS(&d->m_down));
@@ -387,14 +403,14 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
             sym_dconv(s, b->pr + 2 * I + SYM_MAMBA_BC, W1, b->b2 + SYM_MAMBA_BC, 2 * H, B, SYM_MAMBA_BC, pool, ne, sl,
                      bs->mb_conv_c, d->mb_cc_w, d->mb_cc_b, 1);
             sym_mamba_ssm(s, b->b3, I, b->b2, 2 * H, b->pr, W1, I, 2 * I + 2 * SYM_MAMBA_BC, d->mb_a, d->mb_d, pool,
-                          ne, sl, bs->mb_h, b->b4, I, B, NM);
+                          ne, sl, c->scratch_slot, bs->mb_h, b->b4, I, B, NM);
             K(sym_rmsnorm(s, b->b4, I, b->b5, I, B, I, 1e-5f, d->mb_norm, XS(&d->mb_out)));
             G(&d->mb_out, b->b5, I, b->u, H, B, GEMV_ACC | PS(&d->mb_out));
         } else if (t == SYM_TOWER_RETNET) {
             int hd = H / NH;
             G(&d->rt_qkvg, b->a, H, b->pr, W1, B, PS(in1));
             sym_retnet_rotary(s, b->pr, W1, H, hd, d->rt_angle, pool, ne, sl, 1.0f / sqrtf((float)hd), B);
-            sym_retnet_cell(s, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, bs->rt_S, b->b4, I, B);
+            sym_retnet_cell(s, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, c->scratch_slot, bs->rt_S, b->b4, I, B);
             sym_retnet_norm(s, b->b4, I, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, bs->rt_scale, b->b5, I, B);
             G(&d->rt_out, b->b5, I, b->u, H, B, GEMV_ACC);
         } else {
@@ -473,7 +489,10 @@ static int capture_bucket(cuda_backend *c, int bi, sym_err *e) {
     cudaError_t ce = cudaStreamEndCapture(c->s, &g);
     if (rc) return -1;
     if (ce != cudaSuccess) return sym_fail(e, "capturing a step graph: %s", cudaGetErrorString(ce));
-    ce = cudaGraphInstantiate(&c->graphs[bi], g, 0);
+    /* kernel nodes hold the priority of the stream that captured them, or
+     * their launch's; without this flag a graph runs at its launch
+     * stream's priority alone */
+    ce = cudaGraphInstantiate(&c->graphs[bi], g, c->node_prio ? cudaGraphInstantiateFlagUseNodePriority : 0);
     cudaGraphDestroy(g);
     if (ce != cudaSuccess) {
         c->graphs[bi] = NULL;
@@ -640,8 +659,13 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         if (sym_cuda_enable_peers(device, e)) return -1;
         CUDA_CHECK(cudaStreamCreateWithFlags(&c->s, cudaStreamNonBlocking));
         CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_fork, cudaEventDisableTiming));
+        int lev[SYM_TOWERS];
+        c->node_prio = tower_prio_levels(lev) || sym_prio_state() != SYM_PRIO_STREAM;
         for (int t = 0; t < SYM_TOWERS; t++) {
-            CUDA_CHECK(cudaStreamCreateWithFlags(&c->ts[t], cudaStreamNonBlocking));
+            if (lev[t] < 0)
+                CUDA_CHECK(cudaStreamCreateWithFlags(&c->ts[t], cudaStreamNonBlocking));
+            else
+                CUDA_CHECK(cudaStreamCreateWithPriority(&c->ts[t], cudaStreamNonBlocking, sym_prio_from_level(lev[t])));
             CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_join[t], cudaEventDisableTiming));
         }
         /* buckets: exact up to 8, then multiples of 8 */
@@ -670,6 +694,7 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         const char *tmin = getenv("SYM_GV_TC_MIN"), *tmax = getenv("SYM_GV_TC_MAX");
         const char *fmin = getenv("SYM_GV_TF32_MIN"), *fmax = getenv("SYM_GV_TF32_MAX");
         const char *wmin = getenv("SYM_GV_WG_MIN"), *wmax = getenv("SYM_GV_WG_MAX");
+        const char *w32min = getenv("SYM_GV_WG32_MIN"), *w32max = getenv("SYM_GV_WG32_MAX");
         int n_sm = 0, cc = 0, ccm = 0;
         CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
         CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
@@ -695,31 +720,27 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
              * (gemm_wg.cu): B = 9 to 48 */
             w->wg_min = wmin && *wmin ? atoi(wmin) : 9;
             w->wg_max = wmax && *wmax ? atoi(wmax) : 48;
+            /* fp32 layers on the wgmma 3xTF32 kernel (the same device),
+             * ahead of the mma.sync one, where it wins (gemm_wg32.cu):
+             * B = 17 to 48 */
+            w->wg32_min = w32min && *w32min ? atoi(w32min) : 17;
+            w->wg32_max = w32max && *w32max ? atoi(w32max) : 48;
             w->n_sm = n_sm;
-            w->tc_cnt_n = sym_gemv_tc_counters((int)max_out);
-            w->tf32_cnt_n = sym_gemm_tf32_counters((int)max_out);
-            w->wg_cnt_n = sym_gemm_wg_counters((int)max_out);
-            if (cc == 9 && ccm == 0) {
-                if (dalloc(c, (void **)&w->wg_part, sym_gemm_wg_part_floats(n_sm, (int)max_out) * 4, e) ||
-                    dalloc(c, (void **)&w->wg_cnt, (size_t)w->wg_cnt_n * sizeof(int), e))
-                    return -1;
-                CUDA_CHECK(cudaMemsetAsync(w->wg_cnt, 0, (size_t)w->wg_cnt_n * sizeof(int), c->s));
-            }
+            w->wg_on = cc == 9 && ccm == 0;
+            w->sk_cnt_n = sym_splitk_counters((int)max_out);
             if (cc >= 8) {
-                if (dalloc(c, (void **)&w->tc_part, sym_gemv_tc_part_floats(n_sm, (int)max_out) * 4, e) ||
-                    dalloc(c, (void **)&w->tc_cnt, (size_t)w->tc_cnt_n * sizeof(int), e) ||
-                    dalloc(c, (void **)&w->tf32_part, sym_gemm_tf32_part_floats(n_sm) * 4, e) ||
-                    dalloc(c, (void **)&w->tf32_cnt, (size_t)w->tf32_cnt_n * sizeof(int), e))
+                if (dalloc(c, (void **)&w->sk_part, sym_splitk_part_floats(n_sm, (int)max_out) * 4, e) ||
+                    dalloc(c, (void **)&w->sk_cnt, (size_t)w->sk_cnt_n * sizeof(int), e))
                     return -1;
                 /* on c->s, which every step follows (setup syncs it below) */
-                CUDA_CHECK(cudaMemsetAsync(w->tc_cnt, 0, (size_t)w->tc_cnt_n * sizeof(int), c->s));
-                CUDA_CHECK(cudaMemsetAsync(w->tf32_cnt, 0, (size_t)w->tf32_cnt_n * sizeof(int), c->s));
+                CUDA_CHECK(cudaMemsetAsync(w->sk_cnt, 0, (size_t)w->sk_cnt_n * sizeof(int), c->s));
             }
             if (cublasCreate(&w->h) != CUBLAS_STATUS_SUCCESS) return sym_fail(e, "cublasCreate failed");
             void *cws;
             if (dalloc(c, &cws, (size_t)32 << 20, e) || dalloc(c, (void **)&w->xs, 3 * (size_t)Bm * max_in * 2, e) ||
                 dalloc(c, (void **)&w->xs2, 3 * (size_t)Bm * max_out * 2, e) ||
-                dalloc(c, (void **)&w->y2, 3 * (size_t)Bm * max_out * 4, e))
+                dalloc(c, (void **)&w->y2, 3 * (size_t)Bm * max_out * 4, e) ||
+                (w->wg_on && dalloc(c, (void **)&w->xs32, sym_gemm_wg32_xs_floats((int)max_in) * 4, e)))
                 return -1;
             if (cublasSetStream(w->h, c->ts[t]) || cublasSetWorkspace(w->h, cws, (size_t)32 << 20) ||
                 cublasSetMathMode(w->h, CUBLAS_DEFAULT_MATH))

@@ -226,12 +226,12 @@ int sym_gemm_tf32_counters(int max_out) { return (max_out + 31) / 32; /* row til
 template <int MT, int U, int J, int MINB>
 static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, FtArgs &a) {
     constexpr int RR = FT_WR * 8 * J;
-    static_assert(RR * MT * 16 <= FT_TILE_FLOATS && MINB <= FT_PER_SM, "partials must fit ws->tf32_part");
+    static_assert(RR * MT * 16 <= FT_TILE_FLOATS && MINB <= FT_PER_SM, "partials must fit ws->sk_part");
     if ((L->blk_rows < L->out && L->blk_rows % RR)) return 1; /* a row tile inside one input slice */
     const int rts = (L->out + RR - 1) / RR, nsteps = L->in / 16;
-    if (rts > ws->tf32_cnt_n) return 1;
+    if (rts > ws->sk_cnt_n) return 1;
     /* about MINB CTAs an SM: the k slices fill what the row tiles leave;
-     * partials fit ws->tf32_part because rts * ks_n <= FT_PER_SM n_sm */
+     * partials fit ws->sk_part because rts * ks_n <= FT_PER_SM n_sm */
     int ks = MINB * ws->n_sm / rts;
     ks = ks < 1 ? 1 : ks > nsteps ? nsteps : ks;
     a.spc = (nsteps + ks - 1) / ks;
@@ -248,10 +248,10 @@ int sym_gemm_tf32(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
     const int MT = (B + 15) / 16;
     /* whole 16-wide steps, aligned 16-byte loads */
     if (L->bf16 || B < 1 || MT > FT_MAX_MT || L->in % 16 || ldx % 4 || ((uintptr_t)x % 16) ||
-        ((uintptr_t)L->w % 16) || !ws->tf32_part)
+        ((uintptr_t)L->w % 16) || !ws->sk_part)
         return 1;
     FtArgs a;
-    a.w = (const float *)L->w, a.bias = L->b, a.x = x, a.y = y, a.part = ws->tf32_part, a.cnt = ws->tf32_cnt;
+    a.w = (const float *)L->w, a.bias = L->b, a.x = x, a.y = y, a.part = ws->sk_part, a.cnt = ws->sk_cnt;
     a.ldx = ldx, a.ldy = ldy, a.B = B, a.out = L->out, a.in = L->in, a.blk_rows = L->blk_rows, a.xwrap = L->xwrap;
     a.flags = flags;
     /* measured on an H100 (test_gv_gemv, bench_gv_step; design/cuda.md):

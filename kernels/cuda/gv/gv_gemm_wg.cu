@@ -40,15 +40,10 @@
  *    applies bias, ReLU, accumulation and the output's split for the next
  *    layer (no atomics on the data). The split depends on the layer's
  *    shape only, so a row's value does not depend on B. */
-#include "gv_common.cuh"
+#include "gv_wg_common.cuh"
 #include "gv_wgmma_ops.cuh"
 
-#include <cuda.h> /* CUtensorMap and its enums only: the encoder comes through the runtime */
-#include <cudaTypedefs.h>
-
-#define WG_ROWS 128 /* output rows per CTA: two warpgroups of 64 */
-#define WG_KC 64    /* inputs per stage */
-#define WG_MAX_NB 8 /* batch rows in groups of 8: B <= 64 */
+#define WG_KC 64 /* inputs per stage */
 /* Shared memory for the stages: about 100 KB leaves room on the SM for the
  * other towers' kernels beside this one. Measured in the whole step (H100,
  * mixed, B = 16 / 32 / 39): 4.28 / 6.89 / 8.12 ms with 200 KB, 4.19 /
@@ -56,59 +51,6 @@
  * 3 stages (B = 48 at 100 KB) it lost 6 %. The layer alone runs as fast
  * with 2 stages as with 8. */
 #define WG_SMEM (100 * 1024)
-#define WG_STAGES_MIN 3
-#define WG_STAGES_MAX 8
-#define WG_THREADS 288 /* two consumer warpgroups and a producer warp */
-
-struct WgArgs {
-    const float *bias;
-    float *y, *part;
-    int *cnt;
-    __nv_bfloat16 *xs_out;
-    int ldy, B, out, in, blk_rows, xwrap, flags, ks_n, cps, stages;
-};
-
-__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect(uint32_t bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    asm volatile("{\n.reg .pred p;\nwait_%=:\n"
-                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-                 "@!p bra wait_%=;\n}\n" ::"r"(bar),
-                 "r"(parity)
-                 : "memory");
-}
-/* one box of a tensor map into shared memory, completing on bar */
-__device__ __forceinline__ void tma2(uint32_t dst, const CUtensorMap *m, int c0, int c1, uint32_t bar) {
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
-                 "[%4];\n" ::"r"(dst),
-                 "l"(m), "r"(c0), "r"(c1), "r"(bar)
-                 : "memory");
-}
-__device__ __forceinline__ void tma3(uint32_t dst, const CUtensorMap *m, int c0, int c1, int c2, uint32_t bar) {
-    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, "
-                 "%4}], [%5];\n" ::"r"(dst),
-                 "l"(m), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
-                 : "memory");
-}
-#endif
-
-/* wgmma's shared-memory matrix descriptor for a K-major operand in the
- * 128-byte swizzle: start address, 8-row groups 1 KB apart (the leading
- * offset is unused there), swizzle mode 1 in bits 62-63; addresses and
- * offsets in 16-byte units */
-__device__ __forceinline__ uint64_t wg_desc_sw128(uint32_t addr) {
-    return (uint64_t)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
-}
 
 /* tw: the weights [out][in] in boxes of 128 rows x 64 inputs; tx: x's
  * terms [3][B][w] in boxes of 3 x BP x 64 (rows past B read as zeros).
@@ -135,35 +77,11 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     const int xk0 = ((row0 / a.blk_rows) % a.xwrap) * a.in; /* this row tile's input slice */
     const uint32_t base = (smem_u32(sm) + 1023) & ~1023u; /* the swizzle repeats every 1 KB */
     const uint32_t full = smem_u32(bars), empty = full + 8 * WG_STAGES_MAX;
-    if (tid == WG_THREADS - 32) {
-        for (int i = 0; i < S; i++) mbar_init(full + 8 * i, 1), mbar_init(empty + 8 * i, 2);
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    __syncthreads();
+    wg_init_bars(full, empty, S);
 
     float v[NB][4] = {};
     if (wg == 2) {
-        /* the producer */
-        if (lane == 0) {
-            /* the first S chunks' weights before griddepcontrol.wait (they
-             * do not depend on the previous kernel), their x after */
-            for (int i = 0; i < S && i < n; i++) {
-                mbar_expect(full + 8 * i, STAGE);
-                tma2(base + i * STAGE, &tw, (c_beg + i) * WG_KC, row0, full + 8 * i);
-            }
-            SYM_PDL_ENTER();
-            for (int i = 0; i < S && i < n; i++)
-                tma3(base + i * STAGE + W_BYTES, &tx, xk0 + (c_beg + i) * WG_KC, 0, 0, full + 8 * i);
-            for (int i = S; i < n; i++) {
-                const int st = i % S;
-                mbar_wait(empty + 8 * st, ((i / S) - 1) & 1);
-                mbar_expect(full + 8 * st, STAGE);
-                tma2(base + st * STAGE, &tw, (c_beg + i) * WG_KC, row0, full + 8 * st);
-                tma3(base + st * STAGE + W_BYTES, &tx, xk0 + (c_beg + i) * WG_KC, 0, 0, full + 8 * st);
-            }
-        } else {
-            SYM_PDL_ENTER();
-        }
+        wg_produce(&tw, &tx, base, full, empty, STAGE, W_BYTES, S, n, c_beg, WG_KC, row0, xk0);
     } else {
         SYM_PDL_ENTER();
         float d[R];
@@ -193,51 +111,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 #pragma unroll
             for (int i = 0; i < 4; i++) v[j][i] = (d[4 * j + i] + d[4 * (j + NB) + i]) + d[4 * (j + 2 * NB) + i];
     }
-    const bool cons = wg < 2;
-    const int rl0 = wg * 64 + warp * 16 + g; /* row within the tile; +8 for i >= 2 */
-    if (a.ks_n > 1) {
-        float *pp = a.part + ((size_t)rt * a.ks_n + ks) * BP * WG_ROWS;
-        if (cons)
-#pragma unroll
-            for (int j = 0; j < NB; j++)
-#pragma unroll
-                for (int i = 0; i < 4; i++)
-                    __stcg(pp + (size_t)(8 * j + 2 * t + (i & 1)) * WG_ROWS + rl0 + 8 * (i >> 1), v[j][i]);
-        /* the last CTA of the row tile sums */
-        if (!sym_splitk_last(a.cnt + rt, a.ks_n, &last) || !cons) return;
-        /* the slices in order 0, 1, ...; each slice's NB * 4 loads issued
-         * together (one L2 round trip a slice, not one an output) */
-        const float *p0 = a.part + (size_t)rt * a.ks_n * BP * WG_ROWS;
-#pragma unroll
-        for (int j = 0; j < NB; j++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) v[j][i] = 0.0f;
-        for (int k = 0; k < a.ks_n; k++) {
-            const float *pk = p0 + (size_t)k * BP * WG_ROWS;
-            float u[NB][4];
-#pragma unroll
-            for (int j = 0; j < NB; j++)
-#pragma unroll
-                for (int i = 0; i < 4; i++)
-                    u[j][i] = __ldcg(pk + (size_t)(8 * j + 2 * t + (i & 1)) * WG_ROWS + rl0 + 8 * (i >> 1));
-#pragma unroll
-            for (int j = 0; j < NB; j++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) v[j][i] += u[j][i];
-        }
-        if (tid == 0) a.cnt[rt] = 0; /* ready for the next launch (graph replays) */
-    }
-    if (!cons) return;
-    const size_t oplane = (size_t)a.B * a.out;
-#pragma unroll
-    for (int j = 0; j < NB; j++)
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const int b = 8 * j + 2 * t + (i & 1), o = row0 + rl0 + 8 * (i >> 1);
-            if (b >= a.B || o >= a.out) continue;
-            const float r = sym_linear_store(a.y + (size_t)b * a.ldy + o, v[j][i], a.bias ? a.bias[o] : 0.0f, a.flags);
-            if (a.flags & GEMV_SPLIT_OUT) sym_put_split(a.xs_out, oplane, (size_t)b * a.out + o, r);
-        }
+    wg_finish<NB>(a, v, rt, ks, row0, wg * 64 + warp * 16 + g, t, wg < 2, &last);
 #else
     (void)tw, (void)tx, (void)a;
     __trap(); /* the host launches this only on sm_90 */
@@ -251,51 +125,20 @@ size_t sym_gemm_wg_part_floats(int n_sm, int max_out) {
 
 int sym_gemm_wg_counters(int max_out) { return (max_out + WG_ROWS - 1) / WG_ROWS; }
 
-/* the driver's tensor-map encoder, through the runtime (no libcuda link) */
-static PFN_cuTensorMapEncodeTiled_v12000 encoder(void) {
-    static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-        void *p = NULL;
-        cudaDriverEntryPointQueryResult q;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-            q != cudaDriverEntryPointSuccess)
-            p = NULL;
-        return (PFN_cuTensorMapEncodeTiled_v12000)p;
-    }();
-    return fn;
-}
-
 template <int NB>
 static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const __nv_bfloat16 *xs, WgArgs &a) {
     constexpr int BP = 8 * NB, STAGE = WG_ROWS * WG_KC * 2 + 3 * BP * WG_KC * 2;
     const int rts = (a.out + WG_ROWS - 1) / WG_ROWS, nch = a.in / WG_KC;
     const int w = L->blk_rows < L->out ? L->xwrap * L->in : L->in;
-    PFN_cuTensorMapEncodeTiled_v12000 enc = encoder();
-    if (!enc) return 1;
     CUtensorMap tw, tx;
-    const cuuint64_t wdim[2] = {(cuuint64_t)L->in, (cuuint64_t)L->out}, wstr[1] = {(cuuint64_t)L->in * 2};
-    const cuuint64_t xdim[3] = {(cuuint64_t)w, (cuuint64_t)a.B, 3}, xstr[2] = {(cuuint64_t)w * 2, (cuuint64_t)a.B * w * 2};
-    const cuuint32_t wbox[2] = {WG_KC, WG_ROWS}, xbox[3] = {WG_KC, BP, 3}, one[3] = {1, 1, 1};
-    if (enc(&tw, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, (void *)L->w, wdim, wstr, wbox, one, CU_TENSOR_MAP_INTERLEAVE_NONE,
-            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) ||
-        enc(&tx, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void *)xs, xdim, xstr, xbox, one, CU_TENSOR_MAP_INTERLEAVE_NONE,
-            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE))
+    if (wg_tensor_maps(CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, L->w, L->in, L->out, xs, w, a.B, BP, 3, WG_KC, &tw, &tx))
         return 1;
-    /* one CTA an SM: the k slices fill what the row tiles leave; partials
-     * fit ws->wg_part because rts * ks_n <= n_sm + rts */
-    int ks = ws->n_sm / rts;
-    ks = ks < 1 ? 1 : ks > nch ? nch : ks;
-    a.cps = (nch + ks - 1) / ks;
-    a.ks_n = (nch + a.cps - 1) / a.cps;
+    wg_split_k(ws->n_sm, rts, nch, a);
     /* as many stages as WG_SMEM holds, 3 to 8 (SYM_GV_WG_SMEM_KB: another
      * budget, for measurement); two CTAs an SM with half the stages each
      * were slower (H200) */
-    static int budget = 0;
-    if (!budget) {
-        const char *v = getenv("SYM_GV_WG_SMEM_KB");
-        budget = v && atoi(v) > 0 ? atoi(v) * 1024 : WG_SMEM;
-    }
-    const int stages = budget / STAGE;
-    a.stages = stages > WG_STAGES_MAX ? WG_STAGES_MAX : stages < WG_STAGES_MIN ? WG_STAGES_MIN : stages;
+    static const int budget = wg_budget("SYM_GV_WG_SMEM_KB", WG_SMEM);
+    a.stages = wg_stages(budget, STAGE, 0);
     const size_t smem = (size_t)a.stages * STAGE + 1024; /* + alignment of the stages to 1 KB */
     static std::atomic<unsigned long long> sized{0};
     sym_smem_limit(k_gemm_wg<NB>, smem, sized);
@@ -306,9 +149,9 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
 static int fits(const sym_gemm_ws *ws, const sym_dlin *L, int B) {
     /* whole 64-wide chunks, 16-byte aligned rows, a row tile inside one
      * input slice */
-    return ws->wg_part && L->bf16 && B >= 1 && B <= WG_MAX_NB * 8 && !(L->in % WG_KC) && !((uintptr_t)L->w % 16) &&
+    return ws->wg_on && ws->sk_part && L->bf16 && B >= 1 && B <= WG_MAX_NB * 8 && !(L->in % WG_KC) && !((uintptr_t)L->w % 16) &&
            !(L->blk_rows < L->out && L->blk_rows % WG_ROWS) &&
-           (L->out + WG_ROWS - 1) / WG_ROWS <= ws->wg_cnt_n;
+           (L->out + WG_ROWS - 1) / WG_ROWS <= ws->sk_cnt_n;
 }
 
 int sym_gemm_wg_fits(const sym_gemm_ws *ws, const sym_dlin *L, int B) {
@@ -319,7 +162,7 @@ int sym_gemm_wg(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const 
                 int B, int flags) {
     if (!fits(ws, L, B) || ((uintptr_t)xs % 16) || ((flags & GEMV_SPLIT_OUT) && !ws->xs2)) return 1;
     WgArgs a;
-    a.bias = L->b, a.y = y, a.part = ws->wg_part, a.cnt = ws->wg_cnt, a.xs_out = ws->xs2;
+    a.bias = L->b, a.y = y, a.part = ws->sk_part, a.cnt = ws->sk_cnt, a.xs_out = ws->xs2;
     a.ldy = ldy, a.B = B, a.out = L->out, a.in = L->in, a.blk_rows = L->blk_rows, a.xwrap = L->xwrap;
     a.flags = flags;
     switch ((B + 7) / 8) {

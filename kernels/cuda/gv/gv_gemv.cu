@@ -150,6 +150,19 @@ __nv_bfloat16 *sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B) 
     return ws->xs;
 }
 
+size_t sym_splitk_part_floats(int n_sm, int max_out) {
+    const size_t n[] = {sym_gemv_tc_part_floats(n_sm, max_out), sym_gemm_tf32_part_floats(n_sm),
+                        sym_gemm_wg_part_floats(n_sm, max_out), sym_gemm_wg32_part_floats(n_sm, max_out)};
+    size_t m = 0;
+    for (size_t v : n) m = v > m ? v : m;
+    return m;
+}
+
+int sym_splitk_counters(int max_out) {
+    int a = sym_gemv_tc_counters(max_out), b = sym_gemm_tf32_counters(max_out), c = sym_gemm_wg_counters(max_out);
+    return a > b ? (a > c ? a : c) : (b > c ? b : c);
+}
+
 void sym_gemv_split(cudaStream_t s, const sym_gemm_ws *ws, const float *x, int ldx, int w, int B) {
     sym_launch(k_split3, dim3((w + 255) / 256, B), dim3(256), s, x, ldx, w, B, ws->xs);
 }
@@ -160,6 +173,8 @@ int sym_gemv(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const flo
      * through cuBLAS each part is its own batched GEMM (a layer of 2-4 parts
      * costs 4-6 launches), which the own kernel beats only at small B */
     if (ws && L->bf16 && B >= ws->tc_min && B <= ws->tc_max && sym_gemv_tc(s, ws, L, x, ldx, y, ldy, B, flags) == 0)
+        return 0;
+    if (ws && !L->bf16 && sym_gemm_wg32_fits(ws, L, B) && sym_gemm_wg32(s, ws, L, x, ldx, y, ldy, B, flags) == 0)
         return 0;
     if (ws && !L->bf16 && B >= ws->tf32_min && B <= ws->tf32_max &&
         sym_gemm_tf32(s, ws, L, x, ldx, y, ldy, B, flags) == 0)

@@ -51,25 +51,22 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     float *dW32, *dB = NULL, *dx, *dy;
     void *dW;
     int n_sm = 0, cc = 0, ccm = 0;
-    const int n_cnt = sym_gemv_tc_counters(out), n_cnt32 = sym_gemm_tf32_counters(out),
-              n_cntw = sym_gemm_wg_counters(out);
+    const int n_cnt = sym_splitk_counters(out);
     CUDA_CHECK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device));
     CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, device));
     CUDA_CHECK(cudaDeviceGetAttribute(&ccm, cudaDevAttrComputeCapabilityMinor, device));
-    if (path == SYM_LINEAR_WG && !(cc == 9 && ccm == 0)) return sym_fail(e, "the wgmma path needs an sm_90 device");
+    const int wgp = path == SYM_LINEAR_WG || path == SYM_LINEAR_WG32;
+    if (wgp && !(cc == 9 && ccm == 0)) return sym_fail(e, "the wgmma paths need an sm_90 device");
     sym_gemm_ws ws = {};
     ws.h = r.h;
     if (r.alloc((void **)&dW32, wn * 4, e) || r.alloc(&dW, wn * (bf16 ? 2 : 4), e) ||
         (bias && r.alloc((void **)&dB, (size_t)out * 4, e)) || r.alloc((void **)&dx, (size_t)B * ldx * 4, e) ||
         r.alloc((void **)&dy, (size_t)B * ldy * 4, e) || r.alloc((void **)&ws.xs, 3 * (size_t)B * in * xwrap * 2, e) ||
         r.alloc((void **)&ws.y2, 3 * (size_t)B * out * 4, e) ||
-        r.alloc((void **)&ws.tc_part, sym_gemv_tc_part_floats(n_sm, out) * 4, e) ||
-        r.alloc((void **)&ws.tc_cnt, (size_t)n_cnt * sizeof(int), e) ||
-        r.alloc((void **)&ws.tf32_part, sym_gemm_tf32_part_floats(n_sm) * 4, e) ||
-        r.alloc((void **)&ws.tf32_cnt, (size_t)n_cnt32 * sizeof(int), e) ||
+        r.alloc((void **)&ws.sk_part, sym_splitk_part_floats(n_sm, out) * 4, e) ||
+        r.alloc((void **)&ws.sk_cnt, (size_t)n_cnt * sizeof(int), e) ||
         r.alloc((void **)&ws.xs2, 3 * (size_t)B * out * 2, e) ||
-        (path == SYM_LINEAR_WG && (r.alloc((void **)&ws.wg_part, sym_gemm_wg_part_floats(n_sm, out) * 4, e) ||
-                                   r.alloc((void **)&ws.wg_cnt, (size_t)n_cntw * sizeof(int), e))))
+        (path == SYM_LINEAR_WG32 && r.alloc((void **)&ws.xs32, sym_gemm_wg32_xs_floats(in * xwrap) * 4, e)))
         return -1;
     /* everything on r.s (a non-blocking stream: a plain cudaMemcpy from
      * pageable memory may still be in flight when r.s runs), then a sync
@@ -81,13 +78,12 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
     if (bias) CUDA_CHECK(cudaMemcpyAsync(dB, bias, (size_t)out * 4, cudaMemcpyHostToDevice, r.s));
     CUDA_CHECK(cudaMemcpyAsync(dx, x, (size_t)B * ldx * 4, cudaMemcpyHostToDevice, r.s));
     CUDA_CHECK(cudaMemcpyAsync(dy, y, (size_t)B * ldy * 4, cudaMemcpyHostToDevice, r.s));
-    CUDA_CHECK(cudaMemsetAsync(ws.tc_cnt, 0, (size_t)n_cnt * sizeof(int), r.s));
-    CUDA_CHECK(cudaMemsetAsync(ws.tf32_cnt, 0, (size_t)n_cnt32 * sizeof(int), r.s));
-    if (ws.wg_cnt) CUDA_CHECK(cudaMemsetAsync(ws.wg_cnt, 0, (size_t)n_cntw * sizeof(int), r.s));
+    CUDA_CHECK(cudaMemsetAsync(ws.sk_cnt, 0, (size_t)n_cnt * sizeof(int), r.s));
     CUDA_CHECK(cudaStreamSynchronize(r.s));
-    ws.n_sm = n_sm, ws.tc_cnt_n = n_cnt, ws.tf32_cnt_n = n_cnt32, ws.wg_cnt_n = n_cntw;
+    ws.n_sm = n_sm, ws.sk_cnt_n = n_cnt, ws.wg_on = wgp;
     ws.tf32_min = INT_MAX, ws.tf32_max = 0;
     ws.wg_min = path == SYM_LINEAR_WG ? 1 : INT_MAX, ws.wg_max = path == SYM_LINEAR_WG ? INT_MAX : 0;
+    ws.wg32_min = path == SYM_LINEAR_WG32 ? 1 : INT_MAX, ws.wg32_max = path == SYM_LINEAR_WG32 ? INT_MAX : 0;
     ws.gemm_min = path == SYM_LINEAR_OWN ? INT_MAX : 1;
     ws.blk_own_max = 0;
     ws.tc_min = INT_MAX, ws.tc_max = 0;
@@ -102,9 +98,10 @@ extern "C" int sym_cuda_linear_run(int device, sym_linear_path path, const float
         return path == SYM_LINEAR_TC     ? sym_gemv_tc(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
                : path == SYM_LINEAR_TF32 ? sym_gemm_tf32(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
                : path == SYM_LINEAR_WG   ? sym_gemm_wg(r.s, &ws, &L, ws.xs, dy, ldy, B, flags)
+               : path == SYM_LINEAR_WG32 ? sym_gemm_wg32(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags)
                                          : sym_gemv(r.s, &ws, &L, dx, ldx, dy, ldy, B, flags);
     };
-    const int tensor = path == SYM_LINEAR_TC || path == SYM_LINEAR_TF32 || path == SYM_LINEAR_WG;
+    const int tensor = path == SYM_LINEAR_TC || path == SYM_LINEAR_TF32 || wgp;
     if (tensor && cc < 8) return sym_fail(e, "the tensor-core paths need sm_80 or newer");
     int rc = launch();
     if (tensor && rc == 1) return sym_fail(e, "this layer or B does not fit the tensor-core path");

@@ -209,14 +209,14 @@ int sym_gemv_tc(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const 
     /* whole 32-wide chunks, aligned 16-byte loads, and a row tile that
      * reads one input slice */
     if (!L->bf16 || B < 1 || B > TC_MAX_NT * 8 || L->in % 32 || ldx % 4 || ((uintptr_t)x % 16) ||
-        ((uintptr_t)L->w % 16) || (L->blk_rows < L->out && L->blk_rows % TC_ROWS) || !ws->tc_part)
+        ((uintptr_t)L->w % 16) || (L->blk_rows < L->out && L->blk_rows % TC_ROWS) || !ws->sk_part)
         return 1;
     TcArgs a;
-    a.w = (const __nv_bfloat16 *)L->w, a.bias = L->b, a.x = x, a.y = y, a.part = ws->tc_part, a.cnt = ws->tc_cnt;
+    a.w = (const __nv_bfloat16 *)L->w, a.bias = L->b, a.x = x, a.y = y, a.part = ws->sk_part, a.cnt = ws->sk_cnt;
     a.ldx = ldx, a.ldy = ldy, a.B = B, a.out = L->out, a.in = L->in, a.blk_rows = L->blk_rows, a.xwrap = L->xwrap;
     a.flags = flags;
     const int rts = (L->out + TC_ROWS - 1) / TC_ROWS, nrounds = (L->in + TC_ROUND - 1) / TC_ROUND;
-    if (rts > ws->tc_cnt_n) return 1;
+    if (rts > ws->sk_cnt_n) return 1;
     /* about two CTAs per SM (SYM_GV_TC_CTAS: per SM, for tuning); the
      * split depends on the shape only, so a row's sum order does not
      * change with B */

@@ -6,9 +6,10 @@
 __global__ void __launch_bounds__(256) k_mamba_ssm(const float *XS, int ldx, const float *BC, int ldbc,
                                                    const float *PR, int ldp, int z_off, int dt_off, const float *a,
                                                    const float *d, float *pool, size_t numel, const int *slots,
-                                                   size_t off_h, float *Y, int ldy) {
+                                                   int pad_slot, size_t off_h, float *Y, int ldy) {
     SYM_PDL_WAIT();
     int n = blockIdx.x, b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (slots[b] == pad_slot) return; /* a padding row: its output is never used */
     const float *pr = PR + (size_t)b * ldp;
     float dt = sym_softplusf(pr[dt_off + n]);
     float dA = expf(a[n] * dt);
@@ -33,8 +34,8 @@ __global__ void __launch_bounds__(256) k_mamba_ssm(const float *XS, int ldx, con
 
 void sym_mamba_ssm(cudaStream_t s, const float *XS, int ldx, const float *BC, int ldbc, const float *PR, int ldp,
                    int z_off, int dt_off, const float *a, const float *d, float *pool, size_t numel, const int *slots,
-                   size_t off_h, float *Y, int ldy, int B, int NM) {
+                   int pad_slot, size_t off_h, float *Y, int ldy, int B, int NM) {
     dim3 grid(NM, B);
-    sym_launch(k_mamba_ssm, dim3(grid), dim3(256), s, XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a, d, pool, numel, slots, off_h, Y,
-                                     ldy);
+    sym_launch_state(k_mamba_ssm, dim3(grid), dim3(256), s, XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a, d, pool,
+                     numel, slots, pad_slot, off_h, Y, ldy);
 }

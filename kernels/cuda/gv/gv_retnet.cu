@@ -32,11 +32,12 @@ void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
  * 128, heads, rows); 16-byte state accesses. */
 __global__ void __launch_bounds__(256) k_retnet_cell(const float *PR, int ldp, int H, int hd, const float *decay,
-                                                     float *pool, size_t numel, const int *slots, size_t off_S,
-                                                     float *O, int ldo) {
+                                                     float *pool, size_t numel, const int *slots, int pad_slot,
+                                                     size_t off_S, float *O, int ldo) {
     SYM_PDL_WAIT();
     __shared__ float4 red[8][32];
     int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y, b = blockIdx.z;
+    if (slots[b] == pad_slot) return; /* a padding row: its output is never used */
     float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (j < hd) {
         const float *qr = PR + (size_t)b * ldp + n * hd, *kr = qr + H, *v = qr + 2 * H;
@@ -68,10 +69,11 @@ __global__ void __launch_bounds__(256) k_retnet_cell(const float *PR, int ldp, i
 }
 
 void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
-                     size_t numel, const int *slots, size_t off_S, float *O, int ldo, int B) {
+                     size_t numel, const int *slots, int pad_slot, size_t off_S, float *O, int ldo, int B) {
     int hd = H / NH; /* even (rotary pairs); float4 needs hd % 4 == 0: checked at creation */
     dim3 grid((hd + 127) / 128, NH, B), block(32, 8);
-    sym_launch(k_retnet_cell, dim3(grid), dim3(block), s, PR, ldp, H, hd, decay, pool, numel, slots, off_S, O, ldo);
+    sym_launch_state(k_retnet_cell, dim3(grid), dim3(block), s, PR, ldp, H, hd, decay, pool, numel, slots, pad_slot,
+                     off_S, O, ldo);
 }
 
 __global__ void k_retnet_norm(const float *O, int ldo, const float *PR, int ldp, int H, int hd, const float *decay,

@@ -302,13 +302,14 @@ void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ld
  * split writes its partial readout, summed in a fixed order by
  * k_mlstm_out, so a row's result does not depend on B. */
 __global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool,
-                                                    size_t numel, const int *slots, size_t off_C, float *HP, int I,
-                                                    int dm, int B) {
+                                                    size_t numel, const int *slots, int pad_slot, size_t off_C,
+                                                    float *HP, int I, int dm, int B) {
     SYM_PDL_WAIT();
     __shared__ float4 red[8][32];
     const int RS = SYM_MLSTM_SPLITS;
     int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y / RS, rs = blockIdx.y % RS;
     int b = blockIdx.z, per = (dm + RS - 1) / RS, i0 = rs * per, i1 = min(dm, i0 + per);
+    if (slots[b] == pad_slot) return; /* a padding row: its readout is never used */
     const float *sc = SC + (size_t)b * ldsc + 4 * n;
     float ig = sc[0], fg = sc[1];
     float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -341,10 +342,11 @@ __global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, c
 }
 
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
-                    const int *slots, size_t off_C, float *HP, int I, int NH, int B) {
+                    const int *slots, int pad_slot, size_t off_C, float *HP, int I, int NH, int B) {
     int dm = I / NH; /* a multiple of 4: I = 2H, H divisible by 4 and NH (MODEL.md constraints) */
     dim3 grid((dm + 127) / 128, NH * SYM_MLSTM_SPLITS, B), block(32, 8);
-    sym_launch(k_mlstm_cell, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots, off_C, HP, I, dm, B);
+    sym_launch_state(k_mlstm_cell, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots, pad_slot, off_C, HP, I, dm,
+                     B);
 }
 
 /* grid (NH, B): h = (sum of the splits) / den, GroupNorm over the head with

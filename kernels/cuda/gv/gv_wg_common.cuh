@@ -1,0 +1,229 @@
+/* Shared by the two wgmma + TMA kernels (gv_gemm_wg.cu: bf16 weights;
+ * gv_gemm_wg32.cu: fp32 weights as 3xTF32), both Hopper's own code
+ * (sm_90a): the CTA's shape, the mbarrier and TMA wrappers, wgmma's
+ * shared-memory descriptor, the split-K sum with the layer's epilogue, and
+ * the host's tensor-map encoder. A CTA is two consumer warpgroups of 64
+ * output rows each and one producer warp that keeps a ring of
+ * shared-memory stages full with TMA copies. */
+#ifndef SYM_GV_WG_COMMON_CUH
+#define SYM_GV_WG_COMMON_CUH
+
+#include "gv_common.cuh"
+
+#include <cuda.h> /* CUtensorMap and its enums only: the encoder comes through the runtime */
+#include <cudaTypedefs.h>
+
+#define WG_ROWS 128 /* output rows per CTA: two warpgroups of 64 */
+#define WG_MAX_NB 8 /* batch rows in groups of 8: B <= 64 */
+#define WG_STAGES_MIN 3
+#define WG_STAGES_MAX 8
+#define WG_THREADS 288 /* two consumer warpgroups and a producer warp */
+
+struct WgArgs {
+    const float *bias;
+    float *y, *part;
+    int *cnt;
+    __nv_bfloat16 *xs_out;
+    int ldy, B, out, in, blk_rows, xwrap, flags, ks_n, cps, stages;
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    asm volatile("{\n.reg .pred p;\nwait_%=:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@!p bra wait_%=;\n}\n" ::"r"(bar),
+                 "r"(parity)
+                 : "memory");
+}
+/* one box of a tensor map into shared memory, completing on bar */
+__device__ __forceinline__ void tma2(uint32_t dst, const CUtensorMap *m, int c0, int c1, uint32_t bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+                 "[%4];\n" ::"r"(dst),
+                 "l"(m), "r"(c0), "r"(c1), "r"(bar)
+                 : "memory");
+}
+__device__ __forceinline__ void tma3(uint32_t dst, const CUtensorMap *m, int c0, int c1, int c2, uint32_t bar) {
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, "
+                 "%4}], [%5];\n" ::"r"(dst),
+                 "l"(m), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+                 : "memory");
+}
+#endif
+
+/* wgmma's shared-memory matrix descriptor for a K-major operand in the
+ * 128-byte swizzle: start address, 8-row groups 1 KB apart (the leading
+ * offset is unused there), swizzle mode 1 in bits 62-63; addresses and
+ * offsets in 16-byte units */
+__device__ __forceinline__ uint64_t wg_desc_sw128(uint32_t addr) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+/* Both kernels' start, by all WG_THREADS threads: S full barriers (one TMA
+ * arrival each) and S empty ones (one arrival per consumer warpgroup). */
+__device__ __forceinline__ void wg_init_bars(uint32_t full, uint32_t empty, int S) {
+    if (threadIdx.x == WG_THREADS - 32) {
+        for (int i = 0; i < S; i++) mbar_init(full + 8 * i, 1), mbar_init(empty + 8 * i, 2);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+}
+
+/* The producer warp: its lane 0 keeps the ring of S stages (stage bytes
+ * each, from base) full for the CTA's n k chunks from c_beg, kc inputs
+ * each: the weights' box (tw at input (c_beg + i) kc, row row0) at the
+ * stage's start, x's box (tx at input xk0 + (c_beg + i) kc) w_bytes in,
+ * both completing on full[stage]. The first S chunks' weights are
+ * requested before griddepcontrol.wait (they do not depend on the previous
+ * kernel), their x after; a stage is refilled once empty says both
+ * warpgroups are done with it. */
+__device__ __forceinline__ void wg_produce(const CUtensorMap *tw, const CUtensorMap *tx, uint32_t base, uint32_t full,
+                                           uint32_t empty, int stage, int w_bytes, int S, int n, int c_beg, int kc,
+                                           int row0, int xk0) {
+    if ((threadIdx.x & 31) != 0) {
+        SYM_PDL_ENTER();
+        return;
+    }
+    for (int i = 0; i < S && i < n; i++) {
+        mbar_expect(full + 8 * i, stage);
+        tma2(base + i * stage, tw, (c_beg + i) * kc, row0, full + 8 * i);
+    }
+    SYM_PDL_ENTER();
+    for (int i = 0; i < S && i < n; i++)
+        tma3(base + i * stage + w_bytes, tx, xk0 + (c_beg + i) * kc, 0, 0, full + 8 * i);
+    for (int i = S; i < n; i++) {
+        const int st = i % S;
+        mbar_wait(empty + 8 * st, ((i / S) - 1) & 1);
+        mbar_expect(full + 8 * st, stage);
+        tma2(base + st * stage, tw, (c_beg + i) * kc, row0, full + 8 * st);
+        tma3(base + st * stage + w_bytes, tx, xk0 + (c_beg + i) * kc, 0, 0, full + 8 * st);
+    }
+}
+#endif
+
+/* The end of both kernels, run by all WG_THREADS threads: v[j][i] holds
+ * this consumer thread's sums (cons) for output row row0 + rl0 (+ 8 for
+ * i >= 2) and batch row 8j + 2t (+ 1 for odd i), over the CTA's k slice
+ * ks. With several slices each CTA stores its partials, and the last CTA
+ * of row tile rt sums them in the fixed order 0, 1, ... (a row's value
+ * does not depend on B or timing); then bias, ReLU, accumulation and
+ * GEMV_SPLIT_OUT are applied. *last is a shared int. */
+template <int NB>
+__device__ __forceinline__ void wg_finish(const WgArgs &a, float (&v)[NB][4], int rt, int ks, int row0, int rl0, int t,
+                                          bool cons, int *last) {
+    constexpr int BP = 8 * NB;
+    const int tid = threadIdx.x;
+    if (a.ks_n > 1) {
+        float *pp = a.part + ((size_t)rt * a.ks_n + ks) * BP * WG_ROWS;
+        if (cons)
+#pragma unroll
+            for (int j = 0; j < NB; j++)
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                    __stcg(pp + (size_t)(8 * j + 2 * t + (i & 1)) * WG_ROWS + rl0 + 8 * (i >> 1), v[j][i]);
+        /* the last CTA of the row tile sums */
+        if (!sym_splitk_last(a.cnt + rt, a.ks_n, last) || !cons) return;
+        /* the slices in order 0, 1, ...; each slice's NB * 4 loads issued
+         * together (one L2 round trip a slice, not one an output) */
+        const float *p0 = a.part + (size_t)rt * a.ks_n * BP * WG_ROWS;
+#pragma unroll
+        for (int j = 0; j < NB; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) v[j][i] = 0.0f;
+        for (int k = 0; k < a.ks_n; k++) {
+            const float *pk = p0 + (size_t)k * BP * WG_ROWS;
+            float u[NB][4];
+#pragma unroll
+            for (int j = 0; j < NB; j++)
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                    u[j][i] = __ldcg(pk + (size_t)(8 * j + 2 * t + (i & 1)) * WG_ROWS + rl0 + 8 * (i >> 1));
+#pragma unroll
+            for (int j = 0; j < NB; j++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) v[j][i] += u[j][i];
+        }
+        if (tid == 0) a.cnt[rt] = 0; /* ready for the next launch (graph replays) */
+    }
+    if (!cons) return;
+    const size_t oplane = (size_t)a.B * a.out;
+#pragma unroll
+    for (int j = 0; j < NB; j++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int b = 8 * j + 2 * t + (i & 1), o = row0 + rl0 + 8 * (i >> 1);
+            if (b >= a.B || o >= a.out) continue;
+            const float r = sym_linear_store(a.y + (size_t)b * a.ldy + o, v[j][i], a.bias ? a.bias[o] : 0.0f, a.flags);
+            if (a.flags & GEMV_SPLIT_OUT) sym_put_split(a.xs_out, oplane, (size_t)b * a.out + o, r);
+        }
+}
+
+/* the driver's tensor-map encoder, through the runtime (no libcuda link) */
+static PFN_cuTensorMapEncodeTiled_v12000 encoder(void) {
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+        void *p = NULL;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+            q != cudaDriverEntryPointSuccess)
+            p = NULL;
+        return (PFN_cuTensorMapEncodeTiled_v12000)p;
+    }();
+    return fn;
+}
+
+
+/* A layer's two tensor maps, both in the 128-byte swizzle and zero past
+ * the edges: tw, the weights [out][in] (elem bytes each) in boxes of kc
+ * inputs x WG_ROWS rows; tx, x's terms [terms][B][w] in boxes of kc x bp x
+ * terms. Returns 0 on success. */
+static inline int wg_tensor_maps(CUtensorMapDataType dt, int elem, const void *W, int in, int out, const void *xs,
+                                 int w, int B, int bp, int terms, int kc, CUtensorMap *tw, CUtensorMap *tx) {
+    PFN_cuTensorMapEncodeTiled_v12000 enc = encoder();
+    if (!enc) return 1;
+    const cuuint64_t wdim[2] = {(cuuint64_t)in, (cuuint64_t)out}, wstr[1] = {(cuuint64_t)in * elem};
+    const cuuint64_t xdim[3] = {(cuuint64_t)w, (cuuint64_t)B, (cuuint64_t)terms},
+                     xstr[2] = {(cuuint64_t)w * elem, (cuuint64_t)B * w * elem};
+    const cuuint32_t wbox[2] = {(cuuint32_t)kc, WG_ROWS}, xbox[3] = {(cuuint32_t)kc, (cuuint32_t)bp, (cuuint32_t)terms},
+                     one[3] = {1, 1, 1};
+    return enc(tw, dt, 2, (void *)W, wdim, wstr, wbox, one, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+               CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) ||
+           enc(tx, dt, 3, (void *)xs, xdim, xstr, xbox, one, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+               CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
+/* The grid's k slices (a.cps chunks each, a.ks_n of them): one CTA an
+ * SM, the slices filling what the rts row tiles leave, so the partials
+ * fit ws->sk_part (rts * ks_n <= n_sm + rts). */
+static inline void wg_split_k(int n_sm, int rts, int nch, WgArgs &a) {
+    int ks = n_sm / rts;
+    ks = ks < 1 ? 1 : ks > nch ? nch : ks;
+    a.cps = (nch + ks - 1) / ks;
+    a.ks_n = (nch + a.cps - 1) / a.cps;
+}
+
+/* The stages' shared-memory budget: the environment variable env (KB),
+ * for measurement, else dflt bytes. */
+static inline int wg_budget(const char *env, int dflt) {
+    const char *v = getenv(env);
+    return v && atoi(v) > 0 ? atoi(v) * 1024 : dflt;
+}
+
+/* How many stages of stage bytes fit budget bytes beside fixed bytes:
+ * WG_STAGES_MIN to WG_STAGES_MAX whatever the budget says. */
+static inline int wg_stages(int budget, int stage, int fixed) {
+    const int n = (budget - fixed) / stage;
+    return n > WG_STAGES_MAX ? WG_STAGES_MAX : n < WG_STAGES_MIN ? WG_STAGES_MIN : n;
+}
+
+#endif
