@@ -177,7 +177,7 @@ typedef struct {
     __nv_bfloat16 *xs, *xs2;
     float *y2;
     /* x's two tf32 terms for the wgmma 3xTF32 kernel, [2][B][w] for B <=
-     * 48 (gemm_wg32.cu); NULL: that kernel is never taken */
+     * 128 (gemm_wg32.cu); NULL: that kernel is never taken */
     float *xs32;
     int gemm_min;    /* B at or above which cuBLAS is used */
     int blk_own_max; /* block-diagonal layers: own kernel up to this B */
@@ -251,7 +251,7 @@ int sym_gemm_wg_counters(int max_out);
 /* 1 when sym_gemv takes the wgmma kernel for layer L at B rows */
 int sym_gemm_wg_fits(const sym_gemm_ws *ws, const sym_dlin *L, int B);
 /* gemm_wg32.cu: an fp32 layer through wgmma to fp32 accuracy (3xTF32:
- * sm_90a, compute capability 9.0 only), x fp32 [B][ldx], B <= 48: x's
+ * sm_90a, compute capability 9.0 only), x fp32 [B][ldx], B <= 128: x's
  * two terms into ws->xs32 ([2][B][w], sym_gemm_wg32_xs_floats), then the
  * product with split-K summed in a fixed order, bias and activation
  * applied: two launches. Returns 1, launching nothing, when the layer or B
@@ -413,15 +413,23 @@ __device__ __forceinline__ void sym_put_split(__nv_bfloat16 *xs, size_t plane, s
  * the others' (the counter, then an acquire fence). Returns 1 in every
  * thread of that last CTA. acq_rel fences synchronise through the counter;
  * __threadfence's sequentially consistent ones are not needed. sh: a
- * __shared__ int. */
-__device__ __forceinline__ int sym_splitk_last(int *cnt, int n, int *sh) {
-    __syncthreads();
+ * __shared__ int. With nthreads > 0, only the CTA's first nthreads threads
+ * take part (named barrier 1 instead of __syncthreads: the others have
+ * left); thread 0 is one of them. */
+__device__ __forceinline__ void sym_cta_bar(int nthreads) {
+    if (nthreads > 0)
+        asm volatile("bar.sync 1, %0;" ::"r"(nthreads) : "memory");
+    else
+        __syncthreads();
+}
+__device__ __forceinline__ int sym_splitk_last(int *cnt, int n, int *sh, int nthreads = 0) {
+    sym_cta_bar(nthreads);
     if (threadIdx.x == 0) {
         asm volatile("fence.acq_rel.gpu;" ::: "memory");
         *sh = atomicAdd(cnt, 1) == n - 1;
         asm volatile("fence.acq_rel.gpu;" ::: "memory");
     }
-    __syncthreads();
+    sym_cta_bar(nthreads);
     return *sh;
 }
 __device__ __forceinline__ float *sym_slot(float *pool, size_t numel, const int *slots, int b) {

@@ -721,10 +721,10 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
             w->wg_min = wmin && *wmin ? atoi(wmin) : 9;
             w->wg_max = wmax && *wmax ? atoi(wmax) : 48;
             /* fp32 layers on the wgmma 3xTF32 kernel (the same device),
-             * ahead of the mma.sync one, where it wins (gemm_wg32.cu):
-             * B = 17 to 48 */
+             * ahead of the mma.sync one and cuBLAS, where it wins
+             * (gemm_wg32.cu): B = 17 to 128 */
             w->wg32_min = w32min && *w32min ? atoi(w32min) : 17;
-            w->wg32_max = w32max && *w32max ? atoi(w32max) : 48;
+            w->wg32_max = w32max && *w32max ? atoi(w32max) : 128;
             w->n_sm = n_sm;
             w->wg_on = cc == 9 && ccm == 0;
             w->sk_cnt_n = sym_splitk_counters((int)max_out);

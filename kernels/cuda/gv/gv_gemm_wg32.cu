@@ -1,24 +1,28 @@
-/* fp32 linear layers at 17 <= B <= 48 on Hopper's wgmma with TMA, to fp32
- * accuracy: each multiply as three TF32 products (3xTF32), in two launches
- * per layer (x's split, then the product; SYM_GV_WG32_MIN /
- * SYM_GV_WG32_MAX; it takes B <= 48).
+/* fp32 linear layers at 17 <= B <= 128 on Hopper's wgmma with TMA, to
+ * fp32 accuracy: each multiply as three TF32 products (3xTF32), in two
+ * launches per layer (x's split, then the product; SYM_GV_WG32_MIN /
+ * SYM_GV_WG32_MAX; it takes B <= 128).
  *
  * Why: the mma.sync 3xTF32 kernel (gv_gemm_tf32.cu) is bound by its own
- * instructions from B = 24 (a 64 MB layer in 56 us at B = 39, 1.2 TB/s):
+ * instructions from B = 24 (a 64 MB layer in 57 us at B = 39, 1.2 TB/s):
  * every warp splits its x fragments again and issues three mma.sync per
- * 16-wide step. TMA alone brings the same weights in at 2.4-2.7 TB/s
- * (bench_tma_read, H100).
+ * 16-wide step; from B = 64 cuBLAS's SGEMM took over, at 0.6-1.0 TB/s.
+ * TMA alone brings the same weights in at 2.4-2.7 TB/s (bench_tma_read,
+ * H100).
  *
  * Measured (H100, the same binary with the kernel off, SYM_GV_WG32_MAX=0):
- * q/k/v/g 8192 x 2048 alone (test_gv_gemv) at B = 39 56.4 -> 43.3 us; the
- * whole step fp32 B = 24 / 39 / 48 7.33 / 10.88 / 12.03 -> 6.46 / 9.22 /
- * 10.70 ms, mixed 5.63 / 8.09 / 9.42 -> 5.37 / 7.63 / 9.03. At B = 16 it
- * lost (mixed 4.19 -> 4.25 ms; mma.sync reads a layer at 2.1 TB/s there),
- * so the engine takes it from B = 17. Error: 0.054 of the fp32 bound at
- * worst (mma.sync: 0.34). Not kept: the weights split in shared memory by
- * each warpgroup (a proxy fence and a barrier per chunk), 61 us for the
- * layer above; stages in 150 or 200 KB instead of 100 (the step no faster
- * or slower).
+ * q/k/v/g 8192 x 2048 alone (test_gv_gemv) at B = 39 / 64 / 128 56.8 /
+ * 70.2 / 113.7 -> 41.6 / 48.2 / 76.6 us; the whole step fp32 B = 24 / 39 /
+ * 64 / 128 7.34 / 10.81 / 14.49 / 27.31 -> 6.41 / 8.92 / 13.24 / 25.41 ms,
+ * mixed 5.60 / 8.01 / 11.79 / 21.38 -> 5.35 / 7.49 / 11.48 / 21.02. At
+ * B = 16 it lost (mixed 4.19 -> 4.25 ms; mma.sync reads a layer at 2.1
+ * TB/s there), so the engine takes it from B = 17. Error: 0.059 of the
+ * fp32 bound at worst (mma.sync: 0.34). Not kept: the weights split in
+ * shared memory by each warpgroup (a proxy fence and a barrier per chunk),
+ * 61 us for q/k/v/g at B = 39; stages in 150 or 200 KB instead of 100
+ * (the step no faster); two accumulator sets in flight (no gain); a
+ * producer warpgroup at every B (the CTA then holds the whole register
+ * file: fp32 B = 24 6.41 -> 6.71 ms).
  *
  * Shape of the kernel (the CTA, the producer, the split-K sum and the
  * epilogue are the bf16 wgmma kernel's, gv_wg_common.cuh):
@@ -28,11 +32,14 @@
  *  - Per 32-wide k chunk the producer brings one TMA box of fp32 weights
  *    (128 rows, 16 KB) and one of x's two terms (2 x BP rows, zero past B)
  *    into a stage, in the 128-byte swizzle.
+ *  - The batch's columns are done in one round (B <= 64) or two (above,
+ *    with the registers of a producer warpgroup handed to the consumers).
  *  - Each consumer thread loads its weights from the stage as four 16-byte
  *    pieces (rows g and g + 8 of its warp's 16, columns 4t..4t+3 and
  *    16+4t..16+4t+3) and splits them in registers: wgmma takes A from
  *    registers, so the weights' split needs no shared-memory round trip.
- *    Per 8-wide k step two wgmma: wbig x [xbig | xsmall] and wsmall x xbig.
+ *    Per 8-wide k step and round three wgmma: wbig x xbig, and wbig x
+ *    xsmall + wsmall x xbig into a second accumulator.
  *  - The tensor cores' accumulation truncates (gv_gemm_tf32.cu: one
  *    accumulator over a 2048-long row cost the RetNet tower 3.5x its fp32
  *    error), so each 16-wide k step starts its own accumulators and is
@@ -40,9 +47,16 @@
 #include "gv_wg_common.cuh"
 #include "gv_wgmma_ops.cuh"
 
-#define W32_KC 32    /* fp32 inputs per stage: one 128-byte swizzled row */
-#define W32_MAX_NB 6 /* B <= 48 */
+#define W32_KC 32       /* fp32 inputs per stage: one 128-byte swizzled row */
+#define W32_MAX_NB 16   /* B <= 128 */
 #define W32_SMEM (100 * 1024)
+/* Two consumer warpgroups and a producer warp; above B = 64, a whole
+ * producer warpgroup, whose registers setmaxnreg hands to the consumers
+ * (a round's accumulators and the sums for 128 batch rows need 185). Only
+ * there: the whole register file for one CTA leaves none for the other
+ * towers' kernels on the SM (fp32 B = 24 6.41 -> 6.71 ms in the step with
+ * 384 threads everywhere). */
+__host__ __device__ constexpr int w32_threads(int nb) { return nb > 8 ? 384 : 288; }
 
 __device__ __forceinline__ float tf32_rna(float v) {
     uint32_t r;
@@ -86,13 +100,17 @@ __device__ __forceinline__ void split2(float v, uint32_t &big, uint32_t &small) 
 
 /* tw: the weights [out][in] fp32 in boxes of 128 rows x 32 inputs; tx:
  * x's terms [2][B][w] in boxes of 2 x BP x 32. Warps 0-7 are the two
- * consumer warpgroups, warp 8 the producer; full[s] and empty[s] as in the
- * bf16 kernel. */
+ * consumer warpgroups, warp 8 the producer (above B = 64 warps 9-11 fill
+ * its warpgroup, so that its registers can go to the consumers: setmaxnreg
+ * works per warpgroup); full[s] and empty[s] as in the bf16 kernel. The batch's BP columns are done in CH rounds of BP / CH, each
+ * round's accumulators in registers: wbig x xbig, and wbig x xsmall +
+ * wsmall x xbig (both small terms in one accumulator). */
 template <int NB>
-__global__ void __launch_bounds__(WG_THREADS, 1)
+__global__ void __launch_bounds__(w32_threads(NB), 1)
     k_gemm_wg32(const __grid_constant__ CUtensorMap tw, const __grid_constant__ CUtensorMap tx, WgArgs a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    constexpr int BP = 8 * NB, W_BYTES = WG_ROWS * 128, STAGE = W_BYTES + 2 * BP * 128;
+    constexpr int BP = 8 * NB, CH = NB > 8 ? 2 : 1, NH = NB / CH, BH = 8 * NH; /* NB > 8 is even */
+    constexpr int W_BYTES = WG_ROWS * 128, STAGE = W_BYTES + 2 * BP * 128;
     extern __shared__ __align__(128) uint8_t sm[];
     __shared__ __align__(8) uint64_t bars[2 * WG_STAGES_MAX]; /* full[S], then empty[S] */
     __shared__ int last;
@@ -105,21 +123,25 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     const uint32_t full = smem_u32(bars), empty = full + 8 * WG_STAGES_MAX;
     wg_init_bars(full, empty, S);
 
+    if (wg == 2) { /* the producer leaves once its loads are issued */
+        if (NB > 8) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+        if (tid >> 5 == 8)
+            wg_produce(&tw, &tx, base, full, empty, STAGE, W_BYTES, S, n, c_beg, W32_KC, row0, xk0);
+        else
+            SYM_PDL_ENTER();
+        return;
+    }
+    if (NB > 8) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
     float v[NB][4] = {};
-    if (wg == 2) {
-        wg_produce(&tw, &tx, base, full, empty, STAGE, W_BYTES, S, n, c_beg, W32_KC, row0, xk0);
-    } else {
+    {
         SYM_PDL_ENTER();
         /* this thread's rows g and g + 8 of its warp's 16; their 16-byte
          * pieces t and 4 + t sit at pieces t ^ g and (4 + t) ^ g of the
          * swizzled row (g = row % 8) */
         const uint32_t r0 = (wg * 64 + warp * 16 + g) * 128, p0 = (t ^ g) << 4, p1 = ((4 + t) ^ g) << 4;
-        /* wbig x [xbig | xsmall] (2 BP columns), wsmall x xbig */
-        float d1[BP], d2[BP / 2];
+        float db[BH / 2], dsm[BH / 2]; /* a round's wbig x xbig and small terms */
 #pragma unroll
-        for (int q = 0; q < BP; q++) d1[q] = 0.0f;
-#pragma unroll
-        for (int q = 0; q < BP / 2; q++) d2[q] = 0.0f;
+        for (int q = 0; q < BH / 2; q++) db[q] = dsm[q] = 0.0f;
         for (int i = 0; i < n; i++) {
             const int st = i % S;
             mbar_wait(full + 8 * st, (i / S) & 1);
@@ -137,36 +159,40 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             split2(f0.z, ab[1][1], as[1][1]), split2(f0.w, ab[1][3], as[1][3]);
             split2(f1.x, ab[2][1], as[2][1]), split2(f1.y, ab[2][3], as[2][3]);
             split2(f1.z, ab[3][1], as[3][1]), split2(f1.w, ab[3][3], as[3][3]);
-            /* two 16-wide halves, each in fresh accumulators */
+            /* per column round, two 16-wide halves, each in fresh
+             * accumulators (two sets in flight gained nothing measurable,
+             * and fewer registers leave room on the SM for the other
+             * towers' kernels) */
 #pragma unroll
-            for (int h = 0; h < W32_KC / 16; h++) {
-                asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+            for (int c = 0; c < CH; c++)
 #pragma unroll
-                for (int k2 = 0; k2 < 2; k2++) { /* a k8 step is 32 bytes into each swizzled row */
-                    const int s = 2 * h + k2;
-                    sym_wgmma_tf32<2 * BP>(d1, ab[s], wg_desc_sw128(xb + 32 * s), k2);
-                    sym_wgmma_tf32<BP>(d2, as[s], wg_desc_sw128(xb + 32 * s), k2);
+                for (int h = 0; h < W32_KC / 16; h++) {
+                    const uint32_t xbig = xb + c * BH * 128, xsml = xb + (BP + c * BH) * 128;
+                    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+                    for (int k2 = 0; k2 < 2; k2++) { /* a k8 step is 32 bytes into each swizzled row */
+                        const int s = 2 * h + k2;
+                        sym_wgmma_tf32<BH>(db, ab[s], wg_desc_sw128(xbig + 32 * s), k2);
+                        sym_wgmma_tf32<BH>(dsm, ab[s], wg_desc_sw128(xsml + 32 * s), k2);
+                        sym_wgmma_tf32<BH>(dsm, as[s], wg_desc_sw128(xbig + 32 * s), 1);
+                    }
+                    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+                    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#pragma unroll
+                    for (int q = 0; q < BH / 2; q++) /* no use before the wait */
+                        asm volatile("" : "+f"(db[q]), "+f"(dsm[q])::"memory");
+                    /* d[4j + i]: row 16 warp + g (+ 8 for i >= 2), column
+                     * 8j + 2t (+ 1 for odd i) of the round's */
+#pragma unroll
+                    for (int j = 0; j < NH; j++)
+#pragma unroll
+                        for (int i2 = 0; i2 < 4; i2++) v[c * NH + j][i2] += dsm[4 * j + i2] + db[4 * j + i2];
                 }
-                asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-                asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-#pragma unroll
-                for (int q = 0; q < BP; q++) asm volatile("" : "+f"(d1[q])::"memory"); /* no use before the wait */
-#pragma unroll
-                for (int q = 0; q < BP / 2; q++) asm volatile("" : "+f"(d2[q])::"memory");
-                /* d[4j + i]: row 16 warp + g (+ 8 for i >= 2), column 8j +
-                 * 2t (+ 1 for odd i); batch row b's xsmall product is in
-                 * column group j + NB of d1 */
-#pragma unroll
-                for (int j = 0; j < NB; j++)
-#pragma unroll
-                    for (int i2 = 0; i2 < 4; i2++)
-                        v[j][i2] += (d2[4 * j + i2] + d1[4 * (j + NB) + i2]) + d1[4 * j + i2];
-            }
             /* the stage's x has been read: release it */
             if ((tid & 127) == 0) mbar_arrive(empty + 8 * st);
         }
     }
-    wg_finish<NB>(a, v, rt, ks, row0, wg * 64 + warp * 16 + g, t, wg < 2, &last);
+    wg_finish<NB>(a, v, rt, ks, row0, wg * 64 + warp * 16 + g, t, true, &last, 256);
 #else
     (void)tw, (void)tx, (void)a;
     __trap(); /* the host launches this only on sm_90 */
@@ -198,7 +224,7 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
     static std::atomic<unsigned long long> sized{0};
     sym_smem_limit(k_gemm_wg32<NB>, smem, sized);
     sym_launch(k_split_tf32, dim3((w + 255) / 256, a.B), dim3(256), s, x, ldx, w, a.B, ws->xs32);
-    sym_launch_smem(k_gemm_wg32<NB>, dim3(rts, a.ks_n), dim3(WG_THREADS), smem, s, tw, tx, a);
+    sym_launch_smem(k_gemm_wg32<NB>, dim3(rts, a.ks_n), dim3(w32_threads(NB)), smem, s, tw, tx, a);
     return 0;
 }
 
@@ -221,12 +247,18 @@ int sym_gemm_wg32(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
     a.bias = L->b, a.y = y, a.part = ws->sk_part, a.cnt = ws->sk_cnt, a.xs_out = NULL;
     a.ldy = ldy, a.B = B, a.out = L->out, a.in = L->in, a.blk_rows = L->blk_rows, a.xwrap = L->xwrap;
     a.flags = flags;
-    switch ((B + 7) / 8) {
+    switch ((B + 7) / 8) { /* above 8 groups, an even number (two column rounds) */
     case 1: return launch<1>(s, ws, L, x, ldx, a);
     case 2: return launch<2>(s, ws, L, x, ldx, a);
     case 3: return launch<3>(s, ws, L, x, ldx, a);
     case 4: return launch<4>(s, ws, L, x, ldx, a);
     case 5: return launch<5>(s, ws, L, x, ldx, a);
-    default: return launch<6>(s, ws, L, x, ldx, a);
+    case 6: return launch<6>(s, ws, L, x, ldx, a);
+    case 7: return launch<7>(s, ws, L, x, ldx, a);
+    case 8: return launch<8>(s, ws, L, x, ldx, a);
+    case 9: case 10: return launch<10>(s, ws, L, x, ldx, a);
+    case 11: case 12: return launch<12>(s, ws, L, x, ldx, a);
+    case 13: case 14: return launch<14>(s, ws, L, x, ldx, a);
+    default: return launch<16>(s, ws, L, x, ldx, a);
     }
 }

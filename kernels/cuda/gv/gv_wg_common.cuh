@@ -70,10 +70,10 @@ __device__ __forceinline__ uint64_t wg_desc_sw128(uint32_t addr) {
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-/* Both kernels' start, by all WG_THREADS threads: S full barriers (one TMA
+/* Both kernels' start, by all their threads: S full barriers (one TMA
  * arrival each) and S empty ones (one arrival per consumer warpgroup). */
 __device__ __forceinline__ void wg_init_bars(uint32_t full, uint32_t empty, int S) {
-    if (threadIdx.x == WG_THREADS - 32) {
+    if (threadIdx.x == 256) { /* the producer warp's first lane */
         for (int i = 0; i < S; i++) mbar_init(full + 8 * i, 1), mbar_init(empty + 8 * i, 2);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -112,16 +112,17 @@ __device__ __forceinline__ void wg_produce(const CUtensorMap *tw, const CUtensor
 }
 #endif
 
-/* The end of both kernels, run by all WG_THREADS threads: v[j][i] holds
- * this consumer thread's sums (cons) for output row row0 + rl0 (+ 8 for
- * i >= 2) and batch row 8j + 2t (+ 1 for odd i), over the CTA's k slice
- * ks. With several slices each CTA stores its partials, and the last CTA
- * of row tile rt sums them in the fixed order 0, 1, ... (a row's value
- * does not depend on B or timing); then bias, ReLU, accumulation and
- * GEMV_SPLIT_OUT are applied. *last is a shared int. */
+/* The end of both kernels, run by the CTA's first nthreads threads (all
+ * of them: 0): v[j][i] holds this consumer thread's sums (cons) for output
+ * row row0 + rl0 (+ 8 for i >= 2) and batch row 8j + 2t (+ 1 for odd i),
+ * over the CTA's k slice ks. With several slices each CTA stores its
+ * partials, and the last CTA of row tile rt sums them in the fixed order
+ * 0, 1, ... (a row's value does not depend on B or timing); then bias,
+ * ReLU, accumulation and GEMV_SPLIT_OUT are applied. *last is a shared
+ * int. */
 template <int NB>
 __device__ __forceinline__ void wg_finish(const WgArgs &a, float (&v)[NB][4], int rt, int ks, int row0, int rl0, int t,
-                                          bool cons, int *last) {
+                                          bool cons, int *last, int nthreads = 0) {
     constexpr int BP = 8 * NB;
     const int tid = threadIdx.x;
     if (a.ks_n > 1) {
@@ -133,7 +134,7 @@ __device__ __forceinline__ void wg_finish(const WgArgs &a, float (&v)[NB][4], in
                 for (int i = 0; i < 4; i++)
                     __stcg(pp + (size_t)(8 * j + 2 * t + (i & 1)) * WG_ROWS + rl0 + 8 * (i >> 1), v[j][i]);
         /* the last CTA of the row tile sums */
-        if (!sym_splitk_last(a.cnt + rt, a.ks_n, last) || !cons) return;
+        if (!sym_splitk_last(a.cnt + rt, a.ks_n, last, nthreads) || !cons) return;
         /* the slices in order 0, 1, ...; each slice's NB * 4 loads issued
          * together (one L2 round trip a slice, not one an output) */
         const float *p0 = a.part + (size_t)rt * a.ks_n * BP * WG_ROWS;
