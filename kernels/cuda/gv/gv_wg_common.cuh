@@ -3,8 +3,9 @@
  * (sm_90a): the CTA's shape, the mbarrier and TMA wrappers, wgmma's
  * shared-memory descriptor, the split-K sum with the layer's epilogue, and
  * the host's tensor-map encoder. A CTA is two consumer warpgroups of 64
- * output rows each and one producer warp that keeps a ring of
- * shared-memory stages full with TMA copies. */
+ * output rows each and a producer warp (in the 3xTF32 kernel above B =
+ * 64, a producer warpgroup) whose first lane keeps a ring of shared-memory
+ * stages full with TMA copies. */
 #ifndef SYM_GV_WG_COMMON_CUH
 #define SYM_GV_WG_COMMON_CUH
 
@@ -14,10 +15,10 @@
 #include <cudaTypedefs.h>
 
 #define WG_ROWS 128 /* output rows per CTA: two warpgroups of 64 */
-#define WG_MAX_NB 8 /* batch rows in groups of 8: B <= 64 */
+#define WG_MAX_NB 8 /* the bf16 kernel's batch rows in groups of 8: B <= 64 */
 #define WG_STAGES_MIN 3
 #define WG_STAGES_MAX 8
-#define WG_THREADS 288 /* two consumer warpgroups and a producer warp */
+#define WG_THREADS 288 /* the bf16 kernel: two consumer warpgroups and a producer warp */
 
 struct WgArgs {
     const float *bias;
