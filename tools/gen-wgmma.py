@@ -26,37 +26,34 @@ template <int N> __device__ __forceinline__ void sym_wgmma_bf16(float *d, uint64
  * lane / 4, t = lane % 4), B in shared memory */
 template <int N> __device__ __forceinline__ void sym_wgmma_tf32(float *d, const uint32_t *a, uint64_t db, int acc);
 """)
+def wrapper(name, n, params, pred, operands, ptx_ops, inputs, unused):
+    """One specialisation: name<n>(params), the instruction's accumulator
+    registers %0..%(n/2 - 1), then its other operands (ptx_ops, numbered
+    from n/2), with scale-d given by pred."""
+    r = n // 2
+    regs = ", ".join("%%%d" % i for i in range(r))
+    outs = ", ".join('"+f"(d[%d])' % i for i in range(r))
+    print("template <> __device__ __forceinline__ void %s<%d>(%s) {" % (name, n, params))
+    print("#if defined(__CUDA_ARCH_FEAT_SM90_ALL)")
+    print('    asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %s, 0;\\n"' % pred(r))
+    print('                 "wgmma.mma_async.sync.aligned.%s {%s}, %s;\\n}\\n"' % (operands(n), regs, ptx_ops(r)))
+    print("                 : %s" % outs)
+    print("                 : %s);" % inputs)
+    print("#else")
+    print("    %s;" % unused)
+    print("    __trap(); /* the host launches this only on sm_90 (built as sm_90a) */")
+    print("#endif")
+    print("}")
+
+
 for n in NS:
-    r = n // 2
-    regs = ", ".join("%%%d" % i for i in range(r))
-    outs = ", ".join('"+f"(d[%d])' % i for i in range(r))
-    print("template <> __device__ __forceinline__ void sym_wgmma_bf16<%d>(float *d, uint64_t da, uint64_t db) {" % n)
-    print("#if defined(__CUDA_ARCH_FEAT_SM90_ALL)")
-    print('    asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, 1, 0;\\n"')
-    print('                 "wgmma.mma_async.sync.aligned.m64n%dk16.f32.bf16.bf16 {%s}, %%%d, %%%d, p, 1, 1, 0, 0;\\n}\\n"'
-          % (n, regs, r, r + 1))
-    print("                 : %s" % outs)
-    print('                 : "l"(da), "l"(db));')
-    print("#else")
-    print("    (void)d, (void)da, (void)db;")
-    print("    __trap(); /* the host launches this only on sm_90 (built as sm_90a) */")
-    print("#endif")
-    print("}")
+    wrapper("sym_wgmma_bf16", n, "float *d, uint64_t da, uint64_t db", lambda r: "1",
+            lambda n: "m64n%dk16.f32.bf16.bf16" % n, lambda r: "%%%d, %%%d, p, 1, 1, 0, 0" % (r, r + 1),
+            '"l"(da), "l"(db)', "(void)d, (void)da, (void)db")
 for n in NS32:
-    r = n // 2
-    regs = ", ".join("%%%d" % i for i in range(r))
-    outs = ", ".join('"+f"(d[%d])' % i for i in range(r))
-    print("template <> __device__ __forceinline__ void sym_wgmma_tf32<%d>(float *d, const uint32_t *a, uint64_t db, int acc) {" % n)
-    print("#if defined(__CUDA_ARCH_FEAT_SM90_ALL)")
-    print('    asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %%%d, 0;\\n"' % (r + 5))
-    print('                 "wgmma.mma_async.sync.aligned.m64n%dk8.f32.tf32.tf32 {%s}, {%%%d, %%%d, %%%d, %%%d}, %%%d, p, 1, 1;\\n}\\n"'
-          % (n, regs, r, r + 1, r + 2, r + 3, r + 4))
-    print("                 : %s" % outs)
-    print('                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));')
-    print("#else")
-    print("    (void)d, (void)a, (void)db, (void)acc;")
-    print("    __trap(); /* the host launches this only on sm_90 (built as sm_90a) */")
-    print("#endif")
-    print("}")
+    wrapper("sym_wgmma_tf32", n, "float *d, const uint32_t *a, uint64_t db, int acc", lambda r: "%%%d" % (r + 5),
+            lambda n: "m64n%dk8.f32.tf32.tf32" % n,
+            lambda r: "{%%%d, %%%d, %%%d, %%%d}, %%%d, p, 1, 1" % (r, r + 1, r + 2, r + 3, r + 4),
+            '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc)', "(void)d, (void)a, (void)db, (void)acc")
 print("""
 #endif""")
