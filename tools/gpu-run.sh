@@ -18,10 +18,15 @@ run() { # name timeout cmd...
     local rc=$?
     echo "$name rc=$rc ($(( $(date +%s) - s )) s)" >> "$OUT/summary.txt"
 }
-run test_gv_state 120 $B/tests_cuda/test_gv_state tests/data/golden_small
-run test_gv_golden 200 $B/tests_cuda/test_gv_golden tests/data/golden_small tests/data/golden_long
-run test_gv_gemv 200 $B/tests_cuda/test_gv_gemv
-run bench_gv_step 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
+# GV_TESTS: which GPU tests to run (default all three); GV_BENCH=0: no main bench
+for t in ${GV_TESTS-state golden gemv}; do
+    case $t in
+    state) run test_gv_state 120 $B/tests_cuda/test_gv_state tests/data/golden_small ;;
+    golden) run test_gv_golden 200 $B/tests_cuda/test_gv_golden tests/data/golden_small tests/data/golden_long ;;
+    gemv) run test_gv_gemv 200 $B/tests_cuda/test_gv_gemv ;;
+    esac
+done
+[ "${GV_BENCH:-1}" != 0 ] && run bench_gv_step 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
 # GV_TC_COMPARE=1: the same bench with bf16 layers on cuBLAS (the tensor-core
 # GEMV off), with the tensor-core GEMV up to B = 64, and the xLSTM tower alone both ways
 if [ -n "${GV_TC_COMPARE:-}" ]; then
@@ -62,6 +67,23 @@ for m in ${GV_PRIO_MODES:-"-:-" "0,0,0,0:5" "0,1,1,1:-" "0,1,1,1:5" "1,0,0,0:5" 
         ${GV_PRIO_PREC:-mixed,bf16} ${GV_PRIO_B:-8,39,128}
 done
 fi
+# GV_GRID_COMPARE="100 75": the bf16 wgmma kernel's grid aimed at that
+# share of the SMs (SYM_GV_WG_GRID_PCT; default 50), the fp32 one's too
+# (SYM_GV_WG32_GRID_PCT; default 100)
+for p in ${GV_GRID_COMPARE:-}; do
+SYM_GV_WG_GRID_PCT=$p SYM_GV_WG32_GRID_PCT=$p run bench_gv_step_grid$p 150 $B/bench_cuda/bench_gv_step 20 fp32,bf16,mixed 16,24,39,48,64,128
+done
+# GV_NCU_STEP=1: every kernel of one step (GV_NCU_PREC, default mixed) at
+# each B of GV_NCU_B (default 39 128) under ncu, one at a time, clocks and
+# caches left as they are: time and DRAM bytes as CSV
+# (tools/ncu-step-table.py makes the table)
+if [ -n "${GV_NCU_STEP:-}" ] && command -v ncu >/dev/null; then
+for nb in ${GV_NCU_B:-39 128}; do
+SYM_BENCH_PROFILE_STEP=1 run ncu_step_b$nb 400 ncu --profile-from-start off --clock-control none --cache-control none --csv --page raw --print-units base \
+    --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --log-file "$OUT/ncu_step_b$nb.csv" \
+    $B/bench_cuda/bench_gv_step 3 "${GV_NCU_PREC:-mixed}" "$nb"
+done
+fi
 # BASE=DIR: the same bench built from another tree (e.g. `git archive` of the
 # previous commit), run on this machine for a like-for-like comparison
 if [ -n "${BASE:-}" ]; then
@@ -88,10 +110,12 @@ echo "==== summary ===="
 for m in 1 2 4 8; do [ -f "$OUT/bench_gv_tower$m.log" ] || continue; echo "tower mask $m:"; grep -h "^BENCH |" "$OUT/bench_gv_tower$m.log" | grep -v prec | awk -F'|' '{printf "  %s B=%s %s ms\n", $3, $4, $5}'; done
 cat "$OUT/gpu.txt"
 cat "$OUT/summary.txt"
-grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log
+grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log 2>/dev/null
 [ -f "$OUT/ncu_xlstm_b39.log" ] && grep -E "^  [a-zA-Z_].*\(|gpu__time_duration.sum|Invocations" "$OUT/ncu_xlstm_b39.log" | head -120 > "$OUT/ncu_summary.txt"
 grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_owngemv.log "$OUT"/test_gv_full.log 2>/dev/null
 grep -h "^BENCH |" "$OUT/test_gv_gemv.log" 2>/dev/null
+for f in grid100 grid75 grid50 grid25; do [ -f "$OUT/bench_gv_step_$f.log" ] && { echo "---- bench_gv_step_$f:"; grep -h "^BENCH" "$OUT/bench_gv_step_$f.log"; }; done
+for f in "$OUT"/ncu_step_b*.csv; do [ -f "$f" ] && command -v python3 >/dev/null && { echo "---- ${f##*/}:"; python3 tools/ncu-step-table.py "$f" | head -40; }; done
 for f in notc tc64 notf32 notf32_mid mid nowg nowg_mid wg_mid wg64 nowg32 nowg32_mid wg32_mid; do [ -f "$OUT/bench_gv_step_$f.log" ] && { echo "---- bench_gv_step_$f:"; grep -h "^BENCH" "$OUT/bench_gv_step_$f.log"; }; done
 for v in 0 64; do [ -f "$OUT/bench_xlstm_tcmax$v.log" ] && { echo "---- xLSTM alone, SYM_GV_TC_MAX=$v:"; grep -h "^BENCH" "$OUT/bench_xlstm_tcmax$v.log"; }; done
 for f in "$OUT"/bench_prio_*.log; do [ -f "$f" ] && { echo "---- ${f##*/}:"; grep -h "^BENCH" "$f"; }; done

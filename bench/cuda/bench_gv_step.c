@@ -8,6 +8,8 @@
  * SYM_GV_BLK_OWN_MAX the B up to which block-diagonal layers stay on it;
  * SYM_GV_TC_MIN / SYM_GV_TC_MAX the range of B whose bf16 layers take the
  * tensor-core GEMV (default 8..8; SYM_GV_TC_MAX=0: never).
+ * SYM_BENCH_PROFILE_STEP=1: after each B's timings, one more step between
+ * cudaProfilerStart and Stop (`ncu --profile-from-start off` profiles it).
  * usage: bench_gv_step [iters] [precisions: fp32,bf16,mixed] [B list: 1,8,39,64,128] */
 #include <math.h>
 #include <stdio.h>
@@ -50,7 +52,8 @@ int main(int argc, char **argv) {
             if (*p) p++;
         }
     }
-    int n_slots = 130, F = cfg.features;
+    const char *pv = getenv("SYM_BENCH_PROFILE_STEP");
+    int n_slots = 130, F = cfg.features, profile = pv && *pv && *pv != '0';
     float *feat = malloc((size_t)128 * F * sizeof *feat), *ms = malloc((size_t)iters * sizeof *ms);
     double *out = malloc((size_t)128 * 4 * sizeof *out);
     int32_t slots[128];
@@ -86,6 +89,11 @@ int main(int argc, char **argv) {
                 if (!isfinite(out[i])) printf("WARNING non-finite output %s B=%d\n", names[k], B);
             if (sym_cuda_backend_time_steps(b, B, slots, feat, iters, ms, &e)) {
                 printf("FAIL time: %s\n", e.msg);
+                return 1;
+            }
+            if (profile && (sym_cuda_profiler(1, &e) || sym_backend_step(b, B, slots, feat, out, &e) ||
+                            sym_cuda_profiler(0, &e))) {
+                printf("FAIL profiled step: %s\n", e.msg);
                 return 1;
             }
             qsort(ms, (size_t)iters, sizeof *ms, cmpf);

@@ -62,6 +62,10 @@ int sym_cuda_linear_run(int device, sym_linear_path path, const float *W, const 
  * engine's wgmma kernel (sm_90a code) runs. */
 int sym_cuda_device_sm90(int device);
 
+/* Starts (on = 1) or stops the profiler's collection, for profiling one
+ * step (`ncu --profile-from-start off`). */
+int sym_cuda_profiler(int on, sym_err *e);
+
 /* Bytes used on the device now and free. */
 int sym_cuda_mem_info(int device, size_t *used, size_t *free_bytes, sym_err *e);
 

@@ -6,6 +6,7 @@
  * ones), replayed with only the input rows and slot indices changed. */
 #include "gv_common.cuh"
 
+#include <cuda_profiler_api.h>
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
@@ -979,5 +980,10 @@ extern "C" int sym_cuda_mem_info(int device, size_t *used, size_t *free_bytes, s
     CUDA_CHECK(cudaMemGetInfo(&fr, &tot));
     *used = tot - fr;
     *free_bytes = fr;
+    return 0;
+}
+
+extern "C" int sym_cuda_profiler(int on, sym_err *e) {
+    CUDA_CHECK(on ? cudaProfilerStart() : cudaProfilerStop());
     return 0;
 }

@@ -51,6 +51,11 @@
  * 3 stages (B = 48 at 100 KB) it lost 6 %. The layer alone runs as fast
  * with 2 stages as with 8. */
 #define WG_SMEM (100 * 1024)
+/* The share of the SMs its grid aims at (wg_split_k). Half: fewer k
+ * slices (the widest layers none), and SMs left to the other towers'
+ * kernels (session 7, H100, step at B = 24 / 39 / 48 with all SMs -> half:
+ * bf16 5.14 / 7.16 / 8.52 -> 4.90 / 6.99 / 8.21 ms). */
+#define WG_GRID_PCT 50
 
 /* tw: the weights [out][in] in boxes of 128 rows x 64 inputs; tx: x's
  * terms [3][B][w] in boxes of 3 x BP x 64 (rows past B read as zeros).
@@ -133,7 +138,8 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
     CUtensorMap tw, tx;
     if (wg_tensor_maps(CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, L->w, L->in, L->out, xs, w, a.B, BP, 3, WG_KC, &tw, &tx))
         return 1;
-    wg_split_k(ws->n_sm, rts, nch, a);
+    static const int pct = wg_grid_pct("SYM_GV_WG_GRID_PCT", WG_GRID_PCT);
+    wg_split_k(ws->n_sm, pct, rts, nch, a);
     /* as many stages as WG_SMEM holds, 3 to 8 (SYM_GV_WG_SMEM_KB: another
      * budget, for measurement); two CTAs an SM with half the stages each
      * were slower (H200) */

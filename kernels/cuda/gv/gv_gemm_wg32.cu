@@ -50,6 +50,7 @@
 #define W32_KC 32       /* fp32 inputs per stage: one 128-byte swizzled row */
 #define W32_MAX_NB 16   /* B <= 128 */
 #define W32_SMEM (100 * 1024)
+#define W32_GRID_PCT 100 /* the share of the SMs its grid aims at (wg_split_k) */
 /* Two consumer warpgroups and a producer warp; above B = 64, a whole
  * producer warpgroup, whose registers setmaxnreg hands to the consumers
  * (a round's accumulators and the sums for 128 batch rows need 185). Only
@@ -215,7 +216,8 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
     if (wg_tensor_maps(CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, L->w, L->in, L->out, ws->xs32, w, a.B, BP, 2, W32_KC, &tw,
                        &tx))
         return 1;
-    wg_split_k(ws->n_sm, rts, nch, a);
+    static const int pct = wg_grid_pct("SYM_GV_WG32_GRID_PCT", W32_GRID_PCT);
+    wg_split_k(ws->n_sm, pct, rts, nch, a);
     /* stages in about 100 KB, as the bf16 kernel's (SYM_GV_WG32_SMEM_KB:
      * another budget, for measurement) */
     static const int budget = wg_budget("SYM_GV_WG32_SMEM_KB", W32_SMEM);

@@ -204,14 +204,23 @@ static inline int wg_tensor_maps(CUtensorMapDataType dt, int elem, const void *W
                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 
-/* The grid's k slices (a.cps chunks each, a.ks_n of them): one CTA an
- * SM, the slices filling what the rts row tiles leave, so the partials
- * fit ws->sk_part (rts * ks_n <= n_sm + rts). */
-static inline void wg_split_k(int n_sm, int rts, int nch, WgArgs &a) {
+/* The grid's k slices (a.cps chunks each, a.ks_n of them): one CTA for
+ * each of pct % of the SMs, the slices filling what the rts row tiles
+ * leave, so the partials fit ws->sk_part (rts * ks_n <= n_sm + rts). The
+ * share does not depend on B, so a row's bits do not either. */
+static inline void wg_split_k(int n_sm, int pct, int rts, int nch, WgArgs &a) {
+    n_sm = n_sm * pct / 100 > 0 ? n_sm * pct / 100 : 1;
     int ks = n_sm / rts;
     ks = ks < 1 ? 1 : ks > nch ? nch : ks;
     a.cps = (nch + ks - 1) / ks;
     a.ks_n = (nch + a.cps - 1) / a.cps;
+}
+
+/* The share of the SMs a kernel's grid aims at, in %: the environment
+ * variable env (1-100), for measurement, else dflt. */
+static inline int wg_grid_pct(const char *env, int dflt) {
+    const char *v = getenv(env);
+    return v && atoi(v) > 0 && atoi(v) <= 100 ? atoi(v) : dflt;
 }
 
 /* The stages' shared-memory budget: the environment variable env (KB),
