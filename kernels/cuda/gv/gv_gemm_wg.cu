@@ -44,18 +44,22 @@
 #include "gv_wgmma_ops.cuh"
 
 #define WG_KC 64 /* inputs per stage */
-/* Shared memory for the stages: about 100 KB leaves room on the SM for the
- * other towers' kernels beside this one. Measured in the whole step (H100,
- * mixed, B = 16 / 32 / 39): 4.28 / 6.89 / 8.12 ms with 200 KB, 4.19 /
- * 6.54 / 8.10 with 100 KB, 4.30 / 6.67 / 8.26 with 64 KB; with fewer than
- * 3 stages (B = 48 at 100 KB) it lost 6 %. The layer alone runs as fast
- * with 2 stages as with 8. */
-#define WG_SMEM (100 * 1024)
 /* The share of the SMs its grid aims at (wg_split_k). Half: fewer k
  * slices (the widest layers none), and SMs left to the other towers'
  * kernels (session 7, H100, step at B = 24 / 39 / 48 with all SMs -> half:
  * bf16 5.14 / 7.16 / 8.52 -> 4.90 / 6.99 / 8.21 ms). */
 #define WG_GRID_PCT 50
+/* Shared memory for the stages. On all the SMs (session 5), about 100 KB
+ * left room on the SM for the other towers' kernels beside this one
+ * (mixed, B = 16 / 32 / 39: 4.28 / 6.89 / 8.12 ms with 200 KB, 4.19 /
+ * 6.54 / 8.10 with 100 KB, 4.30 / 6.67 / 8.26 with 64 KB; with fewer than
+ * 3 stages, B = 48 at 100 KB, it lost 6 %). On half of them (session 7,
+ * H100, bf16 B = 16 / 24 / 39 / 48), 150 KB keeps more of the layer in
+ * flight: 3.70 / 4.79 / 6.89 / 8.07 ms with 100 KB, 3.63 / 4.64 / 6.71 /
+ * 7.85 with 150, 3.64 / 4.73 / 6.66 / 7.85 with 200. Separate rings for
+ * the weights (from HBM) and x (from L2), the weights' further ahead, did
+ * no better at the same budget (2 x slots: 6 % slower). */
+#define WG_SMEM (150 * 1024)
 
 /* tw: the weights [out][in] in boxes of 128 rows x 64 inputs; tx: x's
  * terms [3][B][w] in boxes of 3 x BP x 64 (rows past B read as zeros).

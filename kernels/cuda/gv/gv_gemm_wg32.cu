@@ -218,8 +218,9 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
         return 1;
     static const int pct = wg_grid_pct("SYM_GV_WG32_GRID_PCT", W32_GRID_PCT);
     wg_split_k(ws->n_sm, pct, rts, nch, a);
-    /* stages in about 100 KB, as the bf16 kernel's (SYM_GV_WG32_SMEM_KB:
-     * another budget, for measurement) */
+    /* stages in about 100 KB: 150 or 200 were no faster in the step, nor
+     * was a grid on fewer SMs (SYM_GV_WG32_SMEM_KB, SYM_GV_WG32_GRID_PCT:
+     * others, for measurement) */
     static const int budget = wg_budget("SYM_GV_WG32_SMEM_KB", W32_SMEM);
     a.stages = wg_stages(budget, STAGE, 0);
     const size_t smem = (size_t)a.stages * STAGE + 1024; /* + alignment of the stages to 1 KB */

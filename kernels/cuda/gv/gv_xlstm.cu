@@ -125,7 +125,10 @@ __global__ void __launch_bounds__(T) k_slstm_out(const float *G, int ldg, float 
     float so[EPT];
     int grp[EPT];
 #pragma unroll
-    for (int j = 0; j < EPT; j++) grp[j] = threadIdx.x + j * T < H ? (threadIdx.x + j * T) / gs : -1;
+    for (int j = 0; j < EPT; j++) {
+        const int i = (int)threadIdx.x + j * T;
+        grp[j] = i < H ? i / gs : -1;
+    }
     for (int k = 0; k < NS; k++) {
         float sum = 0.0f, q = 0.0f;
 #pragma unroll
