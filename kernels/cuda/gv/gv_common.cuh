@@ -201,6 +201,10 @@ typedef struct {
      * wgmma 3xTF32 kernel (gemm_wg32.cu), where wg_on (compute capability
      * 9.0) */
     int wg_min, wg_max, wg32_min, wg32_max, wg_on;
+    /* the share of the SMs (%) the wgmma kernel's grid aims at for this
+     * stream's layers (the backend's is per tower); 0: the kernel's own
+     * (gemm_wg.cu) */
+    int wg_grid_pct;
 } sym_gemm_ws;
 
 /* y[b*ldy + o] (=|+=) act(W x_b + bias) for b < B.

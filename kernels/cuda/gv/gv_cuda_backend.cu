@@ -86,6 +86,26 @@ static int tower_prio_levels(int lev[SYM_TOWERS]) {
     return 1;
 }
 
+/* Each tower's share of the SMs (%) for its bf16 wgmma layers' grids. The
+ * xLSTM tower is the step's critical path; the other three leave it more
+ * room with a third of the SMs (session 7, H100, bf16 / mixed B = 39:
+ * 6.71 / 7.27 ms with half for all, 6.62 / 7.21 with a third for the other
+ * three, 6.81 / 7.37 with all the SMs for the xLSTM tower).
+ * SYM_GV_WG_GRID_PCT_TOWERS=a,b,c,d (tower order) or SYM_GV_WG_GRID_PCT=p
+ * (every tower) set others, for measurement. */
+static const int tower_grid_pct_default[SYM_TOWERS] = {50, 33, 33, 33};
+static void tower_grid_pcts(int pct[SYM_TOWERS]) {
+    const char *all = getenv("SYM_GV_WG_GRID_PCT");
+    for (int t = 0; t < SYM_TOWERS; t++)
+        pct[t] = all && atoi(all) > 0 && atoi(all) <= 100 ? atoi(all) : tower_grid_pct_default[t];
+    const char *v = getenv("SYM_GV_WG_GRID_PCT_TOWERS");
+    for (int t = 0; t < SYM_TOWERS && v && *v; t++) {
+        if (atoi(v) > 0 && atoi(v) <= 100) pct[t] = atoi(v);
+        while (*v && *v != ',') v++;
+        if (*v == ',') v++;
+    }
+}
+
 static int dalloc(cuda_backend *c, void **p, size_t bytes, sym_err *e) {
     if (c->n_allocs >= MAX_ALLOCS) return sym_fail(e, "too many device allocations");
     CUDA_CHECK(cudaMalloc(p, bytes ? bytes : 16));
@@ -702,8 +722,11 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         CUDA_CHECK(cudaDeviceGetAttribute(&ccm, cudaDevAttrComputeCapabilityMinor, device));
         size_t max_in = 8 * H > P ? 8 * H : P, /* 8H: the sLSTM gates' input */ max_out = (size_t)c->ldW1 > P ? (size_t)c->ldW1 : P;
         if (max_in < (size_t)cfg->features) max_in = (size_t)cfg->features;
+        int grid_pct[SYM_TOWERS];
+        tower_grid_pcts(grid_pct);
         for (int t = 0; t < SYM_TOWERS; t++) {
             sym_gemm_ws *w = &c->ws[t];
+            w->wg_grid_pct = grid_pct[t];
             w->gemm_min = gm && *gm ? atoi(gm) : 8; /* measured: cuBLAS wins from B = 8 */
             /* measured, mixed: own 4.17 vs cuBLAS 4.26 ms at B = 8, but
              * 10.45 vs 8.95 at B = 39 and 28.3 vs 22.1 at B = 128 */

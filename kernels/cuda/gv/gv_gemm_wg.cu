@@ -44,10 +44,11 @@
 #include "gv_wgmma_ops.cuh"
 
 #define WG_KC 64 /* inputs per stage */
-/* The share of the SMs its grid aims at (wg_split_k). Half: fewer k
- * slices (the widest layers none), and SMs left to the other towers'
- * kernels (session 7, H100, step at B = 24 / 39 / 48 with all SMs -> half:
- * bf16 5.14 / 7.16 / 8.52 -> 4.90 / 6.99 / 8.21 ms). */
+/* The share of the SMs its grid aims at (wg_split_k) where ws does not
+ * say (the backend gives each tower its own: gv_cuda_backend.cu). Half:
+ * fewer k slices (the widest layers none), and SMs left to the other
+ * towers' kernels (session 7, H100, step at B = 24 / 39 / 48 with all SMs
+ * -> half: bf16 5.14 / 7.16 / 8.52 -> 4.90 / 6.99 / 8.21 ms). */
 #define WG_GRID_PCT 50
 /* Shared memory for the stages. On all the SMs (session 5), about 100 KB
  * left room on the SM for the other towers' kernels beside this one
@@ -143,7 +144,7 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
     if (wg_tensor_maps(CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, L->w, L->in, L->out, xs, w, a.B, BP, 3, WG_KC, &tw, &tx))
         return 1;
     static const int pct = wg_grid_pct("SYM_GV_WG_GRID_PCT", WG_GRID_PCT);
-    wg_split_k(ws->n_sm, pct, rts, nch, a);
+    wg_split_k(ws->n_sm, ws->wg_grid_pct > 0 ? ws->wg_grid_pct : pct, rts, nch, a);
     /* as many stages as WG_SMEM holds, 3 to 8 (SYM_GV_WG_SMEM_KB: another
      * budget, for measurement); two CTAs an SM with half the stages each
      * were slower (H200) */
