@@ -35,11 +35,12 @@
  *  - Both operands sit in the 128-byte swizzle (TMA writes it, wgmma's
  *    descriptors read it); the first version used the no-swizzle layout
  *    with eight boxes per operand and stage, and was 1.4x slower.
- *  - The grid is (row tiles) x (k slices), about one CTA an SM; the last
+ *  - The grid is (row tiles) x (k slices), about one CTA for each SM of
+ *    the tower's share (WG_GRID_PCT, sym_gemm_ws.wg_grid_pct); the last
  *    CTA of a row tile sums the slices' partials in a fixed order and
  *    applies bias, ReLU, accumulation and the output's split for the next
  *    layer (no atomics on the data). The split depends on the layer's
- *    shape only, so a row's value does not depend on B. */
+ *    shape and the tower only, so a row's value does not depend on B. */
 #include "gv_wg_common.cuh"
 #include "gv_wgmma_ops.cuh"
 
