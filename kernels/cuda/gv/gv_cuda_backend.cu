@@ -88,12 +88,12 @@ static int tower_prio_levels(int lev[SYM_TOWERS]) {
 
 /* Each tower's share of the SMs (%) for its bf16 wgmma layers' grids. The
  * xLSTM tower is the step's critical path; the other three leave it more
- * room with a third of the SMs (session 7, H100, bf16 / mixed B = 39:
+ * room with a fifth of the SMs (session 7, H100, bf16 / mixed B = 39:
  * 6.71 / 7.27 ms with half for all, 6.62 / 7.21 with a third for the other
- * three, 6.81 / 7.37 with all the SMs for the xLSTM tower).
- * SYM_GV_WG_GRID_PCT_TOWERS=a,b,c,d (tower order) or SYM_GV_WG_GRID_PCT=p
- * (every tower) set others, for measurement. */
-static const int tower_grid_pct_default[SYM_TOWERS] = {50, 33, 33, 33};
+ * three, 6.58 / 7.18 with a fifth; 6.81 / 7.37 with all the SMs for the
+ * xLSTM tower). SYM_GV_WG_GRID_PCT_TOWERS=a,b,c,d (tower order) or
+ * SYM_GV_WG_GRID_PCT=p (every tower) set others, for measurement. */
+static const int tower_grid_pct_default[SYM_TOWERS] = {50, 20, 20, 20};
 static void tower_grid_pcts(int pct[SYM_TOWERS]) {
     const char *all = getenv("SYM_GV_WG_GRID_PCT");
     for (int t = 0; t < SYM_TOWERS; t++)
