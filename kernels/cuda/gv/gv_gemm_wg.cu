@@ -78,30 +78,21 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int BP = 8 * NB, N = 3 * BP, R = N / 2;
     constexpr int W_BYTES = WG_ROWS * WG_KC * 2, STAGE = W_BYTES + N * WG_KC * 2;
-    extern __shared__ __align__(128) uint8_t sm[];
-    __shared__ __align__(8) uint64_t bars[2 * WG_STAGES_MAX]; /* full[S], then empty[S] */
-    __shared__ int last;
-    const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2,
-              t = lane & 3;
-    const int rt = blockIdx.x, ks = blockIdx.y, row0 = rt * WG_ROWS;
-    const int nch = a.in / WG_KC, c_beg = ks * a.cps, n = min(nch, c_beg + a.cps) - c_beg, S = a.stages;
-    const int xk0 = ((row0 / a.blk_rows) % a.xwrap) * a.in; /* this row tile's input slice */
-    const uint32_t base = (smem_u32(sm) + 1023) & ~1023u; /* the swizzle repeats every 1 KB */
-    const uint32_t full = smem_u32(bars), empty = full + 8 * WG_STAGES_MAX;
-    wg_init_bars(full, empty, S);
+    const WgCta cta = wg_cta(a, WG_KC);
+    const int S = a.stages;
 
     float v[NB][4] = {};
-    if (wg == 2) {
-        wg_produce(&tw, &tx, base, full, empty, STAGE, W_BYTES, S, n, c_beg, WG_KC, row0, xk0);
+    if (cta.wg == 2) {
+        wg_produce(&tw, &tx, cta, STAGE, W_BYTES, S, WG_KC);
     } else {
         SYM_PDL_ENTER();
         float d[R];
 #pragma unroll
         for (int q = 0; q < R; q++) d[q] = 0.0f;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < cta.n; i++) {
             const int st = i % S;
-            mbar_wait(full + 8 * st, (i / S) & 1);
-            const uint32_t sa = base + st * STAGE + wg * 64 * 128, sb = base + st * STAGE + W_BYTES;
+            mbar_wait(cta.full + 8 * st, (i / S) & 1);
+            const uint32_t sa = cta.base + st * STAGE + cta.wg * 64 * 128, sb = cta.base + st * STAGE + W_BYTES;
             asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
             for (int kk = 0; kk < WG_KC / 16; kk++) /* a k16 step is 32 bytes into each swizzled row */
@@ -109,7 +100,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
             /* the previous chunk's products are done: release its stage */
             asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-            if (i > 0 && (tid & 127) == 0) mbar_arrive(empty + 8 * ((i - 1) % S));
+            if (i > 0 && (cta.tid & 127) == 0) mbar_arrive(cta.empty + 8 * ((i - 1) % S));
         }
         asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
 #pragma unroll
@@ -122,7 +113,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 #pragma unroll
             for (int i = 0; i < 4; i++) v[j][i] = (d[4 * j + i] + d[4 * (j + NB) + i]) + d[4 * (j + 2 * NB) + i];
     }
-    wg_finish<NB>(a, v, rt, ks, row0, wg * 64 + warp * 16 + g, t, wg < 2, &last);
+    wg_finish<NB>(a, v, cta, cta.wg < 2);
 #else
     (void)tw, (void)tx, (void)a;
     __trap(); /* the host launches this only on sm_90 */

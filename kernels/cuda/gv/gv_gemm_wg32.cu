@@ -112,22 +112,13 @@ __global__ void __launch_bounds__(w32_threads(NB), 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int BP = 8 * NB, CH = NB > 8 ? 2 : 1, NH = NB / CH, BH = 8 * NH; /* NB > 8 is even */
     constexpr int W_BYTES = WG_ROWS * 128, STAGE = W_BYTES + 2 * BP * 128;
-    extern __shared__ __align__(128) uint8_t sm[];
-    __shared__ __align__(8) uint64_t bars[2 * WG_STAGES_MAX]; /* full[S], then empty[S] */
-    __shared__ int last;
-    const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2,
-              t = lane & 3;
-    const int rt = blockIdx.x, ks = blockIdx.y, row0 = rt * WG_ROWS;
-    const int nch = a.in / W32_KC, c_beg = ks * a.cps, n = min(nch, c_beg + a.cps) - c_beg, S = a.stages;
-    const int xk0 = ((row0 / a.blk_rows) % a.xwrap) * a.in; /* this row tile's input slice */
-    const uint32_t base = (smem_u32(sm) + 1023) & ~1023u;   /* the swizzle repeats every 1 KB */
-    const uint32_t full = smem_u32(bars), empty = full + 8 * WG_STAGES_MAX;
-    wg_init_bars(full, empty, S);
+    const WgCta cta = wg_cta(a, W32_KC);
+    const int S = a.stages;
 
-    if (wg == 2) { /* the producer leaves once its loads are issued */
+    if (cta.wg == 2) { /* the producer leaves once its loads are issued */
         if (NB > 8) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-        if (tid >> 5 == 8)
-            wg_produce(&tw, &tx, base, full, empty, STAGE, W_BYTES, S, n, c_beg, W32_KC, row0, xk0);
+        if (cta.tid >> 5 == 8)
+            wg_produce(&tw, &tx, cta, STAGE, W_BYTES, S, W32_KC);
         else
             SYM_PDL_ENTER();
         return;
@@ -139,14 +130,14 @@ __global__ void __launch_bounds__(w32_threads(NB), 1)
         /* this thread's rows g and g + 8 of its warp's 16; their 16-byte
          * pieces t and 4 + t sit at pieces t ^ g and (4 + t) ^ g of the
          * swizzled row (g = row % 8) */
-        const uint32_t r0 = (wg * 64 + warp * 16 + g) * 128, p0 = (t ^ g) << 4, p1 = ((4 + t) ^ g) << 4;
+        const uint32_t r0 = (cta.wg * 64 + cta.warp * 16 + cta.g) * 128, p0 = (cta.t ^ cta.g) << 4, p1 = ((4 + cta.t) ^ cta.g) << 4;
         float db[BH / 2], dsm[BH / 2]; /* a round's wbig x xbig and small terms */
 #pragma unroll
         for (int q = 0; q < BH / 2; q++) db[q] = dsm[q] = 0.0f;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < cta.n; i++) {
             const int st = i % S;
-            mbar_wait(full + 8 * st, (i / S) & 1);
-            const uint32_t sa = base + st * STAGE, xb = sa + W_BYTES;
+            mbar_wait(cta.full + 8 * st, (i / S) & 1);
+            const uint32_t sa = cta.base + st * STAGE, xb = sa + W_BYTES;
             const float4 e0 = lds128(sa + r0 + p0), e1 = lds128(sa + r0 + p1), f0 = lds128(sa + r0 + 1024 + p0),
                          f1 = lds128(sa + r0 + 1024 + p1);
             /* k step s: a[0] row g, a[1] row g + 8 (slot t); a[2], a[3]
@@ -190,10 +181,10 @@ __global__ void __launch_bounds__(w32_threads(NB), 1)
                         for (int i2 = 0; i2 < 4; i2++) v[c * NH + j][i2] += dsm[4 * j + i2] + db[4 * j + i2];
                 }
             /* the stage's x has been read: release it */
-            if ((tid & 127) == 0) mbar_arrive(empty + 8 * st);
+            if ((cta.tid & 127) == 0) mbar_arrive(cta.empty + 8 * st);
         }
     }
-    wg_finish<NB>(a, v, rt, ks, row0, wg * 64 + warp * 16 + g, t, true, &last, 256);
+    wg_finish<NB>(a, v, cta, true, 256);
 #else
     (void)tw, (void)tx, (void)a;
     __trap(); /* the host launches this only on sm_90 */

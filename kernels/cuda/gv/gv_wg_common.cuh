@@ -28,6 +28,16 @@ struct WgArgs {
     int ldy, B, out, in, blk_rows, xwrap, flags, ks_n, cps, stages;
 };
 
+/* A thread's place in its CTA and the CTA's share of the layer, as both
+ * kernels see them. */
+struct WgCta {
+    int tid, wg, warp, g, t; /* thread, warpgroup, warp in it, the lane's row group and pair */
+    int rt, ks, row0;        /* row tile, k slice, first output row */
+    int c_beg, n, xk0;       /* first k chunk, chunks, this row tile's input slice in x */
+    uint32_t base, full, empty; /* the stages (1 KB aligned), full[S], empty[S] */
+    int *last;                  /* wg_finish's shared flag */
+};
+
 __device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -71,27 +81,45 @@ __device__ __forceinline__ uint64_t wg_desc_sw128(uint32_t addr) {
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-/* Both kernels' start, by all their threads: S full barriers (one TMA
- * arrival each) and S empty ones (one arrival per consumer warpgroup). */
-__device__ __forceinline__ void wg_init_bars(uint32_t full, uint32_t empty, int S) {
-    if (threadIdx.x == 256) { /* the producer warp's first lane */
-        for (int i = 0; i < S; i++) mbar_init(full + 8 * i, 1), mbar_init(empty + 8 * i, 2);
+/* Both kernels' start, by all their threads, kc inputs a chunk: where the
+ * thread and its CTA stand, the stages' base in the dynamic shared memory
+ * (the 128-byte swizzle repeats every 1 KB, so it is aligned to that),
+ * and a.stages full barriers (one TMA arrival each) and as many empty ones
+ * (one arrival per consumer warpgroup), initialised before any thread
+ * goes on. */
+__device__ __forceinline__ WgCta wg_cta(const WgArgs &a, int kc) {
+    extern __shared__ __align__(128) uint8_t wg_sm[];
+    __shared__ __align__(8) uint64_t bars[2 * WG_STAGES_MAX]; /* full[S], then empty[S] */
+    __shared__ int last;
+    WgCta c;
+    c.tid = threadIdx.x, c.wg = c.tid >> 7, c.warp = (c.tid >> 5) & 3, c.g = (c.tid & 31) >> 2, c.t = c.tid & 3;
+    c.rt = blockIdx.x, c.ks = blockIdx.y, c.row0 = c.rt * WG_ROWS;
+    const int nch = a.in / kc;
+    c.c_beg = c.ks * a.cps, c.n = min(nch, c.c_beg + a.cps) - c.c_beg;
+    c.xk0 = ((c.row0 / a.blk_rows) % a.xwrap) * a.in;
+    c.base = (smem_u32(wg_sm) + 1023) & ~1023u;
+    c.full = smem_u32(bars), c.empty = c.full + 8 * WG_STAGES_MAX;
+    c.last = &last;
+    if (c.tid == 256) { /* the producer warp's first lane */
+        for (int i = 0; i < a.stages; i++) mbar_init(c.full + 8 * i, 1), mbar_init(c.empty + 8 * i, 2);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
+    return c;
 }
 
 /* The producer warp: its lane 0 keeps the ring of S stages (stage bytes
- * each, from base) full for the CTA's n k chunks from c_beg, kc inputs
+ * each, from c.base) full for the CTA's c.n k chunks from c_beg, kc inputs
  * each: the weights' box (tw at input (c_beg + i) kc, row row0) at the
  * stage's start, x's box (tx at input xk0 + (c_beg + i) kc) w_bytes in,
  * both completing on full[stage]. The first S chunks' weights are
  * requested before griddepcontrol.wait (they do not depend on the previous
  * kernel), their x after; a stage is refilled once empty says both
  * warpgroups are done with it. */
-__device__ __forceinline__ void wg_produce(const CUtensorMap *tw, const CUtensorMap *tx, uint32_t base, uint32_t full,
-                                           uint32_t empty, int stage, int w_bytes, int S, int n, int c_beg, int kc,
-                                           int row0, int xk0) {
+__device__ __forceinline__ void wg_produce(const CUtensorMap *tw, const CUtensorMap *tx, const WgCta &c, int stage,
+                                           int w_bytes, int S, int kc) {
+    const uint32_t base = c.base, full = c.full, empty = c.empty;
+    const int n = c.n, c_beg = c.c_beg, row0 = c.row0, xk0 = c.xk0;
     if ((threadIdx.x & 31) != 0) {
         SYM_PDL_ENTER();
         return;
@@ -119,13 +147,15 @@ __device__ __forceinline__ void wg_produce(const CUtensorMap *tw, const CUtensor
  * over the CTA's k slice ks. With several slices each CTA stores its
  * partials, and the last CTA of row tile rt sums them in the fixed order
  * 0, 1, ... (a row's value does not depend on B or timing); then bias,
- * ReLU, accumulation and GEMV_SPLIT_OUT are applied. *last is a shared
- * int. */
+ * ReLU, accumulation and GEMV_SPLIT_OUT are applied. rl0 is the thread's
+ * first row in the CTA (its warpgroup's, warp's and row group's), t its
+ * lane's pair. */
 template <int NB>
-__device__ __forceinline__ void wg_finish(const WgArgs &a, float (&v)[NB][4], int rt, int ks, int row0, int rl0, int t,
-                                          bool cons, int *last, int nthreads = 0) {
+__device__ __forceinline__ void wg_finish(const WgArgs &a, float (&v)[NB][4], const WgCta &c, bool cons,
+                                          int nthreads = 0) {
     constexpr int BP = 8 * NB;
-    const int tid = threadIdx.x;
+    const int tid = c.tid, rt = c.rt, ks = c.ks, row0 = c.row0, rl0 = c.wg * 64 + c.warp * 16 + c.g, t = c.t;
+    int *last = c.last;
     if (a.ks_n > 1) {
         float *pp = a.part + ((size_t)rt * a.ks_n + ks) * BP * WG_ROWS;
         if (cons)
