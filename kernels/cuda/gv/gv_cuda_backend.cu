@@ -71,19 +71,47 @@ typedef struct {
     size_t weight_bytes;
 } cuda_backend;
 
+/* env=a,b,c,d: one integer per tower, in tower order, into v (entries
+ * the list leaves out keep their value). Returns 1 when env is set. */
+static int env_per_tower(const char *env, int v[SYM_TOWERS]) {
+    const char *p = getenv(env);
+    if (!p || !*p) return 0;
+    for (int t = 0; t < SYM_TOWERS && *p; t++) {
+        v[t] = atoi(p);
+        while (*p && *p != ',') p++;
+        if (*p == ',') p++;
+    }
+    return 1;
+}
+
 /* SYM_GV_PRIO_TOWERS=a,b,c,d: the towers' streams' priority levels, in
  * tower order (sym_prio_from_level: 0 = the device's highest). Returns 1
  * and fills lev when set; otherwise lev is all -1 (default priority). */
 static int tower_prio_levels(int lev[SYM_TOWERS]) {
     for (int t = 0; t < SYM_TOWERS; t++) lev[t] = -1;
-    const char *v = getenv("SYM_GV_PRIO_TOWERS");
-    if (!v || !*v) return 0;
-    for (int t = 0; t < SYM_TOWERS && *v; t++) {
-        lev[t] = atoi(v);
-        while (*v && *v != ',') v++;
-        if (*v == ',') v++;
+    return env_per_tower("SYM_GV_PRIO_TOWERS", lev);
+}
+
+/* SYM_GV_CHAIN_DELAY_US=a,b,c,d (measurement): after each of its layers,
+ * a tower's stream waits that many microseconds on one block
+ * (k_chain_delay). How much a step grows with one tower's chain made
+ * longer says whether that chain is what the step waits for. */
+__global__ void k_chain_delay(long long ns) {
+    SYM_PDL_WAIT();
+    long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    while (t - t0 < ns);
+}
+
+static int tower_chain_delay_us(int t) {
+    static int us[SYM_TOWERS] = {-1};
+    if (us[0] < 0) {
+        for (int i = 0; i < SYM_TOWERS; i++) us[i] = 0;
+        env_per_tower("SYM_GV_CHAIN_DELAY_US", us);
     }
-    return 1;
+    return us[t] > 0 ? us[t] : 0;
 }
 
 /* Each tower's share of the SMs (%) for its bf16 wgmma layers' grids. The
@@ -98,12 +126,10 @@ static void tower_grid_pcts(int pct[SYM_TOWERS]) {
     const char *all = getenv("SYM_GV_WG_GRID_PCT");
     for (int t = 0; t < SYM_TOWERS; t++)
         pct[t] = all && atoi(all) > 0 && atoi(all) <= 100 ? atoi(all) : tower_grid_pct_default[t];
-    const char *v = getenv("SYM_GV_WG_GRID_PCT_TOWERS");
-    for (int t = 0; t < SYM_TOWERS && v && *v; t++) {
-        if (atoi(v) > 0 && atoi(v) <= 100) pct[t] = atoi(v);
-        while (*v && *v != ',') v++;
-        if (*v == ',') v++;
-    }
+    int v[SYM_TOWERS] = {0};
+    env_per_tower("SYM_GV_WG_GRID_PCT_TOWERS", v);
+    for (int t = 0; t < SYM_TOWERS; t++)
+        if (v[t] > 0 && v[t] <= 100) pct[t] = v[t];
 }
 
 static int dalloc(cuda_backend *c, void **p, size_t bytes, sym_err *e) {
@@ -447,6 +473,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
         const int chain = XS(&d->fc1) && XS(&d->fc2) ? GEMV_SPLIT_OUT : 0;
         G(&d->fc1, b->a, H, b->h1, P, B, GEMV_RELU | PS(&d->fc1) | chain);
         G(&d->fc2, b->h1, P, b->u, H, B, GEMV_ACC | (chain ? GEMV_X_CHAIN : 0));
+        if (tower_chain_delay_us(t)) sym_launch(k_chain_delay, dim3(1), dim3(32), s, 1000LL * tower_chain_delay_us(t));
     }
     G(&c->outp, b->u, H, c->d_pred + t, SYM_TOWERS, B, 0);
     return bad;
@@ -941,6 +968,32 @@ extern "C" int sym_cuda_synthetic_to_host(sym_weights *w, uint64_t seed, int dev
     return 0;
 }
 
+/* One figure of sym_cuda_backend_time_steps: ms per step of bucket bi,
+ * enqueued as mode says (0: one graph launch; 1-3: SYM_BENCH_PIPE's). */
+static int time_once(cuda_backend *c, int bi, int mode, cudaEvent_t a, cudaEvent_t b, float *ms, sym_err *e) {
+    const int PIPE_STEPS = 8, n = mode ? PIPE_STEPS : 1, Bk = c->buckets[bi];
+    CUDA_CHECK(cudaEventRecord(a, c->s));
+    if (mode == 3) {
+        CUDA_CHECK(cudaEventRecord(c->ev_fork, c->s));
+        for (int t = 0; t < SYM_TOWERS; t++) CUDA_CHECK(cudaStreamWaitEvent(c->ts[t], c->ev_fork, 0));
+    }
+    for (int k = 0; k < n; k++) {
+        if (mode <= 1) CUDA_CHECK(cudaGraphLaunch(c->graphs[bi], c->s));
+        if (mode == 2 && enqueue_step(c, Bk, e)) return -1;
+        for (int t = 0; mode == 3 && t < SYM_TOWERS; t++)
+            if (enqueue_tower(c, t, Bk)) return sym_fail(e, "enqueueing tower %d", t);
+    }
+    for (int t = 0; mode == 3 && t < SYM_TOWERS; t++) {
+        CUDA_CHECK(cudaEventRecord(c->ev_join[t], c->ts[t]));
+        CUDA_CHECK(cudaStreamWaitEvent(c->s, c->ev_join[t], 0));
+    }
+    CUDA_CHECK(cudaEventRecord(b, c->s));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    CUDA_CHECK(cudaEventElapsedTime(ms, a, b));
+    *ms /= (float)n;
+    return 0;
+}
+
 extern "C" int sym_cuda_backend_time_steps(sym_backend *bb, int B, const int32_t *slots, const float *features,
                                            int iters, float *ms, sym_err *e) {
     cuda_backend *c = (cuda_backend *)bb;
@@ -951,19 +1004,30 @@ extern "C" int sym_cuda_backend_time_steps(sym_backend *bb, int B, const int32_t
     if (rc) return -1;
     int bi = bucket_index(c, B);
     if (!c->graphs[bi]) return sym_fail(e, "no graph (SYM_CUDA_NO_GRAPH set?)");
+    /* SYM_BENCH_PIPE=graph|join|tower (measurement): each figure is the
+     * mean of PIPE_STEPS steps enqueued back to back with no wait between
+     * them: the step's graph, the step enqueued without a graph (the towers
+     * forked and joined every step), or each tower's steps one after
+     * another on its own stream, joined only at the end (a tower's next
+     * step needs only its own last one; the outputs are not gathered and
+     * the step count does not advance). */
+    const char *pm = getenv("SYM_BENCH_PIPE");
+    int mode = 0;
+    if (pm && *pm) {
+        mode = !strcmp(pm, "graph") ? 1 : !strcmp(pm, "join") ? 2 : !strcmp(pm, "tower") ? 3 : -1;
+        if (mode < 0) return sym_fail(e, "SYM_BENCH_PIPE=%s: graph, join or tower", pm);
+    }
     cudaEvent_t a, b;
     CUDA_CHECK(cudaEventCreate(&a));
-    CUDA_CHECK(cudaEventCreate(&b));
-    for (int i = 0; i < iters; i++) {
-        CUDA_CHECK(cudaEventRecord(a, c->s));
-        CUDA_CHECK(cudaGraphLaunch(c->graphs[bi], c->s));
-        CUDA_CHECK(cudaEventRecord(b, c->s));
-        CUDA_CHECK(cudaEventSynchronize(b));
-        CUDA_CHECK(cudaEventElapsedTime(&ms[i], a, b));
+    if (cudaEventCreate(&b) != cudaSuccess) {
+        cudaEventDestroy(a);
+        return sym_fail(e, "creating an event");
     }
+    rc = 0;
+    for (int i = 0; i < iters && !rc; i++) rc = time_once(c, bi, mode, a, b, &ms[i], e);
     cudaEventDestroy(a);
     cudaEventDestroy(b);
-    return 0;
+    return rc;
 }
 
 static int cmp_float(const void *x, const void *y) {
