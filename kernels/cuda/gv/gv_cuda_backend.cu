@@ -115,7 +115,7 @@ static int tower_chain_delay_us(int t) {
 }
 
 /* Each tower's share of the SMs (%) for its bf16 wgmma layers' grids. The
- * xLSTM tower is the step's critical path; the other three leave it more
+ * xLSTM tower has the most layer bytes; the other three leave it more
  * room with a fifth of the SMs (session 7, H100, bf16 / mixed B = 39:
  * 6.71 / 7.27 ms with half for all, 6.62 / 7.21 with a third for the other
  * three, 6.58 / 7.18 with a fifth; 6.81 / 7.37 with all the SMs for the

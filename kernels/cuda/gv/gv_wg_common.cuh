@@ -1,8 +1,9 @@
 /* Shared by the two wgmma + TMA kernels (gv_gemm_wg.cu: bf16 weights;
  * gv_gemm_wg32.cu: fp32 weights as 3xTF32), both Hopper's own code
- * (sm_90a): the CTA's shape, the mbarrier and TMA wrappers, wgmma's
- * shared-memory descriptor, the split-K sum with the layer's epilogue, and
- * the host's tensor-map encoder. A CTA is two consumer warpgroups of 64
+ * (sm_90a): the CTA's shape and its start (wg_cta), the mbarrier and TMA
+ * wrappers, wgmma's shared-memory descriptor, the producer's loop, the
+ * split-K sum with the layer's epilogue, and the host's tensor-map
+ * encoder. A CTA is two consumer warpgroups of 64
  * output rows each and a producer warp (in the 3xTF32 kernel above B =
  * 64, a producer warpgroup) whose first lane keeps a ring of shared-memory
  * stages full with TMA copies. */
