@@ -3,6 +3,7 @@
  * readout split by column chunks (each S element read and written once),
  * then per-head scale update, 1/sqrt(scale), RMSNorm and silu(g) gating. */
 #include "gv_common.cuh"
+#include "gv_matrix_state.cuh"
 
 __global__ void k_retnet_rotary(float *PR, int ldp, int H, int hd, const float *angle, const float *pool,
                                 size_t numel, const int *slots, float scaling) {
@@ -30,7 +31,7 @@ void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const 
 }
 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
- * 128, heads, rows); 16-byte state accesses. */
+ * 128, heads, rows); the update of gv_matrix_state.cuh over the whole head. */
 __global__ void __launch_bounds__(256) k_retnet_cell(const float *PR, int ldp, int H, int hd, const float *decay,
                                                      float *pool, size_t numel, const int *slots, int pad_slot,
                                                      size_t off_S, float *O, int ldo) {
@@ -42,27 +43,11 @@ __global__ void __launch_bounds__(256) k_retnet_cell(const float *PR, int ldp, i
     if (j < hd) {
         const float *qr = PR + (size_t)b * ldp + n * hd, *kr = qr + H, *v = qr + 2 * H;
         float *S = sym_slot(pool, numel, slots, b) + off_S + (size_t)n * hd * hd;
-        float dec = decay[n];
-        float4 vj = *(const float4 *)(v + j);
-#pragma unroll 4
-        for (int i = ty; i < hd; i += 8) {
-            float4 *sp = (float4 *)(S + (size_t)i * hd + j);
-            float4 sv = *sp;
-            float ki = kr[i], qi = qr[i];
-            sv.x = dec * sv.x + ki * vj.x;
-            sv.y = dec * sv.y + ki * vj.y;
-            sv.z = dec * sv.z + ki * vj.z;
-            sv.w = dec * sv.w + ki * vj.w;
-            *sp = sv;
-            acc.x += qi * sv.x, acc.y += qi * sv.y, acc.z += qi * sv.z, acc.w += qi * sv.w;
-        }
+        acc = sym_matrix_rows(S, hd, 0, hd, j, decay[n], *(const float4 *)(v + j), [=](int i) { return kr[i]; },
+                              [=](int i) { return qr[i]; });
     }
-    red[ty][tx] = acc;
-    __syncthreads();
+    const float4 s = sym_matrix_readout(acc, red);
     if (ty == 0 && j < hd) {
-        float4 s = red[0][tx];
-#pragma unroll
-        for (int r = 1; r < 8; r++) s.x += red[r][tx].x, s.y += red[r][tx].y, s.z += red[r][tx].z, s.w += red[r][tx].w;
         float *o = O + (size_t)b * ldo + n * hd + j;
         o[0] = s.x, o[1] = s.y, o[2] = s.z, o[3] = s.w;
     }

@@ -6,6 +6,7 @@
  * read and written once), and the head GroupNorm + skip + output gate that
  * sums the splits. Between them, the GEMVs of gv_gemv.cu. */
 #include "gv_common.cuh"
+#include "gv_matrix_state.cuh"
 #include "gv_rows.cuh"
 
 /* The sLSTM's entry, one block per row: a = norm1(u) (RMSNorm), xn =
@@ -305,11 +306,11 @@ void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ld
 }
 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
- * 128, heads x SYM_MLSTM_SPLITS row splits, rows). 16-byte state accesses:
- * 4 columns per thread. The row splits give B = 1 about 256 blocks (one
- * per head and column chunk left 32 blocks streaming 8 MB per layer); each
- * split writes its partial readout, summed in a fixed order by
- * k_mlstm_out, so a row's result does not depend on B. */
+ * 128, heads x SYM_MLSTM_SPLITS row splits, rows); the update of
+ * gv_matrix_state.cuh over the split's rows. The row splits give B = 1
+ * about 256 blocks (one per head and column chunk left 32 blocks streaming
+ * 8 MB per layer); each split writes its partial readout, summed in a
+ * fixed order by k_mlstm_out, so a row's result does not depend on B. */
 __global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool,
                                                     size_t numel, const int *slots, int pad_slot, size_t off_C,
                                                     float *HP, int I, int dm, int B) {
@@ -326,28 +327,11 @@ __global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, c
         const float *q = QKV + (size_t)b * ldq + n * dm, *k = q + I, *v = q + 2 * I;
         float ksc = 1.0f / sqrtf((float)dm);
         float *C = sym_slot(pool, numel, slots, b) + off_C + (size_t)n * dm * dm;
-        float4 vj = *(const float4 *)(v + j);
-#pragma unroll 4
-        for (int i = i0 + ty; i < i1; i += 8) {
-            float4 *cp = (float4 *)(C + (size_t)i * dm + j);
-            float4 c = *cp;
-            float kk = ig * (k[i] * ksc), qi = q[i];
-            c.x = fg * c.x + kk * vj.x;
-            c.y = fg * c.y + kk * vj.y;
-            c.z = fg * c.z + kk * vj.z;
-            c.w = fg * c.w + kk * vj.w;
-            *cp = c;
-            acc.x += qi * c.x, acc.y += qi * c.y, acc.z += qi * c.z, acc.w += qi * c.w;
-        }
+        acc = sym_matrix_rows(C, dm, i0, i1, j, fg, *(const float4 *)(v + j),
+                              [=](int i) { return ig * (k[i] * ksc); }, [=](int i) { return q[i]; });
     }
-    red[ty][tx] = acc;
-    __syncthreads();
-    if (ty == 0 && j < dm) {
-        float4 s = red[0][tx];
-#pragma unroll
-        for (int r = 1; r < 8; r++) s.x += red[r][tx].x, s.y += red[r][tx].y, s.z += red[r][tx].z, s.w += red[r][tx].w;
-        *(float4 *)(HP + ((size_t)rs * B + b) * I + n * dm + j) = s;
-    }
+    const float4 s = sym_matrix_readout(acc, red);
+    if (ty == 0 && j < dm) *(float4 *)(HP + ((size_t)rs * B + b) * I + n * dm + j) = s;
 }
 
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
