@@ -130,7 +130,8 @@ __global__ void __launch_bounds__(w32_threads(NB), 1)
         /* this thread's rows g and g + 8 of its warp's 16; their 16-byte
          * pieces t and 4 + t sit at pieces t ^ g and (4 + t) ^ g of the
          * swizzled row (g = row % 8) */
-        const uint32_t r0 = (cta.wg * 64 + cta.warp * 16 + cta.g) * 128, p0 = (cta.t ^ cta.g) << 4, p1 = ((4 + cta.t) ^ cta.g) << 4;
+        const uint32_t r0 = (cta.wg * 64 + cta.warp * 16 + cta.g) * 128, p0 = (cta.t ^ cta.g) << 4,
+                       p1 = ((4 + cta.t) ^ cta.g) << 4;
         float db[BH / 2], dsm[BH / 2]; /* a round's wbig x xbig and small terms */
 #pragma unroll
         for (int q = 0; q < BH / 2; q++) db[q] = dsm[q] = 0.0f;
