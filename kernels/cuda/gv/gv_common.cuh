@@ -150,11 +150,23 @@ typedef struct {
     int out, in, blk_rows, xwrap, bf16;
 } sym_dlin;
 
-/* GEMV_X_SPLIT: x's three bf16 terms are already in ws->xs (written by the
- * kernel that produced x, where sym_gemv_planes said so): no split kernel.
+/* Where a kernel that produces a GEMM's input also writes that input's
+ * split, for the layer's path to read without a split kernel
+ * (sym_gemv_planes, sym_put_x): bf, three bf16 terms [3][B][w]; tf, two
+ * tf32 terms [2][B][w] in the wgmma 3xTF32 kernel's column order. Both
+ * NULL: no split. */
+struct sym_xsplit {
+    __nv_bfloat16 *bf;
+    float *tf;
+};
+
+/* GEMV_X_SPLIT: x's terms are already where the layer's path reads them
+ * (three bf16 terms in ws->xs, or two tf32 terms in ws->xs32 for the wgmma
+ * 3xTF32 kernel), written by the kernel that produced x where
+ * sym_gemv_planes said so: no split kernel.
  * GEMV_SPLIT_OUT: also write the output's terms into ws->xs2, for the next
  * layer, which then takes GEMV_X_CHAIN (its terms are in ws->xs2); only
- * where sym_gemv_planes is non-NULL for both layers. A second buffer,
+ * where sym_gemv_planes gives both layers bf16 terms. A second buffer,
  * because the one-launch kernels still read ws->xs while their last CTAs
  * store outputs. */
 enum { GEMV_RELU = 1, GEMV_ACC = 2, GEMV_X_SPLIT = 4, GEMV_SPLIT_OUT = 8, GEMV_X_CHAIN = 16 };
@@ -256,10 +268,10 @@ int sym_gemm_wg_counters(int max_out);
 int sym_gemm_wg_fits(const sym_gemm_ws *ws, const sym_dlin *L, int B);
 /* gemm_wg32.cu: an fp32 layer through wgmma to fp32 accuracy (3xTF32:
  * sm_90a, compute capability 9.0 only), x fp32 [B][ldx], B <= 128: x's
- * two terms into ws->xs32 ([2][B][w], sym_gemm_wg32_xs_floats), then the
- * product with split-K summed in a fixed order, bias and activation
- * applied: two launches. Returns 1, launching nothing, when the layer or B
- * does not fit it. Its split-K scratch (floats; the counters are
+ * two terms into ws->xs32 ([2][B][w], sym_gemm_wg32_xs_floats; with
+ * GEMV_X_SPLIT they are there already), then the product with split-K
+ * summed in a fixed order, bias and activation applied. Returns 1,
+ * launching nothing, when the layer or B does not fit it. Its split-K scratch (floats; the counters are
  * sym_gemm_wg_counters'): */
 int sym_gemm_wg32(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, const float *x, int ldx, float *y,
                   int ldy, int B, int flags);
@@ -272,10 +284,13 @@ int sym_gemm_wg32_fits(const sym_gemm_ws *ws, const sym_dlin *L, int B);
 size_t sym_splitk_part_floats(int n_sm, int max_out);
 int sym_splitk_counters(int max_out);
 /* Where the kernel that produces layer L's input at B rows should write
- * that input's three bf16 terms ([3][B][w], w = the input's width), or NULL
- * where sym_gemv takes a path that splits nothing (fp32, own GEMV, tensor
- * cores). Saves the split kernel, 3-4 us a layer at B >= 9. */
-__nv_bfloat16 *sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B);
+ * that input's split (sym_xsplit, above): three bf16 terms ([3][B][w], w =
+ * the input's width) for a bf16 layer through cuBLAS or the wgmma kernel,
+ * two tf32 terms for an fp32 layer through the wgmma 3xTF32 kernel, or
+ * neither where sym_gemv's path splits nothing (own GEMV, the tensor-core
+ * GEMV, mma.sync 3xTF32, SGEMM). Saves the split kernel, a launch in the
+ * tower's chain, before every such layer. */
+sym_xsplit sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B);
 /* x (B rows of width w) split into its three bf16 terms in ws->xs */
 void sym_gemv_split(cudaStream_t s, const sym_gemm_ws *ws, const float *x, int ldx, int w, int B);
 
@@ -290,17 +305,17 @@ float *sym_cuda_device_weights_arena(const sym_device_weights *dw, int device, s
  * floats in registers; they return -1 (nothing launched) for wider rows,
  * which the backend refuses at creation. */
 #define SYM_ROW_MAX 8192
-/* Row kernels that produce a GEMM's input take xs (nullable): where set,
- * they also write their output's bf16 terms there (sym_gemv_planes). */
+/* Row kernels that produce a GEMM's input take xs (sym_gemv_planes; both
+ * NULL: none): they also write their output's split there. */
 int sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w,
-                __nv_bfloat16 *xs);
+                sym_xsplit xs);
 /* GroupNorm over `groups` runs (LayerNorm: groups 1, b NULL); res (nullable)
  * added after; add: y += result instead of y = result. In place is allowed. */
 int sym_groupnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, int groups,
                   const float *w, const float *b, const float *res, int ldr, int add);
 /* u += layernorm(x) * w1 (no bias), then a = rmsnorm(u; eps) * w2 */
 int sym_ln_add_rms(cudaStream_t s, const float *x, int ldx, float *u, int ldu, const float *w1, float *a, int lda,
-                   const float *w2, float eps, int B, int n, __nv_bfloat16 *xs);
+                   const float *w2, float eps, int B, int n, sym_xsplit xs);
 /* Causal depthwise conv (K=4) of C channels; state [C,3] at slot offset off. */
 void sym_dconv(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int C, float *pool, size_t numel,
               const int *slots, size_t off, const float *cw, const float *cb, int silu);
@@ -325,7 +340,7 @@ void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, co
                      size_t numel, const int *slots, int pad_slot, size_t off_S, float *O, int ldo, int B);
 void sym_retnet_norm(cudaStream_t s, const float *O, int ldo, const float *PR, int ldp, int H, int NH,
                      const float *decay, float *pool, size_t numel, const int *slots, size_t off_scale, float *ON,
-                     int ldn, int B);
+                     int ldn, int B, sym_xsplit xs);
 /* hawk.cu */
 void sym_hawk_cell(cudaStream_t s, const float *PR, int ldp, const float *R, int ldr, const float *G, int ldg,
                    const float *a, float *pool, size_t numel, const int *slots, size_t off_h, float *T, int ldt, int H,
@@ -336,14 +351,14 @@ void sym_hawk_cell(cudaStream_t s, const float *PR, int ldp, const float *R, int
  * for i and f, xn for z and o; row stride ldsg >= 8n) */
 int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *sg,
                  int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
-                 const float *cw, const float *cb, size_t off_y, int n, int B, __nv_bfloat16 *xs);
+                 const float *cw, const float *cb, size_t off_y, int n, int B, sym_xsplit xs);
 /* the sLSTM cell; SO = groupnorm_NS(y) * gn_w + gn_b + res; XM = layernorm(SO) * mn_w.
  * -1 (nothing launched) for NS > SYM_SLSTM_MAX_GROUPS or H not a multiple of NS. */
 #define SYM_SLSTM_MAX_GROUPS 8
 int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
                   size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b, const float *res,
                   int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B,
-                  __nv_bfloat16 *xs);
+                  sym_xsplit xs);
 /* XA = silu(conv(XM)) (conv state advanced); QKV = [Wq XA | Wk XA | Wv XM], 4x4 blocks */
 void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t numel, const int *slots,
                   size_t off_conv, const float *cw, const float *cb, const float *wq, const float *wk, const float *wv,
@@ -360,7 +375,7 @@ void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, 
 /* HN = (groupnorm_NH(sum of HP's splits / den) * w + b + skip * XA) * silu(XG) */
 int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, const float *on_w, const float *on_b,
                   const float *skip, const float *XA, int ldxa, const float *XG, int ldxg, float *HN, int ldh, int I,
-                  int NH, int B, __nv_bfloat16 *xs);
+                  int NH, int B, sym_xsplit xs);
 
 /* Device math kept IEEE (no fast-math): the sLSTM stabiliser starts at -inf. */
 __device__ __forceinline__ float sym_to_float(float v) { return v; }
@@ -410,6 +425,30 @@ __device__ __forceinline__ void sym_put_split(__nv_bfloat16 *xs, size_t plane, s
     xs[at] = hi;
     xs[plane + at] = mid;
     xs[2 * plane + at] = __float2bfloat16_rn(r - __bfloat162float(mid));
+}
+/* v rounded to tf32 (to nearest, ties away): the 3xTF32 kernels' big term */
+__device__ __forceinline__ float sym_tf32_rna(float v) {
+    uint32_t r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+    return __uint_as_float(r);
+}
+/* Where column q (0..31) of a 32-wide chunk of x sits in the wgmma 3xTF32
+ * kernel's planes (gv_gemm_wg32.cu says why): a thread's 16-byte weight
+ * piece holds columns 4t..4t+3 (and 16 + those), which the k8 steps take
+ * as A's columns t and t + 4: column 16h + 4q' + 2r + e goes to k step
+ * 2h + r, slot q' + 4e, and B's slot for that is 8(2h + r) + q' + 4e. */
+__host__ __device__ __forceinline__ int sym_w32_perm(int q) {
+    return (q & 16) | (((q >> 1) & 1) << 3) | ((q >> 2) & 3) | ((q & 1) << 2);
+}
+/* Element (b, c) of a GEMM input [B][w], v, into p's planes, if any. */
+__device__ __forceinline__ void sym_put_x(const sym_xsplit &p, int B, int w, int b, int c, float v) {
+    if (p.bf) sym_put_split(p.bf, (size_t)B * w, (size_t)b * w + c, v);
+    if (p.tf) {
+        const float big = sym_tf32_rna(v);
+        const size_t at = (size_t)b * w + (c & ~31) + sym_w32_perm(c & 31);
+        p.tf[at] = big;
+        p.tf[(size_t)B * w + at] = sym_tf32_rna(v - big);
+    }
 }
 /* Split-K's last-CTA handshake, in every thread of the CTA once each has
  * stored its partials: one thread publishes them (a release fence, then

@@ -384,19 +384,20 @@ out:
         if ((call) && !bad) bad = -1;                                                                          \
     } while (0)
 
-/* Where the kernel producing layer L's input writes its bf16 terms (NULL:
- * nowhere; SYM_GV_NO_PRESPLIT=1 leaves every split to the split kernel,
- * for comparison). PS(L) is the matching sym_gemv flag. */
-static __nv_bfloat16 *presplit(cuda_backend *c, int t, const sym_dlin *L, int B) {
+/* Where the kernel producing layer L's input writes its split (bf16 or
+ * tf32 terms, or none; SYM_GV_NO_PRESPLIT=1 leaves every split to the
+ * split kernels, for comparison). PS(L) is the matching sym_gemv flag. */
+static sym_xsplit presplit(cuda_backend *c, int t, const sym_dlin *L, int B) {
     static int off = -1;
     if (off < 0) {
         const char *v = getenv("SYM_GV_NO_PRESPLIT");
         off = v && *v && *v != '0';
     }
-    return off ? NULL : sym_gemv_planes(&c->ws[t], L, B);
+    const sym_xsplit none = {NULL, NULL};
+    return off ? none : sym_gemv_planes(&c->ws[t], L, B);
 }
 #define XS(L) presplit(c, t, (L), B)
-#define PS(L) (XS(L) ? GEMV_X_SPLIT : 0)
+#define PS(L) (XS(L).bf || XS(L).tf ? GEMV_X_SPLIT : 0)
 
 /* Enqueues tower t for B rows on its stream; returns a cuBLAS status, or -1. */
 static int enqueue_tower(cuda_backend *c, int t, int B) {
@@ -458,8 +459,9 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
             G(&d->rt_qkvg, b->a, H, b->pr, W1, B, PS(in1));
             sym_retnet_rotary(s, b->pr, W1, H, hd, d->rt_angle, pool, ne, sl, 1.0f / sqrtf((float)hd), B);
             sym_retnet_cell(s, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, c->scratch_slot, bs->rt_S, b->b4, I, B);
-            sym_retnet_norm(s, b->b4, I, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, bs->rt_scale, b->b5, I, B);
-            G(&d->rt_out, b->b5, I, b->u, H, B, GEMV_ACC);
+            sym_retnet_norm(s, b->b4, I, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, bs->rt_scale, b->b5, I, B,
+                            XS(&d->rt_out));
+            G(&d->rt_out, b->b5, I, b->u, H, B, GEMV_ACC | PS(&d->rt_out));
         } else {
             /* pr = [gate | rec], b3 = r, b2 = [ig | rg], b5 = gelu(gate)*h */
             G(&d->hk_gr, b->a, H, b->pr, W1, B, PS(in1));
@@ -470,7 +472,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
         }
         if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2, XS(&d->fc1)));
         /* fc1's epilogue splits its output for fc2 where both split */
-        const int chain = XS(&d->fc1) && XS(&d->fc2) ? GEMV_SPLIT_OUT : 0;
+        const int chain = XS(&d->fc1).bf && XS(&d->fc2).bf ? GEMV_SPLIT_OUT : 0;
         G(&d->fc1, b->a, H, b->h1, P, B, GEMV_RELU | PS(&d->fc1) | chain);
         G(&d->fc2, b->h1, P, b->u, H, B, GEMV_ACC | (chain ? GEMV_X_CHAIN : 0));
         if (tower_chain_delay_us(t)) sym_launch(k_chain_delay, dim3(1), dim3(32), s, 1000LL * tower_chain_delay_us(t));

@@ -1,7 +1,8 @@
 /* fp32 linear layers at 17 <= B <= 128 on Hopper's wgmma with TMA, to
- * fp32 accuracy: each multiply as three TF32 products (3xTF32), in two
- * launches per layer (x's split, then the product; SYM_GV_WG32_MIN /
- * SYM_GV_WG32_MAX; it takes B <= 128).
+ * fp32 accuracy: each multiply as three TF32 products (3xTF32), in one
+ * launch per layer where the kernel that produced x also wrote its split,
+ * else two (x's split, then the product; SYM_GV_WG32_MIN / SYM_GV_WG32_MAX;
+ * it takes B <= 128).
  *
  * Why: the mma.sync 3xTF32 kernel (gv_gemm_tf32.cu) is bound by its own
  * instructions from B = 24 (a 64 MB layer in 57 us at B = 39, 1.2 TB/s):
@@ -26,9 +27,17 @@
  *
  * Shape of the kernel (the CTA, the producer, the split-K sum and the
  * epilogue are the bf16 wgmma kernel's, gv_wg_common.cuh):
- *  - x is split before the layer (k_split_tf32) into its big = tf32(x) and
- *    small = tf32(x - big) terms, [2][B][w], each 32-wide chunk's columns
- *    permuted as the weights' register fragments take them (below).
+ *  - x comes split into its big = tf32(x) and small = tf32(x - big)
+ *    terms, [2][B][w], each 32-wide chunk's columns permuted as the
+ *    weights' register fragments take them (sym_w32_perm): written by the
+ *    kernel that produced x (sym_put_x, where sym_gemv_planes said so),
+ *    else by k_split_tf32 before the layer. Folding the split into the
+ *    producers took up to four launches a layer out of each fp32 tower's
+ *    chain (session 8, H100, two runs each: fp32 B = 24 / 39 / 64 / 128
+ *    6.40 / 8.89 / 13.18 / 25.15 -> 6.30 / 8.73 / 12.83 / 24.46 ms; mixed,
+ *    where only RetNet is fp32, B = 24 / 39 4.98 / 7.17 -> 4.96 / 7.17,
+ *    but B = 64 / 128 11.39 / 20.92 -> 11.45 / 21.06: there the one-block-
+ *    per-row norms do the split's work on fewer threads than it had).
  *  - Per 32-wide k chunk the producer brings one TMA box of fp32 weights
  *    (128 rows, 16 KB) and one of x's two terms (2 x BP rows, zero past B)
  *    into a stage, in the 128-byte swizzle.
@@ -59,31 +68,14 @@
  * 384 threads everywhere). */
 __host__ __device__ constexpr int w32_threads(int nb) { return nb > 8 ? 384 : 288; }
 
-__device__ __forceinline__ float tf32_rna(float v) {
-    uint32_t r;
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
-    return __uint_as_float(r);
-}
-
-/* Where column q (0..31) of a 32-wide chunk sits in x's planes: a thread's
- * 16-byte weight piece holds columns 4t..4t+3 (and 16 + those), which the
- * k8 steps take as A's columns t and t + 4: column 16h + 4q' + 2r + e goes
- * to k step 2h + r, slot q' + 4e, and B's slot for that is 8(2h + r) +
- * q' + 4e. */
-__host__ __device__ __forceinline__ int w32_perm(int q) {
-    return (q & 16) | (((q >> 1) & 1) << 3) | ((q >> 2) & 3) | ((q & 1) << 2);
-}
-
 /* x [B][ldx] (width w) -> xs [2][B][w]: tf32 big and small terms, each
- * 32-wide chunk permuted by w32_perm */
+ * 32-wide chunk in sym_w32_perm's column order (gv_common.cuh; the kernels
+ * that produce a layer's input write the same with sym_put_x) */
 __global__ void k_split_tf32(const float *x, int ldx, int w, int B, float *xs) {
     SYM_PDL_ENTER();
     const int c = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (c >= w) return;
-    const float v = x[(size_t)b * ldx + c], big = tf32_rna(v);
-    const size_t at = (size_t)b * w + (c & ~31) + w32_perm(c & 31);
-    xs[at] = big;
-    xs[(size_t)B * w + at] = tf32_rna(v - big);
+    sym_put_x(sym_xsplit{NULL, xs}, B, w, b, c, x[(size_t)b * ldx + c]);
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -94,8 +86,8 @@ __device__ __forceinline__ float4 lds128(uint32_t a) {
 }
 /* the big and small terms of v, as tf32 bit patterns */
 __device__ __forceinline__ void split2(float v, uint32_t &big, uint32_t &small) {
-    const float b = tf32_rna(v);
-    big = __float_as_uint(b), small = __float_as_uint(tf32_rna(v - b));
+    const float b = sym_tf32_rna(v);
+    big = __float_as_uint(b), small = __float_as_uint(sym_tf32_rna(v - b));
 }
 #endif
 
@@ -142,7 +134,7 @@ __global__ void __launch_bounds__(w32_threads(NB), 1)
             const float4 e0 = lds128(sa + r0 + p0), e1 = lds128(sa + r0 + p1), f0 = lds128(sa + r0 + 1024 + p0),
                          f1 = lds128(sa + r0 + 1024 + p1);
             /* k step s: a[0] row g, a[1] row g + 8 (slot t); a[2], a[3]
-             * (slot t + 4); w32_perm's order */
+             * (slot t + 4); sym_w32_perm's order */
             uint32_t ab[4][4], as[4][4];
             split2(e0.x, ab[0][0], as[0][0]), split2(e0.y, ab[0][2], as[0][2]);
             split2(e0.z, ab[1][0], as[1][0]), split2(e0.w, ab[1][2], as[1][2]);
@@ -218,7 +210,8 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
     const size_t smem = (size_t)a.stages * STAGE + 1024; /* + alignment of the stages to 1 KB */
     static std::atomic<unsigned long long> sized{0};
     sym_smem_limit(k_gemm_wg32<NB>, smem, sized);
-    sym_launch(k_split_tf32, dim3((w + 255) / 256, a.B), dim3(256), s, x, ldx, w, a.B, ws->xs32);
+    if (!(a.flags & GEMV_X_SPLIT)) /* else the kernel that produced x wrote its terms (sym_gemv_planes) */
+        sym_launch(k_split_tf32, dim3((w + 255) / 256, a.B), dim3(256), s, x, ldx, w, a.B, ws->xs32);
     sym_launch_smem(k_gemm_wg32<NB>, dim3(rts, a.ks_n), dim3(w32_threads(NB)), smem, s, tw, tx, a);
     return 0;
 }

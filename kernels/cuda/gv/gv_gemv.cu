@@ -141,13 +141,16 @@ __global__ void k_epi_split(const float *y2, int out, int B, float *y, int ldy, 
     if (flags & GEMV_SPLIT_OUT) sym_put_split(xs, plane, (size_t)b * out + o, v);
 }
 
-__nv_bfloat16 *sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B) {
-    /* sym_gemv's dispatch: its cuBLAS bf16 path and the wgmma kernel read
-     * the terms */
-    if (!ws || !L->bf16 || (B >= ws->tc_min && B <= ws->tc_max)) return NULL;
-    if (sym_gemm_wg_fits(ws, L, B)) return ws->xs; /* the wgmma kernel's input */
-    if (B < ws->gemm_min || (L->blk_rows < L->out && B <= ws->blk_own_max)) return NULL;
-    return ws->xs;
+sym_xsplit sym_gemv_planes(const sym_gemm_ws *ws, const sym_dlin *L, int B) {
+    /* sym_gemv's dispatch: its cuBLAS bf16 path and both wgmma kernels
+     * read the terms */
+    sym_xsplit none = {NULL, NULL}, bf = {ws ? ws->xs : NULL, NULL}, tf = {NULL, ws ? ws->xs32 : NULL};
+    if (!ws) return none;
+    if (!L->bf16) return sym_gemm_wg32_fits(ws, L, B) ? tf : none;
+    if (B >= ws->tc_min && B <= ws->tc_max) return none;
+    if (sym_gemm_wg_fits(ws, L, B)) return bf; /* the wgmma kernel's input */
+    if (B < ws->gemm_min || (L->blk_rows < L->out && B <= ws->blk_own_max)) return none;
+    return bf;
 }
 
 size_t sym_splitk_part_floats(int n_sm, int max_out) {

@@ -12,7 +12,7 @@ extern "C" {
 
 template <int EPT>
 __global__ void __launch_bounds__(NT) k_rmsnorm(const float *x, int ldx, float *y, int ldy, int n, float eps, const float *w,
-                                                __nv_bfloat16 *xs, int B) {
+                                                sym_xsplit xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     float v[EPT], wv[EPT];
@@ -25,7 +25,7 @@ __global__ void __launch_bounds__(NT) k_rmsnorm(const float *x, int ldx, float *
         int i = threadIdx.x + j * NT;
         if (i >= n) continue;
         yr[i] = v[j] * r * wv[j];
-        if (xs) sym_put_split(xs, (size_t)B * n, (size_t)blockIdx.x * n + i, yr[i]);
+        sym_put_x(xs, B, n, blockIdx.x, i, yr[i]);
     }
 }
 
@@ -55,7 +55,7 @@ __global__ void __launch_bounds__(NT) k_groupnorm(const float *x, int ldx, float
 template <int EPT, int T>
 __global__ void __launch_bounds__(T) k_ln_add_rms(const float *x, int ldx, float *u, int ldu, const float *w1,
                                                    float *a, int lda, const float *w2, float eps, int n,
-                                                   __nv_bfloat16 *xs, int B) {
+                                                   sym_xsplit xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int row = blockIdx.x;
@@ -79,12 +79,12 @@ __global__ void __launch_bounds__(T) k_ln_add_rms(const float *x, int ldx, float
         if (i >= n) continue;
         float o = v[j] * rs * w2v[j];
         a[(size_t)row * lda + i] = o;
-        if (xs) sym_put_split(xs, (size_t)B * n, (size_t)row * n + i, o);
+        sym_put_x(xs, B, n, row, i, o);
     }
 }
 
 int sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w,
-                __nv_bfloat16 *xs) {
+                sym_xsplit xs) {
 #define L_(E) sym_launch(k_rmsnorm<E>, dim3(B), dim3(NT), s, x, ldx, y, ldy, n, eps, w, xs, B)
     SYM_EPT_SWITCH(n, L_)
 #undef L_
@@ -102,7 +102,7 @@ int sym_groupnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, in
 }
 
 int sym_ln_add_rms(cudaStream_t s, const float *x, int ldx, float *u, int ldu, const float *w1, float *a, int lda,
-                   const float *w2, float eps, int B, int n, __nv_bfloat16 *xs) {
+                   const float *w2, float eps, int B, int n, sym_xsplit xs) {
 #define L_(E) sym_launch(k_ln_add_rms<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, x, ldx, u, ldu, w1, a, lda, w2, eps, n, xs, B)
     SYM_EPT_SWITCH_WIDE(n, L_)
 #undef L_

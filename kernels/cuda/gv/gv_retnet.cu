@@ -62,7 +62,8 @@ void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, co
 }
 
 __global__ void k_retnet_norm(const float *O, int ldo, const float *PR, int ldp, int H, int hd, const float *decay,
-                              float *pool, size_t numel, const int *slots, size_t off_scale, float *ON, int ldn) {
+                              float *pool, size_t numel, const int *slots, size_t off_scale, float *ON, int ldn,
+                              sym_xsplit xs, int B) {
     SYM_PDL_WAIT();
     __shared__ float sh[32];
     int n = blockIdx.x, b = blockIdx.y;
@@ -80,13 +81,17 @@ __global__ void k_retnet_norm(const float *O, int ldo, const float *PR, int ldp,
     }
     ss = sym_block_sum(ss, sh);
     float r = 1.0f / sqrtf(ss / (float)hd + 1e-6f);
-    for (int j = threadIdx.x; j < hd; j += blockDim.x)
-        ON[(size_t)b * ldn + n * hd + j] = (o[j] / rs) * r * sym_siluf(g[j]);
+    for (int j = threadIdx.x; j < hd; j += blockDim.x) {
+        const float v = (o[j] / rs) * r * sym_siluf(g[j]);
+        ON[(size_t)b * ldn + n * hd + j] = v;
+        sym_put_x(xs, B, H, b, n * hd + j, v); /* the output projection's input is H wide */
+    }
 }
 
 void sym_retnet_norm(cudaStream_t s, const float *O, int ldo, const float *PR, int ldp, int H, int NH,
                      const float *decay, float *pool, size_t numel, const int *slots, size_t off_scale, float *ON,
-                     int ldn, int B) {
+                     int ldn, int B, sym_xsplit xs) {
     dim3 grid(NH, B);
-    sym_launch(k_retnet_norm, dim3(grid), dim3(256), s, O, ldo, PR, ldp, H, H / NH, decay, pool, numel, slots, off_scale, ON, ldn);
+    sym_launch(k_retnet_norm, dim3(grid), dim3(256), s, O, ldo, PR, ldp, H, H / NH, decay, pool, numel, slots,
+               off_scale, ON, ldn, xs, B);
 }

@@ -17,7 +17,7 @@ template <int EPT, int T>
 __global__ void __launch_bounds__(T) k_slstm_in(const float *u, int ldu, float *a, int lda, const float *w1, float eps,
                                                  float *sg, int ldsg, int bs, const float *w2, float *pool,
                                                  size_t numel, const int *slots, size_t off_conv, const float *cw,
-                                                 const float *cb, size_t off_y, int n, __nv_bfloat16 *xs, int B) {
+                                                 const float *cb, size_t off_y, int n, sym_xsplit xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int row = blockIdx.x;
@@ -55,19 +55,19 @@ __global__ void __launch_bounds__(T) k_slstm_in(const float *u, int ldu, float *
         float *p = sg + at;
         p[0] = xa, p[gate] = xa, p[2 * gate] = x, p[3 * gate] = x;
         p[bs] = yv[j], p[gate + bs] = yv[j], p[2 * gate + bs] = yv[j], p[3 * gate + bs] = yv[j];
-        if (xs) { /* the terms of the same eight values (ldsg is the row's width, 8 n) */
-            const size_t pl = (size_t)B * ldsg;
-            sym_put_split(xs, pl, at, xa), sym_put_split(xs, pl, at + gate, xa);
-            sym_put_split(xs, pl, at + 2 * gate, x), sym_put_split(xs, pl, at + 3 * gate, x);
-            for (int g = 0; g < 4; g++) sym_put_split(xs, pl, at + g * gate + bs, yv[j]);
+        if (xs.bf || xs.tf) { /* the split of the same eight values (ldsg is the row's width, 8 n) */
+            const int c = (int)(at - (size_t)row * ldsg);
+            sym_put_x(xs, B, ldsg, row, c, xa), sym_put_x(xs, B, ldsg, row, c + gate, xa);
+            sym_put_x(xs, B, ldsg, row, c + 2 * gate, x), sym_put_x(xs, B, ldsg, row, c + 3 * gate, x);
+            for (int g = 0; g < 4; g++) sym_put_x(xs, B, ldsg, row, c + g * gate + bs, yv[j]);
         }
     }
 }
 
 int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *sg,
                  int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
-                 const float *cw, const float *cb, size_t off_y, int n, int B, __nv_bfloat16 *xs) {
-    if (xs && ldsg != 8 * n) return -1; /* the terms are laid out at the row's width */
+                 const float *cw, const float *cb, size_t off_y, int n, int B, sym_xsplit xs) {
+    if ((xs.bf || xs.tf) && ldsg != 8 * n) return -1; /* the terms are laid out at the row's width */
 #define L_(E)                                                                                                  \
     sym_launch(k_slstm_in<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, u, ldu, a, lda, w1, eps, sg, ldsg, bs, w2, pool, \
                numel, slots, off_conv, cw, cb, off_y, n, xs, B)
@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(T) k_slstm_out(const float *G, int ldg, float 
                                                   size_t off_c, size_t off_n, size_t off_m, size_t off_y,
                                                   const float *gn_w, const float *gn_b, const float *res, int ldr,
                                                   float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H,
-                                                  int NS, __nv_bfloat16 *xs, int B) {
+                                                  int NS, sym_xsplit xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int row = blockIdx.x, gs = H / NS;
@@ -158,14 +158,14 @@ __global__ void __launch_bounds__(T) k_slstm_out(const float *G, int ldg, float 
         SO[(size_t)row * ldso + i] = so[j];
         float xm = (so[j] - mean) * r * mw[j];
         XM[(size_t)row * ldxm + i] = xm;
-        if (xs) sym_put_split(xs, (size_t)B * H, (size_t)row * H + i, xm);
+        sym_put_x(xs, B, H, row, i, xm);
     }
 }
 
 int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
                   size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b, const float *res,
                   int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B,
-                  __nv_bfloat16 *xs) {
+                  sym_xsplit xs) {
     if (NS < 1 || NS > SYM_SLSTM_MAX_GROUPS || H % NS) return -1;
 #define L_(E)                                                                                                  \
     sym_launch(k_slstm_out<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, G, ldg, pool, numel, slots, off_c, off_n, off_m, off_y, gn_w, \
@@ -348,7 +348,7 @@ template <int EPT>
 __global__ void __launch_bounds__(NT) k_mlstm_out(const float *HP, const float *SC, int ldsc, const float *w,
                                                   const float *bb, const float *skip, const float *XA, int ldxa,
                                                   const float *XG, int ldxg, float *HN, int ldh, int I, int dm, int B,
-                                                  __nv_bfloat16 *xs) {
+                                                  sym_xsplit xs) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int n = blockIdx.x, b = blockIdx.y;
@@ -377,14 +377,14 @@ __global__ void __launch_bounds__(NT) k_mlstm_out(const float *HP, const float *
             float o = (v[j] - mean) * r * wv[j] + bv[j];
             float hn = (o + sk[j] * xa[j]) * sym_siluf(xg[j]);
             HN[(size_t)b * ldh + n * dm + i] = hn;
-            if (xs) sym_put_split(xs, (size_t)B * I, (size_t)b * I + n * dm + i, hn);
+            sym_put_x(xs, B, I, b, n * dm + i, hn);
         }
     }
 }
 
 int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, const float *on_w, const float *on_b,
                   const float *skip, const float *XA, int ldxa, const float *XG, int ldxg, float *HN, int ldh, int I,
-                  int NH, int B, __nv_bfloat16 *xs) {
+                  int NH, int B, sym_xsplit xs) {
     int dm = I / NH;
     dim3 grid(NH, B);
 #define L_(E)                                                                                                  \
