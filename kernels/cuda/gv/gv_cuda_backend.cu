@@ -770,9 +770,9 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
             w->tf32_max = fmax && *fmax ? atoi(fmax) : 48;
             /* bf16 layers on the wgmma kernel (sm_90a code: a device of
              * compute capability 9.0 only) where it wins, measured
-             * (gemm_wg.cu): B = 9 to 48 */
+             * (gemm_wg.cu): B = 9 to 64 */
             w->wg_min = wmin && *wmin ? atoi(wmin) : 9;
-            w->wg_max = wmax && *wmax ? atoi(wmax) : 48;
+            w->wg_max = wmax && *wmax ? atoi(wmax) : 64;
             /* fp32 layers on the wgmma 3xTF32 kernel (the same device),
              * ahead of the mma.sync one and cuBLAS, where it wins
              * (gemm_wg32.cu): B = 17 to 128 */

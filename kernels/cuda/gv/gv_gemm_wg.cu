@@ -1,4 +1,4 @@
-/* bf16 linear layers at 9 <= B <= 48 on Hopper's warpgroup tensor-core
+/* bf16 linear layers at 9 <= B <= 64 on Hopper's warpgroup tensor-core
  * instruction (wgmma, sm_90a) with the tensor memory accelerator (TMA),
  * in one launch per layer (SYM_GV_WG_MIN / SYM_GV_WG_MAX; it takes B <= 64).
  *
@@ -13,7 +13,13 @@
  * Measured (H100, whole step, same binary with the kernel off): mixed
  * B = 16 4.50 -> 4.18 ms, B = 32 6.87 -> 6.52, B = 39 8.31 -> 8.08; bf16
  * B = 16 3.99 -> 3.81, B = 39 7.25 -> 7.17, B = 24 4.88 -> 5.05; a loss at
- * B = 64 (mixed 11.78 -> 12.31), so the engine stops at 48. One layer
+ * B = 64 then (mixed 11.78 -> 12.31), so the engine stopped at 48. With
+ * the per-tower grid shares and 150 KB of stages (session 7) B = 64 wins
+ * (session 9, H100, two runs: bf16 10.61 -> 10.33, mixed 11.46 -> 11.05
+ * ms), so the engine takes it up to 64. Above, cuBLAS: the batch in two
+ * 64-row halves over the grid's z, each half's CTAs reading the same
+ * weights from L2, was no faster at B = 100 / 128 (bf16 19.15 against
+ * 19.11 ms; fc1 alone 25.7 against cuBLAS's 23.2 us). One layer
  * still reads its weights at only 1.1-1.4 TB/s (ncu, fc1 4096 x 2048 from
  * DRAM, H200: 14 us at B = 1, 18 us at B = 39), no better than cuBLAS;
  * see design/cuda.md.

@@ -51,8 +51,19 @@
  *    xsmall + wsmall x xbig into a second accumulator.
  *  - The tensor cores' accumulation truncates (gv_gemm_tf32.cu: one
  *    accumulator over a 2048-long row cost the RetNet tower 3.5x its fp32
- *    error), so each 16-wide k step starts its own accumulators and is
- *    added to fp32 running sums, small terms first. */
+ *    error), so each 16-wide k step's big product starts its own
+ *    accumulators and is added to an fp32 running sum. The small terms,
+ *    2^-11 of it, stay in one accumulator over the CTA's whole k slice
+ *    (their truncation is far below fp32's rounding of the sum), added at
+ *    the end. The big product and the small terms are two wgmma groups:
+ *    the running sum takes the first while the tensor cores work on the
+ *    second. Against fresh accumulators for both every 16-wide step,
+ *    summed together (session 9, H100, two runs): fp32 B = 39 / 64 / 128
+ *    8.75 / 12.86 / 24.41 -> 8.66 / 12.52 / 23.27 ms, mixed B = 128 21.09
+ *    -> 20.81; test_gv_full's fp32 RetNet error 5.8e-4 -> 2.1e-4, mean
+ *    1.5e-5 -> 8.1e-6. Kahan-compensated running sums on top (B <= 64)
+ *    were slower (fp32 B = 64 13.7 ms) and no more accurate there (4.7e-4,
+ *    mean 1.6e-5: this tower's error moves within a chaotic band). */
 #include "gv_wg_common.cuh"
 #include "gv_wgmma_ops.cuh"
 
@@ -124,9 +135,17 @@ __global__ void __launch_bounds__(w32_threads(NB), 1)
          * swizzled row (g = row % 8) */
         const uint32_t r0 = (cta.wg * 64 + cta.warp * 16 + cta.g) * 128, p0 = (cta.t ^ cta.g) << 4,
                        p1 = ((4 + cta.t) ^ cta.g) << 4;
-        float db[BH / 2], dsm[BH / 2]; /* a round's wbig x xbig and small terms */
+        /* db: a 16-wide k step's wbig x xbig, fresh each step; dsm: each
+         * round's small terms, accumulated by the tensor cores over the
+         * whole k slice (they are 2^-11 of the big product, so the
+         * accumulation's truncation is far below fp32's rounding there) */
+        float db[BH / 2], dsm[CH][BH / 2];
 #pragma unroll
-        for (int q = 0; q < BH / 2; q++) db[q] = dsm[q] = 0.0f;
+        for (int q = 0; q < BH / 2; q++) {
+            db[q] = 0.0f;
+#pragma unroll
+            for (int c = 0; c < CH; c++) dsm[c][q] = 0.0f;
+        }
         for (int i = 0; i < cta.n; i++) {
             const int st = i % S;
             mbar_wait(cta.full + 8 * st, (i / S) & 1);
@@ -144,10 +163,10 @@ __global__ void __launch_bounds__(w32_threads(NB), 1)
             split2(f0.z, ab[1][1], as[1][1]), split2(f0.w, ab[1][3], as[1][3]);
             split2(f1.x, ab[2][1], as[2][1]), split2(f1.y, ab[2][3], as[2][3]);
             split2(f1.z, ab[3][1], as[3][1]), split2(f1.w, ab[3][3], as[3][3]);
-            /* per column round, two 16-wide halves, each in fresh
-             * accumulators (two sets in flight gained nothing measurable,
-             * and fewer registers leave room on the SM for the other
-             * towers' kernels) */
+            /* per column round, two 16-wide halves: the big product in
+             * fresh accumulators as one group, the small terms as the
+             * next; the big one is summed into v in fp32 while the tensor
+             * cores still work on the small ones */
 #pragma unroll
             for (int c = 0; c < CH; c++)
 #pragma unroll
@@ -155,27 +174,41 @@ __global__ void __launch_bounds__(w32_threads(NB), 1)
                     const uint32_t xbig = xb + c * BH * 128, xsml = xb + (BP + c * BH) * 128;
                     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
-                    for (int k2 = 0; k2 < 2; k2++) { /* a k8 step is 32 bytes into each swizzled row */
+                    for (int k2 = 0; k2 < 2; k2++) /* a k8 step is 32 bytes into each swizzled row */
+                        sym_wgmma_tf32<BH>(db, ab[2 * h + k2], wg_desc_sw128(xbig + 32 * (2 * h + k2)), k2);
+                    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#pragma unroll
+                    for (int k2 = 0; k2 < 2; k2++) {
                         const int s = 2 * h + k2;
-                        sym_wgmma_tf32<BH>(db, ab[s], wg_desc_sw128(xbig + 32 * s), k2);
-                        sym_wgmma_tf32<BH>(dsm, ab[s], wg_desc_sw128(xsml + 32 * s), k2);
-                        sym_wgmma_tf32<BH>(dsm, as[s], wg_desc_sw128(xbig + 32 * s), 1);
+                        sym_wgmma_tf32<BH>(dsm[c], ab[s], wg_desc_sw128(xsml + 32 * s), 1);
+                        sym_wgmma_tf32<BH>(dsm[c], as[s], wg_desc_sw128(xbig + 32 * s), 1);
                     }
                     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-                    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+                    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
 #pragma unroll
-                    for (int q = 0; q < BH / 2; q++) /* no use before the wait */
-                        asm volatile("" : "+f"(db[q]), "+f"(dsm[q])::"memory");
+                    for (int q = 0; q < BH / 2; q++) asm volatile("" : "+f"(db[q])::"memory"); /* no use before the wait */
                     /* d[4j + i]: row 16 warp + g (+ 8 for i >= 2), column
                      * 8j + 2t (+ 1 for odd i) of the round's */
 #pragma unroll
                     for (int j = 0; j < NH; j++)
 #pragma unroll
-                        for (int i2 = 0; i2 < 4; i2++) v[c * NH + j][i2] += dsm[4 * j + i2] + db[4 * j + i2];
+                        for (int i2 = 0; i2 < 4; i2++) v[c * NH + j][i2] += db[4 * j + i2];
                 }
-            /* the stage's x has been read: release it */
+            /* the stage's x and this chunk's ab / as have been read:
+             * release the stage */
+            asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
             if ((cta.tid & 127) == 0) mbar_arrive(cta.empty + 8 * st);
         }
+#pragma unroll
+        for (int c = 0; c < CH; c++)
+#pragma unroll
+            for (int q = 0; q < BH / 2; q++) asm volatile("" : "+f"(dsm[c][q])::"memory");
+#pragma unroll
+        for (int c = 0; c < CH; c++)
+#pragma unroll
+            for (int j = 0; j < NH; j++)
+#pragma unroll
+                for (int i2 = 0; i2 < 4; i2++) v[c * NH + j][i2] += dsm[c][4 * j + i2];
     }
     wg_finish<NB>(a, v, cta, true, 256);
 #else
