@@ -24,7 +24,7 @@ typedef struct sym_shard {
     pthread_t thread;
     int started;
     /* everything below belongs to the shard thread */
-    int n_ids, queue_cap, max_batch;
+    int n_ids, queue_cap, max_batch, rows_per_sym;
     sym_slot_table slots;
     sym_request *pool; /* queue_cap requests waiting for a step */
     int *pool_next, pool_free;
@@ -36,6 +36,7 @@ typedef struct sym_shard {
     int *b_sym, *b_idx;
     float *b_feat;
     double *b_out;
+    unsigned char *b_ok; /* which rows the step ran (sym_backend_step_runs) */
 } sym_shard;
 
 

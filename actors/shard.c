@@ -1,8 +1,9 @@
 /* A shard actor: one thread, one backend, the state slots of the symbols
  * routed to it. It steps as soon as it has work: each step takes the oldest
- * waiting request of up to max_batch symbols (round robin over the symbols
- * with work); requests that arrive during a step join the next one
- * (continuous batching). Every finished row goes straight back to the router.
+ * waiting requests, up to rows_per_symbol of each symbol in arrival order,
+ * of the symbols with work in round robin, up to max_batch rows; requests
+ * that arrive during a step join the next one (continuous batching). Every
+ * finished row goes straight back to the router.
  *
  * Migration, seen from a shard: DRAIN_PARK(sym) lets the shard finish the
  * requests it holds for sym, then it reports the slot and parks; ALLOC_PARK
@@ -91,16 +92,19 @@ static void step(sym_shard *s) {
         int sym = s->ready[s->ready_head];
         s->ready_head = (s->ready_head + 1) % s->n_ids;
         s->ready_len--;
-        int idx = s->q_head[sym];
-        s->b_sym[B] = sym;
-        s->b_idx[B] = idx;
-        s->b_slots[B] = sym_slot_table_lookup(&s->slots, sym);
-        memcpy(s->b_feat + (size_t)B * (size_t)F, s->pool[idx].features, (size_t)F * sizeof(float));
-        B++;
+        const int32_t slot = sym_slot_table_lookup(&s->slots, sym);
+        /* a symbol's rows sit together, in arrival order */
+        for (int idx = s->q_head[sym], k = 0; idx >= 0 && k < s->rows_per_sym && B < s->max_batch;
+             idx = s->pool_next[idx], k++, B++) {
+            s->b_sym[B] = sym;
+            s->b_idx[B] = idx;
+            s->b_slots[B] = slot;
+            memcpy(s->b_feat + (size_t)B * (size_t)F, s->pool[idx].features, (size_t)F * sizeof(float));
+        }
     }
     sym_err e = {{0}};
     uint64_t t0 = sym_now_ns();
-    int rc = sym_backend_step(s->backend, B, s->b_slots, s->b_feat, s->b_out, &e);
+    int rc = sym_backend_step_runs(s->backend, B, s->b_slots, s->b_feat, s->b_out, s->b_ok, &e);
     uint64_t t1 = sym_now_ns();
     for (int r = 0; r < B; r++) {
         int sym = s->b_sym[r], idx = s->b_idx[r];
@@ -109,17 +113,19 @@ static void step(sym_shard *s) {
                      .batch = r == 0 ? B : 0};
         sym_prediction *p = &m.u.pred;
         p->uid = q->uid;
-        p->status = rc ? -1 : 0;
+        p->status = s->b_ok[r] ? 0 : -1; /* on a failed step, the rows of the passes before it ran */
         p->t_submit_ns = q->t_submit_ns;
         p->t_done_ns = t1;
-        if (rc) snprintf(p->error, sizeof p->error, "%.159s", e.msg);
+        if (!s->b_ok[r]) snprintf(p->error, sizeof p->error, "%.159s", rc ? e.msg : "not stepped");
         else memcpy(p->pred, s->b_out + (size_t)r * SYM_TOWERS, sizeof p->pred);
         reply(s, &m);
-        /* pop the request; a symbol with more work goes to the back of the line */
+        /* pop the request (the symbol's rows come in queue order); after its
+         * last row, a symbol with more work goes to the back of the line */
         s->q_head[sym] = s->pool_next[idx];
         s->pool_next[idx] = s->pool_free;
         s->pool_free = idx;
-        if (--s->q_len[sym]) s->ready[(s->ready_head + s->ready_len++) % s->n_ids] = sym;
+        if (--s->q_len[sym] && (r + 1 == B || s->b_sym[r + 1] != sym))
+            s->ready[(s->ready_head + s->ready_len++) % s->n_ids] = sym;
     }
 }
 
@@ -168,6 +174,7 @@ sym_shard *sym_shard_create(struct sym_engine *g, int index, sym_backend *b, sym
     s->n_ids = g->cfg.max_symbols;
     s->queue_cap = g->cfg.queue_capacity;
     s->max_batch = g->cfg.max_batch < b->max_batch ? g->cfg.max_batch : b->max_batch;
+    s->rows_per_sym = g->cfg.rows_per_symbol > 0 ? g->cfg.rows_per_symbol : 1;
     s->drain_sym = -1;
     sym_doorbell_init(&s->bell);
     int F = g->model.features, ok = 1;
@@ -182,8 +189,9 @@ sym_shard *sym_shard_create(struct sym_engine *g, int index, sym_backend *b, sym
     s->b_idx = malloc((size_t)s->max_batch * sizeof(int));
     s->b_feat = malloc((size_t)s->max_batch * (size_t)F * sizeof(float));
     s->b_out = malloc((size_t)s->max_batch * SYM_TOWERS * sizeof(double));
+    s->b_ok = malloc((size_t)s->max_batch);
     ok = s->pool && s->pool_next && s->q_head && s->q_tail && s->q_len && s->ready && s->b_slots && s->b_sym &&
-         s->b_idx && s->b_feat && s->b_out;
+         s->b_idx && s->b_feat && s->b_out && s->b_ok;
     if (!ok) sym_fail(e, "out of memory for shard %d", index);
     if (ok && sym_slot_table_init(&s->slots, s->n_ids, b->n_slots, e)) ok = 0;
     if (ok && sym_mailbox_init(&s->inbox, s->queue_cap + 64, 0, &s->bell, e)) ok = 0;
@@ -195,7 +203,7 @@ sym_shard *sym_shard_create(struct sym_engine *g, int index, sym_backend *b, sym
         s->backend = NULL; /* the caller still owns it */
         sym_slot_table_free(&s->slots);
         free(s->pool), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
-        free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_feat), free(s->b_out);
+        free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_feat), free(s->b_out), free(s->b_ok);
         sym_doorbell_destroy(&s->bell);
         free(s);
         return NULL;
@@ -220,7 +228,7 @@ void sym_shard_join_destroy(sym_shard *s) {
     sym_mailbox_destroy(&s->inbox);
     sym_mailbox_destroy(&s->outbox);
     free(s->pool), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
-    free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_feat), free(s->b_out);
+    free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_feat), free(s->b_out), free(s->b_ok);
     sym_doorbell_destroy(&s->bell);
     free(s);
 }

@@ -21,6 +21,7 @@ void sym_config_defaults(sym_config *c) {
     c->n_shard_devices = 1;
     c->tower_split = 1;
     c->max_batch = 128;
+    c->rows_per_symbol = 1;
     c->max_symbols = 1024;
     c->queue_capacity = 4096;
     c->hash_seed = 0;
@@ -119,8 +120,8 @@ static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
 
 static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     static const char *const keys[] = {"model",     "backend",     "precision",    "tower_precision",
-                                       "shards",    "max_batch",   "max_symbols",  "queue_capacity",
-                                       "hash_seed", "status_interval_s", "idle_spin_us", NULL};
+                                       "shards",    "max_batch",   "rows_per_symbol", "max_symbols",
+                                       "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", NULL};
     if (!cJSON_IsObject(root)) return sym_fail(e, "config: the top level must be a JSON object");
     if (check_keys(root, "", keys, e)) return -1;
     const cJSON *v;
@@ -154,6 +155,10 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "max_batch"))) {
         if (get_int(v, "max_batch", 1, 65536, &n, e)) return -1;
         c->max_batch = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "rows_per_symbol"))) {
+        if (get_int(v, "rows_per_symbol", 1, 64, &n, e)) return -1;
+        c->rows_per_symbol = (int)n;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "max_symbols"))) {
         if (get_int(v, "max_symbols", 1, 1 << 20, &n, e)) return -1;

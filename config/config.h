@@ -11,6 +11,7 @@
  *                                   // shard i runs on devices[i % len]; tower_split 2 or 4:
  *                                   // each shard's towers spread over that many devices
  *     "max_batch": 128,
+ *     "rows_per_symbol": 1,         // waiting requests of one symbol a step may take (in order)
  *     "max_symbols": 1024,          // state slots per shard = max_symbols (a symbol may land on any shard)
  *     "queue_capacity": 4096,       // per mailbox, rounded up to a power of two
  *     "hash_seed": 0,
@@ -42,6 +43,7 @@ typedef struct {
     int n_shard_devices;
     int tower_split;        /* 1, 2 or 4 parts per shard (kernels/split_backend.h) */
     int max_batch;
+    int rows_per_symbol; /* waiting requests of one symbol a shard's step takes, in order */
     int max_symbols;
     int queue_capacity;
     uint64_t hash_seed;

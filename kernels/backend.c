@@ -14,6 +14,55 @@ int sym_backend_check_batch(const sym_backend *b, int B, const int32_t *slots, s
     return 0;
 }
 
+int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const float *features, double *out,
+                          unsigned char *ok, sym_err *e) {
+    if (B <= 0 || B > b->max_batch) return sym_fail(e, "batch of %d rows (this backend takes 1..%d)", B, b->max_batch);
+    if (ok) memset(ok, 0, (size_t)B);
+    int *pass = malloc((size_t)B * sizeof *pass), n_pass = 0;
+    if (!pass) return sym_fail(e, "out of memory for a batch of %d rows", B);
+    for (int i = 0; i < B; i++) {
+        if (slots[i] < 0 || slots[i] >= b->n_slots) {
+            free(pass);
+            return sym_fail(e, "slot %d out of range 0..%d", (int)slots[i], b->n_slots - 1);
+        }
+        pass[i] = 0; /* the rows of this slot before row i */
+        for (int j = 0; j < i; j++) pass[i] += slots[j] == slots[i];
+        if (pass[i] + 1 > n_pass) n_pass = pass[i] + 1;
+    }
+    if (n_pass == 1) { /* distinct slots: the batch as it is */
+        free(pass);
+        int rc = sym_backend_step(b, B, slots, features, out, e);
+        if (!rc && ok) memset(ok, 1, (size_t)B);
+        return rc;
+    }
+    const size_t F = (size_t)b->cfg.features;
+    int *rows = malloc((size_t)B * sizeof *rows);
+    int32_t *ps = malloc((size_t)B * sizeof *ps);
+    float *pf = malloc((size_t)B * F * sizeof *pf);
+    double *po = malloc((size_t)B * SYM_TOWERS * sizeof *po);
+    int rc = 0;
+    if (!rows || !ps || !pf || !po) rc = sym_fail(e, "out of memory for a batch of %d rows", B);
+    for (int p = 0; p < n_pass && !rc; p++) {
+        int n = 0;
+        for (int i = 0; i < B; i++) {
+            if (pass[i] != p) continue;
+            rows[n] = i, ps[n] = slots[i];
+            memcpy(pf + (size_t)n * F, features + (size_t)i * F, F * sizeof *pf);
+            n++;
+        }
+        if ((rc = sym_backend_step(b, n, ps, pf, po, e))) {
+            sym_failctx(e, "pass %d of %d (one row of each slot)", p + 1, n_pass);
+            break;
+        }
+        for (int k = 0; k < n; k++) {
+            memcpy(out + (size_t)rows[k] * SYM_TOWERS, po + (size_t)k * SYM_TOWERS, SYM_TOWERS * sizeof *po);
+            if (ok) ok[rows[k]] = 1;
+        }
+    }
+    free(pass), free(rows), free(ps), free(pf), free(po);
+    return rc;
+}
+
 int sym_backend_copy_slot(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_t dst_slot, sym_err *e) {
     if (src->slot_bytes != dst->slot_bytes || src->state_elem_size != dst->state_elem_size)
         return sym_fail(e, "cannot move state between %s and %s: different state formats", src->ops->name, dst->ops->name);

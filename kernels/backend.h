@@ -83,6 +83,19 @@ int sym_backend_set_towers(sym_backend *b, int mask, sym_err *e);
  * slot in range and distinct. Shared by all backends. */
 int sym_backend_check_batch(const sym_backend *b, int B, const int32_t *slots, sym_err *e);
 
+/* Steps a batch in which a slot may appear more than once (several waiting
+ * requests of one symbol): a slot's rows apply in row order, each advancing
+ * it one step, with the outputs of separate calls in that order. It runs as
+ * passes of distinct slots through step(), pass p taking every slot's p-th
+ * row, so one call answers all of them. ok (B bytes; NULL: not wanted)
+ * says which rows were stepped: every row on success; on failure the rows
+ * of the passes before the one that failed, whose outputs are in out. Bad
+ * arguments (B outside 1..max_batch, a slot out of range) are found before
+ * any pass: then no row is stepped (and ok is not written when B itself is
+ * out of range). */
+int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const float *features, double *out,
+                          unsigned char *ok, sym_err *e);
+
 /* The CPU reference. precision: SYM_PREC_FP64 or SYM_PREC_FP32 arithmetic;
  * the weights are used as given (round them with sym_weights_round_bf16 for a
  * bf16-storage reference). w must outlive the backend. */

@@ -4,7 +4,8 @@
 Poisson arrivals at RATE req/s, spread evenly over SYMBOLS symbols; one
 engine that, whenever it is free, steps every symbol with a request waiting
 (one request each, oldest first, as the router batches them) and takes
-T(B) for a batch of B rows. Prints p50 and p99 latency (arrival to the end
+T(B) for a batch of B rows (--multi: several requests of a symbol in one
+step, see docs/design/runs.md). Prints p50 and p99 latency (arrival to the end
 of its step) and the throughput. T(B) is interpolated from --steps
 (B:ms pairs, e.g. bench_gv_step's mixed column), the HBM floor
 (--floor WEIGHT_GB,SLOT_MB,COPY_GBS), and --scale multiplies it.
@@ -39,7 +40,7 @@ def step_curve(args):
     return t
 
 
-def simulate(rate, symbols, t_of_b, seconds, seed):
+def simulate(rate, symbols, t_of_b, seconds, seed, multi=None):
     rnd = random.Random(seed)
     arrivals, t = [], 0.0
     while t < seconds:
@@ -54,6 +55,16 @@ def simulate(rate, symbols, t_of_b, seconds, seed):
         batch = [q for q in queues if q]
         if not batch:
             now = arrivals[i][0]
+            continue
+        if multi:  # up to kmax requests of each symbol, in order, in one step
+            kmax, per_row, per_pass = multi
+            take = [min(len(q), kmax) for q in batch]
+            if per_row < 0:  # as passes of distinct symbols: a whole step each
+                now += sum(t_of_b(sum(k > p for k in take)) for p in range(max(take)))
+            else:
+                now += t_of_b(len(batch)) + per_row * (sum(take) - len(batch)) + per_pass * (max(take) - 1)
+            for q, k in zip(batch, take):
+                lat.extend(now - q.popleft() for _ in range(k))
             continue
         now += t_of_b(len(batch))
         lat.extend(now - q.popleft() for q in batch)
@@ -71,12 +82,19 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--multi", help="KMAX,ROW_MS,PASS_MS: a step takes up to KMAX waiting requests of a symbol "
+                    "(its state read once, updated in order); each row beyond the first of its symbol adds ROW_MS, "
+                    "each pass beyond the first (the most rows of one symbol) PASS_MS; ROW_MS -1: the rows run as passes of "
+                    "distinct symbols, each pass a whole step (sym_backend_step_runs today)")
     args = ap.parse_args()
     curve = step_curve(args)
     print("| req/s | symbols | p50 ms | p99 ms | answered/s |")
     print("|---|---|---|---|---|")
     for r in (int(v) for v in args.rates.split(",")):
-        p50, p99, thr = simulate(r, args.symbols, lambda b: args.scale * curve(b), args.seconds, args.seed)
+        multi = tuple(float(v) for v in args.multi.split(",")) if args.multi else None
+        if multi:
+            multi = (int(multi[0]), multi[1] * 1e-3, multi[2] * 1e-3)
+        p50, p99, thr = simulate(r, args.symbols, lambda b: args.scale * curve(b), args.seconds, args.seed, multi)
         print("| %d | %d | %.1f | %.1f | %.0f |" % (r, args.symbols, p50, p99, thr))
 
 

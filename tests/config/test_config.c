@@ -27,7 +27,8 @@ int main(void) {
     CHECK(c.tower_precision[0] == SYM_PREC_BF16 && c.tower_precision[2] == SYM_PREC_FP32, "mixed by default");
     CHECK(c.shard_count == 1 && c.n_shard_devices == 1 && c.shard_devices[0] == 0 && c.tower_split == 1,
           "shard defaults");
-    CHECK(c.max_batch == 128 && c.max_symbols == 1024 && c.queue_capacity == 4096, "size defaults");
+    CHECK(c.max_batch == 128 && c.rows_per_symbol == 1 && c.max_symbols == 1024 && c.queue_capacity == 4096,
+          "size defaults");
     CHECK(c.hash_seed == 0 && c.status_interval_s == 5 && c.idle_spin_us == 200, "seed/status/spin defaults");
 
     sym_err e = {{0}};
@@ -35,7 +36,8 @@ int main(void) {
     const char *full =
         "{\"model\": {\"dir\": \"/m\", \"synthetic_seed\": 9, \"size\": \"full\"}, \"backend\": \"cuda\","
         " \"precision\": \"fp32\", \"tower_precision\": [\"bf16\",\"fp32\",\"fp32\",\"bf16\"],"
-        " \"shards\": {\"count\": 4, \"devices\": [0, 1], \"tower_split\": 2}, \"max_batch\": 64, \"max_symbols\": 100,"
+        " \"shards\": {\"count\": 4, \"devices\": [0, 1], \"tower_split\": 2}, \"max_batch\": 64, \"rows_per_symbol\": 3,"
+        " \"max_symbols\": 100,"
         " \"queue_capacity\": 512, \"hash_seed\": 42, \"status_interval_s\": 0.5, \"idle_spin_us\": 7}";
     CHECK(!sym_config_parse(&c, full, &e), "full config: %s", e.msg);
     CHECK(!strcmp(c.model_dir, "/m") && c.synthetic_seed == 9 && c.synthetic_full, "model section");
@@ -44,7 +46,8 @@ int main(void) {
               c.tower_precision[3] == SYM_PREC_BF16,
           "tower_precision wins over precision");
     CHECK(c.shard_count == 4 && c.n_shard_devices == 2 && c.shard_devices[1] == 1 && c.tower_split == 2, "shards");
-    CHECK(c.max_batch == 64 && c.max_symbols == 100 && c.queue_capacity == 512 && c.hash_seed == 42 &&
+    CHECK(c.max_batch == 64 && c.rows_per_symbol == 3 && c.max_symbols == 100 && c.queue_capacity == 512 &&
+              c.hash_seed == 42 &&
               c.status_interval_s == 0.5 && c.idle_spin_us == 7,
           "numbers");
     sym_config_defaults(&c);
@@ -73,6 +76,8 @@ int main(void) {
     bad("{\"shards\": {\"devices\": [-1]}}", "shards.devices");
     bad("{\"max_batch\": 0}", "max_batch");
     bad("{\"max_symbols\": 0}", "max_symbols");
+    bad("{\"rows_per_symbol\": 0}", "rows_per_symbol");
+    bad("{\"rows_per_symbol\": 65}", "rows_per_symbol");
     bad("{\"queue_capacity\": 1}", "queue_capacity");
     bad("{\"hash_seed\": 0.5}", "hash_seed");
     bad("{\"status_interval_s\": -1}", "status_interval_s");
