@@ -177,6 +177,8 @@ int main(int argc, char **argv) {
 
     free(x), free(ref), free(got);
     sym_backend_destroy(a), sym_backend_destroy(b);
+    sym_requests_free(&rf);
+    sym_predictions_free(&exp);
     sym_weights_free(&w);
     printf("%s: test_step_runs\n", failures ? "FAIL" : "PASS");
     return failures != 0;
