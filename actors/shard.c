@@ -175,6 +175,11 @@ sym_shard *sym_shard_create(struct sym_engine *g, int index, sym_backend *b, sym
     s->queue_cap = g->cfg.queue_capacity;
     s->max_batch = g->cfg.max_batch < b->max_batch ? g->cfg.max_batch : b->max_batch;
     s->rows_per_sym = g->cfg.rows_per_symbol > 0 ? g->cfg.rows_per_symbol : 1;
+    if (s->rows_per_sym > 1 && b->ops->prepare_runs && b->ops->prepare_runs(b, e)) {
+        sym_failctx(e, "shard %d: preparing steps with several rows of a symbol", index);
+        free(s);
+        return NULL;
+    }
     s->drain_sym = -1;
     sym_doorbell_init(&s->bell);
     int F = g->model.features, ok = 1;

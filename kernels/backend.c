@@ -18,6 +18,7 @@ int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const flo
                           unsigned char *ok, sym_err *e) {
     if (B <= 0 || B > b->max_batch) return sym_fail(e, "batch of %d rows (this backend takes 1..%d)", B, b->max_batch);
     if (ok) memset(ok, 0, (size_t)B);
+    const int R = b->ops->step_runs && b->max_run > 1 ? b->max_run : 1; /* a slot's rows per pass */
     int *pass = malloc((size_t)B * sizeof *pass), n_pass = 0;
     if (!pass) return sym_fail(e, "out of memory for a batch of %d rows", B);
     for (int i = 0; i < B; i++) {
@@ -25,11 +26,12 @@ int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const flo
             free(pass);
             return sym_fail(e, "slot %d out of range 0..%d", (int)slots[i], b->n_slots - 1);
         }
-        pass[i] = 0; /* the rows of this slot before row i */
-        for (int j = 0; j < i; j++) pass[i] += slots[j] == slots[i];
+        int before = 0; /* the rows of this slot before row i */
+        for (int j = 0; j < i; j++) before += slots[j] == slots[i];
+        pass[i] = before / R;
         if (pass[i] + 1 > n_pass) n_pass = pass[i] + 1;
     }
-    if (n_pass == 1) { /* distinct slots: the batch as it is */
+    if (n_pass == 1 && R == 1) { /* distinct slots: the batch as it is */
         free(pass);
         int rc = sym_backend_step(b, B, slots, features, out, e);
         if (!rc && ok) memset(ok, 1, (size_t)B);
@@ -37,21 +39,28 @@ int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const flo
     }
     const size_t F = (size_t)b->cfg.features;
     int *rows = malloc((size_t)B * sizeof *rows);
+    unsigned char *taken = malloc((size_t)B);
     int32_t *ps = malloc((size_t)B * sizeof *ps);
     float *pf = malloc((size_t)B * F * sizeof *pf);
     double *po = malloc((size_t)B * SYM_TOWERS * sizeof *po);
     int rc = 0;
-    if (!rows || !ps || !pf || !po) rc = sym_fail(e, "out of memory for a batch of %d rows", B);
+    if (!rows || !taken || !ps || !pf || !po) rc = sym_fail(e, "out of memory for a batch of %d rows", B);
     for (int p = 0; p < n_pass && !rc; p++) {
+        /* the pass's rows, each slot's together and in order */
         int n = 0;
+        for (int i = 0; i < B; i++) taken[i] = pass[i] != p;
         for (int i = 0; i < B; i++) {
-            if (pass[i] != p) continue;
-            rows[n] = i, ps[n] = slots[i];
-            memcpy(pf + (size_t)n * F, features + (size_t)i * F, F * sizeof *pf);
-            n++;
+            if (taken[i]) continue;
+            for (int j = i; j < B; j++) {
+                if (taken[j] || slots[j] != slots[i]) continue;
+                taken[j] = 1, rows[n] = j, ps[n] = slots[j];
+                memcpy(pf + (size_t)n * F, features + (size_t)j * F, F * sizeof *pf);
+                n++;
+            }
         }
-        if ((rc = sym_backend_step(b, n, ps, pf, po, e))) {
-            sym_failctx(e, "pass %d of %d (one row of each slot)", p + 1, n_pass);
+        rc = R > 1 ? b->ops->step_runs(b, n, ps, pf, po, e) : sym_backend_step(b, n, ps, pf, po, e);
+        if (rc) {
+            sym_failctx(e, "pass %d of %d, at most %d row%s of a slot", p + 1, n_pass, R, R > 1 ? "s" : "");
             break;
         }
         for (int k = 0; k < n; k++) {
@@ -59,7 +68,7 @@ int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const flo
             if (ok) ok[rows[k]] = 1;
         }
     }
-    free(pass), free(rows), free(ps), free(pf), free(po);
+    free(pass), free(rows), free(taken), free(ps), free(pf), free(po);
     return rc;
 }
 

@@ -51,6 +51,16 @@ typedef struct {
      * state untouched and writes NaN as their outputs. The step count still
      * advances. For a backend that is one part of a tower split. */
     int (*set_towers)(sym_backend *b, int mask, sym_err *e);
+    /* Optional (NULL: sym_backend_step_runs runs passes of distinct
+     * slots): step() for a batch whose slots may repeat up to max_run
+     * times, a slot's rows adjacent and in order; each run of rows is
+     * applied in order while the backend holds the slot's state. The
+     * caller (sym_backend_step_runs) guarantees the layout. */
+    int (*step_runs)(sym_backend *b, int B, const int32_t *slots, const float *features, double *out, sym_err *e);
+    /* Optional: builds ahead what step_runs will need (the CUDA engine:
+     * its step graphs for runs), so that the first steps with runs do not
+     * pay for it while serving. Called by a shard that will use runs. */
+    int (*prepare_runs)(sym_backend *b, sym_err *e);
 } sym_backend_ops;
 
 struct sym_backend {
@@ -59,6 +69,7 @@ struct sym_backend {
     sym_state_layout layout;
     int n_slots;
     int max_batch;          /* largest B step() accepts */
+    int max_run;            /* most rows of one slot in a step_runs() call (0, 1: no step_runs) */
     size_t state_elem_size; /* 4 or 8 */
     size_t slot_bytes;      /* layout.numel * state_elem_size */
 };
@@ -87,7 +98,8 @@ int sym_backend_check_batch(const sym_backend *b, int B, const int32_t *slots, s
  * requests of one symbol): a slot's rows apply in row order, each advancing
  * it one step, with the outputs of separate calls in that order. It runs as
  * passes of distinct slots through step(), pass p taking every slot's p-th
- * row, so one call answers all of them. ok (B bytes; NULL: not wanted)
+ * row, so one call answers all of them; where the backend has step_runs,
+ * as passes of up to max_run rows of a slot each, adjacent, through it. ok (B bytes; NULL: not wanted)
  * says which rows were stepped: every row on success; on failure the rows
  * of the passes before the one that failed, whose outputs are in out. Bad
  * arguments (B outside 1..max_batch, a slot out of range) are found before

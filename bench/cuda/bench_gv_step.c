@@ -10,17 +10,35 @@
  * tensor-core GEMV (default 8..8; SYM_GV_TC_MAX=0: never).
  * SYM_BENCH_PROFILE_STEP=1: after each B's timings, one more step between
  * cudaProfilerStart and Stop (`ncu --profile-from-start off` profiles it).
+ * SYM_BENCH_RUN=k (2..4): after each B, B rows as runs of k rows of B/k
+ * symbols in one call (sym_backend_step_runs, docs/design/runs.md) against
+ * one step of those B/k symbols, both timed by the host clock around the
+ * call (median of iters).
  * usage: bench_gv_step [iters] [precisions: fp32,bf16,mixed] [B list: 1,8,39,64,128] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "kernels/cuda/gv/cuda_extra.h"
 
 static int cmpf(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
+}
+
+/* median ms of iters calls of step_runs(B rows: slots[i] = i / k) by the host clock */
+static int time_runs(sym_backend *b, int B, int k, const float *feat, double *out, int iters, float *ms, sym_err *e) {
+    int32_t sl[128];
+    for (int i = 0; i < B; i++) sl[i] = (int32_t)(i / k);
+    for (int it = -2; it < iters; it++) {
+        uint64_t t0 = sym_now_ns();
+        if (sym_backend_step_runs(b, B, sl, feat, out, NULL, e)) return -1;
+        if (it >= 0) ms[it] = (float)((sym_now_ns() - t0) * 1e-6);
+    }
+    qsort(ms, (size_t)iters, sizeof *ms, cmpf);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -100,6 +118,26 @@ int main(int argc, char **argv) {
             double med = ms[iters / 2], floor_ms = (wb + 2.0 * B * sb) / (bw * 1e9) * 1e3;
             printf("BENCH | %s | %d | %.3f | %.3f | %.3f | %.2f | %.2f | %.1f | %ld |\n", names[k], B, med, ms[0],
                    floor_ms, med / floor_ms, wb / 1e9, (double)used / 1e9, fit);
+            const char *rv = getenv("SYM_BENCH_RUN");
+            int kr = rv ? atoi(rv) : 0;
+            if (kr >= 2 && kr <= 4 && B >= kr) {
+                float m_runs, m_one;
+                if (time_runs(b, B, kr, feat, out, iters, ms, &e)) {
+                    printf("FAIL runs: %s\n", e.msg);
+                    return 1;
+                }
+                m_runs = ms[iters / 2];
+                for (int i = 0; i < B * 4; i++)
+                    if (!isfinite(out[i])) printf("WARNING non-finite output %s B=%d runs of %d\n", names[k], B, kr);
+                if (time_runs(b, B / kr, 1, feat, out, iters, ms, &e)) {
+                    printf("FAIL one per symbol: %s\n", e.msg);
+                    return 1;
+                }
+                m_one = ms[iters / 2];
+                printf("BENCH-RUN | %s | %d rows | %d symbols x %d | runs %.3f ms | one row each %.3f ms | %d such "
+                       "steps %.3f ms |\n",
+                       names[k], B, B / kr, kr, m_runs, m_one, kr, kr * m_one);
+            }
             fflush(stdout);
         }
         sym_backend_destroy(b);

@@ -117,10 +117,11 @@ static int cpu_set_towers(sym_backend *b, int mask, sym_err *e) {
     return 0;
 }
 
-static const sym_backend_ops cpu_ops_f64 = {"cpu-fp64",  cpu_step,    cpu_reset,     cpu_export,
-                                            cpu_import, cpu_copy,    cpu_destroy,   cpu_set_towers};
-static const sym_backend_ops cpu_ops_f32 = {"cpu-fp32",  cpu_step,    cpu_reset,     cpu_export,
-                                            cpu_import, cpu_copy,    cpu_destroy,   cpu_set_towers};
+/* no step_runs: runs go through sym_backend_step_runs's passes */
+static const sym_backend_ops cpu_ops_f64 = {"cpu-fp64", cpu_step,    cpu_reset,      cpu_export, cpu_import,
+                                            cpu_copy,   cpu_destroy, cpu_set_towers, NULL,       NULL};
+static const sym_backend_ops cpu_ops_f32 = {"cpu-fp32", cpu_step,    cpu_reset,      cpu_export, cpu_import,
+                                            cpu_copy,   cpu_destroy, cpu_set_towers, NULL,       NULL};
 
 static int thread_count(void) {
     const char *s = getenv("SYM_CPU_THREADS");

@@ -5,7 +5,9 @@
  *    the same row: same state format, outputs within 1e-4;
  *  - export/import round trip and copy_slot: bit-identical continuations;
  *  - a batch with a duplicate slot is rejected and no state changes;
- *  - padded rows (B between buckets) leave every other slot untouched. */
+ *  - padded rows (B between buckets) leave every other slot untouched;
+ *  - runs (several rows of a slot in one call, sym_backend_step_runs) match
+ *    the CPU fp64 path and the GPU's own passes of distinct slots. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +111,71 @@ int main(int argc, char **argv) {
     CHECK(!c32->ops->export_slot(c32, 15, buf2, &e), "%s", e.msg);
     CHECK(!memcmp(buf, buf2, bytes), "reset state differs from the CPU's");
     printf("PASS padded rows leave other slots untouched; reset matches the CPU's initial state\n");
+    /* 7: runs (sym_backend_step_runs): batches in which a slot repeats,
+     * adjacent or not, up to 6 times (runs of at most SYM_RUN_MAX = 4 a
+     * pass), on the GPU's runs against the CPU fp64 path and against the
+     * GPU as passes of distinct slots (max_run 1) */
+    {
+        sym_backend *gr = sym_cuda_backend_create(&w, p, 0, NS, 32, &e), *gp = NULL, *cr = NULL;
+        CHECK(gr, "create: %s", e.msg);
+        gp = sym_cuda_backend_create(&w, p, 0, NS, 32, &e);
+        cr = sym_cpu_backend_create(&w, SYM_PREC_FP64, NS, &e);
+        CHECK(gp && cr, "create: %s", e.msg);
+        CHECK(gr->max_run == 4 && gr->ops->step_runs, "the CUDA backend takes runs of 4 (max_run %d)", gr->max_run);
+        gp->max_run = 1;
+        for (int sl = 0; sl < NS; sl++)
+            CHECK(!gr->ops->reset_slot(gr, sl, &e) && !gp->ops->reset_slot(gp, sl, &e) &&
+                      !cr->ops->reset_slot(cr, sl, &e), "reset: %s", e.msg);
+        double og2[32 * 4], mx_cpu = 0, mx_pass = 0;
+        int bitwise = 1, rows = 0, longest = 0;
+        for (int step = 0; step < 30; step++) {
+            int Br = 1 + (int)((rng >> 7) % 24);
+            frand();
+            for (int i = 0; i < Br; i++) {
+                frand();
+                /* a few slots only, so they repeat; every third step one slot six times in a row */
+                slots[i] = step % 3 == 0 && i < 6 ? 5 : (int32_t)((rng >> 9) % 6);
+            }
+            for (int i = 0; i < Br; i++) {
+                int n = 0;
+                for (int j = 0; j <= i; j++) n += slots[j] == slots[i];
+                longest = n > longest ? n : longest;
+            }
+            for (int i = 0; i < Br * F; i++) feat[i] = frand();
+            for (int i = 0; i < 32 * 4; i++) og[i] = og2[i] = NAN;
+            unsigned char ok[32];
+            CHECK(!sym_backend_step_runs(gr, Br, slots, feat, og, ok, &e), "gpu runs, step %d: %s", step, e.msg);
+            CHECK(!sym_backend_step_runs(gp, Br, slots, feat, og2, NULL, &e), "gpu passes: %s", e.msg);
+            CHECK(!sym_backend_step_runs(cr, Br, slots, feat, oc, NULL, &e), "cpu: %s", e.msg);
+            for (int i = 0; i < Br * 4; i++) {
+                double d = fabs(og[i] - oc[i]), d2 = fabs(og[i] - og2[i]);
+                CHECK(ok[i / 4] && d <= 1e-4, "runs: step %d row %d (slot %d) tower %d gpu %.9g cpu %.9g", step, i / 4,
+                      (int)slots[i / 4], i % 4, og[i], oc[i]);
+                CHECK(d2 <= 1e-4, "runs against passes: step %d row %d tower %d %.9g vs %.9g", step, i / 4, i % 4,
+                      og[i], og2[i]);
+                mx_cpu = d > mx_cpu ? d : mx_cpu, mx_pass = d2 > mx_pass ? d2 : mx_pass;
+                bitwise &= og[i] == og2[i];
+            }
+            rows += Br;
+        }
+        /* every slot's state: runs and passes alike (the same step counts; values within fp32 rounding) */
+        double smx = 0;
+        for (int sl = 0; sl < NS; sl++) {
+            CHECK(!gr->ops->export_slot(gr, sl, buf, &e) && !gp->ops->export_slot(gp, sl, buf2, &e), "%s", e.msg);
+            CHECK(!memcmp(buf, buf2, 8), "slot %d: step count differs between runs and passes", sl);
+            const float *x = (const float *)buf, *y = (const float *)buf2;
+            for (size_t k = 2; k < bytes / 4; k++) {
+                double d = fabs((double)x[k] - y[k]) / (1.0 + fabs((double)y[k]));
+                if (isnan(x[k]) != isnan(y[k])) d = INFINITY;
+                if (!isnan(d)) smx = d > smx ? d : smx;
+            }
+        }
+        CHECK(smx <= 1e-4, "runs against passes: states differ by %.3g (relative)", smx);
+        printf("PASS runs: %d rows in 30 steps, a slot up to %d times a step: vs cpu fp64 max abs err %.3g, vs the "
+               "GPU's passes %.3g (%s), states within %.3g\n",
+               rows, longest, mx_cpu, mx_pass, bitwise ? "bitwise" : "not bitwise", smx);
+        sym_backend_destroy(gr), sym_backend_destroy(gp), sym_backend_destroy(cr);
+    }
     free(buf), free(buf2), free(feat);
     sym_backend_destroy(g), sym_backend_destroy(c64), sym_backend_destroy(c32);
     sym_weights_free(&w);

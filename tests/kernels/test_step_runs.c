@@ -10,7 +10,9 @@
  *  - bad arguments (a slot out of range, B outside 1..max_batch) step no
  *    row and change no state;
  *  - a pass that fails leaves the passes before it stepped, and ok says
- *    which rows those were. */
+ *    which rows those were;
+ *  - a backend with step_runs (max_run 2) gets each slot's rows adjacent,
+ *    in order, at most 2 a call, and gives the same outputs. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,21 @@ static int calls, fail_at;
 static int failing_step(sym_backend *b, int B, const int32_t *slots, const float *f, double *out, sym_err *e) {
     if (++calls == fail_at) return sym_fail(e, "boom");
     return cpu_step(b, B, slots, f, out, e);
+}
+
+/* a step_runs that checks the layout it is given (a slot's rows adjacent,
+ * at most max_run, no slot in two runs), then steps the rows one by one */
+static int layout_bad, longest_run;
+static int runs_step(sym_backend *b, int B, const int32_t *slots, const float *f, double *out, sym_err *e) {
+    for (int i = 0, n; i < B; i += n) {
+        for (n = 1; i + n < B && slots[i + n] == slots[i]; n++) {}
+        if (n > b->max_run) layout_bad = 1;
+        if (n > longest_run) longest_run = n;
+        for (int j = 0; j < i; j++) layout_bad |= slots[j] == slots[i];
+    }
+    for (int r = 0; r < B; r++)
+        if (cpu_step(b, 1, &slots[r], f + (size_t)r * b->cfg.features, out + 4 * r, e)) return -1;
+    return 0;
 }
 
 static int same_slots(sym_backend *a, sym_backend *b, int n) {
@@ -174,6 +191,37 @@ int main(int argc, char **argv) {
     rc = sym_backend_step(b, 2, two, x, ob, &e); /* slots 3 and 4 once, as pass 1 did */
     CHECKV(first_ok && !rc && !memcmp(oa, ob, 8 * sizeof *oa) && same_slots(a, b, 6),
            "a failed second pass: the first pass's rows stepped and answered, the rest not (%s)", e.msg);
+
+    /* a backend with step_runs, max_run 2: random batches as before */
+    sym_backend *c = sym_cpu_backend_create(&w, SYM_PREC_FP64, SLOTS, &e);
+    if (!c) return fprintf(stderr, "cpu backend: %s\n", e.msg), 1;
+    for (int sl = 0; sl < 6; sl++) { /* the states a and b reached */
+        void *buf = malloc(a->slot_bytes);
+        if (!buf || a->ops->export_slot(a, sl, buf, &e) || c->ops->import_slot(c, sl, buf, &e)) return 1;
+        free(buf);
+    }
+    sym_backend_ops runs_ops = *c->ops;
+    cpu_step = runs_ops.step;
+    runs_ops.step_runs = runs_step;
+    c->ops = &runs_ops;
+    c->max_run = 2;
+    same = 1, all_ok = 1;
+    for (int it = 0; it < 30; it++) {
+        int B = 1 + (int)(next_u32() % CHUNK);
+        for (int r = 0; r < B; r++) {
+            sl[r] = (int32_t)(next_u32() % 4);
+            for (int i = 0; i < F; i++) x[(size_t)r * F + i] = frand();
+        }
+        all_ok &= !sym_backend_step_runs(c, B, sl, x, oa, ok, &e);
+        for (int r = 0; r < B; r++) all_ok &= ok[r] == 1;
+        for (int r = 0; r < B; r++) all_ok &= !sym_backend_step(b, 1, &sl[r], x + (size_t)r * F, ob + 4 * r, &e);
+        same &= !memcmp(oa, ob, (size_t)B * 4 * sizeof *oa);
+    }
+    CHECKV(all_ok && same && same_slots(c, b, 6),
+           "through step_runs (max_run 2): outputs and states equal each row alone in row order");
+    CHECKV(!layout_bad && longest_run == 2, "step_runs got each slot's rows together, at most 2 (longest %d)",
+           longest_run);
+    sym_backend_destroy(c);
 
     free(x), free(ref), free(got);
     sym_backend_destroy(a), sym_backend_destroy(b);

@@ -301,6 +301,27 @@ extern "C" {
 }
 float *sym_cuda_device_weights_arena(const sym_device_weights *dw, int device, sym_model_config *cfg);
 
+/* A step's runs (docs/design/runs.md): a slot's rows adjacent and in
+ * order. len[b] is the number of rows of the run that row b starts, 0 where
+ * b continues one (a padding row is a run of 1); max is the longest run,
+ * which picks the state kernels' variant (1: every row its own, the code
+ * of a step without runs); pass is the sLSTM's pass (its rows at that place
+ * in their run: the sLSTM's recurrent gates read the previous row's
+ * output, so its gate layer and cell run once per place). A state kernel
+ * gives a run's first row the whole run: it holds the slot's state while it
+ * applies the rows in order, and the other rows' threads return. */
+#define SYM_RUN_MAX 4
+typedef struct {
+    const int *len;
+    int max, pass;
+} sym_runs;
+/* row b's place in its run */
+__device__ __forceinline__ int sym_run_place(const int *len, int b) {
+    int p = 0;
+    while (len[b - p] == 0) p++;
+    return p;
+}
+
 /* norms.cu. The row kernels hold a row (or group) of up to SYM_ROW_MAX
  * floats in registers; they return -1 (nothing launched) for wider rows,
  * which the backend refuses at creation. */
@@ -318,8 +339,9 @@ int sym_ln_add_rms(cudaStream_t s, const float *x, int ldx, float *u, int ldu, c
                    const float *w2, float eps, int B, int n, sym_xsplit xs);
 /* Causal depthwise conv (K=4) of C channels; state [C,3] at slot offset off. */
 void sym_dconv(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int C, float *pool, size_t numel,
-              const int *slots, size_t off, const float *cw, const float *cb, int silu);
-void sym_step_count(cudaStream_t s, float *pool, size_t numel, const int *slots, int B);
+              const int *slots, sym_runs rn, size_t off, const float *cw, const float *cb, int silu);
+/* each slot's step count + its run's length */
+void sym_step_count(cudaStream_t s, float *pool, size_t numel, const int *slots, sym_runs rn, int B);
 void sym_f32_to_bf16_dev(cudaStream_t s, const float *x, __nv_bfloat16 *y, size_t n);
 void sym_round_bf16_dev(cudaStream_t s, float *x, size_t n);
 void sym_init_dev(cudaStream_t s, float *p, int64_t n, int init, uint64_t key, int fan_in, int hd);
@@ -332,46 +354,46 @@ void sym_init_dev(cudaStream_t s, float *p, int64_t n, int init, uint64_t key, i
 /* mamba2.cu: SSM update + readout, y*silu(z) into Y [B, I]. */
 void sym_mamba_ssm(cudaStream_t s, const float *XS, int ldx, const float *BC, int ldbc, const float *PR, int ldp,
                    int z_off, int dt_off, const float *a, const float *d, float *pool, size_t numel, const int *slots,
-                   int pad_slot, size_t off_h, float *Y, int ldy, int B, int NM);
+                   sym_runs rn, int pad_slot, size_t off_h, float *Y, int ldy, int B, int NM);
 /* retnet.cu */
 void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const float *angle, const float *pool,
-                       size_t numel, const int *slots, float scaling, int B);
+                       size_t numel, const int *slots, sym_runs rn, float scaling, int B);
 void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
-                     size_t numel, const int *slots, int pad_slot, size_t off_S, float *O, int ldo, int B);
+                     size_t numel, const int *slots, sym_runs rn, int pad_slot, size_t off_S, float *O, int ldo, int B);
 void sym_retnet_norm(cudaStream_t s, const float *O, int ldo, const float *PR, int ldp, int H, int NH,
-                     const float *decay, float *pool, size_t numel, const int *slots, size_t off_scale, float *ON,
-                     int ldn, int B, sym_xsplit xs);
+                     const float *decay, float *pool, size_t numel, const int *slots, sym_runs rn, size_t off_scale,
+                     float *ON, int ldn, int B, sym_xsplit xs);
 /* hawk.cu */
 void sym_hawk_cell(cudaStream_t s, const float *PR, int ldp, const float *R, int ldr, const float *G, int ldg,
-                   const float *a, float *pool, size_t numel, const int *slots, size_t off_h, float *T, int ldt, int H,
-                   int B);
+                   const float *a, float *pool, size_t numel, const int *slots, sym_runs rn, size_t off_h, float *T,
+                   int ldt, int H, int B);
 /* xlstm.cu */
 /* a = rmsnorm(u) * w1; xn = layernorm(a) * w2 and xa = silu(conv(xn)); the
  * gates' input row sg [gate i f z o][head][x | y_prev] (heads of bs, x = xa
  * for i and f, xn for z and o; row stride ldsg >= 8n) */
 int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *sg,
-                 int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
-                 const float *cw, const float *cb, size_t off_y, int n, int B, sym_xsplit xs);
+                 int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, sym_runs rn,
+                 size_t off_conv, const float *cw, const float *cb, size_t off_y, int n, int B, sym_xsplit xs);
 /* the sLSTM cell; SO = groupnorm_NS(y) * gn_w + gn_b + res; XM = layernorm(SO) * mn_w.
  * -1 (nothing launched) for NS > SYM_SLSTM_MAX_GROUPS or H not a multiple of NS. */
 #define SYM_SLSTM_MAX_GROUPS 8
-int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
-                  size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b, const float *res,
-                  int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B,
-                  sym_xsplit xs);
+int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, sym_runs rn,
+                  size_t off_c, size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b,
+                  const float *res, int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS,
+                  int B, sym_xsplit xs);
 /* XA = silu(conv(XM)) (conv state advanced); QKV = [Wq XA | Wk XA | Wv XM], 4x4 blocks */
 void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t numel, const int *slots,
-                  size_t off_conv, const float *cw, const float *cb, const float *wq, const float *wk, const float *wv,
+                  sym_runs rn, size_t off_conv, const float *cw, const float *cb, const float *wq, const float *wk, const float *wv,
                   float *XA, int ldxa, float *QKV, int ldq, int I, int B);
 /* the gate projection Lg (rows [igate; fgate] over [q | k | v]) fused in */
 void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ldq, float *pool, size_t numel,
-                    const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH, int B);
+                    const int *slots, sym_runs rn, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH, int B);
 /* The C update and readout, each head's rows split SYM_MLSTM_SPLITS ways
  * (enough blocks to fill the GPU at B = 1); HP [SYM_MLSTM_SPLITS][B][I]
  * receives each split's partial readout C'q, undivided. */
 #define SYM_MLSTM_SPLITS 8
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
-                    const int *slots, int pad_slot, size_t off_C, float *HP, int I, int NH, int B);
+                    const int *slots, sym_runs rn, int pad_slot, size_t off_C, float *HP, int I, int NH, int B);
 /* HN = (groupnorm_NH(sum of HP's splits / den) * w + b + skip * XA) * silu(XG) */
 int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, const float *on_w, const float *on_b,
                   const float *skip, const float *XA, int ldxa, const float *XG, int ldxg, float *HN, int ldh, int I,

@@ -56,16 +56,16 @@ typedef struct {
     tbuf tb[SYM_TOWERS];
     sym_gemm_ws ws[SYM_TOWERS];
     int ldW1;
-    /* one pinned input block [slots (max_batch, padded) | feature rows] and
-     * its device twin, so a step's input is a single copy */
+    /* one pinned input block [slots | runs' lengths (max_batch each, padded) |
+     * feature rows] and its device twin, so a step's input is a single copy */
     void *h_in, *d_in;
     size_t feat_at;
     float *d_feat, *d_pred, *h_feat, *h_pred;
-    int *d_slots, *h_slots;
+    int *d_slots, *h_slots, *d_rlen, *h_rlen; /* rlen: sym_runs.len */
     int tower_mask; /* towers a step computes (set_towers), 15 = all */
     int node_prio;  /* launch priorities configured (sym_prio_state, tower_prio_levels) */
     int buckets[N_BUCKETS], n_buckets;
-    cudaGraphExec_t graphs[N_BUCKETS];
+    cudaGraphExec_t graphs[N_BUCKETS][SYM_RUN_MAX]; /* [bucket][longest run - 1] */
     void *allocs[MAX_ALLOCS];
     int n_allocs;
     size_t weight_bytes;
@@ -399,8 +399,9 @@ static sym_xsplit presplit(cuda_backend *c, int t, const sym_dlin *L, int B) {
 #define XS(L) presplit(c, t, (L), B)
 #define PS(L) (XS(L).bf || XS(L).tf ? GEMV_X_SPLIT : 0)
 
-/* Enqueues tower t for B rows on its stream; returns a cuBLAS status, or -1. */
-static int enqueue_tower(cuda_backend *c, int t, int B) {
+/* Enqueues tower t for B rows whose longest run (sym_runs) is kmax on its
+ * stream; returns a cuBLAS status, or -1. */
+static int enqueue_tower(cuda_backend *c, int t, int B, int kmax) {
     int bad = 0;
     const sym_model_config *cf = &c->base.cfg;
     const sym_state_layout *ly = &c->base.layout;
@@ -408,6 +409,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
     const int H = cf->hidden, P = cf->proj, F = cf->features, I = 2 * H, NH = cf->heads;
     const int NS = sym_cfg_slstm_heads(cf), NM = sym_cfg_mamba_heads(cf), W1 = c->ldW1;
     const int *sl = c->d_slots;
+    sym_runs rn = {c->d_rlen, kmax, 0};
     float *pool = c->pool;
     size_t ne = c->numel;
     tbuf *b = &c->tb[t];
@@ -424,19 +426,28 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
                                                       : NULL;
         if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm1, XS(in1)));
         if (t == SYM_TOWER_XLSTM) {
-            /* sLSTM: sg = the gates' input [g][head][x_g | yprev], pr = gates [i f z o], b5 = s_out */
-            K(sym_slstm_in(s, b->u, H, b->a, H, d->norm1, FLT_EPSILON, b->sg, 8 * H, H / NS, d->s_norm, pool, ne, sl,
-                           bs->s_conv, d->s_cw, d->s_cb, bs->s_y, H, B, XS(&d->s_gates)));
-            G(&d->s_gates, b->sg, 8 * H, b->pr, W1, B, PS(&d->s_gates));
-            /* mLSTM: b6 = xn, pr = [xm | xg], b3 = xa, b1 = qkv, g2 = (ig fg den), hp = partial readouts,
-             * b4 = hn */
-            K(sym_slstm_out(s, b->pr, W1, pool, ne, sl, bs->s_c, bs->s_n, bs->s_m, bs->s_y, d->s_gn_w, d->s_gn_b, b->a, H,
-                            b->b5, I, d->m_norm, b->b6, H, H, NS, B, XS(&d->m_xg)));
-            G(&d->m_xg, b->b6, H, b->pr, W1, B, PS(&d->m_xg));
-            sym_mlstm_in(s, b->pr, W1, pool, ne, sl, bs->m_conv, d->m_cw, d->m_cb, d->m_q, d->m_k, d->m_v, b->b3, I, b->b1,
-                         3 * I, I, B);
-            sym_mlstm_gate(s, &d->m_gates, b->b1, 3 * I, pool, ne, sl, bs->m_n, bs->m_m, b->g2, 4 * NH, I, NH, B);
-            sym_mlstm_cell(s, b->b1, 3 * I, b->g2, 4 * NH, pool, ne, sl, c->scratch_slot, bs->m_C, b->hp, I, NH, B);
+            /* sLSTM: sg = the gates' input [g][head][x_g | yprev], pr = gates [i f z o], b5 = s_out. Its
+             * gates read the previous row's output: with runs, once per place in a run (rn.pass), each
+             * pass's kernels taking their rows only; the gate layer runs over all rows, and the rows
+             * of other passes come out unused. The mLSTM's split input then comes from its own split
+             * (the passes' entries write the gate layer's terms in the same buffer). */
+            const sym_xsplit none = {NULL, NULL};
+            for (rn.pass = 0; rn.pass < kmax; rn.pass++) {
+                K(sym_slstm_in(s, b->u, H, b->a, H, d->norm1, FLT_EPSILON, b->sg, 8 * H, H / NS, d->s_norm, pool, ne,
+                               sl, rn, bs->s_conv, d->s_cw, d->s_cb, bs->s_y, H, B, XS(&d->s_gates)));
+                G(&d->s_gates, b->sg, 8 * H, b->pr, W1, B, PS(&d->s_gates));
+                /* mLSTM: b6 = xn, pr = [xm | xg], b3 = xa, b1 = qkv, g2 = (ig fg den), hp = partial readouts,
+                 * b4 = hn */
+                K(sym_slstm_out(s, b->pr, W1, pool, ne, sl, rn, bs->s_c, bs->s_n, bs->s_m, bs->s_y, d->s_gn_w,
+                                d->s_gn_b, b->a, H, b->b5, I, d->m_norm, b->b6, H, H, NS, B,
+                                kmax > 1 ? none : XS(&d->m_xg)));
+            }
+            G(&d->m_xg, b->b6, H, b->pr, W1, B, kmax > 1 ? 0 : PS(&d->m_xg));
+            sym_mlstm_in(s, b->pr, W1, pool, ne, sl, rn, bs->m_conv, d->m_cw, d->m_cb, d->m_q, d->m_k, d->m_v, b->b3, I,
+                         b->b1, 3 * I, I, B);
+            sym_mlstm_gate(s, &d->m_gates, b->b1, 3 * I, pool, ne, sl, rn, bs->m_n, bs->m_m, b->g2, 4 * NH, I, NH, B);
+            sym_mlstm_cell(s, b->b1, 3 * I, b->g2, 4 * NH, pool, ne, sl, rn, c->scratch_slot, bs->m_C, b->hp, I, NH,
+                           B);
             K(sym_mlstm_out(s, b->hp, b->g2, 4 * NH, d->m_on_w, d->m_on_b, d->m_skip, b->b3, I, b->pr + I, W1, b->b4, I,
                             I, NH, B, XS(&d->m_down)));
             G(&d->m_down, b->b4, I, b->b5, I, B, GEMV_ACC | PS(&d->m_down));
@@ -445,29 +456,30 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
         } else if (t == SYM_TOWER_MAMBA2) {
             /* pr = [x | z | b | c | dt], b3 = xs, b2 = [b | c] after conv, b4 = y*silu(z), b5 = rmsnorm */
             G(&d->mb_proj, b->a, H, b->pr, W1, B, PS(in1));
-            sym_dconv(s, b->pr, W1, b->b3, I, B, I, pool, ne, sl, bs->mb_conv_x, d->mb_cx_w, d->mb_cx_b, 1);
-            sym_dconv(s, b->pr + 2 * I, W1, b->b2, 2 * H, B, SYM_MAMBA_BC, pool, ne, sl, bs->mb_conv_b, d->mb_cb_w,
-                     d->mb_cb_b, 1);
+            sym_dconv(s, b->pr, W1, b->b3, I, B, I, pool, ne, sl, rn, bs->mb_conv_x, d->mb_cx_w, d->mb_cx_b, 1);
+            sym_dconv(s, b->pr + 2 * I, W1, b->b2, 2 * H, B, SYM_MAMBA_BC, pool, ne, sl, rn, bs->mb_conv_b,
+                      d->mb_cb_w, d->mb_cb_b, 1);
             sym_dconv(s, b->pr + 2 * I + SYM_MAMBA_BC, W1, b->b2 + SYM_MAMBA_BC, 2 * H, B, SYM_MAMBA_BC, pool, ne, sl,
-                     bs->mb_conv_c, d->mb_cc_w, d->mb_cc_b, 1);
+                      rn, bs->mb_conv_c, d->mb_cc_w, d->mb_cc_b, 1);
             sym_mamba_ssm(s, b->b3, I, b->b2, 2 * H, b->pr, W1, I, 2 * I + 2 * SYM_MAMBA_BC, d->mb_a, d->mb_d, pool,
-                          ne, sl, c->scratch_slot, bs->mb_h, b->b4, I, B, NM);
+                          ne, sl, rn, c->scratch_slot, bs->mb_h, b->b4, I, B, NM);
             K(sym_rmsnorm(s, b->b4, I, b->b5, I, B, I, 1e-5f, d->mb_norm, XS(&d->mb_out)));
             G(&d->mb_out, b->b5, I, b->u, H, B, GEMV_ACC | PS(&d->mb_out));
         } else if (t == SYM_TOWER_RETNET) {
             int hd = H / NH;
             G(&d->rt_qkvg, b->a, H, b->pr, W1, B, PS(in1));
-            sym_retnet_rotary(s, b->pr, W1, H, hd, d->rt_angle, pool, ne, sl, 1.0f / sqrtf((float)hd), B);
-            sym_retnet_cell(s, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, c->scratch_slot, bs->rt_S, b->b4, I, B);
-            sym_retnet_norm(s, b->b4, I, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, bs->rt_scale, b->b5, I, B,
+            sym_retnet_rotary(s, b->pr, W1, H, hd, d->rt_angle, pool, ne, sl, rn, 1.0f / sqrtf((float)hd), B);
+            sym_retnet_cell(s, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, rn, c->scratch_slot, bs->rt_S, b->b4, I,
+                            B);
+            sym_retnet_norm(s, b->b4, I, b->pr, W1, H, NH, d->rt_decay, pool, ne, sl, rn, bs->rt_scale, b->b5, I, B,
                             XS(&d->rt_out));
             G(&d->rt_out, b->b5, I, b->u, H, B, GEMV_ACC | PS(&d->rt_out));
         } else {
             /* pr = [gate | rec], b3 = r, b2 = [ig | rg], b5 = gelu(gate)*h */
             G(&d->hk_gr, b->a, H, b->pr, W1, B, PS(in1));
-            sym_dconv(s, b->pr + H, W1, b->b3, I, B, H, pool, ne, sl, bs->hk_conv, d->hk_cw, d->hk_cb, 0);
+            sym_dconv(s, b->pr + H, W1, b->b3, I, B, H, pool, ne, sl, rn, bs->hk_conv, d->hk_cw, d->hk_cb, 0);
             G(&d->hk_igrg, b->b3, I, b->b2, 2 * H, B, 0);
-            sym_hawk_cell(s, b->pr, W1, b->b3, I, b->b2, 2 * H, d->hk_a, pool, ne, sl, bs->hk_h, b->b5, I, H, B);
+            sym_hawk_cell(s, b->pr, W1, b->b3, I, b->b2, 2 * H, d->hk_a, pool, ne, sl, rn, bs->hk_h, b->b5, I, H, B);
             G(&d->hk_out, b->b5, I, b->u, H, B, GEMV_ACC);
         }
         if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2, XS(&d->fc1)));
@@ -485,7 +497,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B) {
 #undef XS
 #undef PS
 
-static int enqueue_step(cuda_backend *c, int B, sym_err *e) {
+static int enqueue_step(cuda_backend *c, int B, int kmax, sym_err *e) {
     /* SYM_GV_TOWER_MASK (bench breakdown only: outputs of skipped towers are
      * stale) enqueues a subset of the towers. */
     const char *tm = getenv("SYM_GV_TOWER_MASK");
@@ -494,7 +506,7 @@ static int enqueue_step(cuda_backend *c, int B, sym_err *e) {
     for (int t = 0; t < SYM_TOWERS; t++) {
         if (!(mask & (1 << t))) continue;
         CUDA_CHECK(cudaStreamWaitEvent(c->ts[t], c->ev_fork, 0));
-        int st = enqueue_tower(c, t, B);
+        int st = enqueue_tower(c, t, B, kmax);
         if (st < 0) return sym_fail(e, "tower %d: a row wider than the row kernels take (%d floats)", t, SYM_ROW_MAX);
         if (st) return sym_fail(e, "cuBLAS call failed in tower %d: status %d", t, st);
         CUDA_CHECK(cudaGetLastError());
@@ -502,7 +514,8 @@ static int enqueue_step(cuda_backend *c, int B, sym_err *e) {
         CUDA_CHECK(cudaStreamWaitEvent(c->s, c->ev_join[t], 0));
     }
     /* after every tower: RetNet read the old step count */
-    sym_step_count(c->s, c->pool, c->numel, c->d_slots, B);
+    const sym_runs rn = {c->d_rlen, kmax, 0};
+    sym_step_count(c->s, c->pool, c->numel, c->d_slots, rn, B);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
@@ -518,57 +531,87 @@ static int use_graphs(void) {
     return !(v && *v && *v != '0');
 }
 
-/* The input block (slots, then Bk feature rows) in, the predictions out. */
-static int enqueue_step_io(cuda_backend *c, int Bk, sym_err *e) {
+/* The input block (slots, runs, then Bk feature rows) in, the predictions out. */
+static int enqueue_step_io(cuda_backend *c, int Bk, int kmax, sym_err *e) {
     size_t in_bytes = c->feat_at + (size_t)Bk * c->base.cfg.features * sizeof(float);
     CUDA_CHECK(cudaMemcpyAsync(c->d_in, c->h_in, in_bytes, cudaMemcpyHostToDevice, c->s));
-    if (enqueue_step(c, Bk, e)) return -1;
+    if (enqueue_step(c, Bk, kmax, e)) return -1;
     CUDA_CHECK(cudaMemcpyAsync(c->h_pred, c->d_pred, (size_t)Bk * SYM_TOWERS * sizeof(float), cudaMemcpyDeviceToHost,
                                c->s));
     return 0;
 }
 
-/* Captures bucket bi's whole step (the input copy from the pinned block,
- * the four towers forked and joined, the step counter, the output copy)
- * into a graph: a step is then one launch. Capturing records, it runs
- * nothing. */
-static int capture_bucket(cuda_backend *c, int bi, sym_err *e) {
+/* Captures bucket bi's whole step for runs up to kmax rows (the input
+ * copy from the pinned block, the four towers forked and joined, the step
+ * counter, the output copy) into a graph: a step is then one launch.
+ * Capturing records, it runs nothing. */
+static int capture_bucket(cuda_backend *c, int bi, int kmax, sym_err *e) {
     cudaGraph_t g;
     CUDA_CHECK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
-    int rc = enqueue_step_io(c, c->buckets[bi], e);
+    int rc = enqueue_step_io(c, c->buckets[bi], kmax, e);
     cudaError_t ce = cudaStreamEndCapture(c->s, &g);
     if (rc) return -1;
     if (ce != cudaSuccess) return sym_fail(e, "capturing a step graph: %s", cudaGetErrorString(ce));
     /* kernel nodes hold the priority of the stream that captured them, or
      * their launch's; without this flag a graph runs at its launch
      * stream's priority alone */
-    ce = cudaGraphInstantiate(&c->graphs[bi], g, c->node_prio ? cudaGraphInstantiateFlagUseNodePriority : 0);
+    cudaGraphExec_t *x = &c->graphs[bi][kmax - 1];
+    ce = cudaGraphInstantiate(x, g, c->node_prio ? cudaGraphInstantiateFlagUseNodePriority : 0);
     cudaGraphDestroy(g);
     if (ce != cudaSuccess) {
-        c->graphs[bi] = NULL;
+        *x = NULL;
         return sym_fail(e, "instantiating a step graph: %s", cudaGetErrorString(ce));
     }
     return 0;
 }
 
-static int cuda_step(sym_backend *bb, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
-    cuda_backend *c = (cuda_backend *)bb;
-    if (sym_backend_check_batch(bb, B, slots, e)) return -1;
+/* One step of B rows whose runs' lengths are in h_rlen (longest kmax). */
+static int run_step(cuda_backend *c, int B, int kmax, const int32_t *slots, const float *features, double *out,
+                    sym_err *e) {
     CUDA_CHECK(cudaSetDevice(c->device));
-    int bi = bucket_index(c, B), Bk = c->buckets[bi], F = bb->cfg.features;
+    int bi = bucket_index(c, B), Bk = c->buckets[bi], F = c->base.cfg.features;
     for (int i = 0; i < Bk; i++) c->h_slots[i] = i < B ? slots[i] : c->scratch_slot;
+    for (int i = B; i < Bk; i++) c->h_rlen[i] = 1; /* each padding row its own run */
     memcpy(c->h_feat, features, (size_t)B * F * sizeof(float));
     memset(c->h_feat + (size_t)B * F, 0, (size_t)(Bk - B) * F * sizeof(float));
     if (use_graphs()) {
-        if (!c->graphs[bi] && capture_bucket(c, bi, e)) return -1;
-        CUDA_CHECK(cudaGraphLaunch(c->graphs[bi], c->s));
-    } else if (enqueue_step_io(c, Bk, e)) {
+        cudaGraphExec_t *x = &c->graphs[bi][kmax - 1];
+        if (!*x && capture_bucket(c, bi, kmax, e)) return -1;
+        CUDA_CHECK(cudaGraphLaunch(*x, c->s));
+    } else if (enqueue_step_io(c, Bk, kmax, e)) {
         return -1;
     }
     CUDA_CHECK(cudaStreamSynchronize(c->s));
     for (int i = 0; i < B * SYM_TOWERS; i++)
         out[i] = c->tower_mask & (1 << (i % SYM_TOWERS)) ? (double)c->h_pred[i] : NAN;
     return 0;
+}
+
+static int cuda_step(sym_backend *bb, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (sym_backend_check_batch(bb, B, slots, e)) return -1;
+    for (int i = 0; i < B; i++) c->h_rlen[i] = 1;
+    return run_step(c, B, 1, slots, features, out, e);
+}
+
+/* A batch with runs (sym_backend_step_runs): a slot's rows adjacent, at
+ * most SYM_RUN_MAX of them; each run's first row gets its length. */
+static int cuda_step_runs(sym_backend *bb, int B, const int32_t *slots, const float *features, double *out,
+                          sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (B <= 0 || B > bb->max_batch) return sym_fail(e, "batch of %d rows (this backend takes 1..%d)", B, bb->max_batch);
+    int kmax = 1;
+    for (int i = 0, n; i < B; i += n) {
+        if (slots[i] < 0 || slots[i] >= bb->n_slots)
+            return sym_fail(e, "slot %d out of range 0..%d", (int)slots[i], bb->n_slots - 1);
+        for (n = 1; i + n < B && slots[i + n] == slots[i]; n++) c->h_rlen[i + n] = 0;
+        if (n > SYM_RUN_MAX) return sym_fail(e, "a run of %d rows of slot %d (at most %d)", n, (int)slots[i], SYM_RUN_MAX);
+        for (int j = 0; j < i; j++)
+            if (slots[j] == slots[i]) return sym_fail(e, "slot %d's rows are not together", (int)slots[i]);
+        c->h_rlen[i] = n;
+        kmax = n > kmax ? n : kmax;
+    }
+    return run_step(c, B, kmax, slots, features, out, e);
 }
 
 static int check_slot(cuda_backend *c, int32_t slot, sym_err *e) {
@@ -624,7 +667,8 @@ static void cuda_destroy(sym_backend *bb) {
     cudaSetDevice(c->device);
     cudaDeviceSynchronize();
     for (int i = 0; i < N_BUCKETS; i++)
-        if (c->graphs[i]) cudaGraphExecDestroy(c->graphs[i]);
+        for (int k = 0; k < SYM_RUN_MAX; k++)
+            if (c->graphs[i][k]) cudaGraphExecDestroy(c->graphs[i][k]);
     for (int i = 0; i < c->n_allocs; i++) cudaFree(c->allocs[i]);
     if (c->h_in) cudaFreeHost(c->h_in);
     if (c->h_pred) cudaFreeHost(c->h_pred);
@@ -647,15 +691,30 @@ static int cuda_set_towers(sym_backend *bb, int mask, sym_err *e) {
     CUDA_CHECK(cudaSetDevice(c->device));
     c->tower_mask = mask;
     for (int bi = 0; bi < c->n_buckets; bi++) {
-        if (c->graphs[bi]) CUDA_CHECK(cudaGraphExecDestroy(c->graphs[bi]));
-        c->graphs[bi] = NULL;
-        if (use_graphs() && capture_bucket(c, bi, e)) return -1;
+        for (int k = 0; k < SYM_RUN_MAX; k++) {
+            if (c->graphs[bi][k]) CUDA_CHECK(cudaGraphExecDestroy(c->graphs[bi][k]));
+            c->graphs[bi][k] = NULL;
+        }
+        if (use_graphs() && capture_bucket(c, bi, 1, e)) return -1; /* the run graphs when next needed */
     }
     return 0;
 }
 
-static const sym_backend_ops cuda_ops = {"cuda",      cuda_step, cuda_reset,   cuda_export,
-                                         cuda_import, cuda_copy, cuda_destroy, cuda_set_towers};
+/* every bucket's graphs for runs of 2 to SYM_RUN_MAX rows, now: captured
+ * when first needed, each cost a serving step tens of ms */
+static int cuda_prepare_runs(sym_backend *bb, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (!use_graphs()) return 0;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    for (int bi = 0; bi < c->n_buckets; bi++)
+        for (int k = 2; k <= SYM_RUN_MAX && k <= c->buckets[bi]; k++)
+            if (!c->graphs[bi][k - 1] && capture_bucket(c, bi, k, e)) return -1;
+    return 0;
+}
+
+static const sym_backend_ops cuda_ops = {"cuda",      cuda_step,      cuda_reset,       cuda_export,
+                                         cuda_import, cuda_copy,      cuda_destroy,     cuda_set_towers,
+                                         cuda_step_runs, cuda_prepare_runs};
 
 extern "C" int sym_cuda_device_count(void) {
     int n = 0;
@@ -695,6 +754,7 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
     c->base.cfg = *cfg;
     c->base.n_slots = n_slots;
     c->base.max_batch = max_batch;
+    c->base.max_run = SYM_RUN_MAX;
     c->base.state_elem_size = 4;
     if (sym_state_layout_init(&c->base.layout, cfg, e)) {
         free(c);
@@ -799,7 +859,7 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
                 cublasSetMathMode(w->h, CUBLAS_DEFAULT_MATH))
                 return sym_fail(e, "configuring cuBLAS failed");
         }
-        c->feat_at = ((size_t)Bm * sizeof(int) + 255) & ~(size_t)255;
+        c->feat_at = ((size_t)2 * Bm * sizeof(int) + 255) & ~(size_t)255;
         size_t in_bytes = c->feat_at + (size_t)Bm * cfg->features * 4;
         if (dalloc(c, &c->d_in, in_bytes, e) || dalloc(c, (void **)&c->d_pred, (size_t)Bm * SYM_TOWERS * 4, e))
             return -1;
@@ -807,6 +867,8 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         CUDA_CHECK(cudaMallocHost((void **)&c->h_pred, (size_t)Bm * SYM_TOWERS * 4));
         c->d_slots = (int *)c->d_in, c->d_feat = (float *)((char *)c->d_in + c->feat_at);
         c->h_slots = (int *)c->h_in, c->h_feat = (float *)((char *)c->h_in + c->feat_at);
+        c->d_rlen = c->d_slots + Bm, c->h_rlen = c->h_slots + Bm;
+        for (int i = 0; i < Bm; i++) c->h_rlen[i] = 1;
         /* pool: n_slots real slots + one scratch slot for padded rows; say
          * how many fit rather than only "out of memory" */
         size_t free_b = 0, total_b = 0, need = (size_t)(n_slots + 1) * c->numel * 4;
@@ -848,7 +910,7 @@ static sym_backend *finish(cuda_backend *c, sym_weights *wd, float *arena, int a
     sym_weights_free(wd);
     /* every bucket's graph now, not at its first step: a capture takes tens
      * of milliseconds, which would land on a live request's latency */
-    for (int bi = 0; !rc && use_graphs() && bi < c->n_buckets; bi++) rc = capture_bucket(c, bi, e);
+    for (int bi = 0; !rc && use_graphs() && bi < c->n_buckets; bi++) rc = capture_bucket(c, bi, 1, e);
     if (rc) {
         cuda_destroy(&c->base);
         return NULL;
@@ -980,10 +1042,10 @@ static int time_once(cuda_backend *c, int bi, int mode, cudaEvent_t a, cudaEvent
         for (int t = 0; t < SYM_TOWERS; t++) CUDA_CHECK(cudaStreamWaitEvent(c->ts[t], c->ev_fork, 0));
     }
     for (int k = 0; k < n; k++) {
-        if (mode <= 1) CUDA_CHECK(cudaGraphLaunch(c->graphs[bi], c->s));
-        if (mode == 2 && enqueue_step(c, Bk, e)) return -1;
+        if (mode <= 1) CUDA_CHECK(cudaGraphLaunch(c->graphs[bi][0], c->s));
+        if (mode == 2 && enqueue_step(c, Bk, 1, e)) return -1;
         for (int t = 0; mode == 3 && t < SYM_TOWERS; t++)
-            if (enqueue_tower(c, t, Bk)) return sym_fail(e, "enqueueing tower %d", t);
+            if (enqueue_tower(c, t, Bk, 1)) return sym_fail(e, "enqueueing tower %d", t);
     }
     for (int t = 0; mode == 3 && t < SYM_TOWERS; t++) {
         CUDA_CHECK(cudaEventRecord(c->ev_join[t], c->ts[t]));
@@ -1005,7 +1067,7 @@ extern "C" int sym_cuda_backend_time_steps(sym_backend *bb, int B, const int32_t
     free(out);
     if (rc) return -1;
     int bi = bucket_index(c, B);
-    if (!c->graphs[bi]) return sym_fail(e, "no graph (SYM_CUDA_NO_GRAPH set?)");
+    if (!c->graphs[bi][0]) return sym_fail(e, "no graph (SYM_CUDA_NO_GRAPH set?)");
     /* SYM_BENCH_PIPE=graph|join|tower (measurement): each figure is the
      * mean of PIPE_STEPS steps enqueued back to back with no wait between
      * them: the step's graph, the step enqueued without a graph (the towers

@@ -3,32 +3,39 @@
  * matrix, each element read and written once, with the readout q^T M'.
  * A block is 32 x 8 threads; thread (tx, ty) owns the four columns j..j+3
  * (16-byte accesses) and every eighth row from ty. Both cells use the same
- * code, so the same summation order: a row's result does not depend on B. */
+ * code, so the same summation order: a row's result does not depend on B,
+ * nor on whether it came in a run (sym_runs). */
 #ifndef SYM_GV_MATRIX_STATE_CUH
 #define SYM_GV_MATRIX_STATE_CUH
 
 #include "gv_common.cuh"
 
 /* Rows i0 + ty, i0 + ty + 8, ... below i1 of M (row stride ld floats),
- * columns j..j+3: M[i][j..] = f M[i][j..] + kc(i) vj, in place, and the
- * returned sum over those rows of qv(i) M'[i][j..]. */
-template <typename KF, typename QF>
-__device__ __forceinline__ float4 sym_matrix_rows(float *M, size_t ld, int i0, int i1, int j, float f, float4 vj,
-                                                  KF kc, QF qv) {
-    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+ * columns j..j+3, for the nr (<= RUN) rows of a run in order (sym_runs):
+ * M[i][j..] = f[r] M[i][j..] + kc(r, i) vj[r], in place, each element read
+ * and written once for the whole run, and acc[r] = the sum over those rows
+ * of qv(r, i) M'[i][j..] after row r's update. */
+template <int RUN, typename KF, typename QF>
+__device__ __forceinline__ void sym_matrix_rows(float *M, size_t ld, int i0, int i1, int j, const float (&f)[RUN],
+                                                const float4 (&vj)[RUN], int nr, KF kc, QF qv, float4 (&acc)[RUN]) {
+#pragma unroll
+    for (int r = 0; r < RUN; r++) acc[r] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll 4
     for (int i = i0 + (int)threadIdx.y; i < i1; i += 8) {
         float4 *mp = (float4 *)(M + (size_t)i * ld + j);
         float4 m = *mp;
-        const float kk = kc(i), qi = qv(i);
-        m.x = f * m.x + kk * vj.x;
-        m.y = f * m.y + kk * vj.y;
-        m.z = f * m.z + kk * vj.z;
-        m.w = f * m.w + kk * vj.w;
+#pragma unroll
+        for (int r = 0; r < RUN; r++) {
+            if (r >= nr) break;
+            const float kk = kc(r, i), qi = qv(r, i);
+            m.x = f[r] * m.x + kk * vj[r].x;
+            m.y = f[r] * m.y + kk * vj[r].y;
+            m.z = f[r] * m.z + kk * vj[r].z;
+            m.w = f[r] * m.w + kk * vj[r].w;
+            acc[r].x += qi * m.x, acc[r].y += qi * m.y, acc[r].z += qi * m.z, acc[r].w += qi * m.w;
+        }
         *mp = m;
-        acc.x += qi * m.x, acc.y += qi * m.y, acc.z += qi * m.z, acc.w += qi * m.w;
     }
-    return acc;
 }
 
 /* The block's eight row groups' readouts, summed in the order 0..7 through
@@ -36,6 +43,7 @@ __device__ __forceinline__ float4 sym_matrix_rows(float *M, size_t ld, int i0, i
  * the threads of ty = 0. */
 __device__ __forceinline__ float4 sym_matrix_readout(float4 acc, float4 (&red)[8][32]) {
     const int tx = threadIdx.x, ty = threadIdx.y;
+    __syncthreads(); /* a previous readout's reads of red are done */
     red[ty][tx] = acc;
     __syncthreads();
     float4 s = acc;

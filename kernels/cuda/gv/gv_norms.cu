@@ -109,37 +109,51 @@ int sym_ln_add_rms(cudaStream_t s, const float *x, int ldx, float *u, int ldu, c
     return 0;
 }
 
+/* one thread per channel of a run's first row: the run's rows in order,
+ * the state's window in registers (RUN: 1 or SYM_RUN_MAX, sym_runs) */
+template <int RUN>
 __global__ void k_conv(const float *x, int ldx, float *y, int ldy, int C, float *pool, size_t numel, const int *slots,
-                       size_t off, const float *cw, const float *cb, int silu) {
+                       const int *rlen, size_t off, const float *cw, const float *cb, int silu) {
     SYM_PDL_WAIT();
     int c = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
-    if (c >= C) return;
+    const int nr = RUN == 1 ? 1 : rlen[b];
+    if (c >= C || !nr) return;
     float *st = sym_slot(pool, numel, slots, b) + off + 3 * (size_t)c;
     const float *w = cw + 4 * (size_t)c;
-    float xv = x[(size_t)b * ldx + c];
     float s0 = st[0], s1 = st[1], s2 = st[2];
-    float o = cb[c] + w[0] * s0 + w[1] * s1 + w[2] * s2 + w[3] * xv;
-    st[0] = s1, st[1] = s2, st[2] = xv;
-    y[(size_t)b * ldy + c] = silu ? sym_siluf(o) : o;
+#pragma unroll
+    for (int r = 0; r < RUN; r++) {
+        if (r >= nr) break;
+        float xv = x[(size_t)(b + r) * ldx + c];
+        float o = cb[c] + w[0] * s0 + w[1] * s1 + w[2] * s2 + w[3] * xv;
+        s0 = s1, s1 = s2, s2 = xv;
+        y[(size_t)(b + r) * ldy + c] = silu ? sym_siluf(o) : o;
+    }
+    st[0] = s0, st[1] = s1, st[2] = s2;
 }
 
 void sym_dconv(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int C, float *pool, size_t numel,
-              const int *slots, size_t off, const float *cw, const float *cb, int silu) {
+              const int *slots, sym_runs rn, size_t off, const float *cw, const float *cb, int silu) {
     dim3 grid((C + 255) / 256, B);
-    sym_launch(k_conv, dim3(grid), dim3(256), s, x, ldx, y, ldy, C, pool, numel, slots, off, cw, cb, silu);
+    if (rn.max > 1)
+        sym_launch(k_conv<SYM_RUN_MAX>, dim3(grid), dim3(256), s, x, ldx, y, ldy, C, pool, numel, slots, rn.len, off, cw,
+                   cb, silu);
+    else
+        sym_launch(k_conv<1>, dim3(grid), dim3(256), s, x, ldx, y, ldy, C, pool, numel, slots, rn.len, off, cw, cb,
+                   silu);
 }
 
-__global__ void k_step_count(float *pool, size_t numel, const int *slots, int B) {
+__global__ void k_step_count(float *pool, size_t numel, const int *slots, const int *rlen, int B) {
     SYM_PDL_ENTER();
     int b = blockIdx.x * blockDim.x + threadIdx.x;
-    if (b < B) {
+    if (b < B && rlen[b]) { /* a run's other rows must not write it too */
         long long *p = (long long *)(pool + (size_t)slots[b] * numel);
-        *p += 1;
+        *p += rlen[b];
     }
 }
 
-void sym_step_count(cudaStream_t s, float *pool, size_t numel, const int *slots, int B) {
-    sym_launch(k_step_count, dim3((B + 127) / 128), dim3(128), s, pool, numel, slots, B);
+void sym_step_count(cudaStream_t s, float *pool, size_t numel, const int *slots, sym_runs rn, int B) {
+    sym_launch(k_step_count, dim3((B + 127) / 128), dim3(128), s, pool, numel, slots, rn.len, B);
 }
 
 __global__ void k_to_bf16(const float *x, __nv_bfloat16 *y, size_t n) {

@@ -6,12 +6,13 @@
 #include "gv_matrix_state.cuh"
 
 __global__ void k_retnet_rotary(float *PR, int ldp, int H, int hd, const float *angle, const float *pool,
-                                size_t numel, const int *slots, float scaling) {
+                                size_t numel, const int *slots, const int *rlen, float scaling) {
     SYM_PDL_WAIT();
     int p = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
     if (2 * p >= H) return;
     int i0 = 2 * p, pp = i0 % hd;
-    long long offset = *(const long long *)(pool + (size_t)slots[b] * numel);
+    /* the row's place in its run: the steps its slot takes before it (sym_runs) */
+    long long offset = *(const long long *)(pool + (size_t)slots[b] * numel) + sym_run_place(rlen, b);
     double s0, c0, s1, c1;
     sincos((double)offset * (double)angle[pp], &s0, &c0);
     sincos((double)offset * (double)angle[pp + 1], &s1, &c1);
@@ -25,73 +26,108 @@ __global__ void k_retnet_rotary(float *PR, int ldp, int H, int hd, const float *
 }
 
 void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const float *angle, const float *pool,
-                       size_t numel, const int *slots, float scaling, int B) {
+                       size_t numel, const int *slots, sym_runs rn, float scaling, int B) {
     dim3 grid((H / 2 + 255) / 256, B);
-    sym_launch(k_retnet_rotary, dim3(grid), dim3(256), s, PR, ldp, H, hd, angle, pool, numel, slots, scaling);
+    sym_launch(k_retnet_rotary, dim3(grid), dim3(256), s, PR, ldp, H, hd, angle, pool, numel, slots, rn.len, scaling);
 }
 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
- * 128, heads, rows); the update of gv_matrix_state.cuh over the whole head. */
+ * 128, heads, rows); the update of gv_matrix_state.cuh over the whole head,
+ * for the rows of a run from its first (sym_runs). */
+template <int RUN>
 __global__ void __launch_bounds__(256) k_retnet_cell(const float *PR, int ldp, int H, int hd, const float *decay,
-                                                     float *pool, size_t numel, const int *slots, int pad_slot,
-                                                     size_t off_S, float *O, int ldo) {
+                                                     float *pool, size_t numel, const int *slots, const int *rlen,
+                                                     int pad_slot, size_t off_S, float *O, int ldo) {
     SYM_PDL_WAIT();
     __shared__ float4 red[8][32];
     int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y, b = blockIdx.z;
-    if (slots[b] == pad_slot) return; /* a padding row: its output is never used */
-    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    const int nr = RUN == 1 ? 1 : rlen[b];
+    if (!nr || slots[b] == pad_slot) return; /* a padding row: its output is never used */
+    float4 acc[RUN];
+#pragma unroll
+    for (int r = 0; r < RUN; r++) acc[r] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (j < hd) {
-        const float *qr = PR + (size_t)b * ldp + n * hd, *kr = qr + H, *v = qr + 2 * H;
+        float f[RUN];
+        float4 vj[RUN];
+#pragma unroll
+        for (int r = 0; r < RUN; r++) {
+            f[r] = decay[n];
+            vj[r] = r < nr ? *(const float4 *)(PR + (size_t)(b + r) * ldp + n * hd + 2 * H + j) : acc[r];
+        }
         float *S = sym_slot(pool, numel, slots, b) + off_S + (size_t)n * hd * hd;
-        acc = sym_matrix_rows(S, hd, 0, hd, j, decay[n], *(const float4 *)(v + j), [=](int i) { return kr[i]; },
-                              [=](int i) { return qr[i]; });
+        const float *q0 = PR + (size_t)b * ldp + n * hd;
+        const size_t lp = (size_t)ldp;
+        sym_matrix_rows<RUN>(S, hd, 0, hd, j, f, vj, nr, [=](int r, int i) { return q0[r * lp + H + i]; },
+                             [=](int r, int i) { return q0[r * lp + i]; }, acc);
     }
-    const float4 s = sym_matrix_readout(acc, red);
-    if (ty == 0 && j < hd) {
-        float *o = O + (size_t)b * ldo + n * hd + j;
-        o[0] = s.x, o[1] = s.y, o[2] = s.z, o[3] = s.w;
+#pragma unroll
+    for (int r = 0; r < RUN; r++) {
+        if (r >= nr) break;
+        const float4 s = sym_matrix_readout(acc[r], red);
+        if (ty == 0 && j < hd) {
+            float *o = O + (size_t)(b + r) * ldo + n * hd + j;
+            o[0] = s.x, o[1] = s.y, o[2] = s.z, o[3] = s.w;
+        }
     }
 }
 
 void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
-                     size_t numel, const int *slots, int pad_slot, size_t off_S, float *O, int ldo, int B) {
+                     size_t numel, const int *slots, sym_runs rn, int pad_slot, size_t off_S, float *O, int ldo, int B) {
     int hd = H / NH; /* even (rotary pairs); float4 needs hd % 4 == 0: checked at creation */
     dim3 grid((hd + 127) / 128, NH, B), block(32, 8);
-    sym_launch_state(k_retnet_cell, dim3(grid), dim3(block), s, PR, ldp, H, hd, decay, pool, numel, slots, pad_slot,
-                     off_S, O, ldo);
+    if (rn.max > 1)
+        sym_launch_state(k_retnet_cell<SYM_RUN_MAX>, dim3(grid), dim3(block), s, PR, ldp, H, hd, decay, pool, numel,
+                         slots, rn.len, pad_slot, off_S, O, ldo);
+    else
+        sym_launch_state(k_retnet_cell<1>, dim3(grid), dim3(block), s, PR, ldp, H, hd, decay, pool, numel, slots,
+                         rn.len, pad_slot, off_S, O, ldo);
 }
 
+/* per (head, run): the scale's recurrence over the run's rows in order,
+ * each row's 1/sqrt(scale), RMSNorm and silu(g) gating (sym_runs) */
+template <int RUN>
 __global__ void k_retnet_norm(const float *O, int ldo, const float *PR, int ldp, int H, int hd, const float *decay,
-                              float *pool, size_t numel, const int *slots, size_t off_scale, float *ON, int ldn,
-                              sym_xsplit xs, int B) {
+                              float *pool, size_t numel, const int *slots, const int *rlen, size_t off_scale, float *ON,
+                              int ldn, sym_xsplit xs, int B) {
     SYM_PDL_WAIT();
     __shared__ float sh[32];
     int n = blockIdx.x, b = blockIdx.y;
+    const int nr = RUN == 1 ? 1 : rlen[b];
+    if (!nr) return;
     float *scp = sym_slot(pool, numel, slots, b) + off_scale + n;
-    float sc = decay[n] * *scp + 1.0f;
-    __syncthreads();
+    float sc = *scp;
+    __syncthreads(); /* every thread has read the scale before it is written */
+#pragma unroll
+    for (int r = 0; r < RUN; r++) {
+        if (r >= nr) break;
+        sc = decay[n] * sc + 1.0f;
+        float rs = sqrtf(sc);
+        const float *o = O + (size_t)(b + r) * ldo + n * hd;
+        const float *g = PR + (size_t)(b + r) * ldp + 3 * H + n * hd;
+        float ss = 0.0f;
+        for (int j = threadIdx.x; j < hd; j += blockDim.x) {
+            float v = o[j] / rs;
+            ss += v * v;
+        }
+        ss = sym_block_sum(ss, sh);
+        float rn = 1.0f / sqrtf(ss / (float)hd + 1e-6f);
+        for (int j = threadIdx.x; j < hd; j += blockDim.x) {
+            const float v = (o[j] / rs) * rn * sym_siluf(g[j]);
+            ON[(size_t)(b + r) * ldn + n * hd + j] = v;
+            sym_put_x(xs, B, H, b + r, n * hd + j, v); /* the output projection's input is H wide */
+        }
+    }
     if (threadIdx.x == 0) *scp = sc;
-    float rs = sqrtf(sc);
-    const float *o = O + (size_t)b * ldo + n * hd;
-    const float *g = PR + (size_t)b * ldp + 3 * H + n * hd;
-    float ss = 0.0f;
-    for (int j = threadIdx.x; j < hd; j += blockDim.x) {
-        float v = o[j] / rs;
-        ss += v * v;
-    }
-    ss = sym_block_sum(ss, sh);
-    float r = 1.0f / sqrtf(ss / (float)hd + 1e-6f);
-    for (int j = threadIdx.x; j < hd; j += blockDim.x) {
-        const float v = (o[j] / rs) * r * sym_siluf(g[j]);
-        ON[(size_t)b * ldn + n * hd + j] = v;
-        sym_put_x(xs, B, H, b, n * hd + j, v); /* the output projection's input is H wide */
-    }
 }
 
 void sym_retnet_norm(cudaStream_t s, const float *O, int ldo, const float *PR, int ldp, int H, int NH,
-                     const float *decay, float *pool, size_t numel, const int *slots, size_t off_scale, float *ON,
-                     int ldn, int B, sym_xsplit xs) {
+                     const float *decay, float *pool, size_t numel, const int *slots, sym_runs rn, size_t off_scale,
+                     float *ON, int ldn, int B, sym_xsplit xs) {
     dim3 grid(NH, B);
-    sym_launch(k_retnet_norm, dim3(grid), dim3(256), s, O, ldo, PR, ldp, H, H / NH, decay, pool, numel, slots,
-               off_scale, ON, ldn, xs, B);
+    if (rn.max > 1)
+        sym_launch(k_retnet_norm<SYM_RUN_MAX>, dim3(grid), dim3(256), s, O, ldo, PR, ldp, H, H / NH, decay, pool, numel,
+                   slots, rn.len, off_scale, ON, ldn, xs, B);
+    else
+        sym_launch(k_retnet_norm<1>, dim3(grid), dim3(256), s, O, ldo, PR, ldp, H, H / NH, decay, pool, numel, slots,
+                   rn.len, off_scale, ON, ldn, xs, B);
 }

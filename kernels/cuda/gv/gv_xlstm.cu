@@ -16,11 +16,13 @@
 template <int EPT, int T>
 __global__ void __launch_bounds__(T) k_slstm_in(const float *u, int ldu, float *a, int lda, const float *w1, float eps,
                                                  float *sg, int ldsg, int bs, const float *w2, float *pool,
-                                                 size_t numel, const int *slots, size_t off_conv, const float *cw,
-                                                 const float *cb, size_t off_y, int n, sym_xsplit xs, int B) {
+                                                 size_t numel, const int *slots, const int *rlen, int pass,
+                                                 size_t off_conv, const float *cw, const float *cb, size_t off_y, int n,
+                                                 sym_xsplit xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int row = blockIdx.x;
+    if (pass >= 0 && sym_run_place(rlen, row) != pass) return; /* another pass's row (sym_runs) */
     float *st = sym_slot(pool, numel, slots, row), *cs = st + off_conv;
     /* every load first (row_load_or's note) */
     float v[EPT], w1v[EPT], w2v[EPT], s0[EPT], s1[EPT], s2[EPT], c0[EPT], c1[EPT], c2[EPT], c3[EPT], cbv[EPT], yv[EPT];
@@ -65,12 +67,13 @@ __global__ void __launch_bounds__(T) k_slstm_in(const float *u, int ldu, float *
 }
 
 int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, const float *w1, float eps, float *sg,
-                 int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, size_t off_conv,
-                 const float *cw, const float *cb, size_t off_y, int n, int B, sym_xsplit xs) {
+                 int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, sym_runs rn,
+                 size_t off_conv, const float *cw, const float *cb, size_t off_y, int n, int B, sym_xsplit xs) {
     if ((xs.bf || xs.tf) && ldsg != 8 * n) return -1; /* the terms are laid out at the row's width */
+    const int pass = rn.max > 1 ? rn.pass : -1;
 #define L_(E)                                                                                                  \
     sym_launch(k_slstm_in<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, u, ldu, a, lda, w1, eps, sg, ldsg, bs, w2, pool, \
-               numel, slots, off_conv, cw, cb, off_y, n, xs, B)
+               numel, slots, rn.len, pass, off_conv, cw, cb, off_y, n, xs, B)
     SYM_EPT_SWITCH_WIDE(n, L_)
 #undef L_
     return 0;
@@ -82,13 +85,14 @@ int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, con
  * input xm = LayerNorm(s_out) * m_norm to XM. Was three kernels. */
 template <int EPT, int T>
 __global__ void __launch_bounds__(T) k_slstm_out(const float *G, int ldg, float *pool, size_t numel, const int *slots,
-                                                  size_t off_c, size_t off_n, size_t off_m, size_t off_y,
-                                                  const float *gn_w, const float *gn_b, const float *res, int ldr,
-                                                  float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H,
-                                                  int NS, sym_xsplit xs, int B) {
+                                                  const int *rlen, int pass, size_t off_c, size_t off_n, size_t off_m,
+                                                  size_t off_y, const float *gn_w, const float *gn_b, const float *res,
+                                                  int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm,
+                                                  int H, int NS, sym_xsplit xs, int B) {
     SYM_PDL_ENTER();
     __shared__ float sh[32];
     int row = blockIdx.x, gs = H / NS;
+    if (pass >= 0 && sym_run_place(rlen, row) != pass) return; /* another pass's row (sym_runs) */
     float *st = sym_slot(pool, numel, slots, row);
     const float *g = G + (size_t)row * ldg;
     /* every load first (row_load_or's note) */
@@ -162,14 +166,15 @@ __global__ void __launch_bounds__(T) k_slstm_out(const float *G, int ldg, float 
     }
 }
 
-int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, size_t off_c,
-                  size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b, const float *res,
-                  int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS, int B,
-                  sym_xsplit xs) {
+int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, sym_runs rn,
+                  size_t off_c, size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b,
+                  const float *res, int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS,
+                  int B, sym_xsplit xs) {
     if (NS < 1 || NS > SYM_SLSTM_MAX_GROUPS || H % NS) return -1;
+    const int pass = rn.max > 1 ? rn.pass : -1;
 #define L_(E)                                                                                                  \
-    sym_launch(k_slstm_out<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, G, ldg, pool, numel, slots, off_c, off_n, off_m, off_y, gn_w, \
-               gn_b, res, ldr, SO, ldso, mn_w, XM, ldxm, H, NS, xs, B)
+    sym_launch(k_slstm_out<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, G, ldg, pool, numel, slots, rn.len, pass, off_c,  \
+               off_n, off_m, off_y, gn_w, gn_b, res, ldr, SO, ldso, mn_w, XM, ldxm, H, NS, xs, B)
     SYM_EPT_SWITCH_WIDE(H, L_)
 #undef L_
     return 0;
@@ -184,21 +189,26 @@ int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t n
  * 39: 10.1 us, 67 % excess sectors, 9.5 warps an SM). Per channel, every
  * warp's loads are contiguous, with four times the warps: 5.1 us (B = 8:
  * 5.7 -> 3.7 us). The arithmetic and its order are unchanged. */
+template <int RUN>
 __global__ void __launch_bounds__(256) k_mlstm_in(const float *XM, int ldxm, float *pool, size_t numel,
-                                                  const int *slots, size_t off_conv, const float *cw, const float *cb,
-                                                  const float *wq, const float *wk, const float *wv, float *XA, int ldxa,
-                                                  float *QKV, int ldq, int I) {
+                                                  const int *slots, const int *rlen, size_t off_conv, const float *cw,
+                                                  const float *cb, const float *wq, const float *wk, const float *wv,
+                                                  float *XA, int ldxa, float *QKV, int ldq, int I) {
     SYM_PDL_ENTER();
     const int ch = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
+    const int nr = RUN == 1 ? 1 : rlen[b]; /* a run's rows, from its first (sym_runs); the same in the whole block */
+    if (!nr) return;
     /* I is a multiple of 4, so a channel's block mates (the lanes of its
      * four) are in range together; every lane reaches the shuffles */
     const bool on = ch < I;
     /* every load first: a store may alias a later load, which would then wait for it */
     float *cs = sym_slot(pool, numel, slots, b) + off_conv + 3 * (size_t)ch;
-    float xm = 0.0f, s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, bias = 0.0f;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, bias = 0.0f;
     float4 w = make_float4(0.0f, 0.0f, 0.0f, 0.0f), q4 = w, k4 = w, v4 = w;
+    float xmr[RUN];
+#pragma unroll
+    for (int r = 0; r < RUN; r++) xmr[r] = on && r < nr ? XM[(size_t)(b + r) * ldxm + ch] : 0.0f;
     if (on) {
-        xm = XM[(size_t)b * ldxm + ch];
         s0 = cs[0], s1 = cs[1], s2 = cs[2];
         /* 16-byte loads (the small-weight arena aligns every tensor to 64
          * bytes): channel ch's conv taps, and its row of its block in each
@@ -209,29 +219,39 @@ __global__ void __launch_bounds__(256) k_mlstm_in(const float *XM, int ldxm, flo
         v4 = *(const float4 *)(wv + (size_t)ch * 4);
         bias = cb[ch];
     }
-    const float o = bias + w.x * s0 + w.y * s1 + w.z * s2 + w.w * xm, xa = sym_siluf(o);
-    /* the block's four xa and xm, from lanes 4 (lane / 4) + 0..3 */
-    float xa4[4], xm4[4];
 #pragma unroll
-    for (int c = 0; c < 4; c++) {
-        xa4[c] = __shfl_sync(0xffffffffu, xa, c, 4);
-        xm4[c] = __shfl_sync(0xffffffffu, xm, c, 4);
+    for (int r = 0; r < RUN; r++) {
+        if (r >= nr) break;
+        const float xm = xmr[r];
+        const float o = bias + w.x * s0 + w.y * s1 + w.z * s2 + w.w * xm, xa = sym_siluf(o);
+        /* the block's four xa and xm, from lanes 4 (lane / 4) + 0..3 */
+        float xa4[4], xm4[4];
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            xa4[c] = __shfl_sync(0xffffffffu, xa, c, 4);
+            xm4[c] = __shfl_sync(0xffffffffu, xm, c, 4);
+        }
+        s0 = s1, s1 = s2, s2 = xm;
+        if (!on) continue;
+        XA[(size_t)(b + r) * ldxa + ch] = xa;
+        float *q = QKV + (size_t)(b + r) * ldq + ch;
+        q[0] = (q4.x * xa4[0] + q4.y * xa4[1]) + (q4.z * xa4[2] + q4.w * xa4[3]);
+        q[I] = (k4.x * xa4[0] + k4.y * xa4[1]) + (k4.z * xa4[2] + k4.w * xa4[3]);
+        q[2 * I] = (v4.x * xm4[0] + v4.y * xm4[1]) + (v4.z * xm4[2] + v4.w * xm4[3]);
     }
-    if (!on) return;
-    cs[0] = s1, cs[1] = s2, cs[2] = xm;
-    XA[(size_t)b * ldxa + ch] = xa;
-    float *q = QKV + (size_t)b * ldq + ch;
-    q[0] = (q4.x * xa4[0] + q4.y * xa4[1]) + (q4.z * xa4[2] + q4.w * xa4[3]);
-    q[I] = (k4.x * xa4[0] + k4.y * xa4[1]) + (k4.z * xa4[2] + k4.w * xa4[3]);
-    q[2 * I] = (v4.x * xm4[0] + v4.y * xm4[1]) + (v4.z * xm4[2] + v4.w * xm4[3]);
+    if (on) cs[0] = s0, cs[1] = s1, cs[2] = s2;
 }
 
 void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t numel, const int *slots,
-                  size_t off_conv, const float *cw, const float *cb, const float *wq, const float *wk, const float *wv,
-                  float *XA, int ldxa, float *QKV, int ldq, int I, int B) {
+                  sym_runs rn, size_t off_conv, const float *cw, const float *cb, const float *wq, const float *wk,
+                  const float *wv, float *XA, int ldxa, float *QKV, int ldq, int I, int B) {
     dim3 grid((I + 255) / 256, B);
-    sym_launch(k_mlstm_in, grid, dim3(256), s, XM, ldxm, pool, numel, slots, off_conv, cw, cb, wq, wk, wv, XA, ldxa,
-               QKV, ldq, I);
+    if (rn.max > 1)
+        sym_launch(k_mlstm_in<SYM_RUN_MAX>, grid, dim3(256), s, XM, ldxm, pool, numel, slots, rn.len, off_conv, cw, cb,
+                   wq, wk, wv, XA, ldxa, QKV, ldq, I);
+    else
+        sym_launch(k_mlstm_in<1>, grid, dim3(256), s, XM, ldxm, pool, numel, slots, rn.len, off_conv, cw, cb, wq, wk, wv,
+                   XA, ldxa, QKV, ldq, I);
 }
 
 /* grid (NH, B): the head's input and forget gate pre-activations (rows n
@@ -239,70 +259,79 @@ void sym_mlstm_in(cudaStream_t s, const float *XM, int ldxm, float *pool, size_t
  * [q | k | v], a fixed-order block sum each: the projection is 2NH rows, a
  * GEMV launch of its own cost more than its arithmetic), then ig, fg, m',
  * n' and the denominator; SC[b*ldsc + 4n + {0,1,2}]. */
-template <typename WT>
+template <typename WT, int RUN>
 __global__ void k_mlstm_gate(const WT *Wg, const float *bg, int in, const float *QKV, int ldq, float *pool,
-                             size_t numel, const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I,
-                             int NH, int vec) {
+                             size_t numel, const int *slots, const int *rlen, size_t off_n, size_t off_m, float *SC,
+                             int ldsc, int I, int NH, int vec) {
     SYM_PDL_WAIT();
     __shared__ float sh[32];
     int n = blockIdx.x, b = blockIdx.y, dm = I / NH;
-    const float *x = QKV + (size_t)b * ldq;
+    const int nr = RUN == 1 ? 1 : rlen[b]; /* a run's rows in order, from its first (sym_runs) */
+    if (!nr) return;
     const WT *wi = Wg + (size_t)n * in, *wf = Wg + (size_t)(NH + n) * in;
-    float di = 0.0f, df = 0.0f;
-    if (vec) { /* 16-byte loads, 8 inputs a step: scalar loads left it latency-bound (24 us at B = 39) */
-#pragma unroll 2
-        for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) {
-            float a[8], f[8], xv[8];
-            load8<WT>(wi + k, a);
-            load8<WT>(wf + k, f);
-            load8<float>(x + k, xv);
-#pragma unroll
-            for (int q = 0; q < 8; q++) di += a[q] * xv[q], df += f[q] * xv[q];
-        }
-    } else {
-#pragma unroll 4
-        for (int k = threadIdx.x; k < in; k += blockDim.x) {
-            float xv = x[k];
-            di += sym_to_float(wi[k]) * xv;
-            df += sym_to_float(wf[k]) * xv;
-        }
-    }
-    float ip = sym_block_sum(di, sh) + (bg ? bg[n] : 0.0f);
-    float fp = sym_block_sum(df, sh) + (bg ? bg[NH + n] : 0.0f);
     float *st = sym_slot(pool, numel, slots, b);
-    float mo = st[off_m + n];
-    float lf = sym_logsigmoidf(fp);
-    float m = ip > mo + lf ? ip : mo + lf;
-    float ig = expf(ip - m), fg = expf(lf + mo - m);
-    float ksc = 1.0f / sqrtf((float)dm);
-    const float *q = x + n * dm, *k = q + I;
+    float mo = st[off_m + n]; /* read by every thread before thread 0 writes it, after a block sum */
     float *nv = st + off_n + (size_t)n * dm;
-    float dot = 0.0f;
-    for (int i = threadIdx.x; i < dm; i += blockDim.x) {
-        float nn = fg * nv[i] + ig * (k[i] * ksc);
-        nv[i] = nn;
-        dot += q[i] * nn;
+    const float ksc = 1.0f / sqrtf((float)dm);
+#pragma unroll 1
+    for (int r = 0; r < nr; r++) {
+        const float *x = QKV + (size_t)(b + r) * ldq;
+        float di = 0.0f, df = 0.0f;
+        if (vec) { /* 16-byte loads, 8 inputs a step: scalar loads left it latency-bound (24 us at B = 39) */
+#pragma unroll 2
+            for (int k = threadIdx.x * 8; k < in; k += blockDim.x * 8) {
+                float a[8], f[8], xv[8];
+                load8<WT>(wi + k, a);
+                load8<WT>(wf + k, f);
+                load8<float>(x + k, xv);
+#pragma unroll
+                for (int q = 0; q < 8; q++) di += a[q] * xv[q], df += f[q] * xv[q];
+            }
+        } else {
+#pragma unroll 4
+            for (int k = threadIdx.x; k < in; k += blockDim.x) {
+                float xv = x[k];
+                di += sym_to_float(wi[k]) * xv;
+                df += sym_to_float(wf[k]) * xv;
+            }
+        }
+        float ip = sym_block_sum(di, sh) + (bg ? bg[n] : 0.0f);
+        float fp = sym_block_sum(df, sh) + (bg ? bg[NH + n] : 0.0f);
+        float lf = sym_logsigmoidf(fp);
+        float m = ip > mo + lf ? ip : mo + lf;
+        float ig = expf(ip - m), fg = expf(lf + mo - m);
+        const float *q = x + n * dm, *k = q + I;
+        float dot = 0.0f;
+        for (int i = threadIdx.x; i < dm; i += blockDim.x) { /* a thread keeps its i over the run */
+            float nn = fg * nv[i] + ig * (k[i] * ksc);
+            nv[i] = nn;
+            dot += q[i] * nn;
+        }
+        dot = sym_block_sum(dot, sh);
+        if (threadIdx.x == 0) {
+            float den = fabsf(dot), fl = expf(-m);
+            den = (den > fl ? den : fl) + 1e-6f;
+            float *sc = SC + (size_t)(b + r) * ldsc + 4 * n;
+            sc[0] = ig, sc[1] = fg, sc[2] = den;
+        }
+        mo = m;
     }
-    dot = sym_block_sum(dot, sh); /* syncs: every thread has read m before it is written */
-    if (threadIdx.x == 0) {
-        st[off_m + n] = m;
-        float den = fabsf(dot), fl = expf(-m);
-        den = (den > fl ? den : fl) + 1e-6f;
-        float *sc = SC + (size_t)b * ldsc + 4 * n;
-        sc[0] = ig, sc[1] = fg, sc[2] = den;
-    }
+    if (threadIdx.x == 0) st[off_m + n] = mo;
 }
 
 void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ldq, float *pool, size_t numel,
-                    const int *slots, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH, int B) {
+                    const int *slots, sym_runs rn, size_t off_n, size_t off_m, float *SC, int ldsc, int I, int NH,
+                    int B) {
     dim3 grid(NH, B);
     int vec = Lg->in % 8 == 0 && ldq % 4 == 0 && (uintptr_t)QKV % 16 == 0 && (uintptr_t)Lg->w % 16 == 0;
-    if (Lg->bf16)
-        sym_launch(k_mlstm_gate<__nv_bfloat16>, grid, dim3(256), s, (const __nv_bfloat16 *)Lg->w, Lg->b, Lg->in, QKV,
-                   ldq, pool, numel, slots, off_n, off_m, SC, ldsc, I, NH, vec);
-    else
-        sym_launch(k_mlstm_gate<float>, grid, dim3(256), s, (const float *)Lg->w, Lg->b, Lg->in, QKV, ldq, pool, numel,
-                   slots, off_n, off_m, SC, ldsc, I, NH, vec);
+#define L_(WT, R)                                                                                                   \
+    sym_launch(k_mlstm_gate<WT, R>, grid, dim3(256), s, (const WT *)Lg->w, Lg->b, Lg->in, QKV, ldq, pool, numel, slots, \
+               rn.len, off_n, off_m, SC, ldsc, I, NH, vec)
+    if (Lg->bf16 && rn.max > 1) L_(__nv_bfloat16, SYM_RUN_MAX);
+    else if (Lg->bf16) L_(__nv_bfloat16, 1);
+    else if (rn.max > 1) L_(float, SYM_RUN_MAX);
+    else L_(float, 1);
+#undef L_
 }
 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
@@ -311,35 +340,54 @@ void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ld
  * about 256 blocks (one per head and column chunk left 32 blocks streaming
  * 8 MB per layer); each split writes its partial readout, summed in a
  * fixed order by k_mlstm_out, so a row's result does not depend on B. */
+template <int RUN>
 __global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool,
-                                                    size_t numel, const int *slots, int pad_slot, size_t off_C,
-                                                    float *HP, int I, int dm, int B) {
+                                                    size_t numel, const int *slots, const int *rlen, int pad_slot,
+                                                    size_t off_C, float *HP, int I, int dm, int B) {
     SYM_PDL_WAIT();
     __shared__ float4 red[8][32];
     const int RS = SYM_MLSTM_SPLITS;
     int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y / RS, rs = blockIdx.y % RS;
     int b = blockIdx.z, per = (dm + RS - 1) / RS, i0 = rs * per, i1 = min(dm, i0 + per);
-    if (slots[b] == pad_slot) return; /* a padding row: its readout is never used */
-    const float *sc = SC + (size_t)b * ldsc + 4 * n;
-    float ig = sc[0], fg = sc[1];
-    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    const int nr = RUN == 1 ? 1 : rlen[b]; /* a run's rows, from its first (sym_runs) */
+    if (!nr || slots[b] == pad_slot) return; /* a padding row: its readout is never used */
+    float4 acc[RUN];
+#pragma unroll
+    for (int r = 0; r < RUN; r++) acc[r] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (j < dm) {
-        const float *q = QKV + (size_t)b * ldq + n * dm, *k = q + I, *v = q + 2 * I;
-        float ksc = 1.0f / sqrtf((float)dm);
+        float ig[RUN], fg[RUN];
+        float4 vj[RUN];
+#pragma unroll
+        for (int r = 0; r < RUN; r++) {
+            const float *sc = SC + (size_t)(b + (r < nr ? r : 0)) * ldsc + 4 * n;
+            ig[r] = sc[0], fg[r] = sc[1];
+            vj[r] = *(const float4 *)(QKV + (size_t)(b + (r < nr ? r : 0)) * ldq + 2 * I + n * dm + j);
+        }
+        const float ksc = 1.0f / sqrtf((float)dm);
+        const float *q0 = QKV + (size_t)b * ldq + n * dm;
+        const size_t lq = (size_t)ldq;
         float *C = sym_slot(pool, numel, slots, b) + off_C + (size_t)n * dm * dm;
-        acc = sym_matrix_rows(C, dm, i0, i1, j, fg, *(const float4 *)(v + j),
-                              [=](int i) { return ig * (k[i] * ksc); }, [=](int i) { return q[i]; });
+        sym_matrix_rows<RUN>(C, dm, i0, i1, j, fg, vj, nr, [=](int r, int i) { return ig[r] * (q0[r * lq + I + i] * ksc); },
+                             [=](int r, int i) { return q0[r * lq + i]; }, acc);
     }
-    const float4 s = sym_matrix_readout(acc, red);
-    if (ty == 0 && j < dm) *(float4 *)(HP + ((size_t)rs * B + b) * I + n * dm + j) = s;
+#pragma unroll
+    for (int r = 0; r < RUN; r++) {
+        if (r >= nr) break;
+        const float4 s = sym_matrix_readout(acc[r], red);
+        if (ty == 0 && j < dm) *(float4 *)(HP + ((size_t)rs * B + b + r) * I + n * dm + j) = s;
+    }
 }
 
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
-                    const int *slots, int pad_slot, size_t off_C, float *HP, int I, int NH, int B) {
+                    const int *slots, sym_runs rn, int pad_slot, size_t off_C, float *HP, int I, int NH, int B) {
     int dm = I / NH; /* a multiple of 4: I = 2H, H divisible by 4 and NH (MODEL.md constraints) */
     dim3 grid((dm + 127) / 128, NH * SYM_MLSTM_SPLITS, B), block(32, 8);
-    sym_launch_state(k_mlstm_cell, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots, pad_slot, off_C, HP, I, dm,
-                     B);
+    if (rn.max > 1)
+        sym_launch_state(k_mlstm_cell<SYM_RUN_MAX>, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots,
+                         rn.len, pad_slot, off_C, HP, I, dm, B);
+    else
+        sym_launch_state(k_mlstm_cell<1>, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots, rn.len,
+                         pad_slot, off_C, HP, I, dm, B);
 }
 
 /* grid (NH, B): h = (sum of the splits) / den, GroupNorm over the head with
