@@ -3,8 +3,9 @@
 # tarball (the .cdf files replay writes with --cdf), log-scaled latency.
 #   tools/plot-e2e.sh OUT.png e2e-NAME.tar.gz [run ...]
 # Default runs: the trace and the Poisson rates around the 25 ms p99 knee.
+# TITLE: the plot's title.
 set -eu
-png=$1 tgz=$2
+png=$1 tgz=$2 title=${TITLE:-symserve play on one H100, full model, mixed precision}
 shift 2
 runs=${*:-trace_speed1 poisson39_2000 poisson39_3000 poisson39_4000 poisson128_3000 poisson128_4000}
 d=$(mktemp -d)
@@ -24,6 +25,6 @@ set grid
 set key bottom right
 set xlabel 'end-to-end latency (ms), replay send -> response'
 set ylabel 'fraction of requests'
-set title 'symserve play on one H100, full model, mixed precision'
+set title '$title'
 plot $plots, '+' using (25):(\$0/100.0) with lines dt 2 lc rgb 'red' title '25 ms'
 GP
