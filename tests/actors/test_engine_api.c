@@ -17,26 +17,33 @@
 
 static sym_model_config model;
 
-/* An echo backend whose step fails on a row with features[0] == 999. */
-static sym_backend_ops failing_ops;
+/* Echo backends with another step in front of the echo's. */
 static int (*echo_step)(sym_backend *, int, const int32_t *, const float *, double *, sym_err *);
+static sym_backend *echo_with_step(void *ctx, int shard, sym_backend_ops *ops,
+                                   int (*step)(sym_backend *, int, const int32_t *, const float *, double *, sym_err *),
+                                   sym_err *e) {
+    sym_backend *b = sym_echo_backend_make(ctx, shard, e);
+    if (!b) return NULL;
+    *ops = *b->ops;
+    echo_step = ops->step;
+    ops->step = step;
+    b->ops = ops;
+    return b;
+}
+
+/* One whose step fails on a row with features[0] == 999. */
+static sym_backend_ops failing_ops;
 static int failing_step(sym_backend *b, int B, const int32_t *slots, const float *f, double *out, sym_err *e) {
     for (int r = 0; r < B; r++)
         if (f[(size_t)r * (size_t)b->cfg.features] == 999) return sym_fail(e, "boom");
     return echo_step(b, B, slots, f, out, e);
 }
 static sym_backend *make_failing(void *ctx, int shard, sym_err *e) {
-    sym_backend *b = sym_echo_backend_make(ctx, shard, e);
-    if (!b) return NULL;
-    failing_ops = *b->ops;
-    echo_step = failing_ops.step;
-    failing_ops.step = failing_step;
-    b->ops = &failing_ops;
-    return b;
+    return echo_with_step(ctx, shard, &failing_ops, failing_step, e);
 }
 
-/* An echo backend whose first step takes 200 ms: requests sent meanwhile
- * wait together for the next step. */
+/* One whose first step takes 200 ms: requests sent meanwhile wait together
+ * for the next step. */
 static sym_backend_ops slow_ops;
 static int slow_calls;
 static int slow_step(sym_backend *b, int B, const int32_t *slots, const float *f, double *out, sym_err *e) {
@@ -46,15 +53,7 @@ static int slow_step(sym_backend *b, int B, const int32_t *slots, const float *f
     }
     return echo_step(b, B, slots, f, out, e);
 }
-static sym_backend *make_slow(void *ctx, int shard, sym_err *e) {
-    sym_backend *b = sym_echo_backend_make(ctx, shard, e);
-    if (!b) return NULL;
-    slow_ops = *b->ops;
-    echo_step = slow_ops.step;
-    slow_ops.step = slow_step;
-    b->ops = &slow_ops;
-    return b;
-}
+static sym_backend *make_slow(void *ctx, int shard, sym_err *e) { return echo_with_step(ctx, shard, &slow_ops, slow_step, e); }
 
 static sym_request req(const char *sym, uint64_t uid, float x) {
     sym_request r;

@@ -1,8 +1,18 @@
 #include "tests/kernels/golden_run.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int sym_test_load_golden(const char *dir, sym_weights *w, sym_request_file *rf, sym_prediction_file *exp, sym_err *e) {
+    char path[1024];
+    if (sym_weights_load_dir(w, dir, e)) return -1;
+    snprintf(path, sizeof path, "%s/requests.csv", dir);
+    if (sym_requests_load(path, w->cfg.features, rf, e)) return -1;
+    snprintf(path, sizeof path, "%s/expected_f64.csv", dir);
+    return exp ? sym_predictions_load(path, exp, e) : 0;
+}
 
 int sym_test_run_requests(sym_backend *b, const sym_request_file *rf, int max_batch, double *out, sym_err *e) {
     int n = rf->n, F = rf->n_features, n_sym = 0;

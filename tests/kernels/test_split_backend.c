@@ -37,13 +37,10 @@ static sym_backend *split(const sym_weights *w, int n) {
 
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
-    char path[1024];
     sym_err e;
     sym_weights w;
     sym_request_file rf;
-    if (sym_weights_load_dir(&w, argv[1], &e)) return fprintf(stderr, "%s\n", e.msg), 1;
-    snprintf(path, sizeof path, "%s/requests.csv", argv[1]);
-    if (sym_requests_load(path, w.cfg.features, &rf, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    if (sym_test_load_golden(argv[1], &w, &rf, NULL, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
     size_t n4 = (size_t)rf.n * 4;
     double *ref = malloc(n4 * sizeof *ref), *got = malloc(n4 * sizeof *got);
     sym_backend *one = cpu(&w);

@@ -90,16 +90,11 @@ static int run_chunks(sym_backend *b, const sym_request_file *rf, double *out, s
 
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
-    char path[1024];
     sym_err e;
     sym_weights w;
     sym_request_file rf;
     sym_prediction_file exp;
-    if (sym_weights_load_dir(&w, argv[1], &e)) return fprintf(stderr, "%s\n", e.msg), 1;
-    snprintf(path, sizeof path, "%s/requests.csv", argv[1]);
-    if (sym_requests_load(path, w.cfg.features, &rf, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
-    snprintf(path, sizeof path, "%s/expected_f64.csv", argv[1]);
-    if (sym_predictions_load(path, &exp, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    if (sym_test_load_golden(argv[1], &w, &rf, &exp, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
     const int F = w.cfg.features;
     size_t n4 = (size_t)rf.n * 4;
     double *ref = malloc(n4 * sizeof *ref), *got = malloc(n4 * sizeof *got);
