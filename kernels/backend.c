@@ -19,7 +19,7 @@ int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const flo
     if (B <= 0 || B > b->max_batch) return sym_fail(e, "batch of %d rows (this backend takes 1..%d)", B, b->max_batch);
     if (ok) memset(ok, 0, (size_t)B);
     const int R = b->ops->step_runs && b->max_run > 1 ? b->max_run : 1; /* a slot's rows per pass */
-    int *pass = malloc((size_t)B * sizeof *pass), n_pass = 0;
+    int *pass = malloc((size_t)B * sizeof *pass), n_pass = 0, repeats = 0;
     if (!pass) return sym_fail(e, "out of memory for a batch of %d rows", B);
     for (int i = 0; i < B; i++) {
         if (slots[i] < 0 || slots[i] >= b->n_slots) {
@@ -28,10 +28,11 @@ int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const flo
         }
         int before = 0; /* the rows of this slot before row i */
         for (int j = 0; j < i; j++) before += slots[j] == slots[i];
+        repeats += before > 0;
         pass[i] = before / R;
         if (pass[i] + 1 > n_pass) n_pass = pass[i] + 1;
     }
-    if (n_pass == 1 && R == 1) { /* distinct slots: the batch as it is */
+    if (!repeats) { /* distinct slots: the batch as it is, through step() */
         free(pass);
         int rc = sym_backend_step(b, B, slots, features, out, e);
         if (!rc && ok) memset(ok, 1, (size_t)B);
