@@ -96,15 +96,16 @@ int sym_backend_check_batch(const sym_backend *b, int B, const int32_t *slots, s
 
 /* Steps a batch in which a slot may appear more than once (several waiting
  * requests of one symbol): a slot's rows apply in row order, each advancing
- * it one step, with the outputs of separate calls in that order. It runs as
- * passes of distinct slots through step(), pass p taking every slot's p-th
- * row, so one call answers all of them; where the backend has step_runs,
- * as passes of up to max_run rows of a slot each, adjacent, through it. ok (B bytes; NULL: not wanted)
- * says which rows were stepped: every row on success; on failure the rows
- * of the passes before the one that failed, whose outputs are in out. Bad
- * arguments (B outside 1..max_batch, a slot out of range) are found before
- * any pass: then no row is stepped (and ok is not written when B itself is
- * out of range). */
+ * it one step, with the outputs of separate calls in that order. Distinct
+ * slots go to step() as they are. Otherwise the batch runs as passes: where
+ * the backend has step_runs, each pass holds up to max_run rows of a slot,
+ * adjacent, through it; else passes of distinct slots through step(), pass
+ * p taking every slot's p-th row. One call answers all the rows. ok (B
+ * bytes; NULL: not wanted) says which rows were stepped: every row on
+ * success; on failure the rows of the passes before the one that failed,
+ * whose outputs are in out. Bad arguments (B outside 1..max_batch, a slot
+ * out of range) are found before any pass: then no row is stepped (and ok
+ * is not written when B itself is out of range). */
 int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const float *features, double *out,
                           unsigned char *ok, sym_err *e);
 
