@@ -14,6 +14,9 @@
  * symbols in one call (sym_backend_step_runs, docs/design/runs.md) against
  * one step of those B/k symbols, both timed by the host clock around the
  * call (median of iters).
+ * SYM_BENCH_RUN_ONE=1: after each B, B rows with one run of two (B - 1
+ * symbols) against B distinct symbols, the same way: what the run variants
+ * of the state kernels cost a large step.
  * usage: bench_gv_step [iters] [precisions: fp32,bf16,mixed] [B list: 1,8,39,64,128] */
 #include <math.h>
 #include <stdio.h>
@@ -28,10 +31,11 @@ static int cmpf(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* median ms of iters calls of step_runs(B rows: slots[i] = i / k) by the host clock */
+/* median ms of iters calls of step_runs(B rows: slots[i] = i / k, or with
+ * k = -1 one run of two, slots 0, 0, 1, 2, ...) by the host clock */
 static int time_runs(sym_backend *b, int B, int k, const float *feat, double *out, int iters, float *ms, sym_err *e) {
     int32_t sl[128];
-    for (int i = 0; i < B; i++) sl[i] = (int32_t)(i / k);
+    for (int i = 0; i < B; i++) sl[i] = k > 0 ? (int32_t)(i / k) : (int32_t)(i ? i - 1 : 0);
     for (int it = -2; it < iters; it++) {
         uint64_t t0 = sym_now_ns();
         if (sym_backend_step_runs(b, B, sl, feat, out, NULL, e)) return -1;
@@ -137,6 +141,31 @@ int main(int argc, char **argv) {
                 printf("BENCH-RUN | %s | %d rows | %d symbols x %d | runs %.3f ms | one row each %.3f ms | %d such "
                        "steps %.3f ms |\n",
                        names[k], B, B / kr, kr, m_runs, m_one, kr, kr * m_one);
+            }
+            const char *ro = getenv("SYM_BENCH_RUN_ONE");
+            if (ro && *ro && *ro != '0' && B >= 2) { /* what one run costs a step of B rows */
+                float m_one_run, m_plain;
+                if (time_runs(b, B, -1, feat, out, iters, ms, &e)) {
+                    printf("FAIL one run: %s\n", e.msg);
+                    return 1;
+                }
+                m_one_run = ms[iters / 2];
+                if (profile) { /* one more such step for ncu --profile-from-start off */
+                    int32_t sl[128];
+                    for (int i = 0; i < B; i++) sl[i] = (int32_t)(i ? i - 1 : 0);
+                    if (sym_cuda_profiler(1, &e) || sym_backend_step_runs(b, B, sl, feat, out, NULL, &e) ||
+                        sym_cuda_profiler(0, &e)) {
+                        printf("FAIL profile: %s\n", e.msg);
+                        return 1;
+                    }
+                }
+                if (time_runs(b, B, 1, feat, out, iters, ms, &e)) {
+                    printf("FAIL distinct: %s\n", e.msg);
+                    return 1;
+                }
+                m_plain = ms[iters / 2];
+                printf("BENCH-RUN-ONE | %s | %d rows | one run of 2, %d distinct: %.3f ms | %d distinct: %.3f ms |\n",
+                       names[k], B, B - 2, m_one_run, B, m_plain);
             }
             fflush(stdout);
         }

@@ -2,14 +2,17 @@
  * on the GPU, bit-identical to the CPU generator): the first N requests of a
  * trace (default tests/data/traces/small.csv, N = 80) through the CPU fp64
  * path and through the CUDA engine in fp32, bf16 and mixed (RetNet fp32).
- * Passes when fp32 is within 2e-4 of fp64 on every output, and mixed's
- * bf16-stored towers within 2e-4 of fp64 run on the same rounded weights;
+ * Passes when fp32 is within 2e-4 of fp64 on every output of the first 40
+ * requests (issue #3's bound; the error over all N is printed beside it),
+ * and mixed's bf16-stored towers within 2e-4 of fp64 run on the same
+ * rounded weights (40 requests);
  * prints the accuracy cost of each storage (max and mean abs error per
  * tower).
  * usage: test_cuda_full TRACE.csv [N] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cuda/gv/cuda_extra.h"
 #include "tests/kernels/golden_run.h"
@@ -54,8 +57,10 @@ int main(int argc, char **argv) {
             mx[i % 4] = fmax(mx[i % 4], d);
             mean[i % 4] += d / rf.n;
         }
-        printf("ACCURACY | cpu-fp32 (reference path) | %.3g, %.3g, %.3g, %.3g | %.3g, %.3g, %.3g, %.3g |\n", mx[0], mx[1],
-               mx[2], mx[3], mean[0], mean[1], mean[2], mean[3]);
+        double m40 = 0;
+        for (int i = 0; i < (rf.n < 40 ? rf.n : 40) * 4; i++) m40 = fmax(m40, fabs(got[i] - ref[i]));
+        printf("ACCURACY | cpu-fp32 (reference path) | %.3g, %.3g, %.3g, %.3g | %.3g, %.3g, %.3g, %.3g | first 40: %.3g\n",
+               mx[0], mx[1], mx[2], mx[3], mean[0], mean[1], mean[2], mean[3], m40);
     }
     const char *names[3] = {"fp32", "bf16", "mixed"};
     sym_precision P[3][4] = {{SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32},
@@ -86,9 +91,25 @@ int main(int argc, char **argv) {
         printf("ACCURACY | %s | %.3g, %.3g, %.3g, %.3g | %.3g, %.3g, %.3g, %.3g |%s\n", names[k], mx[0], mx[1], mx[2],
                mx[3], mean[0], mean[1], mean[2], mean[3], bad ? " NON-FINITE" : "");
         if (k == 0) {
-            int ok = !bad && mx[0] <= 2e-4 && mx[1] <= 2e-4 && mx[2] <= 2e-4 && mx[3] <= 2e-4;
-            printf("%s full-size cuda fp32 vs cpu fp64 over %d requests: max abs err %.3g (tol 2e-4)\n",
-                   ok ? "PASS" : "FAIL", rf.n, fmax(fmax(mx[0], mx[1]), fmax(mx[2], mx[3])));
+            /* issue #3's bound: 2e-4 over the first 40 requests (several
+             * symbols, from their initial state); the whole run is printed
+             * beside it, and the CPU's own fp32 path above shows how much of
+             * it is the RetNet tower's conditioning */
+            const int n40 = rf.n < 40 ? rf.n : 40;
+            double m40 = 0;
+            for (int i = 0; i < n40 * 4; i++) m40 = fmax(m40, fabs(got[i] - ref[i]));
+            int worst = 0;
+            for (int i = 0; i < rf.n; i++)
+                if (fabs(got[4 * i + 2] - ref[4 * i + 2]) > fabs(got[4 * worst + 2] - ref[4 * worst + 2])) worst = i;
+            int nth = 1; /* the symbol's how-many-th request */
+            for (int i = 0; i < worst; i++) nth += !strcmp(rf.rows[i].symbol, rf.rows[worst].symbol);
+            printf("fp32 RetNet: largest error %.3g at request %d, %s's request %d\n",
+                   fabs(got[4 * worst + 2] - ref[4 * worst + 2]), worst, rf.rows[worst].symbol, nth);
+            int ok = !bad && m40 <= 2e-4;
+            printf("%s full-size cuda fp32 vs cpu fp64 over the first %d requests: max abs err %.3g (tol 2e-4); over "
+                   "all %d: %.3g [%.3g %.3g %.3g %.3g]\n",
+                   ok ? "PASS" : "FAIL", n40, m40, rf.n, fmax(fmax(mx[0], mx[1]), fmax(mx[2], mx[3])), mx[0], mx[1],
+                   mx[2], mx[3]);
             fail |= !ok;
         }
         fail |= bad;

@@ -315,6 +315,12 @@ typedef struct {
     const int *len;
     int max, pass;
 } sym_runs;
+/* The streaming state cells' launch bounds' minimum blocks an SM: their
+ * variant for runs (run > 1) is held to min_blocks, so that a step with
+ * one run keeps most of the occupancy of a step without (its rows outside
+ * runs take the loop of runs of one; gv_matrix_state.cuh); the variant
+ * for runs of one is left to the compiler (0: no minimum). */
+__host__ __device__ constexpr int sym_run_min_blocks(int run, int min_blocks) { return run > 1 ? min_blocks : 0; }
 /* row b's place in its run */
 __device__ __forceinline__ int sym_run_place(const int *len, int b) {
     int p = 0;

@@ -4,19 +4,16 @@
  * first row takes the run's rows in order, h in registers (sym_runs). */
 #include "gv_common.cuh"
 
-template <int RUN>
-__global__ void __launch_bounds__(256) k_mamba_ssm(const float *XS, int ldx, const float *BC, int ldbc,
-                                                   const float *PR, int ldp, int z_off, int dt_off, const float *a,
-                                                   const float *d, float *pool, size_t numel, const int *slots,
-                                                   const int *rlen, int pad_slot, size_t off_h, float *Y, int ldy) {
-    SYM_PDL_WAIT();
-    int n = blockIdx.x, b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int nr = RUN == 1 ? 1 : rlen[b]; /* a run's rows, from its first (sym_runs) */
-    if (!nr || slots[b] == pad_slot) return; /* a padding row: its output is never used */
-    float dt[RUN], dA[RUN];
-    float4 bj[RUN], cj[RUN];
+/* the update and readout of head n of row b's run of nr (<= R) rows */
+template <int R>
+__device__ __forceinline__ void mamba_ssm_run(const float *XS, int ldx, const float *BC, int ldbc, const float *PR,
+                                              int ldp, int z_off, int dt_off, const float *a, const float *d,
+                                              float4 *h, int n, int b, int nr, float *Y, int ldy) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    float dt[R], dA[R];
+    float4 bj[R], cj[R];
 #pragma unroll
-    for (int r = 0; r < RUN; r++) {
+    for (int r = 0; r < R; r++) {
         if (r >= nr) break;
         const float *pr = PR + (size_t)(b + r) * ldp;
         dt[r] = sym_softplusf(pr[dt_off + n]);
@@ -24,11 +21,10 @@ __global__ void __launch_bounds__(256) k_mamba_ssm(const float *XS, int ldx, con
         bj[r] = *(const float4 *)(BC + (size_t)(b + r) * ldbc + lane * 4);
         cj[r] = *(const float4 *)(BC + (size_t)(b + r) * ldbc + 128 + lane * 4);
     }
-    float4 *h = (float4 *)(sym_slot(pool, numel, slots, b) + off_h + (size_t)n * 64 * 128);
     for (int i = warp; i < 64; i += 8) {
         float4 hv = h[i * 32 + lane];
 #pragma unroll
-        for (int r = 0; r < RUN; r++) {
+        for (int r = 0; r < R; r++) {
             if (r >= nr) break;
             float xi = XS[(size_t)(b + r) * ldx + n * 64 + i];
             hv.x = dA[r] * hv.x + dt[r] * bj[r].x * xi;
@@ -43,6 +39,25 @@ __global__ void __launch_bounds__(256) k_mamba_ssm(const float *XS, int ldx, con
         }
         h[i * 32 + lane] = hv;
     }
+}
+
+/* grid (heads, rows): one block per head of a run's first row. A row
+ * outside a run takes the code of runs of one, with the occupancy the
+ * launch bounds keep for it (sym_run_min_blocks). */
+template <int RUN>
+__global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 5))
+    k_mamba_ssm(const float *XS, int ldx, const float *BC, int ldbc, const float *PR, int ldp, int z_off, int dt_off,
+                const float *a, const float *d, float *pool, size_t numel, const int *slots, const int *rlen,
+                int pad_slot, size_t off_h, float *Y, int ldy) {
+    SYM_PDL_WAIT();
+    const int n = blockIdx.x, b = blockIdx.y;
+    const int nr = RUN == 1 ? 1 : rlen[b]; /* a run's rows, from its first (sym_runs) */
+    if (!nr || slots[b] == pad_slot) return; /* a padding row: its output is never used */
+    float4 *h = (float4 *)(sym_slot(pool, numel, slots, b) + off_h + (size_t)n * 64 * 128);
+    if constexpr (RUN > 1) {
+        if (nr == 1) return mamba_ssm_run<1>(XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a, d, h, n, b, 1, Y, ldy);
+    }
+    mamba_ssm_run<RUN>(XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a, d, h, n, b, nr, Y, ldy);
 }
 
 void sym_mamba_ssm(cudaStream_t s, const float *XS, int ldx, const float *BC, int ldbc, const float *PR, int ldp,

@@ -341,7 +341,7 @@ void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ld
  * 8 MB per layer); each split writes its partial readout, summed in a
  * fixed order by k_mlstm_out, so a row's result does not depend on B. */
 template <int RUN>
-__global__ void __launch_bounds__(256) k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool,
+__global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4)) k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool,
                                                     size_t numel, const int *slots, const int *rlen, int pad_slot,
                                                     size_t off_C, float *HP, int I, int dm, int B) {
     SYM_PDL_WAIT();
