@@ -34,6 +34,7 @@ typedef struct sym_shard {
     int parked;
     int32_t *b_slots;
     int *b_sym, *b_idx;
+    int *b_pick; /* a step's symbols, then how many rows each takes (pick_rows) */
     float *b_feat;
     double *b_out;
     unsigned char *b_ok; /* which rows the step ran (sym_backend_step_runs) */

@@ -1,9 +1,11 @@
 /* A shard actor: one thread, one backend, the state slots of the symbols
  * routed to it. It steps as soon as it has work: each step takes the oldest
- * waiting requests, up to rows_per_symbol of each symbol in arrival order,
- * of the symbols with work in round robin, up to max_batch rows; requests
- * that arrive during a step join the next one (continuous batching). Every
- * finished row goes straight back to the router.
+ * waiting request of each symbol with work, in round robin, up to
+ * max_batch rows; the rows left then go to those symbols' later requests,
+ * a second row for each before any takes a third, up to rows_per_symbol in
+ * arrival order (pick_rows). Requests that arrive during a step join the
+ * next one (continuous batching). Every finished row goes straight back to
+ * the router.
  *
  * Migration, seen from a shard: DRAIN_PARK(sym) lets the shard finish the
  * requests it holds for sym, then it reports the slot and parks; ALLOC_PARK
@@ -86,20 +88,43 @@ static int handle(sym_shard *s, const sym_msg *m) {
     return 1;
 }
 
-static void step(sym_shard *s) {
-    int B = 0, F = s->g->model.features;
-    while (B < s->max_batch && s->ready_len) {
-        int sym = s->ready[s->ready_head];
+/* Which symbols a step takes and how many rows of each: the symbols with
+ * work in round robin, one row each, up to max_batch (their first requests
+ * are the oldest waiting); the rows left go to the chosen symbols' second
+ * requests, then their third, up to rows_per_sym. Taking each symbol's
+ * later rows as it came (as the shard used to) could fill the batch with
+ * a few symbols' backlogs and leave other symbols' older requests for the
+ * next step.
+ * Returns how many symbols; b_sym[i] is the i-th, b_pick[i] its rows. */
+static int pick_rows(sym_shard *s) {
+    int n = 0;
+    while (n < s->max_batch && s->ready_len) {
+        s->b_sym[n] = s->ready[s->ready_head];
+        s->b_pick[n++] = 1;
         s->ready_head = (s->ready_head + 1) % s->n_ids;
         s->ready_len--;
+    }
+    for (int k = 1, left = s->max_batch - n; k < s->rows_per_sym && left; k++)
+        for (int i = 0; i < n && left; i++)
+            if (s->q_len[s->b_sym[i]] > k) s->b_pick[i]++, left--;
+    return n;
+}
+
+static void step(sym_shard *s) {
+    int B = 0, F = s->g->model.features, n = pick_rows(s);
+    /* laid out from the last symbol back, so that b_sym[i] is read before
+     * a row overwrites it: symbol i's rows start at or after i */
+    for (int i = 0; i < n; i++) B += s->b_pick[i];
+    for (int i = n - 1, at = B; i >= 0; i--) {
+        const int sym = s->b_sym[i], rows = s->b_pick[i];
         const int32_t slot = sym_slot_table_lookup(&s->slots, sym);
+        at -= rows;
         /* a symbol's rows sit together, in arrival order */
-        for (int idx = s->q_head[sym], k = 0; idx >= 0 && k < s->rows_per_sym && B < s->max_batch;
-             idx = s->pool_next[idx], k++, B++) {
-            s->b_sym[B] = sym;
-            s->b_idx[B] = idx;
-            s->b_slots[B] = slot;
-            memcpy(s->b_feat + (size_t)B * (size_t)F, s->pool[idx].features, (size_t)F * sizeof(float));
+        for (int idx = s->q_head[sym], k = 0; k < rows; idx = s->pool_next[idx], k++) {
+            s->b_sym[at + k] = sym;
+            s->b_idx[at + k] = idx;
+            s->b_slots[at + k] = slot;
+            memcpy(s->b_feat + (size_t)(at + k) * (size_t)F, s->pool[idx].features, (size_t)F * sizeof(float));
         }
     }
     sym_err e = {{0}};
@@ -192,11 +217,12 @@ sym_shard *sym_shard_create(struct sym_engine *g, int index, sym_backend *b, sym
     s->b_slots = malloc((size_t)s->max_batch * sizeof *s->b_slots);
     s->b_sym = malloc((size_t)s->max_batch * sizeof(int));
     s->b_idx = malloc((size_t)s->max_batch * sizeof(int));
+    s->b_pick = malloc((size_t)s->max_batch * sizeof(int));
     s->b_feat = malloc((size_t)s->max_batch * (size_t)F * sizeof(float));
     s->b_out = malloc((size_t)s->max_batch * SYM_TOWERS * sizeof(double));
     s->b_ok = malloc((size_t)s->max_batch);
     ok = s->pool && s->pool_next && s->q_head && s->q_tail && s->q_len && s->ready && s->b_slots && s->b_sym &&
-         s->b_idx && s->b_feat && s->b_out && s->b_ok;
+         s->b_idx && s->b_pick && s->b_feat && s->b_out && s->b_ok;
     if (!ok) sym_fail(e, "out of memory for shard %d", index);
     if (ok && sym_slot_table_init(&s->slots, s->n_ids, b->n_slots, e)) ok = 0;
     if (ok && sym_mailbox_init(&s->inbox, s->queue_cap + 64, 0, &s->bell, e)) ok = 0;
@@ -208,7 +234,7 @@ sym_shard *sym_shard_create(struct sym_engine *g, int index, sym_backend *b, sym
         s->backend = NULL; /* the caller still owns it */
         sym_slot_table_free(&s->slots);
         free(s->pool), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
-        free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_feat), free(s->b_out), free(s->b_ok);
+        free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_pick), free(s->b_feat), free(s->b_out), free(s->b_ok);
         sym_doorbell_destroy(&s->bell);
         free(s);
         return NULL;
@@ -233,7 +259,7 @@ void sym_shard_join_destroy(sym_shard *s) {
     sym_mailbox_destroy(&s->inbox);
     sym_mailbox_destroy(&s->outbox);
     free(s->pool), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
-    free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_feat), free(s->b_out), free(s->b_ok);
+    free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_pick), free(s->b_feat), free(s->b_out), free(s->b_ok);
     sym_doorbell_destroy(&s->bell);
     free(s);
 }

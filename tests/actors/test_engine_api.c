@@ -3,7 +3,7 @@
  * enforced, ready_fd is readable exactly while predictions wait, migrate and
  * rebalance reject bad arguments, a migrated symbol keeps its state, and
  * with rows_per_symbol a step takes a symbol's waiting requests together,
- * in order. */
+ * in order, after one row of every symbol with work. */
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -188,6 +188,37 @@ int main(void) {
         CHECK(in_order, "rows_per_symbol %d: B, then A's 5 answers in order with step counts 0..4 (got %d)", rps, got);
         CHECK(steps == (rps == 4 ? 2 : 5), "rows_per_symbol %d: A's 5 requests answered by %d steps", rps, steps);
         sym_engine_destroy(g);
+    }
+    /* with max_batch 4 and rows_per_symbol 4, five requests of A and then
+     * one of C wait through B's slow step: the next step takes one row of
+     * each symbol before a second of any (A 0, C 0, A 1, A 2), so C's request
+     * is not left for the step after behind A's backlog */
+    {
+        int mb = cfg.max_batch;
+        cfg.rows_per_symbol = 4, cfg.max_batch = 4;
+        slow_calls = 0;
+        g = sym_engine_create_with(&cfg, &model, make_slow, &echo, &e);
+        if (!g) return fprintf(stderr, "create: %s\n", e.msg), 1;
+        r = req("B", 70, 0);
+        CHECK(!sym_engine_submit(g, &r, &e), "submit: %s", e.msg);
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        for (int i = 0; i < 6; i++) {
+            r = req(i < 5 ? "A" : "C", 71 + (uint64_t)i, (float)i);
+            CHECK(!sym_engine_submit(g, &r, &e), "submit: %s", e.msg);
+        }
+        sym_prediction ps[7];
+        int got = 0;
+        for (int tries = 0; got < 7 && tries < 50; tries++) got += sym_engine_poll(g, ps + got, 7 - got, 100);
+        uint64_t t_done[7] = {0};
+        for (int i = 0; i < got; i++)
+            if (ps[i].uid >= 70 && ps[i].uid < 77 && ps[i].status == 0) t_done[ps[i].uid - 70] = ps[i].t_done_ns;
+        CHECK(got == 7, "breadth first: 7 answers (got %d)", got);
+        CHECK(t_done[6] && t_done[6] == t_done[1] && t_done[2] == t_done[1] && t_done[3] == t_done[1],
+              "breadth first: C's request and A's first three in one step");
+        CHECK(t_done[4] > t_done[1] && t_done[5] == t_done[4], "breadth first: A's last two in the step after");
+        sym_engine_destroy(g);
+        cfg.max_batch = mb;
     }
     cfg.rows_per_symbol = 1;
     printf("%d failures\n", failures);
