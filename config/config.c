@@ -21,7 +21,7 @@ void sym_config_defaults(sym_config *c) {
     c->n_shard_devices = 1;
     c->tower_split = 1;
     c->max_batch = 128;
-    c->rows_per_symbol = 1;
+    c->rows_per_symbol = 4;
     c->max_symbols = 1024;
     c->queue_capacity = 4096;
     c->hash_seed = 0;

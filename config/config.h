@@ -11,7 +11,7 @@
  *                                   // shard i runs on devices[i % len]; tower_split 2 or 4:
  *                                   // each shard's towers spread over that many devices
  *     "max_batch": 128,
- *     "rows_per_symbol": 1,         // waiting requests of one symbol a step may take (in order)
+ *     "rows_per_symbol": 4,         // waiting requests of one symbol a step may take (in order)
  *     "max_symbols": 1024,          // state slots per shard = max_symbols (a symbol may land on any shard)
  *     "queue_capacity": 4096,       // per mailbox, rounded up to a power of two
  *     "hash_seed": 0,

@@ -14,7 +14,7 @@
 # DURATION (s, default 4) is each Poisson run's length: a 4 s run's p99
 # rests on a few hundred requests, so a point near the 25 ms line can land
 # on either side of it; NAME names the tarball (e2e-NAME.tar.gz);
-# ROWS_PER_SYMBOL (config rows_per_symbol, default 1): waiting requests of
+# ROWS_PER_SYMBOL (config rows_per_symbol, default 4): waiting requests of
 # a symbol a step takes together (docs/design/runs.md).
 set -u
 OUT=${OUT:-/tmp/e2e}
@@ -26,7 +26,7 @@ d=$(mktemp -d)
 maxsym=${MAX_SYMBOLS:-130}
 symsb=${SYMS_B:-128}
 printf '{"shards": {"count": %d, "devices": [%s], "tower_split": %d}, "max_symbols": %d, "idle_spin_us": %d, "rows_per_symbol": %d}\n' \
-  "${SHARDS:-1}" "${DEVICES:-0}" "${TOWER_SPLIT:-1}" "$maxsym" "${IDLE_SPIN_US:-200}" "${ROWS_PER_SYMBOL:-1}" >"$d/play-config.cfg"
+  "${SHARDS:-1}" "${DEVICES:-0}" "${TOWER_SPLIT:-1}" "$maxsym" "${IDLE_SPIN_US:-200}" "${ROWS_PER_SYMBOL:-4}" >"$d/play-config.cfg"
 "$bin" play --config "$d/play-config.cfg" --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
   --num-symbols "$maxsym" >"$d/play.out" 2>"$d/play.log" &
 play=$!

@@ -27,7 +27,7 @@ int main(void) {
     CHECK(c.tower_precision[0] == SYM_PREC_BF16 && c.tower_precision[2] == SYM_PREC_FP32, "mixed by default");
     CHECK(c.shard_count == 1 && c.n_shard_devices == 1 && c.shard_devices[0] == 0 && c.tower_split == 1,
           "shard defaults");
-    CHECK(c.max_batch == 128 && c.rows_per_symbol == 1 && c.max_symbols == 1024 && c.queue_capacity == 4096,
+    CHECK(c.max_batch == 128 && c.rows_per_symbol == 4 && c.max_symbols == 1024 && c.queue_capacity == 4096,
           "size defaults");
     CHECK(c.hash_seed == 0 && c.status_interval_s == 5 && c.idle_spin_us == 200, "seed/status/spin defaults");
 
