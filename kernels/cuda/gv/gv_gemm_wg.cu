@@ -66,8 +66,14 @@
  * flight: 3.70 / 4.79 / 6.89 / 8.07 ms with 100 KB, 3.63 / 4.64 / 6.71 /
  * 7.85 with 150, 3.64 / 4.73 / 6.66 / 7.85 with 200. Separate rings for
  * the weights (from HBM) and x (from L2), the weights' further ahead, did
- * no better at the same budget (2 x slots: 6 % slower). */
-#define WG_SMEM (150 * 1024)
+ * no better at the same budget (2 x slots: 6 % slower). Since the kernel
+ * takes B up to 64 (session 9), whose stages are larger, about 190 KB
+ * (session 10, H100, bf16 B = 16 / 32 / 39 / 48 / 64, two runs each:
+ * 3.53 / 5.53 / 6.53 / 7.66 / 10.23 ms with 150 KB, 3.50 / 5.49 / 6.48 /
+ * 7.61 / 9.89 with 180, 3.51 / 5.56 / 6.43 / 7.62 / 9.99 with 200, 3.51 /
+ * 5.55 / 6.50 / 7.66 / 9.96 with 220): the best stage count of each B
+ * fits there (B = 32: 6, 39: 6, 48: 5, 64: 4). */
+#define WG_SMEM (190 * 1024)
 
 /* tw: the weights [out][in] in boxes of 128 rows x 64 inputs; tx: x's
  * terms [3][B][w] in boxes of 3 x BP x 64 (rows past B read as zeros).

@@ -20,8 +20,9 @@
  * TB/s there), so the engine takes it from B = 17. Error: 0.059 of the
  * fp32 bound at worst (mma.sync: 0.34). Not kept: the weights split in
  * shared memory by each warpgroup (a proxy fence and a barrier per chunk),
- * 61 us for q/k/v/g at B = 39; stages in 150 or 200 KB instead of 100
- * (the step no faster); two accumulator sets in flight (no gain); a
+ * 61 us for q/k/v/g at B = 39; on the whole grid, stages in 150 or 200
+ * KB instead of 100 (the step no faster; on three quarters of the SMs 160
+ * KB is faster, W32_SMEM); two accumulator sets in flight (no gain); a
  * producer warpgroup at every B (the CTA then holds the whole register
  * file: fp32 B = 24 6.41 -> 6.71 ms).
  *
@@ -69,8 +70,22 @@
 
 #define W32_KC 32       /* fp32 inputs per stage: one 128-byte swizzled row */
 #define W32_MAX_NB 16   /* B <= 128 */
-#define W32_SMEM (100 * 1024)
-#define W32_GRID_PCT 100 /* the share of the SMs its grid aims at (wg_split_k) */
+/* Shared memory for the stages: 160 KB, since the grid is on three
+ * quarters of the SMs (session 10, H100, two runs each, 100 -> 160 KB:
+ * fp32 B = 24 / 32 / 39 / 64 / 128 6.24 / 7.35 / 8.45 / 12.28 / 22.54 ->
+ * 6.09 / 7.23 / 8.35 / 12.28 / 22.63 ms, mixed B = 24 / 39 4.96 / 7.04 ->
+ * 4.93 / 7.01; 130 and 190 KB did less well). On the whole grid, 150 or
+ * 200 KB had been no faster than 100 (sessions 6 and 7). */
+#define W32_SMEM (160 * 1024)
+/* The share of the SMs its grid aims at (wg_split_k): three quarters
+ * leave the other towers' kernels room beside the fp32 layers (session 10,
+ * H100, two runs each, all SMs -> 75 %: fp32 B = 24 / 32 / 39 / 48 / 64 /
+ * 128 6.22 / 7.49 / 8.60 / 9.92 / 12.46 / 23.12 -> 6.25 / 7.33 / 8.43 /
+ * 9.74 / 12.24 / 22.53 ms; mixed, where RetNet alone is fp32, B = 24 /
+ * 39 / 64 4.92 / 7.12 / 10.98 -> 4.95 / 7.06 / 10.92). Session 7 had
+ * found no gain (mixed B = 64 / 128 1 % slower), before the bf16 layers
+ * took the per-tower shares and the small terms moved. */
+#define W32_GRID_PCT 75
 /* Two consumer warpgroups and a producer warp; above B = 64, a whole
  * producer warpgroup, whose registers setmaxnreg hands to the consumers
  * (a round's accumulators and the sums for 128 batch rows need 185). Only
@@ -235,9 +250,7 @@ static int launch(cudaStream_t s, const sym_gemm_ws *ws, const sym_dlin *L, cons
         return 1;
     static const int pct = wg_grid_pct("SYM_GV_WG32_GRID_PCT", W32_GRID_PCT);
     wg_split_k(ws->n_sm, pct, rts, nch, a);
-    /* stages in about 100 KB: 150 or 200 were no faster in the step, nor
-     * was a grid on fewer SMs (SYM_GV_WG32_SMEM_KB, SYM_GV_WG32_GRID_PCT:
-     * others, for measurement) */
+    /* SYM_GV_WG32_SMEM_KB, SYM_GV_WG32_GRID_PCT: others, for measurement */
     static const int budget = wg_budget("SYM_GV_WG32_SMEM_KB", W32_SMEM);
     a.stages = wg_stages(budget, STAGE, 0);
     const size_t smem = (size_t)a.stages * STAGE + 1024; /* + alignment of the stages to 1 KB */
