@@ -31,11 +31,15 @@ static int cmpf(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* median ms of iters calls of step_runs(B rows: slots[i] = i / k, or with
- * k = -1 one run of two, slots 0, 0, 1, 2, ...) by the host clock */
+/* B rows' slots: i / k, or with k = -1 one run of two, 0, 0, 1, 2, ... */
+static void run_slots(int32_t *sl, int B, int k) {
+    for (int i = 0; i < B; i++) sl[i] = k > 0 ? (int32_t)(i / k) : (int32_t)(i ? i - 1 : 0);
+}
+
+/* median ms of iters calls of step_runs(B rows, run_slots(k)) by the host clock */
 static int time_runs(sym_backend *b, int B, int k, const float *feat, double *out, int iters, float *ms, sym_err *e) {
     int32_t sl[128];
-    for (int i = 0; i < B; i++) sl[i] = k > 0 ? (int32_t)(i / k) : (int32_t)(i ? i - 1 : 0);
+    run_slots(sl, B, k);
     for (int it = -2; it < iters; it++) {
         uint64_t t0 = sym_now_ns();
         if (sym_backend_step_runs(b, B, sl, feat, out, NULL, e)) return -1;
@@ -152,7 +156,7 @@ int main(int argc, char **argv) {
                 m_one_run = ms[iters / 2];
                 if (profile) { /* one more such step for ncu --profile-from-start off */
                     int32_t sl[128];
-                    for (int i = 0; i < B; i++) sl[i] = (int32_t)(i ? i - 1 : 0);
+                    run_slots(sl, B, -1);
                     if (sym_cuda_profiler(1, &e) || sym_backend_step_runs(b, B, sl, feat, out, NULL, &e) ||
                         sym_cuda_profiler(0, &e)) {
                         printf("FAIL profile: %s\n", e.msg);
