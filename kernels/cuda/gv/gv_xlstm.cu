@@ -334,6 +334,17 @@ void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ld
 #undef L_
 }
 
+/* k_mlstm_cell's part of a step's rows: all (a step without runs), those
+ * outside runs, or the runs'. A step with runs launches the variant for
+ * runs of one on the rows outside runs, at its full occupancy, then the
+ * variant for runs on the runs: one launch of the latter on every row
+ * held them all to its 64 registers (H100, mixed, 39 / 64 / 128 rows with
+ * one run of two 7.62 / 11.60 / 21.98 -> 7.47 / 11.35 / 21.44 ms; 39 x 2
+ * and 32 x 4 rows, where every row is in a run, 10.86 / 14.55 -> 10.95 /
+ * 14.71 for the extra launch; the game over 128 symbols at 5,500 req/s p99
+ * 25.7 -> 23.9 ms, over 39 symbols unchanged). */
+enum { MLSTM_ALL, MLSTM_SINGLES, MLSTM_RUNS };
+
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
  * 128, heads x SYM_MLSTM_SPLITS row splits, rows); the update of
  * gv_matrix_state.cuh over the split's rows. The row splits give B = 1
@@ -341,15 +352,17 @@ void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ld
  * 8 MB per layer); each split writes its partial readout, summed in a
  * fixed order by k_mlstm_out, so a row's result does not depend on B. */
 template <int RUN>
-__global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4)) k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool,
-                                                    size_t numel, const int *slots, const int *rlen, int pad_slot,
-                                                    size_t off_C, float *HP, int I, int dm, int B) {
+__global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4))
+    k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel, const int *slots,
+                 const int *rlen, int part, int pad_slot, size_t off_C, float *HP, int I, int dm, int B) {
     SYM_PDL_WAIT();
     __shared__ float4 red[8][32];
     const int RS = SYM_MLSTM_SPLITS;
     int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y / RS, rs = blockIdx.y % RS;
     int b = blockIdx.z, per = (dm + RS - 1) / RS, i0 = rs * per, i1 = min(dm, i0 + per);
     const int nr = RUN == 1 ? 1 : rlen[b]; /* a run's rows, from its first (sym_runs) */
+    if (part == MLSTM_SINGLES && rlen[b] != 1) return; /* a run's rows: the runs' launch */
+    if (part == MLSTM_RUNS && nr < 2) return;           /* rows outside runs: the launch before */
     if (!nr || slots[b] == pad_slot) return; /* a padding row: its readout is never used */
     float4 acc[RUN];
 #pragma unroll
@@ -382,12 +395,21 @@ void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, 
                     const int *slots, sym_runs rn, int pad_slot, size_t off_C, float *HP, int I, int NH, int B) {
     int dm = I / NH; /* a multiple of 4: I = 2H, H divisible by 4 and NH (MODEL.md constraints) */
     dim3 grid((dm + 127) / 128, NH * SYM_MLSTM_SPLITS, B), block(32, 8);
-    if (rn.max > 1)
+    /* SYM_GV_MLSTM_RUNS_ONE_LAUNCH=1 (measurement): a step with runs in one
+     * launch of the variant for runs, as in session 10 before the split */
+    static const int one_launch = getenv("SYM_GV_MLSTM_RUNS_ONE_LAUNCH") != NULL;
+    if (rn.max > 1 && one_launch) {
         sym_launch_state(k_mlstm_cell<SYM_RUN_MAX>, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots,
-                         rn.len, pad_slot, off_C, HP, I, dm, B);
-    else
+                         rn.len, (int)MLSTM_ALL, pad_slot, off_C, HP, I, dm, B);
+    } else if (rn.max > 1) {
         sym_launch_state(k_mlstm_cell<1>, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots, rn.len,
-                         pad_slot, off_C, HP, I, dm, B);
+                         (int)MLSTM_SINGLES, pad_slot, off_C, HP, I, dm, B);
+        sym_launch_state(k_mlstm_cell<SYM_RUN_MAX>, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots,
+                         rn.len, (int)MLSTM_RUNS, pad_slot, off_C, HP, I, dm, B);
+    } else {
+        sym_launch_state(k_mlstm_cell<1>, dim3(grid), dim3(block), s, QKV, ldq, SC, ldsc, pool, numel, slots, rn.len,
+                         (int)MLSTM_ALL, pad_slot, off_C, HP, I, dm, B);
+    }
 }
 
 /* grid (NH, B): h = (sum of the splits) / den, GroupNorm over the head with
