@@ -42,8 +42,11 @@ __device__ __forceinline__ void matrix_rows_loop(float *M, size_t ld, int i0, in
  * 1) takes the loop of runs of one, with the occupancy the kernel's launch
  * bounds keep (sym_run_min_blocks). The loop for RUN rows everywhere held
  * every block of a step with a single run to the occupancy of 80-90
- * registers: the mLSTM cell's 12 launches 2.75 -> 3.47 ms in a B = 39
- * step (ncu, H100), the step 7.12 -> 8.32 ms; now 7.70. */
+ * registers (the mLSTM cell's 12 launches 2.75 -> 3.47 ms in a B = 39
+ * step, ncu, H100). The RetNet cell relies on this; the mLSTM cell, two
+ * thirds of a step's state bytes, goes further and launches its rows
+ * outside runs separately (gv_xlstm.cu, MLSTM_SINGLES), so its variant
+ * for runs only ever sees runs. */
 template <int RUN, typename KF, typename QF>
 __device__ __forceinline__ void sym_matrix_rows(float *M, size_t ld, int i0, int i1, int j, const float (&f)[RUN],
                                                 const float4 (&vj)[RUN], int nr, KF kc, QF qv, float4 (&acc)[RUN]) {
