@@ -84,6 +84,9 @@ int sym_cmd_play(int argc, char **argv) {
     int cuda = cfg.backend == SYM_BACKEND_CUDA || (cfg.backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
     if (!precision && !config) precision = cuda ? "mixed" : "fp64";
     if (precision && sym_config_set_precision(&cfg, precision, &e)) goto fail;
+    po.max_line_bytes = cfg.net_max_line_bytes;
+    po.max_output_bytes = cfg.net_max_output_bytes;
+    po.id_window = cfg.net_id_window;
     sym_engine *g = sym_engine_create(&cfg, &e);
     if (!g) goto fail;
     sym_info("play: engine ready (%s backend); serving %s:%d", cuda ? "cuda" : "cpu", po.host, po.port);

@@ -1,8 +1,11 @@
 /* symserve replay: the scoring server's stand-in. Streams a trace (or a
  * Poisson load) to one client over the game protocol, scores its answers
  * and prints the report; see net/replay.h and net/score.h. Exit code: 0 when
- * every request was answered (and within --tolerance of --expected), 1 on
- * timeout or a failure, 2 on a usage error. */
+ * every request was answered once, validly (and within --tolerance of
+ * --expected); 3 when the client sent any invalid answer (a prediction that
+ * is not 4 finite numbers, an id that is not an integer, a line that is not
+ * a message); 1 otherwise (timeout, duplicates, unknown ids, tolerance, a
+ * failure); 2 on a usage error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +20,7 @@
 typedef struct {
     const char *host, *requests, *expected, *report, *plot, *cdf, *port_file;
     int port, batch_rows, symbols, features, inject_bad;
-    double speed, timeout, rate, duration, tolerance;
+    double speed, timeout, rate, duration, tolerance, register_timeout;
     long long seed;
 } replay_opts;
 
@@ -26,17 +29,23 @@ static int usage(void) {
             "usage: symserve replay --port P --requests FILE.csv [--expected FILE.csv [--tolerance X]] [--speed X]\n"
             "       symserve replay --port P --rate R --symbols N --duration S [--features F] [--seed K]\n"
             "   common: [--host 127.0.0.1] [--batch-rows N] [--timeout S] [--report FILE.json] [--plot FILE.png] [--cdf FILE.txt]\n"
-            "           [--inject-bad] [--port-file FILE]\n"
+            "           [--inject-bad] [--port-file FILE] [--register-timeout S]\n"
             "  --port 0 picks a free port (printed as 'listening on HOST:PORT', and written to --port-file)\n"
             "  --speed scales the trace's delay_ms gaps by 1/X (default 1; 0: as fast as possible)\n"
-            "  --timeout S: give up (exit 1) after S s without a client or after the last send (default 30)\n"
-            "  --inject-bad: first send 13 malformed lines; each must draw an error from the client\n");
+            "  --timeout S: give up (exit 1) after S s without a client, after the last send, or while the client\n"
+            "      leaves 1 MiB of our output unread (default 30)\n"
+            "  --inject-bad: first send 13 malformed lines; each must draw an error from the client\n"
+            "  --register-timeout S: close a connection that has not registered after S s (default 10)\n"
+            "  latency: from the moment the request's last byte is handed to the kernel to its answer's arrival\n"
+            "exit: 0 every request answered once, validly (within --tolerance); 3 the client sent invalid answers\n"
+            "      (predictions not 4 finite numbers, ids not integers, lines that are not messages); 1 otherwise\n"
+            "      (timeout, unanswered, duplicate or unknown ids, over --tolerance, failure); 2 usage\n");
     return 2;
 }
 
 static int parse(int argc, char **argv, replay_opts *o) {
     *o = (replay_opts){.host = "127.0.0.1", .port = -1, .batch_rows = 1, .features = 79, .speed = 1, .timeout = 30,
-                       .tolerance = -1, .seed = 1};
+                       .tolerance = -1, .seed = 1, .register_timeout = 10};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--inject-bad")) {
@@ -63,12 +72,14 @@ static int parse(int argc, char **argv, replay_opts *o) {
         else if (!strcmp(a, "--features")) o->features = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--seed")) o->seed = strtoll(v, &end, 10);
         else if (!strcmp(a, "--tolerance")) o->tolerance = strtod(v, &end);
+        else if (!strcmp(a, "--register-timeout")) o->register_timeout = strtod(v, &end);
         else return -1;
         if (end && *end) return -1;
         i++;
     }
     int trace = o->requests != NULL, poisson = o->rate > 0 || o->symbols > 0 || o->duration > 0;
-    if (o->port < 0 || o->port > 65535 || trace == poisson || o->batch_rows < 1 || !(o->speed >= 0) || !(o->timeout > 0))
+    if (o->port < 0 || o->port > 65535 || trace == poisson || o->batch_rows < 1 || !(o->speed >= 0) || !(o->timeout > 0) ||
+        !(o->register_timeout > 0))
         return -1;
     if (poisson && (!(o->rate > 0) || o->symbols < 1 || !(o->duration > 0) || o->features < 1 || o->features > 256))
         return -1;
@@ -126,7 +137,7 @@ int sym_cmd_replay(int argc, char **argv) {
     }
     port_file = o.port_file;
     sym_replay_opts ro = {.host = o.host, .port = o.port, .batch_rows = o.batch_rows, .timeout_s = o.timeout,
-                          .inject_bad = o.inject_bad, .on_listen = on_listen};
+                          .inject_bad = o.inject_bad, .register_timeout_s = o.register_timeout, .on_listen = on_listen};
     int run = sym_replay_run(&ro, &st, &score, &e);
     if (run < 0) fprintf(stderr, "symserve replay: %s\n", e.msg);
     sym_score_report r;
@@ -158,8 +169,13 @@ int sym_cmd_replay(int argc, char **argv) {
         else if (p < 0) fprintf(stderr, "symserve replay: plot: %s\n", e.msg);
         else printf("  latency CDF plotted to %s\n", o.plot);
     }
+    if (r.invalid || r.invalid_ids || r.bad_messages) {
+        printf("  INVALID ANSWERS: exit 3\n");
+        rc = 3;
+    } else {
+        rc = run == 0 && accurate && r.duplicates == 0 && r.unknown == 0 ? 0 : 1;
+    }
     fflush(stdout);
-    rc = run == 0 && accurate && r.duplicates == 0 ? 0 : 1;
 done:
     sym_score_free(&score);
     sym_stream_free(&st);

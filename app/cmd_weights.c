@@ -1,6 +1,9 @@
 /* symserve weights: writes MODEL.md's synthetic weights as a model folder
- * (config.json + weights.safetensors), or checks an existing folder. */
+ * (config.json + weights.safetensors), or checks an existing folder the
+ * way the engine loads it (sym_weights_load_dir: strict JSON config, a
+ * valid safetensors file, exactly the tensors the config uses). */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +11,16 @@
 
 #include "app/commands.h"
 #include "kernels/weights.h"
+
+/* A whole decimal number in [lo, hi], or -1. */
+static int parse_num(const char *v, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
 
 static int usage(void) {
     fprintf(stderr,
@@ -19,21 +32,25 @@ static int usage(void) {
 
 int sym_cmd_convert(int argc, char **argv) {
     const char *out = NULL, *check = NULL, *size = "small";
-    long long seed = -1;
-    int hidden = 0, proj = 0, depth = 0, heads = 0;
+    long long seed = -1, hidden = 0, proj = 0, depth = 0, heads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) return usage(), 0;
         if (!v) return usage();
-        if (!strcmp(a, "--synthetic")) seed = strtoll(v, NULL, 10);
+        int bad = 0;
+        if (!strcmp(a, "--synthetic")) bad = parse_num(v, 0, LLONG_MAX, &seed);
         else if (!strcmp(a, "--size")) size = v;
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--check")) check = v;
-        else if (!strcmp(a, "--hidden")) hidden = atoi(v);
-        else if (!strcmp(a, "--proj")) proj = atoi(v);
-        else if (!strcmp(a, "--depth")) depth = atoi(v);
-        else if (!strcmp(a, "--heads")) heads = atoi(v);
+        else if (!strcmp(a, "--hidden")) bad = parse_num(v, 1, INT_MAX, &hidden);
+        else if (!strcmp(a, "--proj")) bad = parse_num(v, 1, INT_MAX, &proj);
+        else if (!strcmp(a, "--depth")) bad = parse_num(v, 1, INT_MAX, &depth);
+        else if (!strcmp(a, "--heads")) bad = parse_num(v, 1, INT_MAX, &heads);
         else return usage();
+        if (bad) {
+            fprintf(stderr, "symserve weights: %s '%s' is not a whole number in range\n", a, v);
+            return usage();
+        }
         i++;
     }
     sym_err e = {{0}};
@@ -53,10 +70,10 @@ int sym_cmd_convert(int argc, char **argv) {
     if (!strcmp(size, "small")) cfg = sym_model_config_small();
     else if (!strcmp(size, "full")) cfg = sym_model_config_full();
     else return usage();
-    if (hidden) cfg.hidden = hidden;
-    if (proj) cfg.proj = proj;
-    if (depth) cfg.depth = depth;
-    if (heads) cfg.heads = heads;
+    if (hidden) cfg.hidden = (int)hidden;
+    if (proj) cfg.proj = (int)proj;
+    if (depth) cfg.depth = (int)depth;
+    if (heads) cfg.heads = (int)heads;
     if (sym_weights_synthetic(&w, &cfg, (uint64_t)seed, &e)) {
         fprintf(stderr, "symserve weights: %s\n", e.msg);
         return 1;

@@ -1,12 +1,14 @@
-/* config.h over cJSON. Every error names the key it is about, with its full
- * path ("shards.count"), so a user can find it in the file. */
+/* config.h over the strict JSON reader (common/json.h). Every error names
+ * the key it is about, with its full path ("shards.count"), so a user can
+ * find it in the file; a JSON error names the byte (or the duplicate key). */
 #include "config/config.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/json.h"
 
 void sym_config_defaults(sym_config *c) {
     memset(c, 0, sizeof *c);
@@ -27,6 +29,9 @@ void sym_config_defaults(sym_config *c) {
     c->hash_seed = 0;
     c->status_interval_s = 5;
     c->idle_spin_us = 200;
+    c->net_max_line_bytes = SYM_NET_MAX_LINE_DEFAULT;
+    c->net_max_output_bytes = SYM_NET_MAX_OUTPUT_DEFAULT;
+    c->net_id_window = SYM_NET_ID_WINDOW_DEFAULT;
 }
 
 int sym_config_set_precision(sym_config *c, const char *name, sym_err *e) {
@@ -43,13 +48,35 @@ int sym_config_set_precision(sym_config *c, const char *name, sym_err *e) {
     return 0;
 }
 
-/* An integer in [lo, hi] (JSON numbers are doubles: reject fractions). */
-static int get_int(const cJSON *v, const char *key, long long lo, long long hi, long long *out, sym_err *e) {
-    if (!cJSON_IsNumber(v)) return sym_fail(e, "config key '%s': expected an integer", key);
+/* An integer key takes an integer literal, read exactly: 2.0 or 1e2 is
+ * refused rather than rounded. */
+static int int_literal(const cJSON *v, const char *key, const char *range, sym_err *e) {
+    if (!cJSON_IsNumber(v)) return sym_fail(e, "config key '%s': expected an integer in %s", key, range);
+    if (sym_json_is_int(v)) return 0;
     double d = v->valuedouble;
-    if (!isfinite(d) || d != floor(d) || d < (double)lo || d > (double)hi)
-        return sym_fail(e, "config key '%s': %g is not an integer in %lld..%lld", key, d, lo, hi);
-    *out = (long long)d;
+    if (!isfinite(d) || d != floor(d)) return sym_fail(e, "config key '%s': %g is not an integer in %s", key, d, range);
+    return sym_fail(e, "config key '%s': %g is written with a fraction or exponent; write it as an integer (%s)", key, d,
+                    range);
+}
+
+/* An integer in [lo, hi]. */
+static int get_int(const cJSON *v, const char *key, long long lo, long long hi, long long *out, sym_err *e) {
+    char range[64];
+    snprintf(range, sizeof range, "%lld..%lld", lo, hi);
+    if (int_literal(v, key, range, e)) return -1;
+    int64_t x;
+    if (sym_json_i64(v, &x) || x < lo || x > hi)
+        return sym_fail(e, "config key '%s': %.40s is not an integer in %s", key, v->valuestring, range);
+    *out = (long long)x;
+    return 0;
+}
+
+/* A seed: any integer in 0..2^64-1. */
+static int get_seed(const cJSON *v, const char *key, uint64_t *out, sym_err *e) {
+    static const char range[] = "0..18446744073709551615";
+    if (int_literal(v, key, range, e)) return -1;
+    if (sym_json_u64(v, out))
+        return sym_fail(e, "config key '%s': %.40s is not an integer in %s", key, v->valuestring, range);
     return 0;
 }
 
@@ -77,11 +104,9 @@ static int parse_model(sym_config *c, const cJSON *m, sym_err *e) {
     } else if (v) {
         c->model_dir[0] = 0;
     }
-    if ((v = cJSON_GetObjectItemCaseSensitive(m, "synthetic_seed"))) {
-        long long s = 0;
-        if (get_int(v, "model.synthetic_seed", 0, 9007199254740991ll, &s, e)) return -1;
-        c->synthetic_seed = (uint64_t)s;
-    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(m, "synthetic_seed")) &&
+        get_seed(v, "model.synthetic_seed", &c->synthetic_seed, e))
+        return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(m, "size"))) {
         if (!cJSON_IsString(v) || (strcmp(v->valuestring, "small") && strcmp(v->valuestring, "full")))
             return sym_fail(e, "config key 'model.size': expected \"small\" or \"full\"");
@@ -118,10 +143,30 @@ static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
     return 0;
 }
 
+static int parse_net(sym_config *c, const cJSON *s, sym_err *e) {
+    static const char *const keys[] = {"max_line_bytes", "max_output_bytes", "id_window", NULL};
+    if (check_keys(s, "net", keys, e)) return -1;
+    const cJSON *v;
+    long long n = 0;
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "max_line_bytes"))) {
+        if (get_int(v, "net.max_line_bytes", 1024, 1ll << 30, &n, e)) return -1;
+        c->net_max_line_bytes = (size_t)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "max_output_bytes"))) {
+        if (get_int(v, "net.max_output_bytes", 1024, 1ll << 40, &n, e)) return -1;
+        c->net_max_output_bytes = (size_t)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "id_window"))) {
+        if (get_int(v, "net.id_window", 1, 1ll << 26, &n, e)) return -1;
+        c->net_id_window = (size_t)n;
+    }
+    return 0;
+}
+
 static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     static const char *const keys[] = {"model",     "backend",     "precision",    "tower_precision",
                                        "shards",    "max_batch",   "rows_per_symbol", "max_symbols",
-                                       "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", NULL};
+                                       "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", "net", NULL};
     if (!cJSON_IsObject(root)) return sym_fail(e, "config: the top level must be a JSON object");
     if (check_keys(root, "", keys, e)) return -1;
     const cJSON *v;
@@ -152,6 +197,7 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
         c->precision_set = 1;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "shards")) && parse_shards(c, v, e)) return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "net")) && parse_net(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "max_batch"))) {
         if (get_int(v, "max_batch", 1, 65536, &n, e)) return -1;
         c->max_batch = (int)n;
@@ -168,10 +214,7 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
         if (get_int(v, "queue_capacity", 2, 1 << 20, &n, e)) return -1;
         c->queue_capacity = (int)n;
     }
-    if ((v = cJSON_GetObjectItemCaseSensitive(root, "hash_seed"))) {
-        if (get_int(v, "hash_seed", 0, 9007199254740991ll, &n, e)) return -1;
-        c->hash_seed = (uint64_t)n;
-    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "hash_seed")) && get_seed(v, "hash_seed", &c->hash_seed, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "status_interval_s"))) {
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 86400)
             return sym_fail(e, "config key 'status_interval_s': expected seconds in 0..86400 (0: off)");
@@ -185,12 +228,9 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     return 0;
 }
 
-int sym_config_parse(sym_config *c, const char *json, sym_err *e) {
-    cJSON *root = cJSON_Parse(json);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        return sym_fail(e, "config: not valid JSON near '%.20s'", at ? at : "");
-    }
+static int parse_text(sym_config *c, const char *json, size_t len, sym_err *e) {
+    cJSON *root = sym_json_parse(json, len, e);
+    if (!root) return sym_failctx(e, "config: not valid JSON");
     sym_config tmp = *c; /* all or nothing: c keeps its values on error */
     int rc = parse_root(&tmp, root, e);
     cJSON_Delete(root);
@@ -198,21 +238,22 @@ int sym_config_parse(sym_config *c, const char *json, sym_err *e) {
     return rc;
 }
 
+int sym_config_parse(sym_config *c, const char *json, sym_err *e) { return parse_text(c, json, strlen(json), e); }
+
 int sym_config_load(sym_config *c, const char *path, sym_err *e) {
     FILE *f = fopen(path, "rb");
     if (!f) return sym_fail(e, "cannot open config %s", path);
     char *buf = NULL;
     long len = -1;
     if (!fseek(f, 0, SEEK_END)) len = ftell(f);
-    if (len < 0 || len > (1 << 24) || fseek(f, 0, SEEK_SET) || !(buf = malloc((size_t)len + 1)) ||
+    if (len < 0 || len > (1 << 24) || fseek(f, 0, SEEK_SET) || !(buf = malloc((size_t)len ? (size_t)len : 1)) ||
         fread(buf, 1, (size_t)len, f) != (size_t)len) {
         fclose(f);
         free(buf);
         return sym_fail(e, "cannot read config %s", path);
     }
     fclose(f);
-    buf[len] = 0;
-    int rc = sym_config_parse(c, buf, e);
+    int rc = parse_text(c, buf, (size_t)len, e); /* the file's length: a NUL byte in it is an error */
     free(buf);
     return rc ? sym_failctx(e, "%s", path) : 0;
 }

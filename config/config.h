@@ -1,6 +1,8 @@
-/* The engine's one JSON config file (cJSON). Every key, its meaning and its
+/* The engine's one JSON config file. Every key, its meaning and its
  * default are documented in docs/CONFIG.md; a key not listed there, or a
- * value of the wrong type or range, is an error that names the key.
+ * value of the wrong type or range, is an error that names the key. The
+ * text is strict JSON (common/json.h): a key given twice, or anything after
+ * the object, is an error; integer keys take integer literals, read exactly.
  *
  *   {
  *     "model":   {"dir": null, "synthetic_seed": 1, "size": "small"},
@@ -16,7 +18,9 @@
  *     "queue_capacity": 4096,       // per mailbox, rounded up to a power of two
  *     "hash_seed": 0,
  *     "status_interval_s": 5,
- *     "idle_spin_us": 200           // an idle actor polls this long before sleeping
+ *     "idle_spin_us": 200,          // an idle actor polls this long before sleeping
+ *     "net": {"max_line_bytes": 67108864, "max_output_bytes": 67108864, "id_window": 1000000}
+ *                                   // what one peer may make the game client hold (net/play.h)
  *   }
  */
 #ifndef SYM_CONFIG_H
@@ -28,6 +32,10 @@
 #include "kernels/backend.h"
 
 #define SYM_MAX_SHARDS 256
+/* net.*: what one peer may make the game client hold */
+#define SYM_NET_MAX_LINE_DEFAULT ((size_t)64 << 20)   /* 64 MiB: ~40,000 requests of 79 features */
+#define SYM_NET_MAX_OUTPUT_DEFAULT ((size_t)64 << 20) /* ~600,000 answers the server has not read */
+#define SYM_NET_ID_WINDOW_DEFAULT ((size_t)1000000)
 
 typedef enum { SYM_BACKEND_AUTO = 0, SYM_BACKEND_CPU = 1, SYM_BACKEND_CUDA = 2 } sym_backend_kind;
 
@@ -49,12 +57,14 @@ typedef struct {
     uint64_t hash_seed;
     double status_interval_s; /* 0: no status line */
     double idle_spin_us;      /* an idle actor polls this long before it sleeps */
+    size_t net_max_line_bytes, net_max_output_bytes, net_id_window;
 } sym_config;
 
 /* Documented defaults. */
 void sym_config_defaults(sym_config *c);
 
-/* Parses a JSON config text over the defaults already in c. */
+/* Parses a JSON config text over the defaults already in c; on error c is
+ * left as it was. */
 int sym_config_parse(sym_config *c, const char *json, sym_err *e);
 int sym_config_load(sym_config *c, const char *path, sym_err *e);
 

@@ -90,22 +90,58 @@ static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
     if (k < n) snprintf(buf + k, n - k, "]");
 }
 
+/* The file's tensors the config does not use: an error naming the first
+ * (in the file's order) and how many there are, with a hint when the file
+ * has blocks the config's tower_depth does not reach. */
+static int unused_tensors(const sym_safetensors *st, const char *used, const sym_model_config *cfg, const char *path,
+                          sym_err *e) {
+    int n = 0, first = -1, max_block = -1;
+    for (int i = 0; i < st->n; i++) {
+        int tower, block, at = 0;
+        if (sscanf(st->tensors[i].name, "towers.%d.blocks.%d.%n", &tower, &block, &at) == 2 && at && block > max_block)
+            max_block = block;
+        if (used[i]) continue;
+        if (first < 0) first = i;
+        n++;
+    }
+    if (!n) return 0;
+    char hint[96] = "";
+    if (max_block >= cfg->depth)
+        snprintf(hint, sizeof hint, " (is tower_depth %d right? the file has blocks 0..%d)", cfg->depth, max_block);
+    if (n == 1) return sym_fail(e, "%s: 1 tensor the config does not use: '%s'%s", path, st->tensors[first].name, hint);
+    return sym_fail(e, "%s: %d tensors the config does not use, first '%s'%s", path, n, st->tensors[first].name, hint);
+}
+
 int sym_weights_load_file(sym_weights *w, const sym_model_config *cfg, const char *path, sym_err *e) {
     sym_safetensors st;
     if (sym_st_open(&st, path, e)) return -1;
+    char *used = calloc((size_t)(st.n ? st.n : 1), 1);
+    const sym_st_tensor **found = NULL;
+    if (!used) {
+        sym_st_close(&st);
+        return sym_fail(e, "out of memory");
+    }
     if (sym_weights_alloc(w, cfg, e)) {
+        free(used);
         sym_st_close(&st);
         return -1;
     }
+    found = malloc((size_t)w->n_specs * sizeof *found);
+    if (!found) {
+        sym_fail(e, "out of memory");
+        goto fail;
+    }
+    /* names, shapes and dtypes first: a wrong file is refused before any copy */
     for (int i = 0; i < w->n_specs; i++) {
         const sym_tensor_spec *s = &w->specs[i];
-        const sym_st_tensor *t = sym_st_find(&st, s->name);
+        const sym_st_tensor *t = found[i] = sym_st_find(&st, s->name);
         char want[64], got[64];
         shape_str(want, sizeof want, s->ndim, s->shape);
         if (!t) {
             sym_fail(e, "%s: missing tensor %s (expected shape %s)", path, s->name, want);
             goto fail;
         }
+        used[t - st.tensors] = 1;
         int same = t->ndim == s->ndim;
         for (int d = 0; same && d < s->ndim; d++) same = t->shape[d] == s->shape[d];
         if (!same) {
@@ -113,18 +149,24 @@ int sym_weights_load_file(sym_weights *w, const sym_model_config *cfg, const cha
             sym_fail(e, "%s: tensor %s has shape %s, the config needs %s", path, s->name, got, want);
             goto fail;
         }
+        if (t->dtype != SYM_DT_F32 && t->dtype != SYM_DT_BF16) {
+            sym_fail(e, "%s: tensor %s has dtype %s; only F32 and BF16 are supported", path, s->name, t->dtype_name);
+            goto fail;
+        }
+    }
+    if (unused_tensors(&st, used, cfg, path, e)) goto fail;
+    for (int i = 0; i < w->n_specs; i++) {
+        const sym_tensor_spec *s = &w->specs[i];
+        const sym_st_tensor *t = found[i];
         float *dst = w->arena + s->offset;
         if (t->dtype == SYM_DT_F32) {
             memcpy(dst, t->data, (size_t)s->numel * 4);
-        } else if (t->dtype == SYM_DT_BF16) {
+        } else {
             for (int64_t k = 0; k < s->numel; k++) {
                 uint16_t h;
                 memcpy(&h, t->data + 2 * k, 2);
                 dst[k] = sym_bf16_to_f32(h);
             }
-        } else {
-            sym_fail(e, "%s: tensor %s has dtype %s; only F32 and BF16 are supported", path, s->name, t->dtype_name);
-            goto fail;
         }
         for (int64_t k = 0; k < s->numel; k++) {
             if (!isfinite(dst[k])) {
@@ -133,9 +175,13 @@ int sym_weights_load_file(sym_weights *w, const sym_model_config *cfg, const cha
             }
         }
     }
+    free(found);
+    free(used);
     sym_st_close(&st);
     return 0;
 fail:
+    free(found);
+    free(used);
     sym_st_close(&st);
     sym_weights_free(w);
     return -1;
@@ -173,7 +219,8 @@ int sym_weights_synthetic(sym_weights *w, const sym_model_config *cfg, uint64_t 
 /* ---- writing ---- */
 
 int sym_weights_save(const sym_weights *w, const char *path, sym_err *e) {
-    size_t cap = 256 + (size_t)w->n_specs * 320, len = 0;
+    size_t cap = 16, len = 0; /* every entry's text fits its name + 160 bytes */
+    for (int i = 0; i < w->n_specs; i++) cap += strlen(w->specs[i].name) + 160;
     char *hdr = malloc(cap);
     if (!hdr) return sym_fail(e, "out of memory");
     len += (size_t)snprintf(hdr + len, cap - len, "{");

@@ -126,10 +126,13 @@ void sym_weights_free(sym_weights *w);
  * the arena, e.g. on a device, into another sym_weights struct). */
 void sym_weights_bind(sym_weights *w, float *base);
 
-/* Loads a model folder: DIR/config.json and DIR/weights.safetensors. Every
- * tensor the config needs must be present with its exact shape and an F32
- * or BF16 dtype; the error names the offending tensor. Extra tensors are
- * ignored. */
+/* Loads a model folder: DIR/config.json (sym_model_config_load) and
+ * DIR/weights.safetensors (a valid safetensors file: safetensors.h). The
+ * file holds exactly the tensors the config needs, each with its exact
+ * shape, an F32 or BF16 dtype and finite values; the error names the
+ * offending tensor. A tensor the config does not use is an error too (it
+ * names the first and counts them): a file of 3 blocks read with
+ * tower_depth 2 would otherwise run a model its author never trained. */
 int sym_weights_load_dir(sym_weights *w, const char *dir, sym_err *e);
 int sym_weights_load_file(sym_weights *w, const sym_model_config *cfg, const char *path, sym_err *e);
 
@@ -140,7 +143,9 @@ int sym_weights_synthetic(sym_weights *w, const sym_model_config *cfg, uint64_t 
 /* The key of a tensor's random stream (see synthetic_init.h). */
 uint64_t sym_weights_tensor_key(uint64_t seed, const char *name);
 
-/* Writes the arena as a safetensors file (F32), the inverse of load. */
+/* Writes the arena as a safetensors file (F32), the inverse of load: the
+ * tensors in spec order, their byte ranges contiguous from 0, the header
+ * padded with spaces to a multiple of 8. */
 int sym_weights_save(const sym_weights *w, const char *path, sym_err *e);
 
 /* Whether a bf16-storing backend stores this tensor in bf16: the matrices

@@ -82,10 +82,11 @@ int sym_lr_next(sym_line_reader *r, char **line, size_t *len) {
     char *nl = memchr(r->buf + r->start + r->scan, '\n', avail - r->scan);
     if (!nl) {
         r->scan = avail;
-        if (avail > r->max_line) { /* too long already: drop it, resync at its '\n' */
+        if (avail > r->max_line) { /* too long already: hand out its head, then drop it up to its '\n' */
             r->n_overlong++;
             r->discarding = 1;
-            discard(r);
+            *line = r->buf + r->start;
+            *len = avail;
             return SYM_LR_OVERLONG;
         }
         return SYM_LR_NONE;
@@ -96,6 +97,8 @@ int sym_lr_next(sym_line_reader *r, char **line, size_t *len) {
     r->scan = 0;
     if (n > r->max_line) {
         r->n_overlong++;
+        *line = s;
+        *len = n;
         return SYM_LR_OVERLONG;
     }
     if (n > 0 && s[n - 1] == '\r') n--;

@@ -3,17 +3,16 @@
  * is reassembled, several messages packed into one read come out one by one.
  *
  * A line longer than max_line bytes is never buffered whole: once the
- * unfinished line passes the limit, its bytes are thrown away up to and
- * including the next '\n' (resync), and sym_lr_next() reports it once with
- * SYM_LR_OVERLONG so the caller can answer with an error. */
+ * unfinished line passes the limit, sym_lr_next() reports it once with
+ * SYM_LR_OVERLONG and the bytes read of it (so the caller's error can say
+ * what it held), then its bytes are thrown away up to and including the
+ * next '\n' (resync). */
 #ifndef SYM_NET_LINE_READER_H
 #define SYM_NET_LINE_READER_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-#define SYM_LINE_MAX (1u << 20) /* 1 MiB: the protocol's limit on one message */
 
 enum { SYM_LR_NONE = 0, SYM_LR_LINE = 1, SYM_LR_OVERLONG = 2 };
 
@@ -39,8 +38,10 @@ int sym_lr_feed(sym_line_reader *r, const char *data, size_t n);
 ssize_t sym_lr_read_fd(sym_line_reader *r, int fd);
 
 /* SYM_LR_LINE: *line points at a NUL-terminated line (no '\n'), valid until
- * the next call; SYM_LR_OVERLONG: a line over the limit was dropped;
- * SYM_LR_NONE: no complete line buffered. */
+ * the next call; SYM_LR_OVERLONG: a line over the limit is dropped, *line
+ * and *len are the bytes of it read so far (more than max_line, not
+ * NUL-terminated), valid until the next call; SYM_LR_NONE: no complete
+ * line buffered. */
 int sym_lr_next(sym_line_reader *r, char **line, size_t *len);
 
 /* Bytes of an unfinished line (e.g. a message cut off by a disconnect). */

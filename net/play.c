@@ -13,16 +13,24 @@
 #include "common/log.h"
 #include "net/line_reader.h"
 #include "net/protocol.h"
-#include "net/request_fast.h"
+#include "net/request_reader.h"
 #include "net/tcp.h"
-#include "net/uid_map.h"
+#include "net/uid_window.h"
 
 #define POLL_BATCH 256
 #define READS_PER_WAKE 16 /* bound the bytes read per wake so answers go out between reads */
+#define IDS_NAMED 16      /* unique_ids listed in the error for a refused line */
 
 void sym_play_opts_default(sym_play_opts *o) {
-    *o = (sym_play_opts){.host = "127.0.0.1", .heartbeat_s = 5, .backoff_min_s = 0.1, .backoff_max_s = 5,
-                         .max_reconnects = -1, .connect_timeout_ms = 2000};
+    *o = (sym_play_opts){.host = "127.0.0.1",
+                         .heartbeat_s = 5,
+                         .backoff_min_s = 0.1,
+                         .backoff_max_s = 5,
+                         .max_reconnects = -1,
+                         .connect_timeout_ms = 2000,
+                         .max_line_bytes = SYM_NET_MAX_LINE_DEFAULT,
+                         .max_output_bytes = SYM_NET_MAX_OUTPUT_DEFAULT,
+                         .id_window = SYM_NET_ID_WINDOW_DEFAULT};
 }
 
 typedef struct {
@@ -35,35 +43,61 @@ typedef struct {
     int n_features;
     sym_line_reader lr;
     sym_outbuf out;
-    sym_uid_map seen; /* every unique_id received on this connection: gen while in flight, 0 once answered/refused */
+    sym_uid_window seen; /* the connection's last unique_ids: gen while in flight, 0 once answered/refused */
     sym_request req;
-    sym_fast_request *fast; /* the fast path's rows (large: on the heap) */
+    sym_request_msg msg; /* the rows of the inference_request being served */
     sym_prediction preds[POLL_BATCH];
     uint64_t ok_uids[POLL_BATCH];
     double ok_pred[POLL_BATCH][4];
     int oom;
-    int tries; /* connection attempts since the last good one (1 right after a loss) */
+    int tries;      /* connection attempts since the last good one (1 right after a loss) */
+    int lines_wait; /* complete lines left in the reader while answers wait (drain_lines) */
+    int row_next;   /* the next row of a message paused by waiting answers; -1: none */
 } play;
+
+/* The server stopped reading: answers pile up past max_output_bytes. */
+static int out_full(const play *p) { return sym_outbuf_pending(&p->out) > p->o->max_output_bytes; }
 
 static int stopped(const play *p) { return p->o->stop && atomic_load(p->o->stop); }
 
-static void send_error(play *p, const char *error, const char *details, int64_t uid) {
+static void send_error(play *p, const char *error, const char *details) {
     if (p->fd < 0) return;
-    if (sym_proto_write_error(&p->out, error, details, uid)) p->oom = 1;
+    if (sym_proto_write_error(&p->out, error, details)) p->oom = 1;
 }
 
 static void refuse_row(play *p, uint64_t uid, const char *why) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "request %llu rejected", (unsigned long long)uid);
-    sym_warn("play: %s: %s", msg, why);
+    char details[640];
+    snprintf(details, sizeof details, "unique_id %llu: %s", (unsigned long long)uid, why);
+    sym_warn("play: request rejected: %s", details);
     p->st->rejected++;
-    send_error(p, msg, why, (int64_t)uid);
+    send_error(p, "request rejected", details);
 }
 
 static void refuse_message(play *p, const char *why) {
     sym_warn("play: bad message: %s", why);
     p->st->bad_messages++;
-    send_error(p, "bad message", why, -1);
+    send_error(p, "bad message", why);
+}
+
+/* A line refused whole: the error names the unique_ids that could be read
+ * in it (none of them served), so the server knows what went unanswered. */
+static void refuse_line(play *p, const char *why) {
+    uint64_t ids[IDS_NAMED];
+    int n = sym_request_ids_read(&p->msg, ids, IDS_NAMED);
+    if (!n) {
+        char details[768];
+        snprintf(details, sizeof details, "%s; no unique_id could be read in it", why);
+        refuse_message(p, details);
+        return;
+    }
+    char details[1024];
+    int at = snprintf(details, sizeof details, "%s; none of its requests was served, unique_ids", why);
+    for (int k = 0; k < n && k < IDS_NAMED && at < (int)sizeof details; k++)
+        at += snprintf(details + at, sizeof details - (size_t)at, "%s %llu", k ? "," : "", (unsigned long long)ids[k]);
+    if (n > IDS_NAMED && at < (int)sizeof details)
+        snprintf(details + at, sizeof details - (size_t)at, " and %d more", n - IDS_NAMED);
+    p->st->rejected += (uint64_t)n;
+    refuse_message(p, details);
 }
 
 /* Moves every finished prediction to the wire: one response for the
@@ -75,7 +109,7 @@ static void collect(play *p) {
         int k_ok = 0, orphans = 0;
         for (int i = 0; i < n; i++) {
             const sym_prediction *r = &p->preds[i];
-            int32_t *v = sym_uid_map_get(&p->seen, r->uid);
+            int32_t *v = sym_uid_window_get(&p->seen, r->uid);
             if (!v || *v != p->gen || p->fd < 0) { /* from a connection that is gone */
                 orphans++;
                 if (v) *v = 0;
@@ -109,12 +143,12 @@ static void collect(play *p) {
 /* One row with a usable unique_id: refuse a duplicate or a bad row (rc,
  * why), else submit p->req (symbol and features already in place). */
 static void serve_row(play *p, uint64_t uid, int rc, const char *why) {
-    if (sym_uid_map_get(&p->seen, uid)) {
+    if (sym_uid_window_get(&p->seen, uid)) {
         p->st->duplicates++;
         refuse_row(p, uid, "duplicate unique_id: already received");
         return;
     }
-    if (sym_uid_map_put(&p->seen, uid, 0)) {
+    if (sym_uid_window_add(&p->seen, uid, 0)) {
         p->oom = 1;
         return;
     }
@@ -129,44 +163,45 @@ static void serve_row(play *p, uint64_t uid, int rc, const char *why) {
         refuse_row(p, uid, e.msg);
         return;
     }
-    *sym_uid_map_get(&p->seen, uid) = p->gen;
+    *sym_uid_window_get(&p->seen, uid) = p->gen;
     p->inflight++;
     p->st->submitted++;
 }
 
-static void on_request(play *p, const cJSON *root) {
-    sym_proto_batch b;
-    sym_err e = {{0}};
-    if (sym_proto_batch_read(root, &b, &e)) {
-        refuse_message(p, e.msg);
-        return;
-    }
-    for (int k = 0; k < b.n && !p->oom; k++) {
+/* The rows of a well-formed inference_request, in list order, from
+ * p->row_next on. When the answers waiting pass max_output_bytes the
+ * message pauses there (a message of many bad rows would otherwise make
+ * errors without bound) and drain_lines resumes it once the server has
+ * taken some. */
+static void on_request(play *p) {
+    const sym_request_msg *m = &p->msg;
+    for (int k = p->row_next; k < m->n && !p->oom; k++) {
+        if (out_full(p)) {
+            p->row_next = k;
+            return;
+        }
         uint64_t uid;
         int uid_ok;
+        const char *symbol;
+        const float *features;
+        sym_err e = {{0}};
         p->st->requests++;
-        int rc = sym_proto_row(&b, k, p->n_features, &uid, &uid_ok, p->req.symbol, p->req.features, &e);
+        int rc = sym_request_row(m, k, &uid, &uid_ok, &symbol, &features, &e);
         if (!uid_ok) {
             char why[640];
             snprintf(why, sizeof why, "row %d of the message: %s", k, e.msg);
             p->st->rejected++;
             sym_warn("play: request without a usable unique_id rejected: %s", why);
-            send_error(p, "request rejected", why, -1);
+            send_error(p, "request rejected", why);
             continue;
+        }
+        if (!rc) {
+            memcpy(p->req.symbol, symbol, strlen(symbol) + 1);
+            memcpy(p->req.features, features, (size_t)p->n_features * sizeof *features);
         }
         serve_row(p, uid, rc, e.msg);
     }
-}
-
-/* A valid inference_request read by the fast path. */
-static void on_fast_request(play *p) {
-    const sym_fast_request *r = p->fast;
-    for (int k = 0; k < r->n && !p->oom; k++) {
-        p->st->requests++;
-        memcpy(p->req.symbol, r->symbols[k], sizeof p->req.symbol);
-        memcpy(p->req.features, r->features[k], (size_t)p->n_features * sizeof *p->req.features);
-        serve_row(p, r->uids[k], 0, NULL);
-    }
+    p->row_next = -1;
 }
 
 static void on_score(play *p, const cJSON *root) {
@@ -183,14 +218,16 @@ static void on_score(play *p, const cJSON *root) {
     sym_debug("play: score_update of %d rows", cJSON_GetArraySize(lat));
 }
 
-static void on_line(play *p, const char *line, size_t len) {
+/* A message other than inference_request, read into a tree. */
+static void on_other(play *p, const char *line, size_t len) {
     cJSON *root;
     sym_msg_type t;
     sym_err e = {{0}};
-    if (len == 0) return; /* blank line: keep-alive, nothing to answer */
-    p->st->messages++;
-    if (sym_fast_request_parse(line, len, p->n_features, p->fast)) {
-        on_fast_request(p);
+    if (len > SYM_PLAY_MAX_OTHER) {
+        char why[160];
+        snprintf(why, sizeof why, "a '%s' message of %zu bytes: only inference_request may be longer than %d bytes",
+                 p->msg.type, len, SYM_PLAY_MAX_OTHER);
+        refuse_message(p, why);
         return;
     }
     if (sym_proto_parse(line, len, &root, &t, &e)) {
@@ -198,9 +235,9 @@ static void on_line(play *p, const char *line, size_t len) {
         return;
     }
     switch (t) {
-    case SYM_MSG_INFERENCE_REQUEST: on_request(p, root); break;
     case SYM_MSG_SCORE_UPDATE: on_score(p, root); break;
     case SYM_MSG_HEARTBEAT: break;
+    case SYM_MSG_STATS_UPDATE: p->st->stats_updates++; break;
     case SYM_MSG_ERROR: {
         const cJSON *er = cJSON_GetObjectItemCaseSensitive(root, "error"), *d = cJSON_GetObjectItemCaseSensitive(root, "details");
         p->st->errors_received++;
@@ -216,9 +253,42 @@ static void on_line(play *p, const char *line, size_t len) {
     cJSON_Delete(root);
 }
 
+static void on_line(play *p, const char *line, size_t len) {
+    sym_err e = {{0}};
+    if (len == 0) return; /* blank line: keep-alive, nothing to answer */
+    p->st->messages++;
+    switch (sym_request_read(&p->msg, line, len, p->n_features, &e)) {
+    case SYM_LINE_REQUEST:
+        p->row_next = 0;
+        on_request(p);
+        break;
+    case SYM_LINE_OTHER: on_other(p, line, len); break;
+    case SYM_LINE_BAD: refuse_line(p, e.msg); break;
+    }
+}
+
+/* A line past max_line_bytes, dropped up to its end: the ids in the part
+ * that was read are named in the error. */
+static void on_overlong(play *p, const char *head, size_t len) {
+    sym_err e = {{0}};
+    char why[200];
+    p->st->messages++;
+    p->st->overlong++;
+    snprintf(why, sizeof why, "message longer than max_line_bytes (%zu bytes): dropped up to its end of line",
+             p->o->max_line_bytes);
+    if (sym_request_read(&p->msg, head, len, p->n_features, &e) == SYM_LINE_OTHER) p->msg.nu = 0;
+    refuse_line(p, why);
+}
+
 static void disconnect(play *p, const char *why) {
     size_t partial = sym_lr_partial(&p->lr);
-    if (partial) {
+    if (p->row_next >= 0) {
+        sym_warn("play: %d rows of a message not yet served are dropped with the connection", p->msg.n - p->row_next);
+        p->row_next = -1;
+    }
+    if (partial && p->lines_wait) {
+        sym_warn("play: %zu bytes of lines read but not yet served are dropped with the connection", partial);
+    } else if (partial) {
         p->st->cut_off++;
         sym_warn("play: a message cut off by the disconnect (%zu bytes) is dropped", partial);
     }
@@ -228,13 +298,34 @@ static void disconnect(play *p, const char *why) {
     p->fd = -1;
     p->tries = 1;
     p->inflight = 0;
+    p->lines_wait = 0;
     sym_lr_reset(&p->lr);
     sym_outbuf_reset(&p->out);
 }
 
+/* Serves the complete lines buffered, until none is left or the answers
+ * waiting pass max_output_bytes: then the rest waits in the reader
+ * (lines_wait) and nothing more is read until the server takes some. */
+static void drain_lines(play *p) {
+    char *line;
+    size_t len;
+    int k;
+    p->lines_wait = 0;
+    while (!p->oom && p->fd >= 0) {
+        if (p->row_next >= 0) on_request(p); /* the rest of a paused message first */
+        if (out_full(p)) {
+            p->lines_wait = 1;
+            return;
+        }
+        if ((k = sym_lr_next(&p->lr, &line, &len)) == SYM_LR_NONE) return;
+        if (k == SYM_LR_OVERLONG) on_overlong(p, line, len);
+        else on_line(p, line, len);
+    }
+}
+
 /* Reads what the socket has; 0, or -1 when the connection ended. */
 static int on_readable(play *p) {
-    for (int r = 0; r < READS_PER_WAKE; r++) {
+    for (int r = 0; r < READS_PER_WAKE && !p->lines_wait; r++) {
         ssize_t n = sym_lr_read_fd(&p->lr, p->fd);
         if (n == 0) {
             disconnect(p, "closed by the server");
@@ -245,17 +336,7 @@ static int on_readable(play *p) {
             disconnect(p, strerror(errno));
             return -1;
         }
-        char *line;
-        size_t len;
-        int k;
-        while ((k = sym_lr_next(&p->lr, &line, &len)) != SYM_LR_NONE) {
-            if (k == SYM_LR_OVERLONG) {
-                p->st->overlong++;
-                refuse_message(p, "message longer than 1 MiB: dropped up to its end of line");
-            } else {
-                on_line(p, line, len);
-            }
-        }
+        drain_lines(p);
     }
     return 0;
 }
@@ -276,13 +357,14 @@ static void backoff_wait(play *p, double s) {
 }
 
 int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_err *e) {
-    play p = {.g = g, .o = o, .st = st, .fd = -1};
+    play p = {.g = g, .o = o, .st = st, .fd = -1, .row_next = -1};
     memset(st, 0, sizeof *st);
     p.n_features = sym_engine_model(g)->features;
     if (p.n_features < 1 || p.n_features > SYM_MAX_FEATURES) return sym_fail(e, "engine model has %d features", p.n_features);
-    p.fast = malloc(sizeof *p.fast);
-    if (!p.fast || sym_lr_init(&p.lr, SYM_LINE_MAX) || sym_uid_map_init(&p.seen, 4096)) {
-        free(p.fast);
+    if (o->max_line_bytes < 1024 || o->max_output_bytes < 1024 || o->id_window < 1)
+        return sym_fail(e, "play: max_line_bytes and max_output_bytes must be at least 1024, id_window at least 1");
+    if (sym_lr_init(&p.lr, o->max_line_bytes)) return sym_fail(e, "out of memory");
+    if (sym_uid_window_init(&p.seen, o->id_window)) {
         sym_lr_free(&p.lr);
         return sym_fail(e, "out of memory");
     }
@@ -314,19 +396,17 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
             /* unique_ids are the server session's: a restarted server counts
              * from 0 again. Late predictions of the old connection are then
              * unknown ids, dropped as orphans. */
-            if (st->connects > 1) {
-                sym_uid_map_free(&p.seen);
-                if (sym_uid_map_init(&p.seen, 4096)) {
-                    p.oom = 1;
-                    break;
-                }
+            if (st->connects > 1 && sym_uid_window_reset(&p.seen)) {
+                p.oom = 1;
+                break;
             }
             backoff = o->backoff_min_s;
             if (sym_proto_write_register(&p.out)) p.oom = 1;
             next_hb = sym_now_ns() + hb_ns;
             sym_info("play: connected to %s:%d, registered", o->host, o->port);
         }
-        struct pollfd f[2] = {{.fd = p.fd, .events = POLLIN | (sym_outbuf_pending(&p.out) ? POLLOUT : 0)},
+        /* while lines wait for the server to take answers, only its reading wakes us */
+        struct pollfd f[2] = {{.fd = p.fd, .events = (p.lines_wait ? 0 : POLLIN) | (sym_outbuf_pending(&p.out) ? POLLOUT : 0)},
                               {.fd = efd, .events = POLLIN}};
         uint64_t now = sym_now_ns();
         int timeout = next_hb > now ? (int)((next_hb - now) / 1000000) + 1 : 0;
@@ -356,6 +436,15 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
                          st->score_accuracy_sum / (double)st->score_rows);
         }
         if (sym_outbuf_flush(&p.out, p.fd)) disconnect(&p, strerror(errno));
+        else if (out_full(&p)) {
+            char why[160];
+            snprintf(why, sizeof why, "the server is not reading: %zu bytes of answers wait, over max_output_bytes %zu",
+                     sym_outbuf_pending(&p.out), o->max_output_bytes);
+            st->output_overflows++;
+            disconnect(&p, why);
+        } else if (p.lines_wait) {
+            drain_lines(&p);
+        }
     }
     if (p.oom) rc = sym_fail(e, "out of memory");
     if (p.fd >= 0) {
@@ -364,7 +453,7 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
     }
     sym_lr_free(&p.lr);
     sym_outbuf_free(&p.out);
-    sym_uid_map_free(&p.seen);
-    free(p.fast);
+    sym_uid_window_free(&p.seen);
+    sym_request_msg_free(&p.msg);
     return rc;
 }

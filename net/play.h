@@ -9,16 +9,25 @@
  *    `inference_response`;
  *  - a row that cannot be served (bad unique_id, symbol, feature count or
  *    value, a unique_id seen before, the engine's refusal such as symbol
- *    capacity) gets an `error` naming the unique_id and the reason, and
- *    advances no state; a message that cannot be read at all (malformed
- *    JSON, unknown message_type, unequal lists, over 1 MiB) gets an `error`
- *    too. The loop keeps serving either way;
+ *    capacity) gets an `error` naming the unique_id and the reason in its
+ *    details, and advances no state; a line that is not one well-formed
+ *    message (net/request_reader.h, net/protocol.h: malformed or trailing
+ *    JSON, unknown message_type or key, unequal lists, over
+ *    max_line_bytes) gets one `error` naming the unique_ids read in it, and
+ *    none of its requests is served. The loop keeps serving either way;
+ *  - heartbeat, score_update and stats_update need no answer: accepted
+ *    quietly (score updates are logged);
+ *  - every buffer the server can fill is bounded: a line by max_line_bytes,
+ *    the answers it does not read by max_output_bytes (past it, the
+ *    connection is dropped with the reason logged), the unique_ids kept to
+ *    refuse duplicates by id_window (the last ids of the connection);
  *  - sends a heartbeat every heartbeat_s and logs score updates;
  *  - when the server goes away, reconnects with exponential backoff. Symbol
  *    states live in the engine and are kept; predictions of requests from the
  *    lost connection are counted and dropped (logged), as nobody can take
- *    them. Duplicate unique_ids are detected per connection: a restarted
- *    server numbers its requests from the start again.
+ *    them. Duplicate unique_ids are detected per connection, within its last
+ *    id_window ids: a restarted server numbers its requests from the start
+ *    again.
  *
  * Depends on actors/engine.h: link sym_actors (or a test double). */
 #ifndef SYM_NET_PLAY_H
@@ -30,6 +39,8 @@
 #include "actors/engine.h"
 #include "common/err.h"
 
+#define SYM_PLAY_MAX_OTHER (16 << 20) /* messages other than inference_request are read into a tree */
+
 typedef struct {
     const char *host;
     int port;
@@ -38,12 +49,16 @@ typedef struct {
     int max_reconnects;                  /* -1: forever; 0: return when the first connection ends */
     int connect_timeout_ms;              /* 2000 */
     atomic_int *stop;                    /* optional: set non-zero to return (signal handler, test) */
+    /* the config's net.* keys (docs/CONFIG.md): */
+    size_t max_line_bytes;   /* longest line read; a longer one is refused, its ids named */
+    size_t max_output_bytes; /* answers waiting for a server that does not read */
+    size_t id_window;        /* unique_ids remembered per connection to refuse duplicates */
 } sym_play_opts;
 
 typedef struct {
     uint64_t connects, messages, requests, submitted, answered, rejected, duplicates;
     uint64_t bad_messages, overlong, cut_off, orphaned, responses_sent, heartbeats_sent;
-    uint64_t score_updates, score_rows, errors_received;
+    uint64_t score_updates, score_rows, errors_received, stats_updates, output_overflows;
     double score_latency_ms_sum, score_accuracy_sum;
 } sym_play_stats;
 

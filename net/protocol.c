@@ -7,10 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/requests_csv.h"
+#include "common/json.h"
 
-static const char *const type_names[] = {"register",     "inference_request", "inference_response",
-                                         "score_update", "heartbeat",         "error"};
+static const char *const type_names[] = {"register",  "inference_request", "inference_response", "score_update",
+                                         "heartbeat", "error",             "stats_update"};
 
 const char *sym_msg_type_name(sym_msg_type t) { return type_names[t]; }
 
@@ -20,55 +20,9 @@ double sym_proto_wall_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Copies line with bare NaN / Infinity / -Infinity outside strings turned
- * into JSON strings. NULL when there is nothing to rewrite or no memory. */
-static char *quote_nonfinite(const char *s, size_t len) {
-    if (!memmem(s, len, "NaN", 3) && !memmem(s, len, "Infinity", 8)) return NULL;
-    char *out = malloc(len * 3 + 1); /* each token grows by at most 2 bytes */
-    if (!out) return NULL;
-    size_t j = 0;
-    int in_str = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_str) {
-            out[j++] = c;
-            if (c == '\\' && i + 1 < len) out[j++] = s[++i];
-            else if (c == '"') in_str = 0;
-            continue;
-        }
-        if (c == '"') in_str = 1;
-        size_t tl = 0;
-        if (len - i >= 3 && !memcmp(s + i, "NaN", 3)) tl = 3;
-        else if (len - i >= 8 && !memcmp(s + i, "Infinity", 8)) tl = 8;
-        else if (len - i >= 9 && !memcmp(s + i, "-Infinity", 9)) tl = 9;
-        if (tl) {
-            out[j++] = '"';
-            memcpy(out + j, s + i, tl);
-            j += tl;
-            out[j++] = '"';
-            i += tl - 1;
-        } else {
-            out[j++] = c;
-        }
-    }
-    out[j] = '\0';
-    return out;
-}
-
 int sym_proto_parse(const char *line, size_t len, cJSON **root, sym_msg_type *type, sym_err *e) {
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    if (!j) {
-        char *fixed = quote_nonfinite(line, len);
-        if (fixed) {
-            j = cJSON_ParseWithOpts(fixed, NULL, 0);
-            free(fixed);
-        }
-    }
-    if (!j) {
-        size_t at = end && end >= line ? (size_t)(end - line) : 0;
-        return sym_fail(e, "malformed JSON near byte %zu of %zu: '%.24s'", at, len, at < len ? line + at : "");
-    }
+    cJSON *j = sym_json_parse(line, len, e);
+    if (!j) return -1;
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return sym_fail(e, "a message must be a JSON object");
@@ -99,64 +53,8 @@ static const cJSON *get_array(const cJSON *root, const char *key, sym_err *e) {
     return a;
 }
 
-int sym_proto_batch_read(const cJSON *root, sym_proto_batch *b, sym_err *e) {
-    memset(b, 0, sizeof *b);
-    if (!(b->uids = get_array(root, "unique_ids", e)) || !(b->symbols = get_array(root, "symbols", e)) ||
-        !(b->features = get_array(root, "features", e)))
-        return -1;
-    int nu = cJSON_GetArraySize(b->uids), ns = cJSON_GetArraySize(b->symbols), nf = cJSON_GetArraySize(b->features);
-    if (nu != ns || nu != nf)
-        return sym_fail(e, "lists of unequal length: unique_ids %d, symbols %d, features %d", nu, ns, nf);
-    b->n = nu;
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "timestamp");
-    b->timestamp = cJSON_IsNumber(ts) ? ts->valuedouble : 0;
-    return 0;
-}
-
 int sym_proto_uid(const cJSON *item, uint64_t *uid, sym_err *e) {
-    if (!cJSON_IsNumber(item)) return sym_fail(e, "unique_id is not a number");
-    double v = item->valuedouble;
-    if (!(v >= 0 && v <= 9007199254740992.0) || v != floor(v))
-        return sym_fail(e, "unique_id %.17g is not an integer in [0, 2^53]", v);
-    *uid = (uint64_t)v;
-    return 0;
-}
-
-/* cJSON_GetArrayItem walks the list from its head (O(n^2) over a batch):
- * rows are read in order, so the batch keeps a cursor into each list. */
-static void seek(sym_proto_batch *b, int k) {
-    if (b->at_uid && b->at == k) return;
-    if (b->at_uid && b->at + 1 == k) {
-        b->at_uid = b->at_uid->next, b->at_sym = b->at_sym->next, b->at_feat = b->at_feat->next;
-    } else {
-        b->at_uid = cJSON_GetArrayItem(b->uids, k), b->at_sym = cJSON_GetArrayItem(b->symbols, k);
-        b->at_feat = cJSON_GetArrayItem(b->features, k);
-    }
-    b->at = k;
-}
-
-int sym_proto_row(sym_proto_batch *b, int k, int n_features, uint64_t *uid, int *uid_ok,
-                  char symbol[SYM_PROTO_SYMBOL_MAX + 1], float *features, sym_err *e) {
-    *uid_ok = 0;
-    seek(b, k);
-    if (sym_proto_uid(b->at_uid, uid, e)) return -1;
-    *uid_ok = 1;
-    const cJSON *s = b->at_sym;
-    if (!cJSON_IsString(s)) return sym_fail(e, "symbol is not a string");
-    size_t sl = strlen(s->valuestring);
-    if (sym_symbol_check(s->valuestring, sl, e)) return -1;
-    memcpy(symbol, s->valuestring, sl + 1);
-    const cJSON *row = b->at_feat;
-    if (!cJSON_IsArray(row)) return sym_fail(e, "features row is not a list");
-    int nf = cJSON_GetArraySize(row);
-    if (nf != n_features) return sym_fail(e, "features row has %d numbers, the model takes %d", nf, n_features);
-    int i = 0;
-    for (const cJSON *x = row->child; x; x = x->next, i++) {
-        if (!cJSON_IsNumber(x)) return sym_fail(e, "feature %d is not a number", i);
-        float f = (float)x->valuedouble;
-        if (!isfinite(f)) return sym_fail(e, "feature %d is not finite in float32 (%g)", i, x->valuedouble);
-        features[i] = f;
-    }
+    if (sym_json_u64(item, uid)) return sym_fail(e, "unique_id is not an integer in 0..2^64-1");
     return 0;
 }
 
@@ -173,6 +71,7 @@ int sym_proto_prediction(const cJSON *row, double pred[4], sym_err *e) {
     int i = 0;
     for (const cJSON *x = row->child; x; x = x->next, i++) {
         if (!cJSON_IsNumber(x)) return sym_fail(e, "prediction %d is not a number", i);
+        if (!isfinite(x->valuedouble)) return sym_fail(e, "prediction %d is not finite", i);
         pred[i] = x->valuedouble;
     }
     return 0;
@@ -203,13 +102,11 @@ int sym_proto_write_heartbeat(sym_outbuf *o, double timestamp) {
     return append_json(o, j);
 }
 
-int sym_proto_write_error(sym_outbuf *o, const char *error, const char *details, int64_t uid) {
+int sym_proto_write_error(sym_outbuf *o, const char *error, const char *details) {
     cJSON *j = message("error");
     if (!j) return -1;
     cJSON_AddStringToObject(j, "error", error);
-    if (details) cJSON_AddStringToObject(j, "details", details);
-    else cJSON_AddNullToObject(j, "details");
-    if (uid >= 0) cJSON_AddNumberToObject(j, "unique_id", (double)uid);
+    cJSON_AddStringToObject(j, "details", details ? details : "");
     return append_json(o, j);
 }
 
@@ -328,17 +225,26 @@ int sym_proto_write_request(sym_outbuf *o, const uint64_t *uids, const char *con
     return sb_finish(&b, o);
 }
 
+static void sb_nums(strbuf *b, const char *key, const double *v, int n) {
+    sb_str(b, key);
+    for (int k = 0; k < n; k++) {
+        if (k) sb_put(b, ",", 1);
+        sb_num(b, v[k], 17);
+    }
+    sb_put(b, "]", 1);
+}
+
 int sym_proto_write_score_update(sym_outbuf *o, const uint64_t *uids, const double *pnl, const double *acc,
                                  const double *lat_ms, int n) {
-    cJSON *j = message("score_update");
-    if (!j) return -1;
-    cJSON *u = cJSON_AddArrayToObject(j, "unique_ids"), *p = cJSON_AddArrayToObject(j, "trade_pnls"),
-          *a = cJSON_AddArrayToObject(j, "accuracies"), *l = cJSON_AddArrayToObject(j, "latencies_ms");
-    for (int k = 0; k < n && u && p && a && l; k++) {
-        cJSON_AddItemToArray(u, cJSON_CreateNumber((double)uids[k]));
-        cJSON_AddItemToArray(p, cJSON_CreateNumber(pnl[k]));
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(acc[k]));
-        cJSON_AddItemToArray(l, cJSON_CreateNumber(lat_ms[k]));
+    strbuf b = {0};
+    sb_str(&b, "{\"message_type\":\"score_update\",\"unique_ids\":[");
+    for (int k = 0; k < n; k++) {
+        if (k) sb_put(&b, ",", 1);
+        sb_u64(&b, uids[k]);
     }
-    return append_json(o, j);
+    sb_nums(&b, "],\"trade_pnls\":[", pnl, n);
+    sb_nums(&b, ",\"accuracies\":[", acc, n);
+    sb_nums(&b, ",\"latencies_ms\":[", lat_ms, n);
+    sb_put(&b, "}", 1);
+    return sb_finish(&b, o);
 }

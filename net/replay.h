@@ -2,10 +2,22 @@
  * client's `register`, streams a request stream on its schedule, scores every
  * response (net/score.h) and answers each response with a score_update.
  *
- * One thread, one poll() over the listening socket and the client; a client
- * that goes away may connect again (it must register again): the stream goes
- * on, the requests sent on the lost connection stay unanswered unless the
- * client answers them later. */
+ * One thread, one poll() over the listening socket, the client and the
+ * connections that have not registered yet. The first connection to
+ * register is the client; the others are closed then, and any that does
+ * not register in time (or sends more than a register line's worth) is
+ * closed anyway, so a silent connection never locks the client out.
+ * A client that goes away may connect again (it must register again): the
+ * stream goes on; requests written to the lost connection stay unanswered
+ * unless the client answers them later, requests not yet written whole go
+ * to the next connection.
+ *
+ * A request is sent, and its latency clock starts, when the last byte of
+ * its line is handed to the kernel (send() returned it), not when it was
+ * queued: replay's own backlog is not the client's latency. While the
+ * client leaves 1 MiB of our output unread, due requests wait in the
+ * stream; a client that leaves 16 MiB unread (replies to its own flood) is
+ * disconnected. */
 #ifndef SYM_NET_REPLAY_H
 #define SYM_NET_REPLAY_H
 
@@ -41,6 +53,7 @@ typedef struct {
     int batch_rows;   /* rows per inference_request at most (rows due together are grouped) */
     double timeout_s; /* waiting for a client, and for answers after the last send */
     int inject_bad;   /* send malformed lines first; each should get an `error` back */
+    double register_timeout_s; /* a connection not registered by then is closed (0: 10 s) */
     void (*on_listen)(int port); /* told the bound port (e.g. to print it) */
 } sym_replay_opts;
 
@@ -49,7 +62,8 @@ int sym_replay_bad_line_count(void);
 
 /* Runs the stream against one client. 0 when every request was answered
  * (and, with inject_bad, every bad line drew an error); 1 on timeout; -1
- * with e on a failure. The score is filled either way. */
+ * with e on a failure. The score is filled either way: invalid answers,
+ * non-integer ids and bad messages are counted there, never as answers. */
 int sym_replay_run(const sym_replay_opts *o, const sym_stream *st, sym_score *score, sym_err *e);
 
 #endif

@@ -2,6 +2,7 @@
 #include "net/score.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,21 +84,40 @@ int sym_score_answer(sym_score *s, uint64_t uid, const double pred[4], uint64_t 
     if (t_ns > s->t_last_answer_ns) s->t_last_answer_ns = t_ns;
     *lat_ms = s->lat_ms[i];
     *err = NAN;
-    int finite = 1;
-    for (int t = 0; t < 4; t++) finite &= isfinite(pred[t]) != 0;
-    if (!finite) s->nonfinite++;
     if (s->has_expected[i]) {
         double mx = 0;
         for (int t = 0; t < 4; t++) {
             double d = fabs(pred[t] - s->expected[i][t]);
-            if (!(d <= s->max_abs_err[t])) s->max_abs_err[t] = isnan(d) ? INFINITY : d;
-            s->sum_abs_err[t] += isnan(d) ? INFINITY : d;
-            if (!(d <= mx)) mx = isnan(d) ? INFINITY : d;
+            if (d > s->max_abs_err[t]) s->max_abs_err[t] = d;
+            s->sum_abs_err[t] += d;
+            s->sum_sq_err[t] += d * d;
+            if (d > mx) mx = d;
         }
         s->n_scored++;
         *err = mx;
     }
     return SYM_SCORE_OK;
+}
+
+const char *sym_bad_kind_name(sym_bad_kind k) {
+    return k == SYM_BAD_PREDICTION ? "prediction" : k == SYM_BAD_ID ? "unique_id" : "message";
+}
+
+int sym_score_bad_input(sym_score *s, sym_bad_kind kind, const char *id, const char *text, size_t text_len,
+                        const char *reason) {
+    if (kind == SYM_BAD_PREDICTION) s->invalid++;
+    else if (kind == SYM_BAD_ID) s->invalid_ids++;
+    else s->bad_messages++;
+    if (s->n_examples == SYM_SCORE_EXAMPLES) return 0;
+    sym_score_bad *b = &s->examples[s->n_examples++];
+    b->kind = kind;
+    snprintf(b->id, sizeof b->id, "%s", id ? id : "");
+    size_t n = text_len < sizeof b->text - 1 ? text_len : sizeof b->text - 1;
+    if (n) memcpy(b->text, text, n);
+    b->text[n] = '\0';
+    b->text_len = n;
+    snprintf(b->reason, sizeof b->reason, "%s", reason ? reason : "");
+    return 1;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -133,7 +153,9 @@ int sym_score_report_make(const sym_score *s, sym_score_report *r) {
     r->duplicates = s->duplicates;
     r->unknown = s->unknown;
     r->errors_received = s->errors_received;
-    r->nonfinite = s->nonfinite;
+    r->invalid = s->invalid;
+    r->invalid_ids = s->invalid_ids;
+    r->bad_messages = s->bad_messages;
     r->share_answered = s->n ? (double)s->answered / s->n : 1;
     if (s->t_last_answer_ns > s->t_first_send_ns) {
         r->duration_s = (double)(s->t_last_answer_ns - s->t_first_send_ns) * 1e-9;
@@ -149,7 +171,10 @@ int sym_score_report_make(const sym_score *s, sym_score_report *r) {
     for (int t = 0; t < 4; t++) {
         r->max_abs_err[t] = s->max_abs_err[t];
         r->mean_abs_err[t] = s->n_scored ? s->sum_abs_err[t] / (double)s->n_scored : 0;
+        r->mse[t] = s->n_scored ? s->sum_sq_err[t] / (double)s->n_scored : 0;
     }
+    memcpy(r->examples, s->examples, sizeof r->examples);
+    r->n_examples = s->n_examples;
     return 0;
 }
 
@@ -159,29 +184,67 @@ void sym_score_report_print(FILE *f, const sym_score_report *r) {
     fprintf(f, "  answered     %llu (%.1f%%), duplicates %llu, unknown ids %llu, errors received %llu\n",
             (unsigned long long)r->answered, 100 * r->share_answered, (unsigned long long)r->duplicates,
             (unsigned long long)r->unknown, (unsigned long long)r->errors_received);
+    if (r->invalid || r->invalid_ids || r->bad_messages) {
+        fprintf(f, "  INVALID      %llu predictions not 4 finite numbers, %llu ids not integers, %llu bad messages\n",
+                (unsigned long long)r->invalid, (unsigned long long)r->invalid_ids, (unsigned long long)r->bad_messages);
+        for (int i = 0; i < r->n_examples; i++) {
+            const sym_score_bad *b = &r->examples[i];
+            if (b->kind == SYM_BAD_PREDICTION) fprintf(f, "    prediction of unique_id %s: ", b->id);
+            else if (b->kind == SYM_BAD_ID) fprintf(f, "    unique_id %s, prediction ", b->id);
+            else fputs("    message ", f);
+            for (size_t k = 0; k < b->text_len; k++) { /* the client's bytes: printable ASCII only */
+                unsigned char c = (unsigned char)b->text[k];
+                fputc(c >= 0x20 && c < 0x7f ? c : '?', f);
+            }
+            fprintf(f, " (%s)\n", b->reason);
+        }
+    }
     fprintf(f, "  throughput   %.1f responses/s over %.3f s\n", r->throughput_rps, r->duration_s);
     fprintf(f, "  latency ms   p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  mean %.3f\n", r->p50, r->p90, r->p99, r->max, r->mean);
     if (r->with_expected) {
         fprintf(f, "  accuracy vs expected (%llu rows): [xLSTM, Mamba2, RetNet, Hawk]\n", (unsigned long long)r->scored);
         fprintf(f, "    max abs err  %.3g %.3g %.3g %.3g\n", r->max_abs_err[0], r->max_abs_err[1], r->max_abs_err[2], r->max_abs_err[3]);
         fprintf(f, "    mean abs err %.3g %.3g %.3g %.3g\n", r->mean_abs_err[0], r->mean_abs_err[1], r->mean_abs_err[2], r->mean_abs_err[3]);
+        fprintf(f, "    mse          %.3g %.3g %.3g %.3g\n", r->mse[0], r->mse[1], r->mse[2], r->mse[3]);
     }
-    if (r->nonfinite) fprintf(f, "  %llu answers held a null / non-finite prediction\n", (unsigned long long)r->nonfinite);
 }
 
-/* JSON has no Infinity: an infinite error (a NaN answer) is written as null. */
+/* JSON has no Infinity or NaN: such a value is written as null. */
 static void put_num(FILE *f, double v) {
     if (isfinite(v)) fprintf(f, "%.17g", v);
     else fputs("null", f);
+}
+
+static void put_nums(FILE *f, const char *key, const double v[4]) {
+    fprintf(f, ",\n  \"%s\": [", key);
+    for (int t = 0; t < 4; t++) fputs(t ? ", " : "", f), put_num(f, v[t]);
+    fputs("]", f);
+}
+
+/* A JSON string of bytes the client sent: whatever they are (invalid UTF-8
+ * included), the report stays valid JSON; bytes outside printable ASCII
+ * are written as \u00XX, one per byte. */
+static void put_str(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fputc('\\', f), fputc(c, f);
+        else if (c >= 0x20 && c < 0x7f) fputc(c, f);
+        else fprintf(f, "\\u%04x", c);
+    }
+    fputc('"', f);
 }
 
 int sym_score_report_write_json(const char *path, const sym_score_report *r, const char *extra, sym_err *e) {
     FILE *f = fopen(path, "w");
     if (!f) return sym_fail(e, "cannot write %s", path);
     fprintf(f, "{\n  \"requests\": %llu,\n  \"sent\": %llu,\n  \"answered\": %llu,\n  \"duplicates\": %llu,\n"
-               "  \"unknown_ids\": %llu,\n  \"errors_received\": %llu,\n  \"share_answered\": ",
+               "  \"unknown_ids\": %llu,\n  \"invalid\": %llu,\n  \"invalid_ids\": %llu,\n  \"bad_messages\": %llu,\n"
+               "  \"errors_received\": %llu,\n  \"share_answered\": ",
             (unsigned long long)r->requests, (unsigned long long)r->sent, (unsigned long long)r->answered,
-            (unsigned long long)r->duplicates, (unsigned long long)r->unknown, (unsigned long long)r->errors_received);
+            (unsigned long long)r->duplicates, (unsigned long long)r->unknown, (unsigned long long)r->invalid,
+            (unsigned long long)r->invalid_ids, (unsigned long long)r->bad_messages,
+            (unsigned long long)r->errors_received);
     put_num(f, r->share_answered);
     fputs(",\n  \"throughput_rps\": ", f);
     put_num(f, r->throughput_rps);
@@ -199,12 +262,23 @@ int sym_score_report_write_json(const char *path, const sym_score_report *r, con
     put_num(f, r->mean);
     fputs("}", f);
     if (r->with_expected) {
-        fprintf(f, ",\n  \"scored\": %llu,\n  \"max_abs_err\": [", (unsigned long long)r->scored);
-        for (int t = 0; t < 4; t++) fputs(t ? ", " : "", f), put_num(f, r->max_abs_err[t]);
-        fputs("],\n  \"mean_abs_err\": [", f);
-        for (int t = 0; t < 4; t++) fputs(t ? ", " : "", f), put_num(f, r->mean_abs_err[t]);
-        fputs("]", f);
+        fprintf(f, ",\n  \"scored\": %llu", (unsigned long long)r->scored);
+        put_nums(f, "max_abs_err", r->max_abs_err);
+        put_nums(f, "mean_abs_err", r->mean_abs_err);
+        put_nums(f, "mse", r->mse);
     }
+    fputs(",\n  \"invalid_examples\": [", f);
+    for (int i = 0; i < r->n_examples; i++) {
+        const sym_score_bad *b = &r->examples[i];
+        fprintf(f, "%s\n    {\"kind\": \"%s\", \"unique_id\": ", i ? "," : "", sym_bad_kind_name(b->kind));
+        put_str(f, b->id, strlen(b->id));
+        fputs(", \"text\": ", f);
+        put_str(f, b->text, b->text_len);
+        fputs(", \"reason\": ", f);
+        put_str(f, b->reason, strlen(b->reason));
+        fputs("}", f);
+    }
+    fputs(r->n_examples ? "\n  ]" : "]", f);
     if (extra && *extra) fprintf(f, ",\n  %s", extra);
     fputs("\n}\n", f);
     if (fclose(f)) return sym_fail(e, "cannot write %s", path);

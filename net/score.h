@@ -1,16 +1,39 @@
 /* The scoring server's book-keeping (symserve replay): per request its send
  * time and answer, latency send -> response, duplicates, answers for ids
- * never sent, accuracy against expected predictions; and the final report
- * (percentiles, throughput, per-tower errors) as text, JSON and a latency
- * CDF plot. */
+ * never sent, answers that are not answers (a prediction that is not four
+ * finite numbers, an id that is not an integer, a line that is not a
+ * message), accuracy against expected predictions; and the final report
+ * (percentiles, throughput, per-tower errors and MSE) as text, JSON and a
+ * latency CDF plot. The report's fields are documented in
+ * docs/design/net.md ("The report"). */
 #ifndef SYM_NET_SCORE_H
 #define SYM_NET_SCORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "common/err.h"
 #include "net/uid_map.h"
+
+/* What was wrong with something the client sent instead of an answer. */
+typedef enum {
+    SYM_BAD_PREDICTION, /* a row whose prediction is not a list of 4 finite numbers */
+    SYM_BAD_ID,         /* a row whose unique_id is not an integer */
+    SYM_BAD_MESSAGE,    /* a line refused whole: not JSON, unknown type, bad lists, too long */
+} sym_bad_kind;
+
+const char *sym_bad_kind_name(sym_bad_kind k); /* "prediction", "unique_id", "message" */
+
+/* The first few bad inputs are kept for the report, truncated. */
+#define SYM_SCORE_EXAMPLES 8
+typedef struct {
+    sym_bad_kind kind;
+    char id[40];      /* the row's unique_id as JSON text ("" for a message) */
+    char text[72];    /* the row's prediction as JSON text, or the line's first bytes */
+    size_t text_len;  /* bytes of text (a line may hold NUL bytes) */
+    char reason[160];
+} sym_score_bad;
 
 typedef struct {
     int n;
@@ -22,10 +45,12 @@ typedef struct {
     int with_expected;
     sym_uid_map index; /* uid -> row */
     uint64_t answered, duplicates, unknown, errors_received, n_sent;
+    uint64_t invalid, invalid_ids, bad_messages; /* by sym_bad_kind */
     uint64_t t_first_send_ns, t_last_answer_ns;
-    double max_abs_err[4], sum_abs_err[4];
+    double max_abs_err[4], sum_abs_err[4], sum_sq_err[4];
     uint64_t n_scored; /* answers compared with an expected value */
-    uint64_t nonfinite; /* answers holding a null / non-finite prediction */
+    sym_score_bad examples[SYM_SCORE_EXAMPLES];
+    int n_examples;
 } sym_score;
 
 enum { SYM_SCORE_OK = 0, SYM_SCORE_UNKNOWN = 1, SYM_SCORE_DUPLICATE = 2, SYM_SCORE_NOT_SENT = 3 };
@@ -36,18 +61,28 @@ void sym_score_free(sym_score *s);
 /* Attaches expected predictions (rows for unknown ids are ignored). */
 int sym_score_expect(sym_score *s, const uint64_t *uids, const double (*pred)[4], int n);
 
+/* Row `row` was sent at t_ns: its line's last byte was handed to the kernel. */
 void sym_score_sent(sym_score *s, int row, uint64_t t_ns);
-/* Scores one answer; *lat_ms and *err (max abs error over the towers, NAN
- * without an expected value) are set on SYM_SCORE_OK. */
+/* Scores one answer; pred must hold 4 finite numbers (anything else is
+ * sym_score_bad_input's). *lat_ms and *err (max abs error over the towers,
+ * NAN without an expected value) are set on SYM_SCORE_OK. */
 int sym_score_answer(sym_score *s, uint64_t uid, const double pred[4], uint64_t t_ns, double *lat_ms, double *err);
+/* Counts one bad input under its kind; the first SYM_SCORE_EXAMPLES are
+ * kept (id and reason NUL-terminated, text[0, text_len) any bytes). Returns
+ * 1 when this one was kept. Nothing is answered by it. */
+int sym_score_bad_input(sym_score *s, sym_bad_kind kind, const char *id, const char *text, size_t text_len,
+                        const char *reason);
 
 typedef struct {
-    uint64_t requests, sent, answered, duplicates, unknown, errors_received, nonfinite;
+    uint64_t requests, sent, answered, duplicates, unknown, errors_received;
+    uint64_t invalid, invalid_ids, bad_messages;
     double share_answered, throughput_rps, duration_s;
     double p50, p90, p99, max, mean; /* latency, ms */
     int with_expected;
     uint64_t scored;
-    double max_abs_err[4], mean_abs_err[4];
+    double max_abs_err[4], mean_abs_err[4], mse[4];
+    sym_score_bad examples[SYM_SCORE_EXAMPLES];
+    int n_examples;
 } sym_score_report;
 
 int sym_score_report_make(const sym_score *s, sym_score_report *r);

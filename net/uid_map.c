@@ -63,3 +63,21 @@ int sym_uid_map_put(sym_uid_map *m, uint64_t uid, int32_t val) {
     insert(m, uid, val);
     return 0;
 }
+
+void sym_uid_map_del(sym_uid_map *m, uint64_t uid) {
+    if (!m->cap) return;
+    size_t mask = m->cap - 1, i = hash(uid) & mask;
+    while (m->used[i] && m->keys[i] != uid) i = (i + 1) & mask;
+    if (!m->used[i]) return;
+    /* backward shift: move later entries of the chain into the hole when
+     * their home slot does not lie cyclically in (hole, j] */
+    for (size_t j = (i + 1) & mask; m->used[j]; j = (j + 1) & mask) {
+        size_t home = hash(m->keys[j]) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->keys[i] = m->keys[j], m->vals[i] = m->vals[j];
+            i = j;
+        }
+    }
+    m->used[i] = 0;
+    m->n--;
+}

@@ -1,7 +1,7 @@
 /* unique_id -> int map (open addressing, linear probing, grows at half
  * full). Ids are arbitrary 64-bit integers chosen by the server, so no array
- * indexed by id will do. Never shrinks: the client must remember every id it
- * has seen to refuse duplicates. */
+ * indexed by id will do. Deletion shifts the probe chain back (no
+ * tombstones), so a map used as a sliding window stays as fast as new. */
 #ifndef SYM_NET_UID_MAP_H
 #define SYM_NET_UID_MAP_H
 
@@ -21,5 +21,7 @@ void sym_uid_map_free(sym_uid_map *m);
 int32_t *sym_uid_map_get(const sym_uid_map *m, uint64_t uid);
 /* Sets uid's value (inserting it). -1 when memory runs out. */
 int sym_uid_map_put(sym_uid_map *m, uint64_t uid, int32_t val);
+/* Removes uid (absent: nothing happens). */
+void sym_uid_map_del(sym_uid_map *m, uint64_t uid);
 
 #endif

@@ -1,8 +1,9 @@
 /* Protocol cost on one core: what `symserve play` spends per request on the
  * wire, without the model. For each message: line splitting (line reader),
- * parsing (the play client's inference_request fast path, net/request_fast.h,
- * and for comparison cJSON alone), validation of every row into a request
- * (symbol check, feature count, finite float32), and formatting the
+ * parsing (the play client's inference_request reader, net/request_reader.h,
+ * and for comparison the strict tree parser, common/json.h, that every
+ * other message takes), validation of every row into a request (symbol
+ * check, feature count, finite float32), and formatting the
  * inference_response line. Messages are made the way `symserve replay` writes them (79 features
  * at 9 significant digits). Prints a table and the command.
  *   usage: bench_net_protocol [N_REQUESTS] */
@@ -11,9 +12,12 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "config/config.h"
+#include "common/requests_csv.h"
 #include "net/line_reader.h"
 #include "net/protocol.h"
-#include "net/request_fast.h"
+#include "common/json.h"
+#include "net/request_reader.h"
 #include "net/tcp.h"
 
 #define F 79
@@ -28,12 +32,24 @@ static double gauss(void) { /* cheap approximately normal numbers for the payloa
     return s * 1.7;
 }
 
-/* Runs n requests in messages of `rows` rows; returns requests per second. */
-static sym_fast_request fast;
+static sym_request_msg msg;
 
-/* use_fast: the play client's path (fast scanner, cJSON for anything odd);
- * else cJSON only. */
-static double run(int n, int rows, int use_fast, double *bytes_per_req) {
+/* A request row from the tree, checked as the reader checks it. */
+static int tree_row(const cJSON *u, const cJSON *sym, const cJSON *row, uint64_t *uid, float *features) {
+    if (sym_json_u64(u, uid) || !cJSON_IsString(sym) || sym_symbol_check(sym->valuestring, strlen(sym->valuestring), NULL) ||
+        cJSON_GetArraySize(row) != F)
+        return -1;
+    int i = 0;
+    for (const cJSON *x = row->child; x; x = x->next, i++) {
+        if (!cJSON_IsNumber(x)) return -1;
+        features[i] = (float)x->valuedouble;
+    }
+    return 0;
+}
+
+/* Runs n requests in messages of `rows` rows; returns requests per second.
+ * use_reader: the play client's path; else the tree parser. */
+static double run(int n, int rows, int use_reader, double *bytes_per_req) {
     int n_msg = n / rows;
     sym_outbuf in = {0}, out = {0};
     float feat[64][F];
@@ -52,9 +68,8 @@ static double run(int n, int rows, int use_fast, double *bytes_per_req) {
     }
     *bytes_per_req = (double)in.len / (n_msg * rows);
     sym_line_reader lr;
-    sym_lr_init(&lr, SYM_LINE_MAX);
+    sym_lr_init(&lr, SYM_NET_MAX_LINE_DEFAULT);
     float features[F];
-    char symbol[SYM_PROTO_SYMBOL_MAX + 1];
     double pred[64][4];
     uint64_t done_uids[64];
     long served = 0;
@@ -64,37 +79,46 @@ static double run(int n, int rows, int use_fast, double *bytes_per_req) {
         char *line;
         size_t len;
         while (sym_lr_next(&lr, &line, &len) == SYM_LR_LINE) {
-            if (use_fast && sym_fast_request_parse(line, len, F, &fast)) {
-                for (int k = 0; k < fast.n; k++) {
-                    done_uids[k] = fast.uids[k];
-                    for (int j = 0; j < 4; j++) pred[k][j] = fast.features[k][j] * 0.123456789012345;
-                }
-                sym_proto_write_response(&out, done_uids, (const double(*)[4])pred, fast.n, 1.7e9);
-                served += fast.n;
-                sym_outbuf_reset(&out);
-                continue;
-            }
-            cJSON *root;
-            sym_msg_type t;
             sym_err e;
-            sym_proto_batch b;
-            if (sym_proto_parse(line, len, &root, &t, &e) || sym_proto_batch_read(root, &b, &e)) {
-                fprintf(stderr, "bench: %s\n", e.msg);
-                exit(1);
-            }
             int k_ok = 0;
-            for (int k = 0; k < b.n; k++) {
-                uint64_t uid;
-                int uid_ok;
-                if (sym_proto_row(&b, k, F, &uid, &uid_ok, symbol, features, &e)) {
+            if (use_reader) {
+                if (sym_request_read(&msg, line, len, F, &e) != SYM_LINE_REQUEST) {
                     fprintf(stderr, "bench: %s\n", e.msg);
                     exit(1);
                 }
-                done_uids[k_ok] = uid;
-                for (int j = 0; j < 4; j++) pred[k_ok][j] = features[j] * 0.123456789012345; /* full-width doubles */
-                k_ok++;
+                for (int k = 0; k < msg.n; k++) {
+                    uint64_t uid;
+                    int uid_ok;
+                    const char *symbol;
+                    const float *f;
+                    if (sym_request_row(&msg, k, &uid, &uid_ok, &symbol, &f, &e)) {
+                        fprintf(stderr, "bench: %s\n", e.msg);
+                        exit(1);
+                    }
+                    done_uids[k_ok] = uid;
+                    for (int j = 0; j < 4; j++) pred[k_ok][j] = f[j] * 0.123456789012345; /* full-width doubles */
+                    k_ok++;
+                }
+            } else {
+                cJSON *root;
+                sym_msg_type t;
+                if (sym_proto_parse(line, len, &root, &t, &e)) {
+                    fprintf(stderr, "bench: %s\n", e.msg);
+                    exit(1);
+                }
+                const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "unique_ids")->child;
+                const cJSON *sy = cJSON_GetObjectItemCaseSensitive(root, "symbols")->child;
+                const cJSON *row = cJSON_GetObjectItemCaseSensitive(root, "features")->child;
+                for (; u && sy && row; u = u->next, sy = sy->next, row = row->next) {
+                    if (tree_row(u, sy, row, &done_uids[k_ok], features)) {
+                        fprintf(stderr, "bench: a bad row\n");
+                        exit(1);
+                    }
+                    for (int j = 0; j < 4; j++) pred[k_ok][j] = features[j] * 0.123456789012345;
+                    k_ok++;
+                }
+                cJSON_Delete(root);
             }
-            cJSON_Delete(root);
             sym_proto_write_response(&out, done_uids, (const double(*)[4])pred, k_ok, 1.7e9);
             served += k_ok;
             sym_outbuf_reset(&out);
@@ -116,8 +140,9 @@ int main(int argc, char **argv) {
     for (int f = 1; f >= 0; f--)
         for (int i = 0; i < 3; i++) {
             double bpr, r = run(n, sizes[i], f, &bpr);
-            printf("%-22s %18d %14.0f %14.2f %12.0f\n", f ? "fast path (play)" : "cJSON only", sizes[i], r, 1e6 / r, bpr);
+            printf("%-22s %18d %14.0f %14.2f %12.0f\n", f ? "request reader (play)" : "strict tree (cJSON)", sizes[i], r, 1e6 / r, bpr);
         }
     printf("command: taskset -c 0 build/bench/net/bench_net_protocol %d\n", n);
+    sym_request_msg_free(&msg);
     return 0;
 }

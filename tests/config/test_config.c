@@ -1,8 +1,12 @@
 /* config/config.h: the documented defaults, a full valid file, and every
  * bad key or value rejected with an error naming the key (and the config
- * left untouched). */
+ * left untouched); strict JSON (duplicate keys, trailing data, a NUL byte,
+ * integers not written as integers) and seeds read exactly. */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "tests/check.h"
@@ -55,6 +59,17 @@ int main(void) {
     CHECK(c.tower_precision[2] == SYM_PREC_FP64, "fp64");
     CHECK(!sym_config_parse(&c, "{\"precision\": null}", &e) && !c.precision_set, "precision null: %s", e.msg);
     CHECK(sym_config_set_precision(&c, "fp8", &e) && strstr(e.msg, "unknown precision"), "fp8 accepted");
+    sym_config_defaults(&c);
+    CHECK(c.net_max_line_bytes == (size_t)64 << 20 && c.net_max_output_bytes == (size_t)64 << 20 &&
+              c.net_id_window == 1000000,
+          "net defaults");
+    CHECK(!sym_config_parse(&c, "{\"net\": {\"max_line_bytes\": 2048, \"max_output_bytes\": 4096, \"id_window\": 5}}", &e) &&
+              c.net_max_line_bytes == 2048 && c.net_max_output_bytes == 4096 && c.net_id_window == 5,
+          "net section: %s", e.msg);
+    bad("{\"net\": {\"max_line_bytes\": 10}}", "net.max_line_bytes");
+    bad("{\"net\": {\"max_output_bytes\": 1e9}}", "net.max_output_bytes");
+    bad("{\"net\": {\"id_window\": 0}}", "net.id_window");
+    bad("{\"net\": {\"max_lines\": 1}}", "net.max_lines");
 
     bad("{\"frobnicate\": 1}", "frobnicate");
     bad("{\"model\": {\"path\": \"x\"}}", "model.path");
@@ -84,6 +99,40 @@ int main(void) {
     bad("{\"idle_spin_us\": -3}", "idle_spin_us");
     bad("{\"max_batch\": 4", "JSON");
     bad("[1, 2]", "object");
+
+    /* strict JSON: a key given twice, anything after the object, integers
+     * written as integers (read exactly) */
+    bad("{\"max_batch\": 64, \"max_batch\": 32}", "'max_batch' appears twice");
+    bad("{\"shards\": {\"count\": 2, \"count\": 2}}", "'count' appears twice");
+    bad("{\"max_batch\": 64} x", "byte 18 of 19: more after the JSON value");
+    bad("{\"max_batch\": 64}{}", "byte 17 of 19: more after the JSON value");
+    bad("{\"max_batch\": 64}\n}", "byte 18 of 19: more after the JSON value");
+    bad("{\"max_batch\": 64.0}", "'max_batch': 64 is written with a fraction or exponent");
+    bad("{\"max_batch\": 6.4e1}", "'max_batch': 64 is written with a fraction or exponent");
+    bad("{\"shards\": {\"devices\": [0, 1.0]}}", "shards.devices");
+    bad("{\"max_batch\": 18446744073709551617}", "'max_batch': 18446744073709551617 is not an integer in 1..65536");
+    bad("{\"hash_seed\": 18446744073709551616}", "'hash_seed': 18446744073709551616 is not an integer");
+    bad("{\"hash_seed\": -1}", "hash_seed");
+    bad("{\"hash_seed\": 1e3}", "hash_seed");
+    bad("{\"backend\": \"cpu\", \"backend\": \"cuda\"}", "'backend' appears twice");
+    sym_config_defaults(&c);
+    CHECK(!sym_config_parse(&c, "{\"hash_seed\": 9007199254740993, \"model\": {\"synthetic_seed\": 18446744073709551615}}",
+                            &e) &&
+              c.hash_seed == 9007199254740993ull && c.synthetic_seed == UINT64_MAX,
+          "seeds read exactly: %s", e.msg);
+    {
+        /* a file is read to its length: a NUL byte in it is an error, not its end */
+        char path[] = "/tmp/symserve-config-XXXXXX";
+        int fd = mkstemp(path);
+        static const char text[] = "{\"max_batch\": 64}\0{\"max_batch\": 1}";
+        CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1), "cannot write %s", path);
+        if (fd >= 0) close(fd);
+        sym_config_defaults(&c);
+        int rc = sym_config_load(&c, path, &e);
+        CHECK(rc && strstr(e.msg, "NUL") && strstr(e.msg, path) && c.max_batch == 128, "a NUL byte in the file: %s",
+              rc ? e.msg : "(accepted)");
+        unlink(path);
+    }
     CHECK(sym_config_load(&c, "/nonexistent/config.json", &e) && strstr(e.msg, "/nonexistent/config.json"), "missing file");
     printf("%d failures\n", failures);
     return failures != 0;

@@ -64,24 +64,30 @@ int main(void) {
     fails += bad;
     CHECK(!bad, "lines over the limit reported once each, resync at the next newline, partial tail kept");
 
-    /* the real limit: 1 MiB + 1 byte is refused, 1 MiB exactly is served */
-    sym_lr_init(&r, SYM_LINE_MAX);
-    size_t n = SYM_LINE_MAX + 1;
+    /* a 1 MiB limit: 1 MiB + 1 byte is refused with its head handed out,
+     * 1 MiB exactly is served */
+    const size_t lim = (size_t)1 << 20, n = lim + 1;
+    sym_lr_init(&r, lim);
     char *b = malloc(2 * n + 4);
     memset(b, 'z', 2 * n + 4);
-    b[SYM_LINE_MAX] = '\n';          /* line 1: exactly 1 MiB */
-    b[SYM_LINE_MAX + 1 + n] = '\n';  /* line 2: 1 MiB + 1 */
+    b[lim] = '\n';          /* line 1: exactly 1 MiB */
+    b[lim + 1] = 'h';       /* line 2: 1 MiB + 1, starting "h" */
+    b[lim + 1 + n] = '\n';
     b[2 * n + 1] = 'o', b[2 * n + 2] = 'k', b[2 * n + 3] = '\n';
     out[0] = '\0';
-    int kinds[4], nk = 0;
+    int kinds[4], nk = 0, head_ok = 0;
     for (size_t i = 0; i < 2 * n + 4; i += 65536) {
         sym_lr_feed(&r, b + i, i + 65536 <= 2 * n + 4 ? 65536 : 2 * n + 4 - i);
         char *line;
         size_t len;
         int k;
-        while ((k = sym_lr_next(&r, &line, &len)) != SYM_LR_NONE && nk < 4) kinds[nk++] = k * 10 + (k == SYM_LR_LINE && len == 2);
+        while ((k = sym_lr_next(&r, &line, &len)) != SYM_LR_NONE && nk < 4) {
+            kinds[nk++] = k * 10 + (k == SYM_LR_LINE && len == 2);
+            if (k == SYM_LR_OVERLONG) head_ok = len > lim && line[0] == 'h' && line[1] == 'z';
+        }
     }
     CHECK(nk == 3 && kinds[0] == 10 && kinds[1] == 20 && kinds[2] == 11, "1 MiB line served, 1 MiB + 1 refused, next line served");
+    CHECK(head_ok, "the refused line's head is handed out with it");
     free(b);
     sym_lr_free(&r);
     printf("%s\n", fails ? "FAILED" : "PASSED");

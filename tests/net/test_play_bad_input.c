@@ -1,9 +1,13 @@
-/* The play loop against a scripted server (this test) and the fake engine:
- * good requests answered exactly once (split across and packed into TCP
- * writes, several rows per message), and every kind of bad input answered
- * with an `error` while the client keeps serving and no symbol's state
- * advances for a refused request. Ends with a message cut off by a
- * disconnect: the client reconnects, registers again and keeps its states. */
+/* The play loop against a scripted server (tests/net/script_server.h) and
+ * the fake engine: good requests answered exactly once (split across and
+ * packed into TCP writes, several rows per message), and every kind of bad
+ * input answered with an `error` the seed's decoder reads, while the client
+ * keeps serving and no symbol's state advances for a refused request: a
+ * line that is not one well-formed message is refused whole (its ids named
+ * in the error), a bad row alone. Then the limits: a line over
+ * max_line_bytes, a server that stops reading (max_output_bytes). Ends with
+ * a message cut off by a disconnect: the client reconnects, registers again
+ * and keeps its states. */
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,97 +21,11 @@
 #include "net/play.h"
 #include "net/protocol.h"
 #include "net/tcp.h"
-#include "tests/net/fake_engine.h"
 #include "tests/check.h"
+#include "tests/net/fake_engine.h"
+#include "tests/net/script_server.h"
 
 #define F 79
-#define MAXU 4096
-
-
-/* what the client said, by unique_id */
-static int ans_count[MAXU], err_count[MAXU], msg_errors, registers, heartbeats, responses;
-static double ans_pred[MAXU][4];
-static char last_error[1024];
-
-static int fd = -1, lfd = -1;
-static sym_line_reader lr;
-
-static void on_message(const char *line, size_t len) {
-    cJSON *j;
-    sym_msg_type t;
-    sym_err e;
-    if (sym_proto_parse(line, len, &j, &t, &e)) {
-        printf("FAIL client wrote a bad line: %s\n", e.msg);
-        failures++;
-        return;
-    }
-    if (t == SYM_MSG_REGISTER) registers++;
-    else if (t == SYM_MSG_HEARTBEAT) heartbeats++;
-    else if (t == SYM_MSG_ERROR) {
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "unique_id"), *er = cJSON_GetObjectItemCaseSensitive(j, "error"),
-                    *d = cJSON_GetObjectItemCaseSensitive(j, "details");
-        snprintf(last_error, sizeof last_error, "%s: %s", cJSON_IsString(er) ? er->valuestring : "?",
-                 cJSON_IsString(d) ? d->valuestring : "null");
-        if (cJSON_IsNumber(u) && u->valuedouble >= 0 && u->valuedouble < MAXU) err_count[(int)u->valuedouble]++;
-        else msg_errors++;
-    } else if (t == SYM_MSG_INFERENCE_RESPONSE) {
-        const cJSON *uids, *preds;
-        int n;
-        responses++;
-        if (sym_proto_response(j, &uids, &preds, &n, &e)) {
-            printf("FAIL bad response: %s\n", e.msg);
-            failures++;
-        }
-        for (int k = 0; k < n; k++) {
-            uint64_t uid;
-            double p[4];
-            if (sym_proto_uid(cJSON_GetArrayItem(uids, k), &uid, &e) || uid >= MAXU ||
-                sym_proto_prediction(cJSON_GetArrayItem(preds, k), p, &e)) {
-                printf("FAIL bad response row\n");
-                failures++;
-                continue;
-            }
-            ans_count[uid]++;
-            memcpy(ans_pred[uid], p, sizeof p);
-        }
-    }
-    cJSON_Delete(j);
-}
-
-/* Reads from the client until cond() or timeout; returns cond(). */
-static int pump(int (*cond)(long), long arg, int timeout_ms) {
-    uint64_t end = sym_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-    while (!cond(arg) && sym_now_ns() < end) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 20) <= 0) continue;
-        ssize_t n = sym_lr_read_fd(&lr, fd);
-        if (n <= 0) continue;
-        char *line;
-        size_t len;
-        int k;
-        while ((k = sym_lr_next(&lr, &line, &len)) == SYM_LR_LINE) on_message(line, len);
-    }
-    return cond(arg);
-}
-
-static int answered(long uid) { return ans_count[uid] > 0; }
-static int errored(long uid) { return err_count[uid] > 0; }
-static int msg_errors_at_least(long n) { return msg_errors >= n; }
-static int registered_times(long n) { return registers >= n; }
-static int heartbeats_at_least(long n) { return heartbeats >= n; }
-
-static void send_all(const char *s, size_t n) {
-    while (n) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            poll(&p, 1, 100);
-            continue;
-        }
-        s += w, n -= (size_t)w;
-    }
-}
-static void send_str(const char *s) { send_all(s, strlen(s)); }
 
 /* One request line; feats NULL: F features = 0.5 (feature 0 = x). */
 static char *request(char *buf, size_t cap, long uid, const char *sym, const char *feats, double x) {
@@ -127,200 +45,276 @@ static char *request(char *buf, size_t cap, long uid, const char *sym, const cha
     return buf;
 }
 
-static void accept_client(void) {
-    uint64_t end = sym_now_ns() + 5000000000ull;
-    while ((fd = sym_tcp_accept(lfd)) < 0 && sym_now_ns() < end) {
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        poll(&p, 1, 50);
-    }
-    sym_lr_reset(&lr);
+/* A features list: F numbers 0.5 with the first replaced by `first`. */
+static const char *feats_with(char *f, size_t cap, const char *first) {
+    size_t l = (size_t)snprintf(f, cap, "%s", first);
+    for (int i = 1; i < F; i++) l += (size_t)snprintf(f + l, cap - l, ",0.5");
+    return f;
 }
 
-static sym_engine *g;
-static sym_play_opts po;
-static sym_play_stats st;
-static atomic_int stop;
-static int play_rc;
-static sym_err play_err;
-
-static void *run_play(void *arg) {
-    (void)arg;
-    play_rc = sym_play_run(g, &po, &st, &play_err);
-    return NULL;
-}
-
-int main(void) {
-    sym_err e = {{0}};
+static void good_traffic(void) {
     char buf[4096];
-    int port;
-    sym_lr_init(&lr, SYM_LINE_MAX);
-    lfd = sym_tcp_listen("127.0.0.1", 0, &port, &e);
-    if (lfd < 0) return printf("FAIL listen: %s\n", e.msg), 1;
-    sym_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.max_symbols = 8;
-    g = sym_engine_create(&cfg, &e);
-    sym_play_opts_default(&po);
-    po.port = port;
-    po.heartbeat_s = 0.2;
-    po.backoff_min_s = 0.05;
-    po.stop = &stop;
-    pthread_t th;
-    pthread_create(&th, NULL, run_play, NULL);
-
-    accept_client();
-    CHECKV(fd >= 0 && pump(registered_times, 1, 5000), "client connects and registers first");
-
-    /* good traffic */
-    send_str(request(buf, sizeof buf, 1, "SYM_000", NULL, 1.0));
-    CHECKV(pump(answered, 1, 5000) && ans_pred[1][0] == 1 && ans_pred[1][1] == 1.0, "a request is answered (SYM_000 step 1)");
-    {   /* two lines packed into one write */
-        char a[4096], b[2048];
-        request(a, sizeof a, 2, "SYM_000", NULL, 2.0);
-        request(b, sizeof b, 3, "SYM_001", NULL, 0.25);
-        strcat(a, b);
-        send_str(a);
-        CHECKV(pump(answered, 2, 5000) && pump(answered, 3, 5000) && ans_pred[2][0] == 2 && ans_pred[2][1] == 3.0 &&
-                  ans_pred[3][0] == 1,
-              "two messages packed into one TCP write: both answered, states in order");
+    ss_send_str(request(buf, sizeof buf, 1, "SYM_000", NULL, 1.0));
+    CHECKV(ss_pump(ss_answered, 1, 5000) && ss.ans_pred[1][0] == 1 && ss.ans_pred[1][1] == 1.0,
+           "a request is answered (SYM_000 step 1)");
+    char a[4096], b[2048];
+    request(a, sizeof a, 2, "SYM_000", NULL, 2.0);
+    request(b, sizeof b, 3, "SYM_001", NULL, 0.25);
+    strcat(a, b);
+    ss_send_str(a);
+    CHECKV(ss_pump(ss_answered, 2, 5000) && ss_pump(ss_answered, 3, 5000) && ss.ans_pred[2][0] == 2 &&
+               ss.ans_pred[2][1] == 3.0 && ss.ans_pred[3][0] == 1,
+           "two messages packed into one TCP write: both answered, states in order");
+    request(buf, sizeof buf, 4, "SYM_001", NULL, 0.5);
+    for (size_t i = 0; buf[i]; i++) {
+        ss_send(buf + i, 1);
+        if (i % 97 == 0) usleep(200);
     }
-    {   /* one line split into single bytes */
-        request(buf, sizeof buf, 4, "SYM_001", NULL, 0.5);
-        for (size_t i = 0; buf[i]; i++) {
-            send_all(buf + i, 1);
-            if (i % 97 == 0) usleep(200);
-        }
-        CHECKV(pump(answered, 4, 5000) && ans_pred[4][0] == 2 && ans_pred[4][1] == 0.75, "a message split across many TCP writes is answered");
-    }
-    {   /* several rows in one message, same symbol twice: list order */
-        char f[1024];
-        size_t l = 0;
-        for (int i = 0; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, i ? ",0" : "1");
-        snprintf(buf, sizeof buf, "{\"message_type\":\"inference_request\",\"unique_ids\":[5,6,7],\"symbols\":[\"SYM_002\",\"SYM_002\",\"SYM_003\"],\"features\":[[%s],[%s],[%s]],\"timestamp\":2}\n", f, f, f);
-        int r0 = responses;
-        send_str(buf);
-        CHECKV(pump(answered, 5, 5000) && pump(answered, 6, 5000) && pump(answered, 7, 5000) && ans_pred[5][0] == 1 &&
-                  ans_pred[6][0] == 2 && ans_pred[7][0] == 1,
-              "three rows of one message answered, SYM_002 stepped in list order");
-        CHECKV(responses - r0 == 1, "rows completing together go out in one response (%d)", responses - r0);
-    }
+    CHECKV(ss_pump(ss_answered, 4, 5000) && ss.ans_pred[4][0] == 2 && ss.ans_pred[4][1] == 0.75,
+           "a message split across many TCP writes is answered");
+    char f[1024];
+    size_t l = 0;
+    for (int i = 0; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, i ? ",0" : "1");
+    snprintf(buf, sizeof buf,
+             "{\"message_type\":\"inference_request\",\"unique_ids\":[5,6,7],\"symbols\":[\"SYM_002\",\"SYM_002\",\"SYM_003\"],"
+             "\"features\":[[%s],[%s],[%s]],\"timestamp\":2}\n",
+             f, f, f);
+    int r0 = ss.responses;
+    ss_send_str(buf);
+    CHECKV(ss_pump(ss_answered, 5, 5000) && ss_pump(ss_answered, 6, 5000) && ss_pump(ss_answered, 7, 5000) &&
+               ss.ans_pred[5][0] == 1 && ss.ans_pred[6][0] == 2 && ss.ans_pred[7][0] == 1,
+           "three rows of one message answered, SYM_002 stepped in list order");
+    CHECKV(ss.responses - r0 == 1, "rows completing together go out in one response (%d)", ss.responses - r0);
+}
 
-    /* message-level bad input: an error, nothing stepped */
-    long steps0 = fake_engine_total_steps(g);
-    int me = msg_errors;
-    send_str("{\"message_type\":\"inference_request\",\"unique_ids\":[1\n");
-    CHECKV(pump(msg_errors_at_least, me + 1, 5000), "malformed JSON -> error (%s)", last_error);
-    send_str("{\"message_type\":\"buy_everything\"}\n");
-    CHECKV(pump(msg_errors_at_least, me + 2, 5000), "unknown message_type -> error (%s)", last_error);
-    send_str("[1,2,3]\n");
-    CHECKV(pump(msg_errors_at_least, me + 3, 5000), "not an object -> error (%s)", last_error);
-    send_str("{\"message_type\":\"inference_request\",\"unique_ids\":[100,101],\"symbols\":[\"SYM_000\"],\"features\":[[1],[2]]}\n");
-    CHECKV(pump(msg_errors_at_least, me + 4, 5000), "lists of unequal length -> error (%s)", last_error);
-    send_str("{\"message_type\":\"inference_request\",\"unique_ids\":[100],\"symbols\":[\"SYM_000\"]}\n");
-    CHECKV(pump(msg_errors_at_least, me + 5, 5000), "missing features list -> error (%s)", last_error);
-    {
-        size_t big = SYM_LINE_MAX + 100000;
-        char *b = malloc(big + 1);
-        memset(b, ' ', big);
-        memcpy(b, "{\"message_type\":\"heartbeat\",\"x\":\"", 33);
-        b[big - 2] = '"', b[big - 1] = '}', b[big] = '\n';
-        send_all(b, big + 1);
-        free(b);
-        send_str(request(buf, sizeof buf, 8, "SYM_000", NULL, 1.0));
-        CHECKV(pump(msg_errors_at_least, me + 6, 5000) && pump(answered, 8, 5000) && ans_pred[8][0] == 3,
-              "line over 1 MiB -> error, resync at the next line which is served (%s)", last_error);
+/* Lines refused whole: one error each, naming the ids it could read. */
+static void refused_lines(void) {
+    char buf[8192], f[2048];
+    static const struct {
+        const char *line, *what, *names;
+    } cases[] = {
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[1\n", "malformed JSON", NULL},
+        {"{\"message_type\":\"buy_everything\"}\n", "an unknown message_type", NULL},
+        {"[1,2,3]\n", "not an object", NULL},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[100,101],\"symbols\":[\"SYM_000\"],\"features\":[[1],[2]]}\n", "lists of unequal length", "100, 101"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[100],\"symbols\":[\"SYM_000\"]}\n", "a missing features list", "100"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[102],\"symbols\":[\"SYM_005\\u0000XYZ\"],\"features\":[[%s]]}\n", "a symbol with an escaped NUL", "102"},
+        {"{\"message_type\":\"inference_request\\u0000junk\",\"unique_ids\":[103],\"symbols\":[\"SYM_000\"],\"features\":[[%s]]}\n", "a message_type with a NUL", NULL},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[104],\"symbols\":[\"SYM_000\"],\"features\":[[%s]]}{\"message_type\":\"inference_request\",\"unique_ids\":[105],\"symbols\":[\"SYM_000\"],\"features\":[[%s]]}\n", "two objects on one line", "104"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[106],\"symbols\":[\"SYM_000\"],\"features\":[[%s]]} junk\n", "trailing garbage", "106"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[107],\"symbols\":[\"SYM_000\"],\"features\":[[1.,%s]]}\n", "the number 1.", "107"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[108],\"symbols\":[\"SYM_000\"],\"features\":[[-.5,%s]]}\n", "the number -.5", "108"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[109],\"symbols\":[\"SYM_000\"],\"features\":[[01,%s]]}\n", "the number 01", "109"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[110],\"symbols\":[\"SYM_000\"],\"features\":[[NaN,%s]]}\n", "a bare NaN", "110"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[111],\"symbols\":[\"SYM_000\"],\"features\":[[-Infinity,%s]]}\n", "a bare -Infinity", "111"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[112],\"symbols\":[\"SYM_000\"],\"features\":[[%s]],\"extra\":1}\n", "an unknown key", "112"},
+        {"{\"message_type\":\"inference_request\",\"unique_ids\":[113],\"symbols\":[\"SYM_000\"],\"symbols\":[\"SYM_001\"],\"features\":[[%s]]}\n", "a duplicate key", "113"},
+    };
+    long steps0 = fake_engine_total_steps(ss.g);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int me = ss.msg_errors;
+        feats_with(f, sizeof f, "0.5");
+        snprintf(buf, sizeof buf, cases[i].line, f, f);
+        ss_send_str(buf);
+        int ok = ss_pump(ss_msg_errors_at_least, me + 1, 5000);
+        if (cases[i].names) ok = ok && strstr(ss.last_error, cases[i].names) != NULL;
+        CHECKV(ok, "%s -> refused whole (%s)", cases[i].what, ss.last_error);
     }
-    steps0 += 1; /* uid 8 */
+    /* a raw NUL byte in a symbol: the line cannot be built with snprintf */
+    int me = ss.msg_errors;
+    request(buf, sizeof buf, 114, "SYM_005@XYZ", NULL, 1.0);
+    *strchr(buf, '@') = '\0';
+    ss_send(buf, strlen(buf) + 1 + strlen(buf + strlen(buf) + 1));
+    CHECKV(ss_pump(ss_msg_errors_at_least, me + 1, 5000) && strstr(ss.last_error, "114"),
+           "a symbol with a raw NUL byte -> refused whole (%s)", ss.last_error);
+    CHECKV(fake_engine_total_steps(ss.g) == steps0 && !ss.ans_count[104] && !ss.ans_count[105],
+           "no refused line advanced any state");
+}
 
-    /* row-level bad input: an error naming the unique_id */
-    send_str(request(buf, sizeof buf, 10, "SYM_000", "1,2,3", 0));
-    CHECKV(pump(errored, 10, 5000), "feature row of the wrong length -> error for 10 (%s)", last_error);
-    {
-        char f[2048];
-        size_t l = (size_t)snprintf(f, sizeof f, "\"abc\"");
-        for (int i = 1; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, ",0.5");
-        send_str(request(buf, sizeof buf, 11, "SYM_000", f, 0));
-        CHECKV(pump(errored, 11, 5000), "non-numeric feature -> error for 11 (%s)", last_error);
-        l = (size_t)snprintf(f, sizeof f, "1e999");
-        for (int i = 1; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, ",0.5");
-        send_str(request(buf, sizeof buf, 12, "SYM_000", f, 0));
-        CHECKV(pump(errored, 12, 5000), "feature overflowing to inf -> error for 12 (%s)", last_error);
-        l = (size_t)snprintf(f, sizeof f, "0.5,NaN");
-        for (int i = 2; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, ",0.5");
-        send_str(request(buf, sizeof buf, 13, "SYM_000", f, 0));
-        CHECKV(pump(errored, 13, 5000), "bare NaN feature -> error for 13 (%s)", last_error);
-        l = (size_t)snprintf(f, sizeof f, "-Infinity");
-        for (int i = 1; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, ",0.5");
-        send_str(request(buf, sizeof buf, 14, "SYM_000", f, 0));
-        CHECKV(pump(errored, 14, 5000), "bare -Infinity feature -> error for 14 (%s)", last_error);
-    }
-    send_str(request(buf, sizeof buf, 15, "", NULL, 1.0));
-    CHECKV(pump(errored, 15, 5000), "empty symbol -> error for 15 (%s)", last_error);
-    send_str(request(buf, sizeof buf, 16, "S123456789012345678901234567890123456789012345678901234567890123456789", NULL, 1.0));
-    CHECKV(pump(errored, 16, 5000), "symbol over 64 bytes -> error for 16 (%s)", last_error);
-    send_str(request(buf, sizeof buf, 17, "SYM\\u0007X", NULL, 1.0));
-    CHECKV(pump(errored, 17, 5000), "symbol with a control character -> error for 17 (%s)", last_error);
-    send_str(request(buf, sizeof buf, 18, "SYM 0", NULL, 1.0));
-    CHECKV(pump(errored, 18, 5000), "symbol with a space -> error for 18 (%s)", last_error);
-    send_str("{\"message_type\":\"inference_request\",\"unique_ids\":[-3],\"symbols\":[\"SYM_000\"],\"features\":[[1]]}\n");
-    CHECKV(pump(msg_errors_at_least, me + 7, 5000), "negative unique_id -> error (%s)", last_error);
-    send_str(request(buf, sizeof buf, 1, "SYM_000", NULL, 1.0));
-    CHECKV(pump(errored, 1, 5000) && ans_count[1] == 1, "duplicated unique_id -> error, answered once only (%s)", last_error);
-    CHECKV(fake_engine_total_steps(g) == steps0 && fake_engine_steps(g, "SYM_000") == 3,
-          "no state advanced for any refused request (%ld steps)", fake_engine_total_steps(g));
+static int big_uid_is(long uid) { return ss.big_uid == (uint64_t)uid; }
 
-    /* capacity: 8 symbols; SYM_000..003 in use */
+/* Rows refused alone: an error naming the unique_id in its details. */
+static void refused_rows(void) {
+    char buf[8192], f[2048];
+    long steps0 = fake_engine_total_steps(ss.g);
+    ss_send_str(request(buf, sizeof buf, 10, "SYM_000", "1,2,3", 0));
+    CHECKV(ss_pump(ss_errored, 10, 5000), "feature row of the wrong length -> error for 10 (%s)", ss.last_error);
+    ss_send_str(request(buf, sizeof buf, 11, "SYM_000", feats_with(f, sizeof f, "\"abc\""), 0));
+    CHECKV(ss_pump(ss_errored, 11, 5000), "non-numeric feature -> error for 11 (%s)", ss.last_error);
+    ss_send_str(request(buf, sizeof buf, 12, "SYM_000", feats_with(f, sizeof f, "1e999"), 0));
+    CHECKV(ss_pump(ss_errored, 12, 5000), "feature overflowing to inf -> error for 12 (%s)", ss.last_error);
+    ss_send_str(request(buf, sizeof buf, 15, "", NULL, 1.0));
+    CHECKV(ss_pump(ss_errored, 15, 5000), "empty symbol -> error for 15 (%s)", ss.last_error);
+    ss_send_str(request(buf, sizeof buf, 16, "S123456789012345678901234567890123456789012345678901234567890123456789", NULL, 1.0));
+    CHECKV(ss_pump(ss_errored, 16, 5000), "symbol over 64 bytes -> error for 16 (%s)", ss.last_error);
+    ss_send_str(request(buf, sizeof buf, 17, "SYM\\u0007X", NULL, 1.0));
+    CHECKV(ss_pump(ss_errored, 17, 5000), "symbol with a control character -> error for 17 (%s)", ss.last_error);
+    ss_send_str(request(buf, sizeof buf, 18, "SYM 0", NULL, 1.0));
+    CHECKV(ss_pump(ss_errored, 18, 5000), "symbol with a space -> error for 18 (%s)", ss.last_error);
+    int me = ss.msg_errors;
+    ss_send_str("{\"message_type\":\"inference_request\",\"unique_ids\":[-3],\"symbols\":[\"SYM_000\"],\"features\":[[1]]}\n");
+    CHECKV(ss_pump(ss_msg_errors_at_least, me + 1, 5000) && strstr(ss.last_error, "row 0"),
+           "negative unique_id -> error naming the row (%s)", ss.last_error);
+    ss_send_str(request(buf, sizeof buf, 1, "SYM_000", NULL, 1.0));
+    CHECKV(ss_pump(ss_errored, 1, 5000) && ss.ans_count[1] == 1, "duplicated unique_id -> error, answered once only (%s)",
+           ss.last_error);
+    CHECKV(fake_engine_total_steps(ss.g) == steps0 && fake_engine_steps(ss.g, "SYM_000") == 2,
+           "no state advanced for any refused request (%ld steps)", fake_engine_total_steps(ss.g));
+    /* exact 64-bit ids both ways */
+    snprintf(buf, sizeof buf,
+             "{\"message_type\":\"inference_request\",\"unique_ids\":[9007199254740993],\"symbols\":[\"SYM_004\"],"
+             "\"features\":[[%s]]}\n",
+             feats_with(f, sizeof f, "0.5"));
+    ss_send_str(buf);
+    CHECKV(ss_pump(big_uid_is, 9007199254740993L, 5000), "unique_id 9007199254740993 answered as itself (%llu)",
+           (unsigned long long)ss.big_uid);
+}
+
+static void capacity_and_mixed_rows(void) {
+    char buf[8192];
     for (int s = 4; s < 8; s++) {
         char sym[16];
         snprintf(sym, sizeof sym, "SYM_%03d", s);
-        send_str(request(buf, sizeof buf, 20 + s, sym, NULL, 1.0));
+        ss_send_str(request(buf, sizeof buf, 20 + s, sym, NULL, 1.0));
     }
-    send_str(request(buf, sizeof buf, 30, "SYM_008", NULL, 1.0));
-    CHECKV(pump(answered, 27, 5000) && pump(errored, 30, 5000) && !ans_count[30],
-          "a 9th distinct symbol over capacity 8 -> error for 30 (%s)", last_error);
-    {   /* a good row, a bad row, a good row in one message */
-        char f[1024], g2[1024];
-        size_t l = 0;
-        for (int i = 0; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, i ? ",0" : "1");
-        snprintf(g2, sizeof g2, "1,2");
-        snprintf(buf, sizeof buf, "{\"message_type\":\"inference_request\",\"unique_ids\":[40,41,42],\"symbols\":[\"SYM_000\",\"SYM_000\",\"SYM_000\"],\"features\":[[%s],[%s],[%s]]}\n", f, g2, f);
-        send_str(buf);
-        CHECKV(pump(answered, 40, 5000) && pump(errored, 41, 5000) && pump(answered, 42, 5000) && ans_pred[40][0] == 4 &&
-                  ans_pred[42][0] == 5 && !ans_count[41],
-              "good, bad, good rows in one message: the bad one refused, SYM_000 steps 4 then 5");
-    }
-    CHECKV(pump(heartbeats_at_least, 1, 2000), "heartbeats sent (%d)", heartbeats);
-    send_str("{\"message_type\":\"score_update\",\"unique_ids\":[1],\"trade_pnls\":[0.5],\"accuracies\":[0.9],\"latencies_ms\":[1.5]}\n");
-    send_str("{\"message_type\":\"heartbeat\",\"timestamp\":3}\n");
-    send_str(request(buf, sizeof buf, 43, "SYM_001", NULL, 1.0));
-    CHECKV(pump(answered, 43, 5000) && ans_pred[43][0] == 3, "score_update and heartbeat from the server taken quietly");
+    ss_send_str(request(buf, sizeof buf, 30, "SYM_008", NULL, 1.0));
+    CHECKV(ss_pump(ss_answered, 27, 5000) && ss_pump(ss_errored, 30, 5000) && !ss.ans_count[30],
+           "a 9th distinct symbol over capacity 8 -> error for 30 (%s)", ss.last_error);
+    char f[1024];
+    size_t l = 0;
+    for (int i = 0; i < F; i++) l += (size_t)snprintf(f + l, sizeof f - l, i ? ",0" : "1");
+    snprintf(buf, sizeof buf,
+             "{\"message_type\":\"inference_request\",\"unique_ids\":[40,41,42],\"symbols\":[\"SYM_000\",\"SYM_000\",\"SYM_000\"],"
+             "\"features\":[[%s],[1,2],[%s]]}\n",
+             f, f);
+    ss_send_str(buf);
+    CHECKV(ss_pump(ss_answered, 40, 5000) && ss_pump(ss_errored, 41, 5000) && ss_pump(ss_answered, 42, 5000) &&
+               ss.ans_pred[40][0] == 3 && ss.ans_pred[42][0] == 4 && !ss.ans_count[41],
+           "good, bad, good rows in one message: the bad one refused, SYM_000 steps 3 then 4");
+}
+
+static void quiet_messages(void) {
+    char buf[4096];
+    int me = ss.msg_errors;
+    CHECKV(ss_pump(ss_heartbeats_at_least, 1, 2000), "heartbeats sent (%d)", ss.heartbeats);
+    ss_send_str("{\"message_type\":\"score_update\",\"unique_ids\":[1],\"trade_pnls\":[0.5],\"accuracies\":[0.9],\"latencies_ms\":[1.5]}\n");
+    ss_send_str("{\"message_type\":\"heartbeat\",\"timestamp\":3}\n");
+    ss_send_str("{\"message_type\":\"stats_update\"}\n");
+    ss_send_str("{\"message_type\":\"stats_update\",\"anything\":{\"x\":[1,2]}}\n");
+    ss_send_str(request(buf, sizeof buf, 43, "SYM_001", NULL, 1.0));
+    CHECKV(ss_pump(ss_answered, 43, 5000) && ss.ans_pred[43][0] == 3 && ss.msg_errors == me,
+           "score_update, heartbeat and stats_update from the server taken quietly");
+}
+
+/* A line over max_line_bytes (1 MiB here): an error naming the ids read in
+ * its head, and the next line is served. */
+static void overlong_line(void) {
+    char buf[4096];
+    size_t big = ss.po.max_line_bytes + 100000, l;
+    char *b = malloc(big + 1);
+    l = (size_t)snprintf(b, big, "{\"message_type\":\"inference_request\",\"unique_ids\":[60,61,62],\"symbols\":[\"A\",\"B\",\"C\"],\"features\":[[");
+    while (l < big - 4) b[l++] = '1', b[l++] = ',';
+    memcpy(b + l, "1]]}", 4);
+    b[big] = '\n';
+    int me = ss.msg_errors;
+    ss_send(b, big + 1);
+    free(b);
+    ss_send_str(request(buf, sizeof buf, 8, "SYM_000", NULL, 1.0));
+    CHECKV(ss_pump(ss_msg_errors_at_least, me + 1, 5000) && strstr(ss.last_error, "60, 61, 62") && ss_pump(ss_answered, 8, 5000) &&
+               ss.ans_pred[8][0] == 5,
+           "a line over max_line_bytes -> one error naming its ids, resync at the next line which is served (%s)",
+           ss.last_error);
+}
+
+/* One message whose errors alone pass max_output_bytes (256 KiB here): it
+ * pauses at the limit and resumes as the server reads; every row refused,
+ * none lost, the connection kept. */
+static int errored_upto(long last) {
+    for (long u = 70000; u <= last; u++)
+        if (!ss.err_count[u]) return 0;
+    return 1;
+}
+
+static void message_of_many_bad_rows(void) {
+    const int n = 5000;
+    size_t cap = (size_t)n * 40 + 256, l = 0;
+    char *b = malloc(cap);
+    l += (size_t)snprintf(b + l, cap - l, "{\"message_type\":\"inference_request\",\"unique_ids\":[");
+    for (int k = 0; k < n; k++) l += (size_t)snprintf(b + l, cap - l, "%s%d", k ? "," : "", 70000 + k);
+    l += (size_t)snprintf(b + l, cap - l, "],\"symbols\":[");
+    for (int k = 0; k < n; k++) l += (size_t)snprintf(b + l, cap - l, "%s\"SYM_000\"", k ? "," : "");
+    l += (size_t)snprintf(b + l, cap - l, "],\"features\":[");
+    for (int k = 0; k < n; k++) l += (size_t)snprintf(b + l, cap - l, "%s[1]", k ? "," : "");
+    l += (size_t)snprintf(b + l, cap - l, "]}\n");
+    int connects = ss.registers;
+    ss_send(b, l);
+    free(b);
+    CHECKV(ss_pump(errored_upto, 70000 + n - 1, 10000) && ss.registers == connects,
+           "a message of %d bad rows (errors past max_output_bytes) pauses and resumes: every row refused, none lost", n);
+}
+
+/* A server that stops reading: answers pile up to max_output_bytes, then
+ * play drops the connection (logged), comes back and serves on. */
+static void server_stops_reading(void) {
+    char line[] = "x\n"; /* each draws an error of some 150 bytes */
+    size_t n = 200000;
+    char *flood = malloc(n * 2);
+    for (size_t i = 0; i < n; i++) memcpy(flood + 2 * i, line, 2);
+    ss_send(flood, n * 2);
+    free(flood);
+    int old = ss.fd;
+    ss_accept(); /* play comes back once it dropped the connection (stats checked at the end) */
+    close(old);
+    char buf[4096];
+    CHECKV(ss.fd >= 0 && ss_pump(ss_registered_times, 2, 5000), "a server that does not read is dropped; play reconnects");
+    ss_send_str(request(buf, sizeof buf, 44, "SYM_001", NULL, 1.0));
+    CHECKV(ss_pump(ss_answered, 44, 5000) && ss.ans_pred[44][0] == 4, "and serves on with the states kept");
+}
+
+int main(void) {
+    if (ss_init(8)) return 1;
+    ss.po.max_line_bytes = (size_t)1 << 20;
+    ss.po.max_output_bytes = (size_t)256 << 10;
+    ss_start();
+    ss_accept();
+    CHECKV(ss.fd >= 0 && ss_pump(ss_registered_times, 1, 5000), "client connects and registers first");
+    good_traffic();
+    refused_lines();
+    refused_rows();
+    capacity_and_mixed_rows();
+    quiet_messages();
+    overlong_line();
+    message_of_many_bad_rows();
+    server_stops_reading();
 
     /* a message cut off by a disconnect */
+    char buf[4096];
     request(buf, sizeof buf, 50, "SYM_000", NULL, 1.0);
-    send_all(buf, strlen(buf) / 2);
+    ss_send(buf, strlen(buf) / 2);
     usleep(50000);
-    close(fd);
-    fd = -1;
-    accept_client();
-    CHECKV(fd >= 0 && pump(registered_times, 2, 5000), "client reconnects and registers again");
-    send_str(request(buf, sizeof buf, 51, "SYM_000", NULL, 1.0));
-    CHECKV(pump(answered, 51, 5000) && ans_pred[51][0] == 6 && !ans_count[50] && !err_count[50],
-          "after the cut-off message the client serves on with SYM_000's state kept (step 6)");
+    close(ss.fd);
+    ss.fd = -1;
+    ss_accept();
+    CHECKV(ss.fd >= 0 && ss_pump(ss_registered_times, 3, 5000), "client reconnects after a cut-off message");
+    ss_send_str(request(buf, sizeof buf, 51, "SYM_000", NULL, 1.0));
+    CHECKV(ss_pump(ss_answered, 51, 5000) && ss.ans_pred[51][0] == 6 && !ss.ans_count[50] && !ss.err_count[50],
+           "after the cut-off message the client serves on with SYM_000's state kept (step 6)");
 
-    atomic_store(&stop, 1);
-    pthread_join(th, NULL);
-    CHECKV(play_rc == 0, "play loop stops cleanly (%s)", play_err.msg);
-    CHECKV(st.cut_off == 1 && st.connects == 2 && st.overlong == 1 && st.duplicates == 1 && st.score_updates == 1,
-          "stats: cut_off %llu connects %llu overlong %llu duplicates %llu score_updates %llu", (unsigned long long)st.cut_off,
-          (unsigned long long)st.connects, (unsigned long long)st.overlong, (unsigned long long)st.duplicates,
-          (unsigned long long)st.score_updates);
     int dup = 0;
-    for (int u = 0; u < MAXU; u++) dup += ans_count[u] > 1;
+    for (int u = 0; u < SS_MAXU; u++) dup += ss.ans_count[u] > 1;
+    ss_finish();
+    sym_play_stats st = ss.st;
+    CHECKV(ss.play_rc == 0, "play loop stops cleanly");
+    CHECKV(st.cut_off == 1 && st.connects == 3 && st.overlong == 1 && st.duplicates == 1 && st.score_updates == 1 &&
+               st.stats_updates == 2 && st.output_overflows == 1,
+           "stats: cut_off %llu connects %llu overlong %llu duplicates %llu score_updates %llu stats_updates %llu "
+           "dropped for not reading %llu",
+           (unsigned long long)st.cut_off, (unsigned long long)st.connects, (unsigned long long)st.overlong,
+           (unsigned long long)st.duplicates, (unsigned long long)st.score_updates, (unsigned long long)st.stats_updates,
+           (unsigned long long)st.output_overflows);
     CHECKV(dup == 0, "no unique_id answered twice");
-    close(fd);
-    close(lfd);
-    sym_engine_destroy(g);
-    sym_lr_free(&lr);
+    CHECKV(ss.bad_lines == 0 && ss.state_gaps == 0, "every line play wrote is one the seed reads (%d bad), no state gap (%ld)",
+           ss.bad_lines, ss.state_gaps);
     printf("%s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;
 }

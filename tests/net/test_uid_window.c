@@ -1,0 +1,67 @@
+/* The sliding window of unique_ids (net/uid_window.h) and the map under it
+ * (net/uid_map.h, deletion by backward shift): duplicates found within the
+ * window, memory flat under millions of ids, ids in flight never
+ * forgotten; the map against a plain array under random puts and deletes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/uid_window.h"
+#include "tests/check.h"
+
+static void map_against_array(void) {
+    enum { N = 4096 };
+    static int32_t ref[N]; /* 0: absent, else value */
+    sym_uid_map m;
+    sym_uid_map_init(&m, 16);
+    uint64_t x = 12345;
+    int bad = 0;
+    for (int it = 0; it < 200000; it++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t k = x % N;
+        if ((x >> 32) % 3) {
+            if (sym_uid_map_put(&m, k * 0x9e3779b97f4a7c15ull, (int32_t)(it + 1))) bad++;
+            ref[k] = it + 1;
+        } else {
+            sym_uid_map_del(&m, k * 0x9e3779b97f4a7c15ull);
+            ref[k] = 0;
+        }
+        if (it % 1000 == 0)
+            for (uint64_t j = 0; j < N; j++) {
+                int32_t *v = sym_uid_map_get(&m, j * 0x9e3779b97f4a7c15ull);
+                if ((v ? *v : 0) != ref[j]) bad++;
+            }
+    }
+    size_t n = 0;
+    for (int j = 0; j < N; j++) n += ref[j] != 0;
+    CHECKV(!bad && m.n == n, "the map equals a plain array over 200,000 random puts and deletes (%d mismatches)", bad);
+    sym_uid_map_free(&m);
+}
+
+int main(void) {
+    map_against_array();
+
+    sym_uid_window w;
+    sym_uid_window_init(&w, 1000);
+    int ok = 1;
+    for (uint64_t id = 0; id < 3000000; id++) {
+        if (sym_uid_window_get(&w, id)) ok = 0; /* new ids are not duplicates */
+        if (sym_uid_window_add(&w, id, 0)) ok = 0;
+        if (id >= 10 && !sym_uid_window_get(&w, id - 10)) ok = 0; /* recent ones are */
+    }
+    CHECKV(ok, "3,000,000 ids through a window of 1,000: each new one unseen, each recent one found");
+    CHECKV(w.n == 1000 && w.map.n == 1000 && w.cap <= 4096 && w.map.cap <= 4096,
+           "memory stays flat: %zu ids kept, map capacity %zu, ring %zu", w.n, w.map.cap, w.cap);
+    CHECKV(!sym_uid_window_get(&w, 0) && sym_uid_window_get(&w, 2999000), "the oldest are forgotten, the last 1,000 kept");
+
+    /* an id in flight (value != 0) is never forgotten; the window grows past
+     * its size until it is answered */
+    sym_uid_window_reset(&w);
+    sym_uid_window_add(&w, 5, 7); /* in flight */
+    for (uint64_t id = 100; id < 5000; id++) sym_uid_window_add(&w, id, 0);
+    CHECKV(sym_uid_window_get(&w, 5) && *sym_uid_window_get(&w, 5) == 7, "an id in flight outlives 4,900 later ids (%zu kept)", w.n);
+    *sym_uid_window_get(&w, 5) = 0; /* answered */
+    sym_uid_window_add(&w, 6000, 0);
+    CHECKV(!sym_uid_window_get(&w, 5) && w.n == 1000, "once answered it goes, and the window is back to its size (%zu)", w.n);
+    sym_uid_window_free(&w);
+    return failures != 0;
+}
