@@ -98,11 +98,12 @@ int sym_cmd_play(int argc, char **argv) {
     int rc = sym_play_run(g, &po, &st, &e);
     sym_engine_destroy(g);
     fprintf(stderr,
-            "play: %llu connections, %llu messages, %llu requests: %llu answered in %llu responses, %llu rejected "
-            "(%llu duplicates), %llu bad messages, %llu dropped after a disconnect\n",
+            "play: %llu connections, %llu messages, %llu requests: %llu answered in %llu responses, %llu rejected, "
+            "%llu sent again (%llu answered from the window), %llu bad messages, %llu answers kept after a disconnect\n",
             (unsigned long long)st.connects, (unsigned long long)st.messages, (unsigned long long)st.requests,
             (unsigned long long)st.answered, (unsigned long long)st.responses_sent, (unsigned long long)st.rejected,
-            (unsigned long long)st.duplicates, (unsigned long long)st.bad_messages, (unsigned long long)st.orphaned);
+            (unsigned long long)st.duplicates, (unsigned long long)st.reanswered, (unsigned long long)st.bad_messages,
+            (unsigned long long)st.orphaned);
     if (rc) goto fail;
     return 0;
 fail:

@@ -2,7 +2,8 @@
  * Poisson load) to one client over the game protocol, scores its answers
  * and prints the report; see net/replay.h and net/score.h. Exit code: 0 when
  * every request was answered once, validly (and within --tolerance of
- * --expected); 3 when the client sent any invalid answer (a prediction that
+ * --expected; with --resend, answers repeated with the same values are
+ * re-answers, not duplicates); 3 when the client sent any invalid answer (a prediction that
  * is not 4 finite numbers, an id that is not an integer, a line that is not
  * a message); 1 otherwise (timeout, duplicates, unknown ids, tolerance, a
  * failure); 2 on a usage error. */
@@ -19,7 +20,8 @@
 
 typedef struct {
     const char *host, *requests, *expected, *report, *plot, *cdf, *port_file;
-    int port, batch_rows, symbols, features, inject_bad;
+    int port, batch_rows, symbols, features, inject_bad, resend;
+    long long drop_after;
     double speed, timeout, rate, duration, tolerance, register_timeout;
     long long seed;
 } replay_opts;
@@ -29,14 +31,20 @@ static int usage(void) {
             "usage: symserve replay --port P --requests FILE.csv [--expected FILE.csv [--tolerance X]] [--speed X]\n"
             "       symserve replay --port P --rate R --symbols N --duration S [--features F] [--seed K]\n"
             "   common: [--host 127.0.0.1] [--batch-rows N] [--timeout S] [--report FILE.json] [--plot FILE.png] [--cdf FILE.txt]\n"
-            "           [--inject-bad] [--port-file FILE] [--register-timeout S]\n"
+            "           [--inject-bad] [--port-file FILE] [--register-timeout S] [--resend] [--drop-after N]\n"
             "  --port 0 picks a free port (printed as 'listening on HOST:PORT', and written to --port-file)\n"
             "  --speed scales the trace's delay_ms gaps by 1/X (default 1; 0: as fast as possible)\n"
             "  --timeout S: give up (exit 1) after S s without a client, after the last send, or while the client\n"
             "      leaves 1 MiB of our output unread (default 30)\n"
             "  --inject-bad: first send 13 malformed lines; each must draw an error from the client\n"
             "  --register-timeout S: close a connection that has not registered after S s (default 10)\n"
+            "  --resend: when the client goes, requests sent and not answered go again, first, to the next client\n"
+            "      that registers (within --timeout); an id answered again with the same 4 values (bit for bit) counts\n"
+            "      once as answered and once in 'reanswered'; with other values it is a duplicate\n"
+            "  --drop-after N: a switch for tests: reset the client connection once, right after the message holding\n"
+            "      the N-th request written (re-sends count) is handed to the kernel, whatever is in flight\n"
             "  latency: from the moment the request's last byte is handed to the kernel to its answer's arrival\n"
+            "      (for a request sent again, from its last send)\n"
             "exit: 0 every request answered once, validly (within --tolerance); 3 the client sent invalid answers\n"
             "      (predictions not 4 finite numbers, ids not integers, lines that are not messages); 1 otherwise\n"
             "      (timeout, unanswered, duplicate or unknown ids, over --tolerance, failure); 2 usage\n");
@@ -50,6 +58,10 @@ static int parse(int argc, char **argv, replay_opts *o) {
         const char *a = argv[i];
         if (!strcmp(a, "--inject-bad")) {
             o->inject_bad = 1;
+            continue;
+        }
+        if (!strcmp(a, "--resend")) {
+            o->resend = 1;
             continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -73,13 +85,14 @@ static int parse(int argc, char **argv, replay_opts *o) {
         else if (!strcmp(a, "--seed")) o->seed = strtoll(v, &end, 10);
         else if (!strcmp(a, "--tolerance")) o->tolerance = strtod(v, &end);
         else if (!strcmp(a, "--register-timeout")) o->register_timeout = strtod(v, &end);
+        else if (!strcmp(a, "--drop-after")) o->drop_after = strtoll(v, &end, 10);
         else return -1;
-        if (end && *end) return -1;
+        if (end && (*end || end == v)) return -1;
         i++;
     }
     int trace = o->requests != NULL, poisson = o->rate > 0 || o->symbols > 0 || o->duration > 0;
     if (o->port < 0 || o->port > 65535 || trace == poisson || o->batch_rows < 1 || !(o->speed >= 0) || !(o->timeout > 0) ||
-        !(o->register_timeout > 0))
+        !(o->register_timeout > 0) || o->drop_after < 0)
         return -1;
     if (poisson && (!(o->rate > 0) || o->symbols < 1 || !(o->duration > 0) || o->features < 1 || o->features > 256))
         return -1;
@@ -135,9 +148,14 @@ int sym_cmd_replay(int argc, char **argv) {
         free(u), free(p), sym_predictions_free(&pf);
         if (found < st.n) sym_warn("replay: %d of %d requests have no expected prediction", st.n - found, st.n);
     }
+    if (o.resend && sym_score_allow_reanswers(&score, &e)) {
+        fprintf(stderr, "symserve replay: %s\n", e.msg);
+        goto done;
+    }
     port_file = o.port_file;
     sym_replay_opts ro = {.host = o.host, .port = o.port, .batch_rows = o.batch_rows, .timeout_s = o.timeout,
-                          .inject_bad = o.inject_bad, .register_timeout_s = o.register_timeout, .on_listen = on_listen};
+                          .inject_bad = o.inject_bad, .register_timeout_s = o.register_timeout, .resend = o.resend,
+                          .drop_after = o.drop_after, .on_listen = on_listen};
     int run = sym_replay_run(&ro, &st, &score, &e);
     if (run < 0) fprintf(stderr, "symserve replay: %s\n", e.msg);
     sym_score_report r;
@@ -157,8 +175,10 @@ int sym_cmd_replay(int argc, char **argv) {
     if (run == 1) printf("  TIMEOUT: %llu of %llu requests answered\n", (unsigned long long)r.answered, (unsigned long long)r.requests);
     if (o.report) {
         char extra[256];
-        snprintf(extra, sizeof extra, "\"timed_out\": %s, \"injected_bad\": %d, \"mode\": \"%s\"", run == 1 ? "true" : "false",
-                 o.inject_bad ? sym_replay_bad_line_count() : 0, o.requests ? "trace" : "poisson");
+        snprintf(extra, sizeof extra,
+                 "\"timed_out\": %s, \"injected_bad\": %d, \"resend\": %s, \"drop_after\": %lld, \"mode\": \"%s\"",
+                 run == 1 ? "true" : "false", o.inject_bad ? sym_replay_bad_line_count() : 0, o.resend ? "true" : "false",
+                 o.drop_after, o.requests ? "trace" : "poisson");
         if (sym_score_report_write_json(o.report, &r, extra, &e)) fprintf(stderr, "symserve replay: %s\n", e.msg), run = -1;
         else printf("  report written to %s\n", o.report);
     }

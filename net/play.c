@@ -38,17 +38,20 @@ typedef struct {
     const sym_play_opts *o;
     sym_play_stats *st;
     int fd;
-    int32_t gen;       /* connection number: uid_map value of a request in flight on it */
-    uint64_t inflight; /* requests of the current connection not yet answered */
+    int32_t gen;       /* connection number (the window's entries in flight name theirs) */
+    uint64_t inflight; /* requests to be answered on the current connection */
     int n_features;
     sym_line_reader lr;
     sym_outbuf out;
-    sym_uid_window seen; /* the connection's last unique_ids: gen while in flight, 0 once answered/refused */
+    sym_uid_window seen; /* the unique_ids accepted, across connections (exactly once) */
     sym_request req;
     sym_request_msg msg; /* the rows of the inference_request being served */
     sym_prediction preds[POLL_BATCH];
     uint64_t ok_uids[POLL_BATCH];
     double ok_pred[POLL_BATCH][4];
+    int n_re, cap_re; /* re-sent requests of the current message answered from the window */
+    uint64_t *re_uids;
+    double (*re_pred)[4];
     int oom;
     int tries;      /* connection attempts since the last good one (1 right after a loss) */
     int lines_wait; /* complete lines left in the reader while answers wait (drain_lines) */
@@ -101,7 +104,8 @@ static void refuse_line(play *p, const char *why) {
 }
 
 /* Moves every finished prediction to the wire: one response for the
- * successes, one error per engine refusal. */
+ * successes, one error per engine refusal. An answer whose connection is
+ * gone is kept in the window: the server may send its request again. */
 static void collect(play *p) {
     int n;
     do {
@@ -109,27 +113,34 @@ static void collect(play *p) {
         int k_ok = 0, orphans = 0;
         for (int i = 0; i < n; i++) {
             const sym_prediction *r = &p->preds[i];
-            int32_t *v = sym_uid_window_get(&p->seen, r->uid);
-            if (!v || *v != p->gen || p->fd < 0) { /* from a connection that is gone */
-                orphans++;
-                if (v) *v = 0;
+            sym_uid_entry *en = sym_uid_window_get(&p->seen, r->uid);
+            if (!en || en->state != SYM_UID_IN_FLIGHT) { /* cannot happen: in flight ids are never forgotten */
+                sym_warn("play: a prediction for unique_id %llu that is not in flight is dropped", (unsigned long long)r->uid);
                 continue;
             }
-            *v = 0;
-            p->inflight--;
-            if (r->status == 0) {
-                p->ok_uids[k_ok] = r->uid;
-                memcpy(p->ok_pred[k_ok], r->pred, sizeof p->ok_pred[k_ok]);
-                for (int t = 0; t < 4; t++)
-                    if (!isfinite(r->pred[t])) sym_warn("play: request %llu: tower %d output is not finite (sent as null)", (unsigned long long)r->uid, t);
-                k_ok++;
-            } else {
-                refuse_row(p, r->uid, r->error[0] ? r->error : "refused by the engine");
+            int here = en->conn == p->gen && p->fd >= 0;
+            if (here) p->inflight--;
+            if (r->status != 0) { /* refused by the engine: never accepted after all */
+                sym_uid_window_forget(&p->seen, r->uid);
+                if (here) refuse_row(p, r->uid, r->error[0] ? r->error : "refused by the engine");
+                continue;
             }
+            en->state = SYM_UID_ANSWERED;
+            memcpy(en->pred, r->pred, sizeof en->pred);
+            if (!here) {
+                orphans++;
+                continue;
+            }
+            p->ok_uids[k_ok] = r->uid;
+            memcpy(p->ok_pred[k_ok], r->pred, sizeof p->ok_pred[k_ok]);
+            for (int t = 0; t < 4; t++)
+                if (!isfinite(r->pred[t]))
+                    sym_warn("play: request %llu: tower %d output is not finite (sent as null)", (unsigned long long)r->uid, t);
+            k_ok++;
         }
         if (orphans) {
             p->st->orphaned += (uint64_t)orphans;
-            sym_warn("play: %d predictions of a lost connection dropped", orphans);
+            sym_info("play: %d answers of a lost connection kept for a re-send", orphans);
         }
         if (k_ok) {
             if (sym_proto_write_response(&p->out, p->ok_uids, (const double(*)[4])p->ok_pred, k_ok, sym_proto_wall_s()))
@@ -140,22 +151,77 @@ static void collect(play *p) {
     } while (n == POLL_BATCH);
 }
 
-/* One row with a usable unique_id: refuse a duplicate or a bad row (rc,
- * why), else submit p->req (symbol and features already in place). */
+/* Answers of re-sent requests found in the window, one response. */
+static void flush_reanswers(play *p) {
+    if (!p->n_re) return;
+    if (p->fd >= 0) {
+        if (sym_proto_write_response(&p->out, p->re_uids, (const double(*)[4])p->re_pred, p->n_re, sym_proto_wall_s()))
+            p->oom = 1;
+        p->st->responses_sent++;
+    }
+    p->n_re = 0;
+}
+
+static void reanswer(play *p, const sym_uid_entry *en) {
+    if (p->n_re == p->cap_re) {
+        int cap = p->cap_re ? 2 * p->cap_re : 64;
+        uint64_t *u = realloc(p->re_uids, (size_t)cap * sizeof *u);
+        if (u) p->re_uids = u;
+        double(*pr)[4] = realloc(p->re_pred, (size_t)cap * sizeof *pr);
+        if (pr) p->re_pred = pr;
+        if (!u || !pr) {
+            p->oom = 1;
+            return;
+        }
+        p->cap_re = cap;
+    }
+    p->re_uids[p->n_re] = en->uid;
+    memcpy(p->re_pred[p->n_re], en->pred, sizeof en->pred);
+    p->n_re++;
+    p->st->reanswered++;
+}
+
+/* A valid row (p->req holds its symbol and features) whose id is already in
+ * the window: the same request sent again is answered from the window or,
+ * still in flight, once when done, on this connection; it never steps its
+ * symbol again. Another request under an id answered on an earlier
+ * connection is a server numbering from the start again: 0, the id is
+ * forgotten and the request served anew. Under an id in flight, or one
+ * this connection already used, it is refused. 1 when handled. */
+static int seen_before(play *p, sym_uid_entry *en, uint64_t uid, uint64_t digest) {
+    if (en->digest != digest) {
+        if (en->state == SYM_UID_IN_FLIGHT || en->conn == p->gen) {
+            refuse_row(p, uid, en->state == SYM_UID_IN_FLIGHT ? "unique_id is in flight for a different request"
+                                                             : "unique_id was used on this connection for a different request");
+            return 1;
+        }
+        p->st->ids_reused++;
+        sym_info("play: unique_id %llu was answered on an earlier connection for another request: served as a new one",
+                 (unsigned long long)uid);
+        sym_uid_window_forget(&p->seen, uid);
+        return 0;
+    }
+    p->st->duplicates++;
+    if (en->state == SYM_UID_ANSWERED) {
+        reanswer(p, en);
+    } else if (en->conn != p->gen) { /* sent on a lost connection: its answer comes here */
+        p->inflight++;
+    } /* else in flight on this connection already: answered once */
+    en->conn = p->gen;
+    return 1;
+}
+
+/* One row with a usable unique_id: a bad row (rc, why) is refused; a row
+ * whose id was accepted before goes to seen_before; the rest is submitted
+ * (p->req: symbol and features already in place). */
 static void serve_row(play *p, uint64_t uid, int rc, const char *why) {
-    if (sym_uid_window_get(&p->seen, uid)) {
-        p->st->duplicates++;
-        refuse_row(p, uid, "duplicate unique_id: already received");
-        return;
-    }
-    if (sym_uid_window_add(&p->seen, uid, 0)) {
-        p->oom = 1;
-        return;
-    }
     if (rc) {
         refuse_row(p, uid, why);
         return;
     }
+    uint64_t digest = sym_uid_digest(p->req.symbol, p->req.features, p->n_features);
+    sym_uid_entry *en = sym_uid_window_get(&p->seen, uid);
+    if (en && seen_before(p, en, uid, digest)) return;
     sym_err e = {{0}};
     p->req.uid = uid;
     p->req.n_features = p->n_features;
@@ -163,7 +229,13 @@ static void serve_row(play *p, uint64_t uid, int rc, const char *why) {
         refuse_row(p, uid, e.msg);
         return;
     }
-    *sym_uid_window_get(&p->seen, uid) = p->gen;
+    if (!(en = sym_uid_window_add(&p->seen, uid))) {
+        p->oom = 1;
+        return;
+    }
+    en->digest = digest;
+    en->conn = p->gen;
+    en->state = SYM_UID_IN_FLIGHT;
     p->inflight++;
     p->st->submitted++;
 }
@@ -177,6 +249,7 @@ static void on_request(play *p) {
     const sym_request_msg *m = &p->msg;
     for (int k = p->row_next; k < m->n && !p->oom; k++) {
         if (out_full(p)) {
+            flush_reanswers(p);
             p->row_next = k;
             return;
         }
@@ -201,6 +274,7 @@ static void on_request(play *p) {
         }
         serve_row(p, uid, rc, e.msg);
     }
+    flush_reanswers(p);
     p->row_next = -1;
 }
 
@@ -393,13 +467,8 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
             p.tries = 0;
             p.gen++;
             st->connects++;
-            /* unique_ids are the server session's: a restarted server counts
-             * from 0 again. Late predictions of the old connection are then
-             * unknown ids, dropped as orphans. */
-            if (st->connects > 1 && sym_uid_window_reset(&p.seen)) {
-                p.oom = 1;
-                break;
-            }
+            /* the window of ids outlives the connection: a request sent
+             * again is answered from it, never stepped twice */
             backoff = o->backoff_min_s;
             if (sym_proto_write_register(&p.out)) p.oom = 1;
             next_hb = sym_now_ns() + hb_ns;
@@ -455,5 +524,7 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
     sym_outbuf_free(&p.out);
     sym_uid_window_free(&p.seen);
     sym_request_msg_free(&p.msg);
+    free(p.re_uids);
+    free(p.re_pred);
     return rc;
 }

@@ -7,27 +7,32 @@
  *  - answers each unique_id exactly once, as soon as its prediction exists:
  *    every prediction the engine has ready at one wake-up goes out in one
  *    `inference_response`;
+ *  - exactly once per unique_id, across connections: the ids accepted are
+ *    kept in a window (net/uid_window.h, the last id_window of them) with
+ *    their answers. A request sent again (the same id, symbol and features:
+ *    a server re-sending what it saw unanswered, on this connection or
+ *    after a reconnect) never steps its symbol again: it is answered with
+ *    the same values from the window or, still in flight, once when done.
+ *    Another request under an id answered on an earlier connection is
+ *    served as a new one (a restarted server numbers from the start again);
+ *    under an id in flight or used on this connection, it is refused;
  *  - a row that cannot be served (bad unique_id, symbol, feature count or
- *    value, a unique_id seen before, the engine's refusal such as symbol
- *    capacity) gets an `error` naming the unique_id and the reason in its
- *    details, and advances no state; a line that is not one well-formed
- *    message (net/request_reader.h, net/protocol.h: malformed or trailing
- *    JSON, unknown message_type or key, unequal lists, over
- *    max_line_bytes) gets one `error` naming the unique_ids read in it, and
- *    none of its requests is served. The loop keeps serving either way;
+ *    value, the engine's refusal such as symbol capacity) gets an `error`
+ *    naming the unique_id and the reason in its details, and advances no
+ *    state; a line that is not one well-formed message
+ *    (net/request_reader.h, net/protocol.h: malformed or trailing JSON,
+ *    unknown message_type or key, unequal lists, over max_line_bytes) gets
+ *    one `error` naming the unique_ids read in it, and none of its requests
+ *    is served. The loop keeps serving either way;
  *  - heartbeat, score_update and stats_update need no answer: accepted
  *    quietly (score updates are logged);
  *  - every buffer the server can fill is bounded: a line by max_line_bytes,
  *    the answers it does not read by max_output_bytes (past it, the
- *    connection is dropped with the reason logged), the unique_ids kept to
- *    refuse duplicates by id_window (the last ids of the connection);
+ *    connection is dropped with the reason logged), the ids by id_window;
  *  - sends a heartbeat every heartbeat_s and logs score updates;
  *  - when the server goes away, reconnects with exponential backoff. Symbol
- *    states live in the engine and are kept; predictions of requests from the
- *    lost connection are counted and dropped (logged), as nobody can take
- *    them. Duplicate unique_ids are detected per connection, within its last
- *    id_window ids: a restarted server numbers its requests from the start
- *    again.
+ *    states live in the engine and are kept; answers of requests from the
+ *    lost connection are kept in the window for the server to ask again.
  *
  * Depends on actors/engine.h: link sym_actors (or a test double). */
 #ifndef SYM_NET_PLAY_H
@@ -52,13 +57,15 @@ typedef struct {
     /* the config's net.* keys (docs/CONFIG.md): */
     size_t max_line_bytes;   /* longest line read; a longer one is refused, its ids named */
     size_t max_output_bytes; /* answers waiting for a server that does not read */
-    size_t id_window;        /* unique_ids remembered per connection to refuse duplicates */
+    size_t id_window;        /* unique_ids remembered, with their answers, for exactly-once */
 } sym_play_opts;
 
 typedef struct {
-    uint64_t connects, messages, requests, submitted, answered, rejected, duplicates;
+    uint64_t connects, messages, requests, submitted, answered, rejected;
+    uint64_t duplicates; /* requests sent again: answered from the window or joined in flight */
     uint64_t bad_messages, overlong, cut_off, orphaned, responses_sent, heartbeats_sent;
     uint64_t score_updates, score_rows, errors_received, stats_updates, output_overflows;
+    uint64_t reanswered, ids_reused; /* re-sent requests answered from the window; ids used again for another request */
     double score_latency_ms_sum, score_accuracy_sum;
 } sym_play_stats;
 

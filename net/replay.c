@@ -158,7 +158,7 @@ static int send_bad(sym_outbuf *out, int F) {
     ADD(req, BAD_UID + 7, "S_0123456789012345678901234567890123456789012345678901234567890123", feats, ""); /* 66 bytes */
     ADD(req, BAD_UID + 8, "SYM\\u0001", feats, "");                      /* control character */
     ADD(req, BAD_UID + 9, "SYM_000", "1,", "2");                         /* refused ... */
-    ADD(req, BAD_UID + 9, "SYM_000", "1,", "2");                         /* ... then refused as a duplicate id */
+    ADD(req, BAD_UID + 9, "SYM_000", "1,", "2");                         /* ... and again: a refused request is never remembered */
 #undef ADD
     size_t big = SYM_NET_MAX_LINE_DEFAULT + 4096;
     char *b = malloc(big + 1);
@@ -189,10 +189,11 @@ typedef struct {
 
 /* A request message in the client's output buffer, not yet handed to the
  * kernel whole: `end` is the offset just past its '\n' in the bytes queued
- * on this connection; it carries rows [first, first + n). */
+ * on this connection; it carries rows [first, first + n), or with `resend`
+ * the rows resend[first, first + n). */
 typedef struct {
     uint64_t end;
-    int first, n;
+    int first, n, resend;
 } unsent_msg;
 
 typedef struct {
@@ -210,6 +211,10 @@ typedef struct {
     size_t q_head, q_n, q_cap;
     uint64_t t0; /* first register time: the schedule's origin */
     int next;    /* next row to queue */
+    int *resend; /* --resend: rows to send again, in stream order, before `next` */
+    int rs_head, rs_n;
+    uint64_t rows_written; /* requests handed to the kernel whole, re-sends included */
+    int cut_done;          /* --drop-after has cut the connection */
     uint64_t *batch_uids;
     const char **batch_syms;
     const float **batch_feat;
@@ -254,32 +259,53 @@ static int pending_find(const server *s, int fd) {
     return -1;
 }
 
+/* --resend: every row sent (on this connection or an earlier one) and not
+ * answered goes again, in stream order. A snapshot: the rows of the last
+ * one's re-sends, written or not, are among them unless answered. */
+static void queue_resend(server *s) {
+    s->rs_head = s->rs_n = 0;
+    for (int r = 0; r < s->next; r++)
+        if (s->score->t_send_ns[r] && s->score->lat_ms[r] < 0) s->resend[s->rs_n++] = r;
+    if (s->rs_n) sym_info("replay: %d requests sent and not answered go again to the next client (--resend)", s->rs_n);
+}
+
 /* Requests queued but not written whole were never sent: they go again, in
- * order, to the next client. */
+ * order, to the next client (re-sends come before every new row, so the
+ * first new message not written whole is where the stream goes on). */
 static void drop_client(server *s, const char *why) {
     sym_warn("replay: client gone (%s)", why);
     conn_close(&s->cl);
-    if (s->q_n) {
-        int back = s->next - s->q[s->q_head].first;
-        s->next = s->q[s->q_head].first;
+    for (size_t i = 0; i < s->q_n; i++) {
+        const unsent_msg *m = &s->q[(s->q_head + i) % s->q_cap];
+        if (m->resend) continue;
+        int back = s->next - m->first;
+        s->next = m->first;
         if (back) sym_info("replay: %d requests not written whole go to the next client", back);
+        break;
     }
     s->q_head = s->q_n = 0;
     s->written = 0;
     sym_outbuf_reset(&s->out);
+    if (s->o->resend) queue_resend(s);
+}
+
+/* Drops the client with a reset (SO_LINGER 0): what it has not read, and
+ * what it sent that we have not read, is gone. */
+static void reset_client(server *s, const char *why) {
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(s->cl.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    drop_client(s, why);
 }
 
 /* A client that does not read would never see an orderly close (its FIN
  * waits behind the bytes it does not take): reset the connection. */
 static void abort_client(server *s) {
-    struct linger l = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(s->cl.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     char why[96];
     snprintf(why, sizeof why, "not reading: %zu bytes unsent, over the limit of %zu", sym_outbuf_pending(&s->out), s->out_limit);
-    drop_client(s, why);
+    reset_client(s, why);
 }
 
-static int q_push(server *s, uint64_t end, int first, int n) {
+static int q_push(server *s, uint64_t end, int first, int n, int resend) {
     if (s->q_n == s->q_cap) {
         size_t cap = s->q_cap ? s->q_cap * 2 : 64;
         unsent_msg *q = malloc(cap * sizeof *q);
@@ -288,27 +314,64 @@ static int q_push(server *s, uint64_t end, int first, int n) {
         free(s->q);
         s->q = q, s->q_cap = cap, s->q_head = 0;
     }
-    s->q[(s->q_head + s->q_n++) % s->q_cap] = (unsent_msg){end, first, n};
+    s->q[(s->q_head + s->q_n++) % s->q_cap] = (unsent_msg){end, first, n, resend};
     return 0;
 }
 
-/* Writes what the socket takes now; a request is sent, and its latency
- * clock starts, once the last byte of its line is handed to the kernel.
- * -1 when the client is gone. */
+/* With --drop-after still to come: the bytes up to the end of the message
+ * that holds the N-th request written, so the cut comes right after it. */
+static size_t bytes_to_cut(const server *s) {
+    size_t n = sym_outbuf_pending(&s->out);
+    if (s->o->drop_after <= 0 || s->cut_done) return n;
+    uint64_t rows = s->rows_written;
+    for (size_t i = 0; i < s->q_n; i++) {
+        const unsent_msg *m = &s->q[(s->q_head + i) % s->q_cap];
+        if ((rows += (uint64_t)m->n) >= (uint64_t)s->o->drop_after) return (size_t)(m->end - s->written);
+    }
+    return n;
+}
+
+/* Writes what the socket takes now (with --drop-after still to come, no
+ * further than its cut, which then follows); a request is sent, and its
+ * latency clock starts, once the last byte of its line is handed to the
+ * kernel. 1 when the client is gone (dropped here), 0 otherwise. */
 static int flush_client(server *s) {
-    size_t before = sym_outbuf_pending(&s->out);
-    int rc = sym_outbuf_flush(&s->out, s->cl.fd);
-    s->written += before - sym_outbuf_pending(&s->out);
+    size_t want = bytes_to_cut(s), done = 0;
+    int err = 0;
+    while (done < want) {
+        ssize_t w = send(s->cl.fd, s->out.buf + s->out.off, want - done, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+            break;
+        }
+        s->out.off += (size_t)w, done += (size_t)w;
+    }
+    if (s->out.off == s->out.len) s->out.off = s->out.len = 0;
+    s->written += done;
     if (s->q_n && s->q[s->q_head].end <= s->written) {
         uint64_t t = sym_now_ns();
         while (s->q_n && s->q[s->q_head].end <= s->written) {
             const unsent_msg *m = &s->q[s->q_head];
-            for (int j = 0; j < m->n; j++) sym_score_sent(s->score, m->first + j, t);
+            for (int j = 0; j < m->n; j++) sym_score_sent(s->score, m->resend ? s->resend[m->first + j] : m->first + j, t);
+            s->rows_written += (uint64_t)m->n;
             s->q_head = (s->q_head + 1) % s->q_cap;
             s->q_n--;
         }
     }
-    return rc;
+    if (err) {
+        drop_client(s, strerror(err));
+        return 1;
+    }
+    if (s->o->drop_after > 0 && !s->cut_done && s->rows_written >= (uint64_t)s->o->drop_after) {
+        char why[96];
+        snprintf(why, sizeof why, "cut by --drop-after %lld: %llu requests written", s->o->drop_after,
+                 (unsigned long long)s->rows_written);
+        s->cut_done = 1;
+        reset_client(s, why);
+        return 1;
+    }
+    return 0;
 }
 
 static int grow_su(server *s, int n) {
@@ -421,6 +484,8 @@ static int on_response(server *s, const cJSON *root, const char *line, size_t le
         if (r == SYM_SCORE_OK) {
             s->su_uids[k] = uid, s->su_lat[k] = lat, s->su_acc[k] = isnan(err) ? 0 : err;
             k++;
+        } else if (r == SYM_SCORE_REANSWERED) { /* scored once already: no score_update */
+            sym_debug("replay: answer for unique_id %s again, the same", id);
         } else {
             sym_warn("replay: answer for unique_id %s: %s", id, r == SYM_SCORE_DUPLICATE ? "duplicate" : "never sent");
         }
@@ -551,22 +616,30 @@ static void accept_all(server *s) {
     }
 }
 
-/* Queues every row due now, batch_rows per message, while the client takes
- * our bytes. 0, 1 when the client is gone, -1 when memory runs out. */
+static void batch_row(server *s, int k, int i) {
+    s->batch_uids[k] = s->st->uids[i], s->batch_syms[k] = s->st->symbols[i], s->batch_feat[k] = s->st->features[i];
+}
+
+/* Queues the rows to re-send, then every row due now, batch_rows per
+ * message, while the client takes our bytes. 0, 1 when the client is gone
+ * (dropped), -1 when memory runs out. */
 static int send_due(server *s) {
     uint64_t now = sym_now_ns();
-    while (s->next < s->st->n && s->t0 + s->st->due_ns[s->next] <= now && sym_outbuf_pending(&s->out) < SEND_HIGH_WATER) {
-        int k = 0;
-        while (k < s->o->batch_rows && s->next + k < s->st->n && s->t0 + s->st->due_ns[s->next + k] <= now) {
-            int i = s->next + k;
-            s->batch_uids[k] = s->st->uids[i], s->batch_syms[k] = s->st->symbols[i], s->batch_feat[k] = s->st->features[i];
-            k++;
+    while (sym_outbuf_pending(&s->out) < SEND_HIGH_WATER) {
+        int k = 0, resend = s->rs_head < s->rs_n, first = resend ? s->rs_head : s->next;
+        if (resend) {
+            for (; k < s->o->batch_rows && first + k < s->rs_n; k++) batch_row(s, k, s->resend[first + k]);
+        } else {
+            if (s->next == s->st->n || s->t0 + s->st->due_ns[s->next] > now) break;
+            for (; k < s->o->batch_rows && first + k < s->st->n && s->t0 + s->st->due_ns[first + k] <= now; k++)
+                batch_row(s, k, first + k);
         }
         if (sym_proto_write_request(&s->out, s->batch_uids, s->batch_syms, s->batch_feat, k, s->st->n_features,
                                     sym_proto_wall_s()) ||
-            q_push(s, s->written + sym_outbuf_pending(&s->out), s->next, k))
+            q_push(s, s->written + sym_outbuf_pending(&s->out), first, k, resend))
             return -1;
-        s->next += k;
+        if (resend) s->rs_head += k;
+        else s->next += k;
         if (flush_client(s)) return 1;
     }
     return 0;
@@ -584,7 +657,8 @@ int sym_replay_run(const sym_replay_opts *o, const sym_stream *st, sym_score *sc
     s.batch_uids = malloc((size_t)bmax * sizeof *s.batch_uids);
     s.batch_syms = malloc((size_t)bmax * sizeof *s.batch_syms);
     s.batch_feat = malloc((size_t)bmax * sizeof *s.batch_feat);
-    if (!s.batch_uids || !s.batch_syms || !s.batch_feat) {
+    if (o->resend) s.resend = malloc((size_t)(st->n > 0 ? st->n : 1) * sizeof *s.resend);
+    if (!s.batch_uids || !s.batch_syms || !s.batch_feat || (o->resend && !s.resend)) {
         sym_fail(e, "out of memory");
         goto out;
     }
@@ -604,7 +678,8 @@ int sym_replay_run(const sym_replay_opts *o, const sym_stream *st, sym_score *sc
         /* the clock runs while there is no client, after the last send, and
          * while the client leaves our bytes unread */
         int stalled = sym_outbuf_pending(&s.out) >= SEND_HIGH_WATER;
-        int waiting = s.cl.fd < 0 || s.next == st->n || stalled;
+        int all_sent = s.next == st->n && s.rs_head == s.rs_n;
+        int waiting = s.cl.fd < 0 || all_sent || stalled;
         if (!waiting) idle_since = now;
         if (waiting && now - idle_since > timeout_ns) {
             sym_warn("replay: timed out after %.1f s: %llu of %d answered", o->timeout_s,
@@ -630,7 +705,9 @@ int sym_replay_run(const sym_replay_opts *o, const sym_stream *st, sym_score *sc
         for (int i = 0; i < s.n_pend; i++) f[nf++] = (struct pollfd){.fd = s.pend[i].fd, .events = POLLIN};
         /* sub-millisecond waits: poll's ms granularity would add up to 1 ms to every gap */
         struct timespec ts = {0, 100000000};
-        if (s.cl.fd >= 0 && s.next < st->n && !stalled) {
+        if (s.cl.fd >= 0 && s.rs_head < s.rs_n && !stalled) {
+            ts.tv_nsec = 0;
+        } else if (s.cl.fd >= 0 && s.next < st->n && !stalled) {
             uint64_t due = s.t0 + st->due_ns[s.next];
             uint64_t w = due > now ? due - now : 0;
             if (w < 100000000) ts.tv_nsec = (long)w;
@@ -671,7 +748,7 @@ int sym_replay_run(const sym_replay_opts *o, const sym_stream *st, sym_score *sc
                 sym_fail(e, "out of memory");
                 goto out;
             }
-            if (r > 0 || flush_client(&s)) drop_client(&s, strerror(errno));
+            if (r == 0) flush_client(&s); /* what waited for POLLOUT; drops a client that is gone */
         }
     }
     if (s.cl.fd >= 0) flush_client(&s);
@@ -681,6 +758,7 @@ out:
     if (s.lfd >= 0) close(s.lfd);
     sym_outbuf_free(&s.out);
     free(s.q);
+    free(s.resend);
     free(s.batch_uids), free(s.batch_syms), free(s.batch_feat);
     free(s.su_uids), free(s.su_zero), free(s.su_acc), free(s.su_lat);
     return rc;

@@ -8,9 +8,14 @@
  * not register in time (or sends more than a register line's worth) is
  * closed anyway, so a silent connection never locks the client out.
  * A client that goes away may connect again (it must register again): the
- * stream goes on; requests written to the lost connection stay unanswered
- * unless the client answers them later, requests not yet written whole go
- * to the next connection.
+ * stream goes on; requests not yet written whole go to the next
+ * connection. Requests written to the lost connection and not answered
+ * stay unanswered, or, with `resend`, go again to the next connection, in
+ * stream order, ahead of the rows not yet sent; their latency then runs
+ * from that last send (the client cannot answer a send it never got).
+ * `drop_after` is a test switch: it cuts the connection (a reset) once,
+ * right after the message holding the N-th request written is handed to
+ * the kernel, whatever is in flight either way.
  *
  * A request is sent, and its latency clock starts, when the last byte of
  * its line is handed to the kernel (send() returned it), not when it was
@@ -54,16 +59,20 @@ typedef struct {
     double timeout_s; /* waiting for a client, and for answers after the last send */
     int inject_bad;   /* send malformed lines first; each should get an `error` back */
     double register_timeout_s; /* a connection not registered by then is closed (0: 10 s) */
+    int resend;       /* requests sent to a lost client and not answered go again to the next
+                       * (sym_score_allow_reanswers makes its repeated answers re-answers) */
+    long long drop_after; /* > 0: reset the client once, after this many requests written (re-sends count) */
     void (*on_listen)(int port); /* told the bound port (e.g. to print it) */
 } sym_replay_opts;
 
 /* Bad lines sent by inject_bad, each expected to draw exactly one `error`. */
 int sym_replay_bad_line_count(void);
 
-/* Runs the stream against one client. 0 when every request was answered
- * (and, with inject_bad, every bad line drew an error); 1 on timeout; -1
- * with e on a failure. The score is filled either way: invalid answers,
- * non-integer ids and bad messages are counted there, never as answers. */
+/* Runs the stream against one client (one at a time: it may reconnect).
+ * 0 when every request was answered (and, with inject_bad, every bad line
+ * drew an error); 1 on timeout; -1 with e on a failure. The score is
+ * filled either way: invalid answers, non-integer ids and bad messages are
+ * counted there, never as answers. */
 int sym_replay_run(const sym_replay_opts *o, const sym_stream *st, sym_score *score, sym_err *e);
 
 #endif

@@ -41,6 +41,7 @@ void sym_score_free(sym_score *s) {
     free(s->lat_ms);
     free(s->expected);
     free(s->has_expected);
+    free(s->answers);
     sym_uid_map_free(&s->index);
     memset(s, 0, sizeof *s);
 }
@@ -58,10 +59,20 @@ int sym_score_expect(sym_score *s, const uint64_t *uids, const double (*pred)[4]
     return found;
 }
 
+int sym_score_allow_reanswers(sym_score *s, sym_err *e) {
+    if (s->answers) return 0;
+    s->answers = malloc((size_t)(s->n > 0 ? s->n : 1) * sizeof *s->answers);
+    if (!s->answers) return sym_fail(e, "out of memory");
+    for (int i = 0; i < s->n; i++) /* a row answered before this call has no first answer kept */
+        if (s->lat_ms[i] >= 0) s->answers[i][0] = NAN;
+    return 0;
+}
+
 void sym_score_sent(sym_score *s, int row, uint64_t t_ns) {
     if (!s->t_first_send_ns) s->t_first_send_ns = t_ns;
+    if (s->t_send_ns[row]) s->n_resent++;
+    else s->n_sent++;
     s->t_send_ns[row] = t_ns;
-    s->n_sent++;
 }
 
 int sym_score_answer(sym_score *s, uint64_t uid, const double pred[4], uint64_t t_ns, double *lat_ms, double *err) {
@@ -76,9 +87,15 @@ int sym_score_answer(sym_score *s, uint64_t uid, const double pred[4], uint64_t 
         return SYM_SCORE_NOT_SENT;
     }
     if (s->lat_ms[i] >= 0) {
+        /* bit for bit: the same text parses to the same doubles; -0.0 and 0.0 differ */
+        if (s->answers && !memcmp(s->answers[i], pred, sizeof s->answers[i])) {
+            s->reanswered++;
+            return SYM_SCORE_REANSWERED;
+        }
         s->duplicates++;
         return SYM_SCORE_DUPLICATE;
     }
+    if (s->answers) memcpy(s->answers[i], pred, sizeof s->answers[i]);
     s->lat_ms[i] = (double)(t_ns - s->t_send_ns[i]) * 1e-6;
     s->answered++;
     if (t_ns > s->t_last_answer_ns) s->t_last_answer_ns = t_ns;
@@ -149,8 +166,10 @@ int sym_score_report_make(const sym_score *s, sym_score_report *r) {
     if (!v) return -1;
     r->requests = (uint64_t)s->n;
     r->sent = s->n_sent;
+    r->resent = s->n_resent;
     r->answered = s->answered;
     r->duplicates = s->duplicates;
+    r->reanswered = s->reanswered;
     r->unknown = s->unknown;
     r->errors_received = s->errors_received;
     r->invalid = s->invalid;
@@ -180,10 +199,11 @@ int sym_score_report_make(const sym_score *s, sym_score_report *r) {
 
 void sym_score_report_print(FILE *f, const sym_score_report *r) {
     fprintf(f, "replay report\n");
-    fprintf(f, "  requests     %llu (sent %llu)\n", (unsigned long long)r->requests, (unsigned long long)r->sent);
-    fprintf(f, "  answered     %llu (%.1f%%), duplicates %llu, unknown ids %llu, errors received %llu\n",
-            (unsigned long long)r->answered, 100 * r->share_answered, (unsigned long long)r->duplicates,
-            (unsigned long long)r->unknown, (unsigned long long)r->errors_received);
+    fprintf(f, "  requests     %llu (sent %llu, re-sent %llu)\n", (unsigned long long)r->requests, (unsigned long long)r->sent,
+            (unsigned long long)r->resent);
+    fprintf(f, "  answered     %llu (%.1f%%), reanswered %llu, duplicates %llu, unknown ids %llu, errors received %llu\n",
+            (unsigned long long)r->answered, 100 * r->share_answered, (unsigned long long)r->reanswered,
+            (unsigned long long)r->duplicates, (unsigned long long)r->unknown, (unsigned long long)r->errors_received);
     if (r->invalid || r->invalid_ids || r->bad_messages) {
         fprintf(f, "  INVALID      %llu predictions not 4 finite numbers, %llu ids not integers, %llu bad messages\n",
                 (unsigned long long)r->invalid, (unsigned long long)r->invalid_ids, (unsigned long long)r->bad_messages);
@@ -238,10 +258,12 @@ static void put_str(FILE *f, const char *s, size_t n) {
 int sym_score_report_write_json(const char *path, const sym_score_report *r, const char *extra, sym_err *e) {
     FILE *f = fopen(path, "w");
     if (!f) return sym_fail(e, "cannot write %s", path);
-    fprintf(f, "{\n  \"requests\": %llu,\n  \"sent\": %llu,\n  \"answered\": %llu,\n  \"duplicates\": %llu,\n"
+    fprintf(f, "{\n  \"requests\": %llu,\n  \"sent\": %llu,\n  \"resent\": %llu,\n  \"answered\": %llu,\n"
+               "  \"reanswered\": %llu,\n  \"duplicates\": %llu,\n"
                "  \"unknown_ids\": %llu,\n  \"invalid\": %llu,\n  \"invalid_ids\": %llu,\n  \"bad_messages\": %llu,\n"
                "  \"errors_received\": %llu,\n  \"share_answered\": ",
-            (unsigned long long)r->requests, (unsigned long long)r->sent, (unsigned long long)r->answered,
+            (unsigned long long)r->requests, (unsigned long long)r->sent, (unsigned long long)r->resent,
+            (unsigned long long)r->answered, (unsigned long long)r->reanswered,
             (unsigned long long)r->duplicates, (unsigned long long)r->unknown, (unsigned long long)r->invalid,
             (unsigned long long)r->invalid_ids, (unsigned long long)r->bad_messages,
             (unsigned long long)r->errors_received);

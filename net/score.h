@@ -1,6 +1,6 @@
 /* The scoring server's book-keeping (symserve replay): per request its send
- * time and answer, latency send -> response, duplicates, answers for ids
- * never sent, answers that are not answers (a prediction that is not four
+ * time and answer, latency send -> response, re-sends and re-answers,
+ * duplicates, answers for ids never sent, answers that are not answers (a prediction that is not four
  * finite numbers, an id that is not an integer, a line that is not a
  * message), accuracy against expected predictions; and the final report
  * (percentiles, throughput, per-tower errors and MSE) as text, JSON and a
@@ -38,13 +38,15 @@ typedef struct {
 typedef struct {
     int n;
     uint64_t *uids;
-    uint64_t *t_send_ns; /* 0: not sent yet */
+    uint64_t *t_send_ns; /* its last send; 0: not sent yet */
     double *lat_ms;      /* < 0: not answered */
+    double (*answers)[4]; /* each row's first valid answer, with sym_score_allow_reanswers only */
     double (*expected)[4];
     uint8_t *has_expected;
     int with_expected;
     sym_uid_map index; /* uid -> row */
-    uint64_t answered, duplicates, unknown, errors_received, n_sent;
+    uint64_t answered, duplicates, reanswered, unknown, errors_received;
+    uint64_t n_sent, n_resent; /* rows sent at least once; sends of a row already sent */
     uint64_t invalid, invalid_ids, bad_messages; /* by sym_bad_kind */
     uint64_t t_first_send_ns, t_last_answer_ns;
     double max_abs_err[4], sum_abs_err[4], sum_sq_err[4];
@@ -53,7 +55,7 @@ typedef struct {
     int n_examples;
 } sym_score;
 
-enum { SYM_SCORE_OK = 0, SYM_SCORE_UNKNOWN = 1, SYM_SCORE_DUPLICATE = 2, SYM_SCORE_NOT_SENT = 3 };
+enum { SYM_SCORE_OK = 0, SYM_SCORE_UNKNOWN = 1, SYM_SCORE_DUPLICATE = 2, SYM_SCORE_NOT_SENT = 3, SYM_SCORE_REANSWERED = 4 };
 
 /* uids must be distinct. */
 int sym_score_init(sym_score *s, const uint64_t *uids, int n, sym_err *e);
@@ -61,11 +63,22 @@ void sym_score_free(sym_score *s);
 /* Attaches expected predictions (rows for unknown ids are ignored). */
 int sym_score_expect(sym_score *s, const uint64_t *uids, const double (*pred)[4], int n);
 
-/* Row `row` was sent at t_ns: its line's last byte was handed to the kernel. */
+/* From now on a further answer of an answered id with the same 4 values,
+ * bit for bit, is a re-answer (SYM_SCORE_REANSWERED, counted in
+ * `reanswered`), not a duplicate: the client of a stream that re-sends
+ * requests may answer an id again. Keeps every first answer (32 bytes a
+ * row). -1 with e when memory runs out. */
+int sym_score_allow_reanswers(sym_score *s, sym_err *e);
+
+/* Row `row` was sent at t_ns: its line's last byte was handed to the
+ * kernel. A row sent again (replay --resend) counts in n_resent, and its
+ * latency runs from this, its last send. */
 void sym_score_sent(sym_score *s, int row, uint64_t t_ns);
 /* Scores one answer; pred must hold 4 finite numbers (anything else is
  * sym_score_bad_input's). *lat_ms and *err (max abs error over the towers,
- * NAN without an expected value) are set on SYM_SCORE_OK. */
+ * NAN without an expected value) are set on SYM_SCORE_OK. A second valid
+ * answer of an id is SYM_SCORE_DUPLICATE, or SYM_SCORE_REANSWERED (see
+ * sym_score_allow_reanswers); either way the first answer stands. */
 int sym_score_answer(sym_score *s, uint64_t uid, const double pred[4], uint64_t t_ns, double *lat_ms, double *err);
 /* Counts one bad input under its kind; the first SYM_SCORE_EXAMPLES are
  * kept (id and reason NUL-terminated, text[0, text_len) any bytes). Returns
@@ -74,7 +87,7 @@ int sym_score_bad_input(sym_score *s, sym_bad_kind kind, const char *id, const c
                         const char *reason);
 
 typedef struct {
-    uint64_t requests, sent, answered, duplicates, unknown, errors_received;
+    uint64_t requests, sent, resent, answered, duplicates, reanswered, unknown, errors_received;
     uint64_t invalid, invalid_ids, bad_messages;
     double share_answered, throughput_rps, duration_s;
     double p50, p90, p99, max, mean; /* latency, ms */

@@ -1,10 +1,16 @@
-/* The unique_ids a connection has sent, the last `window` of them in
- * arrival order, each with a value (play: the connection number while the
- * request is in flight, 0 once it was answered or refused). A sliding
- * window keeps memory flat under any number of ids: the oldest answered id
- * is forgotten when a new one comes and the window is full. An id still in
- * flight is never forgotten (its answer must find it): the window then
- * grows past its size, bounded by what the engine holds in flight. */
+/* The unique_ids play has accepted, the last `window` of them in arrival
+ * order, across connections, each with what play knows of it: still in
+ * flight (and which connection is to get the answer), or answered (the
+ * prediction, so that a re-sent request is answered again with the same
+ * values and never steps its symbol twice). A digest of the request's
+ * symbol and features tells a re-send (the same request) from an id used
+ * again for another request.
+ *
+ * A sliding window keeps memory flat under any number of ids (about 80
+ * bytes an id): when a new id comes and the window is full, the oldest is
+ * forgotten, unless it is still in flight (its answer must find it): the
+ * window then grows past its size, bounded by what the engine holds in
+ * flight. */
 #ifndef SYM_NET_UID_WINDOW_H
 #define SYM_NET_UID_WINDOW_H
 
@@ -13,20 +19,35 @@
 
 #include "net/uid_map.h"
 
+enum { SYM_UID_FREE = 0, SYM_UID_IN_FLIGHT = 1, SYM_UID_ANSWERED = 2 };
+
 typedef struct {
-    sym_uid_map map;
-    uint64_t *ring; /* ids in arrival order: ring[(head + i) % cap], i < n */
+    uint64_t uid;
+    uint64_t digest; /* sym_uid_digest of the request */
+    double pred[4];  /* ANSWERED: the answer sent */
+    int32_t conn;    /* the connection it last came on (IN_FLIGHT: the one to answer on) */
+    uint8_t state;   /* SYM_UID_*; FREE: forgotten, a hole the window skips */
+} sym_uid_entry;
+
+typedef struct {
+    sym_uid_map map;     /* uid -> index in ring */
+    sym_uid_entry *ring; /* arrival order: ring[(head + i) % cap], i < n */
     size_t cap, head, n, window;
 } sym_uid_window;
 
 /* window >= 1. -1 when memory runs out. */
 int sym_uid_window_init(sym_uid_window *w, size_t window);
 void sym_uid_window_free(sym_uid_window *w);
-/* Forgets every id. */
-int sym_uid_window_reset(sym_uid_window *w);
-/* Pointer to uid's value, or NULL when it is not in the window. */
-int32_t *sym_uid_window_get(const sym_uid_window *w, uint64_t uid);
-/* Adds uid (not in the window) with val. -1 when memory runs out. */
-int sym_uid_window_add(sym_uid_window *w, uint64_t uid, int32_t val);
+/* uid's entry, or NULL when it is not in the window. Valid until the next
+ * add. */
+sym_uid_entry *sym_uid_window_get(const sym_uid_window *w, uint64_t uid);
+/* A new entry for uid (not in the window), zeroed but for uid; the caller
+ * sets its state. NULL when memory runs out. */
+sym_uid_entry *sym_uid_window_add(sym_uid_window *w, uint64_t uid);
+/* Forgets uid (a request refused after all: it was never accepted). */
+void sym_uid_window_forget(sym_uid_window *w, uint64_t uid);
+
+/* The digest of a request: its symbol and features' bits (FNV-1a, 64). */
+uint64_t sym_uid_digest(const char *symbol, const float *features, int n_features);
 
 #endif

@@ -54,6 +54,12 @@ static void book_answers(const cJSON *j, const char *line) {
         uint64_t uid;
         double pred[4];
         if (sym_proto_uid(u, &uid, &e) || sym_proto_prediction(p, pred, &e)) return fail_line("a bad response row", line);
+        if (uid < SS_MAXU && ss.ans_count[uid]) { /* a re-sent request's answer: the same values, no new step */
+            if (memcmp(ss.ans_pred[uid], pred, sizeof pred)) fail_line("two different answers for one unique_id", line);
+            ss.ans_count[uid]++;
+            ss.reanswers++;
+            continue;
+        }
         int slot = (int)pred[2];
         if (slot >= 0 && slot < SS_SLOTS) {
             if ((long)pred[0] != ss.slot_step[slot] + 1) {

@@ -8,7 +8,8 @@
  *    error start "unique_id N:"), the rest as message errors;
  *  - every answer's step must be its symbol's previous step + 1 (the fake
  *    engine's pred[0] and slot pred[2]): a refused request that advanced a
- *    state shows as a gap (ss.state_gaps). */
+ *    state shows as a gap (ss.state_gaps); a second answer of an id must
+ *    repeat the first (a re-sent request: ss.reanswers). */
 #ifndef SYM_TESTS_SCRIPT_SERVER_H
 #define SYM_TESTS_SCRIPT_SERVER_H
 
@@ -32,7 +33,7 @@ typedef struct {
     long answers, row_errors; /* every answer and every error naming an id */
     long other_ids; /* answers or errors for other ids >= SS_MAXU */
     uint64_t big_uid; /* the last answered id >= SS_MAXU, exactly */
-    int msg_errors, registers, heartbeats, responses, bad_lines;
+    int msg_errors, registers, heartbeats, responses, bad_lines, reanswers;
     long state_gaps;
     long slot_step[SS_SLOTS];
     char last_error[1024];

@@ -35,7 +35,7 @@ run_case "poisson 2000 req/s over 20 symbols for 0.5 s" --rate 2000 --symbols 20
 run_case "inject-bad then tiny.csv" --requests "$data/traces/tiny.csv" --speed 0 --inject-bad
 e=$(json_field errors_received "$tmp/r.json")
 if [ "${e:-0}" -ge 13 ]; then ok "13 bad lines drew $e errors"; else ko "errors received: $e"; fi
-grep -q 'rejected: unique_id 900000000000009: duplicate' "$tmp/play.log" && ok "client log names the refused unique_id" || ko "no rejection logged"
+grep -q 'rejected: unique_id 900000000000009: features row has 2' "$tmp/play.log" && ok "client log names the refused unique_id" || ko "no rejection logged"
 
 # the server goes away and comes back on the same port: the client
 # reconnects (backoff), registers again and serves the new session, whose

@@ -37,6 +37,12 @@ static void map_against_array(void) {
     sym_uid_map_free(&m);
 }
 
+static sym_uid_entry *add(sym_uid_window *w, uint64_t id, int state) {
+    sym_uid_entry *e = sym_uid_window_add(w, id);
+    if (e) e->state = (uint8_t)state;
+    return e;
+}
+
 int main(void) {
     map_against_array();
 
@@ -44,24 +50,40 @@ int main(void) {
     sym_uid_window_init(&w, 1000);
     int ok = 1;
     for (uint64_t id = 0; id < 3000000; id++) {
-        if (sym_uid_window_get(&w, id)) ok = 0; /* new ids are not duplicates */
-        if (sym_uid_window_add(&w, id, 0)) ok = 0;
+        if (sym_uid_window_get(&w, id)) ok = 0; /* new ids are not in it */
+        if (!add(&w, id, SYM_UID_ANSWERED)) ok = 0;
         if (id >= 10 && !sym_uid_window_get(&w, id - 10)) ok = 0; /* recent ones are */
     }
     CHECKV(ok, "3,000,000 ids through a window of 1,000: each new one unseen, each recent one found");
     CHECKV(w.n == 1000 && w.map.n == 1000 && w.cap <= 4096 && w.map.cap <= 4096,
            "memory stays flat: %zu ids kept, map capacity %zu, ring %zu", w.n, w.map.cap, w.cap);
     CHECKV(!sym_uid_window_get(&w, 0) && sym_uid_window_get(&w, 2999000), "the oldest are forgotten, the last 1,000 kept");
-
-    /* an id in flight (value != 0) is never forgotten; the window grows past
-     * its size until it is answered */
-    sym_uid_window_reset(&w);
-    sym_uid_window_add(&w, 5, 7); /* in flight */
-    for (uint64_t id = 100; id < 5000; id++) sym_uid_window_add(&w, id, 0);
-    CHECKV(sym_uid_window_get(&w, 5) && *sym_uid_window_get(&w, 5) == 7, "an id in flight outlives 4,900 later ids (%zu kept)", w.n);
-    *sym_uid_window_get(&w, 5) = 0; /* answered */
-    sym_uid_window_add(&w, 6000, 0);
-    CHECKV(!sym_uid_window_get(&w, 5) && w.n == 1000, "once answered it goes, and the window is back to its size (%zu)", w.n);
     sym_uid_window_free(&w);
+
+    /* an id in flight is never forgotten; the window grows past its size
+     * (the ring too: entries keep their values across the move) until it
+     * is answered */
+    sym_uid_window_init(&w, 1000);
+    sym_uid_entry *e = add(&w, 5, SYM_UID_IN_FLIGHT);
+    e->conn = 7, e->digest = 99;
+    for (uint64_t id = 100; id < 9000; id++) add(&w, id, SYM_UID_ANSWERED)->pred[0] = (double)id;
+    e = sym_uid_window_get(&w, 5);
+    CHECKV(e && e->state == SYM_UID_IN_FLIGHT && e->conn == 7 && e->digest == 99 && sym_uid_window_get(&w, 8000)->pred[0] == 8000,
+           "an id in flight outlives 8,900 later ids, every entry intact through the ring's growth (%zu kept)", w.n);
+    e->state = SYM_UID_ANSWERED;
+    add(&w, 9000, SYM_UID_ANSWERED);
+    CHECKV(!sym_uid_window_get(&w, 5) && w.n == 1000, "once answered it goes, and the window is back to its size (%zu)", w.n);
+
+    /* a forgotten id leaves a hole the window skips */
+    sym_uid_window_forget(&w, 8500);
+    CHECKV(!sym_uid_window_get(&w, 8500) && sym_uid_window_get(&w, 8501), "a forgotten id is gone, its neighbours stay");
+    for (uint64_t id = 10000; id < 12000; id++) add(&w, id, SYM_UID_ANSWERED);
+    CHECKV(w.n == 1000 && w.map.n == 1000, "holes age out like the rest (%zu, %zu)", w.n, w.map.n);
+    sym_uid_window_free(&w);
+
+    uint64_t d1 = sym_uid_digest("SYM_1", (const float[]){1, 2}, 2), d2 = sym_uid_digest("SYM_1", (const float[]){1, 2.0000002f}, 2),
+             d3 = sym_uid_digest("SYM_", (const float[]){1, 2}, 2);
+    CHECKV(d1 == sym_uid_digest("SYM_1", (const float[]){1, 2}, 2) && d1 != d2 && d1 != d3,
+           "the digest tells the same request from one ulp or one symbol byte apart");
     return failures != 0;
 }
