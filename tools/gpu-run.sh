@@ -18,12 +18,22 @@ run() { # name timeout cmd...
     local rc=$?
     echo "$name rc=$rc ($(( $(date +%s) - s )) s)" >> "$OUT/summary.txt"
 }
-# GV_TESTS: which GPU tests to run (default all three); GV_BENCH=0: no main bench
-for t in ${GV_TESTS-state golden gemv}; do
+# GV_TESTS: which GPU tests to run (default the first four); GV_BENCH=0: no main bench.
+# shapes: random valid configs against the CPU fp64 path (GV_SHAPES="FIRST N":
+# other seeds); shapes-memcheck: its first three configs under compute-sanitizer
+for t in ${GV_TESTS-state golden gemv shapes}; do
     case $t in
     state) run test_gv_state 120 $B/tests_cuda/test_gv_state tests/data/golden_small ;;
     golden) run test_gv_golden 200 $B/tests_cuda/test_gv_golden tests/data/golden_small tests/data/golden_long ;;
     gemv) run test_gv_gemv 200 $B/tests_cuda/test_gv_gemv ;;
+    shapes) run test_gv_shapes 480 $B/tests_cuda/test_gv_shapes ${GV_SHAPES:-} ;;
+    shapes-memcheck)
+        cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+        if [ -x "$cs" ]; then
+            run test_gv_shapes_memcheck 600 "$cs" --tool memcheck --error-exitcode 1 $B/tests_cuda/test_gv_shapes 0 3
+        else
+            echo "shapes-memcheck: no compute-sanitizer" >> "$OUT/summary.txt"
+        fi ;;
     esac
 done
 [ "${GV_BENCH:-1}" != 0 ] && run bench_gv_step 240 $B/bench_cuda/bench_gv_step 30 fp32,bf16,mixed
@@ -111,6 +121,7 @@ for m in 1 2 4 8; do [ -f "$OUT/bench_gv_tower$m.log" ] || continue; echo "tower
 cat "$OUT/gpu.txt"
 cat "$OUT/summary.txt"
 grep -h -E "^(PASS|FAIL|SKIP)" "$OUT"/test_gv_*.log 2>/dev/null
+[ -f "$OUT/test_gv_shapes.log" ] && { echo "---- test_gv_shapes, per config:"; grep -h -E "^config .*\||^  " "$OUT/test_gv_shapes.log"; }
 [ -f "$OUT/ncu_xlstm_b39.log" ] && grep -E "^  [a-zA-Z_].*\(|gpu__time_duration.sum|Invocations" "$OUT/ncu_xlstm_b39.log" | head -120 > "$OUT/ncu_summary.txt"
 grep -h -E "copy:|^BENCH|^ACCURACY|WARNING|^command" "$OUT"/bench_gv_step.log "$OUT"/bench_gv_step_owngemv.log "$OUT"/test_gv_full.log 2>/dev/null
 grep -h "^BENCH |" "$OUT/test_gv_gemv.log" 2>/dev/null

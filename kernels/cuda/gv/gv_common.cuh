@@ -332,8 +332,10 @@ __device__ __forceinline__ int sym_run_place(const int *len, int b) {
 
 /* norms.cu. The row kernels hold a row (or group) of up to SYM_ROW_MAX
  * floats in registers; they return -1 (nothing launched) for wider rows,
- * which the backend refuses at creation. */
+ * which no valid config has: the widest row is Mamba2's 2H, and
+ * sym_model_config_validate keeps H within SYM_MAX_HIDDEN. */
 #define SYM_ROW_MAX 8192
+static_assert(2 * SYM_MAX_HIDDEN <= SYM_ROW_MAX, "a valid config's rows must fit the row kernels");
 /* Row kernels that produce a GEMM's input take xs (sym_gemv_planes; both
  * NULL: none): they also write their output's split there. */
 int sym_rmsnorm(cudaStream_t s, const float *x, int ldx, float *y, int ldy, int B, int n, float eps, const float *w,
@@ -383,8 +385,7 @@ int sym_slstm_in(cudaStream_t s, const float *u, int ldu, float *a, int lda, con
                  int ldsg, int bs, const float *w2, float *pool, size_t numel, const int *slots, sym_runs rn,
                  size_t off_conv, const float *cw, const float *cb, size_t off_y, int n, int B, sym_xsplit xs);
 /* the sLSTM cell; SO = groupnorm_NS(y) * gn_w + gn_b + res; XM = layernorm(SO) * mn_w.
- * -1 (nothing launched) for NS > SYM_SLSTM_MAX_GROUPS or H not a multiple of NS. */
-#define SYM_SLSTM_MAX_GROUPS 8
+ * -1 (nothing launched) for H not a multiple of NS. */
 int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t numel, const int *slots, sym_runs rn,
                   size_t off_c, size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b,
                   const float *res, int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS,

@@ -35,12 +35,13 @@ typedef struct {
 } dblock;
 
 typedef struct {
+    /* b2: Mamba2's [b | c] after their convs (2 x 128 wide) or Hawk's
+     * [ig | rg] (2H wide), rows ldb2 apart (cuda_backend) */
     float *h1, *u, *a, *pr, *b1, *b2, *b3, *b4, *b5, *b6, *g2;
     float *hp; /* xLSTM: the mLSTM readout's partial sums [SYM_MLSTM_SPLITS][B][I] */
     float *sg; /* xLSTM: the sLSTM gates' input [B][4][NS][2 H/NS] (mk_slstm_gates) */
 } tbuf;
 
-#define MAX_ALLOCS 8192
 #define N_BUCKETS 64
 
 typedef struct {
@@ -56,6 +57,7 @@ typedef struct {
     tbuf tb[SYM_TOWERS];
     sym_gemm_ws ws[SYM_TOWERS];
     int ldW1;
+    int ldb2; /* tbuf.b2's row stride: max(2H, 2 x 128), so Mamba2's c never runs into the next row's b */
     /* one pinned input block [slots | runs' lengths (max_batch each, padded) |
      * feature rows] and its device twin, so a step's input is a single copy */
     void *h_in, *d_in;
@@ -66,8 +68,8 @@ typedef struct {
     int node_prio;  /* launch priorities configured (sym_prio_state, tower_prio_levels) */
     int buckets[N_BUCKETS], n_buckets;
     cudaGraphExec_t graphs[N_BUCKETS][SYM_RUN_MAX]; /* [bucket][longest run - 1] */
-    void *allocs[MAX_ALLOCS];
-    int n_allocs;
+    void **allocs; /* every device allocation, freed at destroy (a few per layer: grows with the depth) */
+    int n_allocs, cap_allocs;
     size_t weight_bytes;
 } cuda_backend;
 
@@ -133,7 +135,12 @@ static void tower_grid_pcts(int pct[SYM_TOWERS]) {
 }
 
 static int dalloc(cuda_backend *c, void **p, size_t bytes, sym_err *e) {
-    if (c->n_allocs >= MAX_ALLOCS) return sym_fail(e, "too many device allocations");
+    if (c->n_allocs == c->cap_allocs) {
+        int cap = c->cap_allocs ? 2 * c->cap_allocs : 256;
+        void **a = (void **)realloc(c->allocs, (size_t)cap * sizeof *a);
+        if (!a) return sym_fail(e, "out of memory");
+        c->allocs = a, c->cap_allocs = cap;
+    }
     CUDA_CHECK(cudaMalloc(p, bytes ? bytes : 16));
     c->allocs[c->n_allocs++] = *p;
     return 0;
@@ -378,7 +385,7 @@ out:
         int st_ = sym_gemv(s, &c->ws[t], __VA_ARGS__);                                                         \
         if (st_ && !bad) bad = st_;                                                                            \
     } while (0)
-/* a row kernel: -1 when the row is too wide (setup() refuses such configs) */
+/* a row kernel: -1 when the row is too wide (no valid config has one: gv_common.cuh, SYM_ROW_MAX) */
 #define K(call)                                                                                                \
     do {                                                                                                       \
         if ((call) && !bad) bad = -1;                                                                          \
@@ -407,7 +414,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B, int kmax) {
     const sym_state_layout *ly = &c->base.layout;
     cudaStream_t s = c->ts[t];
     const int H = cf->hidden, P = cf->proj, F = cf->features, I = 2 * H, NH = cf->heads;
-    const int NS = sym_cfg_slstm_heads(cf), NM = sym_cfg_mamba_heads(cf), W1 = c->ldW1;
+    const int NS = sym_cfg_slstm_heads(cf), NM = sym_cfg_mamba_heads(cf), W1 = c->ldW1, LB2 = c->ldb2;
     const int *sl = c->d_slots;
     sym_runs rn = {c->d_rlen, kmax, 0};
     float *pool = c->pool;
@@ -457,12 +464,12 @@ static int enqueue_tower(cuda_backend *c, int t, int B, int kmax) {
             /* pr = [x | z | b | c | dt], b3 = xs, b2 = [b | c] after conv, b4 = y*silu(z), b5 = rmsnorm */
             G(&d->mb_proj, b->a, H, b->pr, W1, B, PS(in1));
             sym_dconv(s, b->pr, W1, b->b3, I, B, I, pool, ne, sl, rn, bs->mb_conv_x, d->mb_cx_w, d->mb_cx_b, 1);
-            sym_dconv(s, b->pr + 2 * I, W1, b->b2, 2 * H, B, SYM_MAMBA_BC, pool, ne, sl, rn, bs->mb_conv_b,
-                      d->mb_cb_w, d->mb_cb_b, 1);
-            sym_dconv(s, b->pr + 2 * I + SYM_MAMBA_BC, W1, b->b2 + SYM_MAMBA_BC, 2 * H, B, SYM_MAMBA_BC, pool, ne, sl,
-                      rn, bs->mb_conv_c, d->mb_cc_w, d->mb_cc_b, 1);
-            sym_mamba_ssm(s, b->b3, I, b->b2, 2 * H, b->pr, W1, I, 2 * I + 2 * SYM_MAMBA_BC, d->mb_a, d->mb_d, pool,
-                          ne, sl, rn, c->scratch_slot, bs->mb_h, b->b4, I, B, NM);
+            sym_dconv(s, b->pr + 2 * I, W1, b->b2, LB2, B, SYM_MAMBA_BC, pool, ne, sl, rn, bs->mb_conv_b, d->mb_cb_w,
+                      d->mb_cb_b, 1);
+            sym_dconv(s, b->pr + 2 * I + SYM_MAMBA_BC, W1, b->b2 + SYM_MAMBA_BC, LB2, B, SYM_MAMBA_BC, pool, ne, sl, rn,
+                      bs->mb_conv_c, d->mb_cc_w, d->mb_cc_b, 1);
+            sym_mamba_ssm(s, b->b3, I, b->b2, LB2, b->pr, W1, I, 2 * I + 2 * SYM_MAMBA_BC, d->mb_a, d->mb_d, pool, ne,
+                          sl, rn, c->scratch_slot, bs->mb_h, b->b4, I, B, NM);
             K(sym_rmsnorm(s, b->b4, I, b->b5, I, B, I, 1e-5f, d->mb_norm, XS(&d->mb_out)));
             G(&d->mb_out, b->b5, I, b->u, H, B, GEMV_ACC | PS(&d->mb_out));
         } else if (t == SYM_TOWER_RETNET) {
@@ -478,8 +485,8 @@ static int enqueue_tower(cuda_backend *c, int t, int B, int kmax) {
             /* pr = [gate | rec], b3 = r, b2 = [ig | rg], b5 = gelu(gate)*h */
             G(&d->hk_gr, b->a, H, b->pr, W1, B, PS(in1));
             sym_dconv(s, b->pr + H, W1, b->b3, I, B, H, pool, ne, sl, rn, bs->hk_conv, d->hk_cw, d->hk_cb, 0);
-            G(&d->hk_igrg, b->b3, I, b->b2, 2 * H, B, 0);
-            sym_hawk_cell(s, b->pr, W1, b->b3, I, b->b2, 2 * H, d->hk_a, pool, ne, sl, rn, bs->hk_h, b->b5, I, H, B);
+            G(&d->hk_igrg, b->b3, I, b->b2, LB2, B, 0);
+            sym_hawk_cell(s, b->pr, W1, b->b3, I, b->b2, LB2, d->hk_a, pool, ne, sl, rn, bs->hk_h, b->b5, I, H, B);
             G(&d->hk_out, b->b5, I, b->u, H, B, GEMV_ACC);
         }
         if (t != SYM_TOWER_XLSTM) K(sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2, XS(&d->fc1)));
@@ -670,6 +677,7 @@ static void cuda_destroy(sym_backend *bb) {
         for (int k = 0; k < SYM_RUN_MAX; k++)
             if (c->graphs[i][k]) cudaGraphExecDestroy(c->graphs[i][k]);
     for (int i = 0; i < c->n_allocs; i++) cudaFree(c->allocs[i]);
+    free(c->allocs);
     if (c->h_in) cudaFreeHost(c->h_in);
     if (c->h_pred) cudaFreeHost(c->h_pred);
     for (int t = 0; t < SYM_TOWERS; t++) {
@@ -731,18 +739,8 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         sym_fail(e, "n_slots and max_batch must be positive");
         return NULL;
     }
-    if (2 * cfg->hidden > SYM_ROW_MAX) { /* the row kernels hold a row in registers */
-        sym_fail(e, "this CUDA engine takes hidden sizes up to %d (got %d)", SYM_ROW_MAX / 2, cfg->hidden);
-        return NULL;
-    }
-    if (sym_cfg_slstm_heads(cfg) > SYM_SLSTM_MAX_GROUPS) { /* the fused sLSTM kernel's group count */
-        sym_fail(e, "this CUDA engine takes up to %d sLSTM heads (got %d)", SYM_SLSTM_MAX_GROUPS, sym_cfg_slstm_heads(cfg));
-        return NULL;
-    }
-    if ((cfg->hidden / cfg->heads) % 4 != 0) { /* float4 state access in the RetNet cell */
-        sym_fail(e, "this CUDA engine needs hidden/heads divisible by 4 (got %d)", cfg->hidden / cfg->heads);
-        return NULL;
-    }
+    /* The shapes the engine takes are sym_model_config_validate's, the
+     * CPU's too (sym_state_layout_init below): no rule of its own here. */
     cuda_backend *c = (cuda_backend *)calloc(1, sizeof *c);
     if (!c) {
         sym_fail(e, "out of memory");
@@ -787,11 +785,12 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
         int Bm = max_batch;
         size_t H = (size_t)cfg->hidden, P = (size_t)cfg->proj, I = 2 * H;
         c->ldW1 = LD4((int)(2 * I + 2 * SYM_MAMBA_BC + sym_cfg_mamba_heads(cfg)));
+        c->ldb2 = (int)(2 * H > 2 * SYM_MAMBA_BC ? 2 * H : 2 * SYM_MAMBA_BC);
         for (int t = 0; t < SYM_TOWERS; t++) {
             tbuf *b = &c->tb[t];
             if (dalloc(c, (void **)&b->h1, Bm * P * 4, e) || dalloc(c, (void **)&b->u, Bm * H * 4, e) ||
                 dalloc(c, (void **)&b->a, Bm * H * 4, e) || dalloc(c, (void **)&b->pr, Bm * (size_t)c->ldW1 * 4, e) ||
-                dalloc(c, (void **)&b->b1, Bm * 3 * I * 4, e) || dalloc(c, (void **)&b->b2, Bm * 2 * H * 4, e) ||
+                dalloc(c, (void **)&b->b1, Bm * 3 * I * 4, e) || dalloc(c, (void **)&b->b2, Bm * (size_t)c->ldb2 * 4, e) ||
                 dalloc(c, (void **)&b->b3, Bm * I * 4, e) || dalloc(c, (void **)&b->b4, Bm * I * 4, e) ||
                 dalloc(c, (void **)&b->b5, Bm * I * 4, e) || dalloc(c, (void **)&b->b6, Bm * H * 4, e) ||
                 dalloc(c, (void **)&b->g2, Bm * 4 * (size_t)cfg->heads * 4, e))

@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4)) k_retnet_cell
 
 void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
                      size_t numel, const int *slots, sym_runs rn, int pad_slot, size_t off_S, float *O, int ldo, int B) {
-    int hd = H / NH; /* even (rotary pairs); float4 needs hd % 4 == 0: checked at creation */
+    int hd = H / NH; /* float4 columns: hd % 4 == 0 (sym_model_config_validate) */
     dim3 grid((hd + 127) / 128, NH, B), block(32, 8);
     if (rn.max > 1)
         sym_launch_state(k_retnet_cell<SYM_RUN_MAX>, dim3(grid), dim3(block), s, PR, ldp, H, hd, decay, pool, numel,

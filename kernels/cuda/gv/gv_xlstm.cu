@@ -170,7 +170,7 @@ int sym_slstm_out(cudaStream_t s, const float *G, int ldg, float *pool, size_t n
                   size_t off_c, size_t off_n, size_t off_m, size_t off_y, const float *gn_w, const float *gn_b,
                   const float *res, int ldr, float *SO, int ldso, const float *mn_w, float *XM, int ldxm, int H, int NS,
                   int B, sym_xsplit xs) {
-    if (NS < 1 || NS > SYM_SLSTM_MAX_GROUPS || H % NS) return -1;
+    if (NS < 1 || H % NS) return -1;
     const int pass = rn.max > 1 ? rn.pass : -1;
 #define L_(E)                                                                                                  \
     sym_launch(k_slstm_out<E, NT_WIDE>, dim3(B), dim3(NT_WIDE), s, G, ldg, pool, numel, slots, rn.len, pass, off_c,  \
@@ -393,7 +393,7 @@ __global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4))
 
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
                     const int *slots, sym_runs rn, int pad_slot, size_t off_C, float *HP, int I, int NH, int B) {
-    int dm = I / NH; /* a multiple of 4: I = 2H, H divisible by 4 and NH (MODEL.md constraints) */
+    int dm = I / NH; /* float4 columns: dm = 2 hd, a multiple of 8 (sym_model_config_validate) */
     dim3 grid((dm + 127) / 128, NH * SYM_MLSTM_SPLITS, B), block(32, 8);
     /* SYM_GV_MLSTM_RUNS_ONE_LAUNCH=1 (measurement): a step with runs in one
      * launch of the variant for runs, as in session 10 before the split */
