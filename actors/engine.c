@@ -13,7 +13,7 @@
 #include "actors/engine_internal.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/requests_csv.h"
+#include "common/request.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/split_backend.h"
 
@@ -250,7 +250,9 @@ const sym_model_config *sym_engine_model(const sym_engine *g) { return &g->model
 
 int sym_engine_submit(sym_engine *g, const sym_request *r, sym_err *e) {
     size_t len = strnlen(r->symbol, sizeof r->symbol);
-    if (len == sizeof r->symbol) return sym_fail(e, "request %llu: symbol is not terminated within 64 bytes", (unsigned long long)r->uid);
+    if (len == sizeof r->symbol)
+        return sym_fail(e, "request %llu: symbol is not terminated within %d bytes", (unsigned long long)r->uid,
+                        SYM_SYMBOL_MAX);
     if (sym_symbol_check(r->symbol, len, e)) return sym_failctx(e, "request %llu", (unsigned long long)r->uid);
     if (r->n_features != g->model.features)
         return sym_fail(e, "request %llu: %d features, the model takes %d", (unsigned long long)r->uid, r->n_features,

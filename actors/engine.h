@@ -16,26 +16,9 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/request.h" /* sym_request, sym_prediction */
 #include "config/config.h"
 #include "kernels/model_config.h"
-
-#define SYM_SYMBOL_MAX 64
-
-typedef struct {
-    uint64_t uid;
-    uint64_t t_submit_ns; /* filled by submit() */
-    char symbol[SYM_SYMBOL_MAX + 1];
-    int n_features;
-    float features[SYM_MAX_FEATURES];
-} sym_request;
-
-typedef struct {
-    uint64_t uid;
-    int status; /* 0: pred holds the four outputs; -1: rejected, error says why; no state advanced */
-    double pred[SYM_TOWERS];
-    uint64_t t_submit_ns, t_done_ns;
-    char error[160];
-} sym_prediction;
 
 typedef struct sym_engine sym_engine;
 

@@ -3,6 +3,7 @@
  * requests until interrupted; see net/play.h for the event loop. Exit code:
  * 0 after SIGINT/SIGTERM or when the server closed and no reconnect is left,
  * 1 on a failure, 2 on a usage error. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +19,84 @@ int sym_cmd_play(int argc, char **argv) {
 }
 #else
 #include "actors/engine.h"
+#include "app/cli_args.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "kernels/cuda_backend.h"
 #include "net/play.h"
 
-static int usage(void) {
-    fprintf(stderr,
-            "usage: symserve play --host H --port P [--config FILE] [--model DIR | --synthetic SEED [--size small|full]]\n"
-            "                     [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed] [--num-symbols N]\n"
-            "                     [--heartbeat S] [--max-reconnects N]\n"
-            "  flags override the config file; --num-symbols N sets the symbol capacity (max_symbols)\n"
-            "  --max-reconnects N: give up after N failed reconnects (default -1: forever; 0: exit when the server closes)\n");
-    return 2;
+static const char usage_text[] =
+    "usage: symserve play --host H --port P [--config FILE] [--model DIR | --synthetic SEED [--size small|full]]\n"
+    "                     [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed] [--num-symbols N]\n"
+    "                     [--heartbeat S] [--max-reconnects N]\n"
+    "  flags override the config file; --num-symbols N (1..1048576) sets the symbol capacity (max_symbols)\n"
+    "  --host: default 127.0.0.1; --port: 1..65535\n"
+    "  --heartbeat S: seconds between heartbeats (> 0, default 5)\n"
+    "  --max-reconnects N: give up after N failed reconnects (default -1: forever; 0: exit when the server closes)\n";
+
+enum { O_HOST = 1, O_PORT, O_CONFIG, O_MODEL, O_SYNTHETIC, O_SIZE, O_BACKEND, O_PRECISION, O_NUM_SYMBOLS,
+       O_HEARTBEAT, O_MAX_RECONNECTS };
+
+static const struct option options[] = {
+    {"host", required_argument, NULL, O_HOST},
+    {"port", required_argument, NULL, O_PORT},
+    {"config", required_argument, NULL, O_CONFIG},
+    {"model", required_argument, NULL, O_MODEL},
+    {"synthetic", required_argument, NULL, O_SYNTHETIC},
+    {"size", required_argument, NULL, O_SIZE},
+    {"backend", required_argument, NULL, O_BACKEND},
+    {"precision", required_argument, NULL, O_PRECISION},
+    {"num-symbols", required_argument, NULL, O_NUM_SYMBOLS},
+    {"heartbeat", required_argument, NULL, O_HEARTBEAT},
+    {"max-reconnects", required_argument, NULL, O_MAX_RECONNECTS},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+typedef struct {
+    const char *config, *model, *precision;
+    int synthetic, size, backend; /* size: -1 or an index of sizes[]; backend: -1 or one of backends[] */
+    uint64_t seed;
+    int num_symbols; /* 0: the config's max_symbols */
+    sym_play_opts po;
+} play_opts;
+
+static const char *const sizes[] = {"small", "full", NULL};
+static const char *const backends[] = {"cpu", "cuda", "auto", NULL};
+static const sym_backend_kind backend_kinds[] = {SYM_BACKEND_CPU, SYM_BACKEND_CUDA, SYM_BACKEND_AUTO};
+
+/* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
+static int parse(int argc, char **argv, play_opts *o) {
+    *o = (play_opts){.size = -1, .backend = -1};
+    sym_play_opts_default(&o->po);
+    o->po.port = -1;
+    cli_args a;
+    cli_start(&a, "play", argc, argv, options);
+    int c, bad = 0;
+    while (!bad && (c = cli_next(&a)) != CLI_END) {
+        switch (c) {
+        case O_HOST: o->po.host = optarg; break;
+        case O_PORT: bad = cli_int(&a, optarg, 1, 65535, &o->po.port); break;
+        case O_CONFIG: o->config = optarg; break;
+        case O_MODEL: o->model = optarg; break;
+        case O_SYNTHETIC:
+            o->synthetic = 1;
+            bad = cli_u64(&a, optarg, &o->seed);
+            break;
+        case O_SIZE: bad = cli_choice(&a, optarg, sizes, &o->size); break;
+        case O_BACKEND: bad = cli_choice(&a, optarg, backends, &o->backend); break;
+        case O_PRECISION: o->precision = optarg; break;
+        case O_NUM_SYMBOLS: bad = cli_int(&a, optarg, 1, 1 << 20, &o->num_symbols); break; /* CONFIG.md's max_symbols */
+        case O_HEARTBEAT: bad = cli_double(&a, optarg, 0, 1, &o->po.heartbeat_s); break;
+        case O_MAX_RECONNECTS: bad = cli_int(&a, optarg, -1, INT_MAX, &o->po.max_reconnects); break;
+        case 'h': return CLI_HELP;
+        default: return CLI_BAD;
+        }
+    }
+    if (bad) return CLI_BAD;
+    if (o->po.port < 0) return cli_error(&a, "--port P is required");
+    if (o->model && o->synthetic) return cli_error(&a, "give --model DIR or --synthetic SEED, not both");
+    return 0;
 }
 
 static atomic_int stop_flag;
@@ -40,62 +106,36 @@ static void on_signal(int sig) {
 }
 
 int sym_cmd_play(int argc, char **argv) {
-    if (argc > 1 && !strcmp(argv[1], "--help")) return usage(), 0;
-    const char *config = NULL, *model = NULL, *size = NULL, *backend = NULL, *precision = NULL;
-    long long seed = -1;
-    int num_symbols = 0;
-    sym_play_opts po;
-    sym_play_opts_default(&po);
-    po.port = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        if (!v) return usage();
-        if (!strcmp(a, "--host")) po.host = v;
-        else if (!strcmp(a, "--port")) po.port = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--config")) config = v;
-        else if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--synthetic")) seed = strtoll(v, &end, 10);
-        else if (!strcmp(a, "--size")) size = v;
-        else if (!strcmp(a, "--backend")) backend = v;
-        else if (!strcmp(a, "--precision")) precision = v;
-        else if (!strcmp(a, "--num-symbols")) num_symbols = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--heartbeat")) po.heartbeat_s = strtod(v, &end);
-        else if (!strcmp(a, "--max-reconnects")) po.max_reconnects = (int)strtol(v, &end, 10);
-        else return usage();
-        if (end && *end) return usage();
-        i++;
-    }
-    if (po.port < 1 || po.port > 65535 || (model && seed >= 0) || num_symbols < 0 || !(po.heartbeat_s > 0)) return usage();
-    if (size && strcmp(size, "small") && strcmp(size, "full")) return usage();
-    if (backend && strcmp(backend, "cpu") && strcmp(backend, "cuda") && strcmp(backend, "auto")) return usage();
-
+    play_opts o;
+    int parsed = parse(argc, argv, &o);
+    if (parsed) return cli_usage(parsed, usage_text);
+    const char *precision = o.precision;
     sym_err e = {{0}};
     sym_config cfg;
     sym_config_defaults(&cfg);
-    if (config && sym_config_load(&cfg, config, &e)) goto fail;
-    if (model) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", model);
-    if (seed >= 0) cfg.model_dir[0] = '\0', cfg.synthetic_seed = (uint64_t)seed;
-    if (size) cfg.synthetic_full = !strcmp(size, "full");
-    if (backend) cfg.backend = !strcmp(backend, "cpu") ? SYM_BACKEND_CPU : !strcmp(backend, "cuda") ? SYM_BACKEND_CUDA : SYM_BACKEND_AUTO;
-    if (num_symbols > 0) cfg.max_symbols = num_symbols;
+    if (o.config && sym_config_load(&cfg, o.config, &e)) goto fail;
+    if (o.model) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", o.model);
+    if (o.synthetic) cfg.model_dir[0] = '\0', cfg.synthetic_seed = o.seed;
+    if (o.size >= 0) cfg.synthetic_full = !strcmp(sizes[o.size], "full");
+    if (o.backend >= 0) cfg.backend = backend_kinds[o.backend];
+    if (o.num_symbols) cfg.max_symbols = o.num_symbols;
     /* without a precision from the flags or a file, each backend gets its
      * own default: fp64 (the reference) on cpu, mixed on cuda */
     int cuda = cfg.backend == SYM_BACKEND_CUDA || (cfg.backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
-    if (!precision && !config) precision = cuda ? "mixed" : "fp64";
+    if (!precision && !o.config) precision = cuda ? "mixed" : "fp64";
     if (precision && sym_config_set_precision(&cfg, precision, &e)) goto fail;
-    po.max_line_bytes = cfg.net_max_line_bytes;
-    po.max_output_bytes = cfg.net_max_output_bytes;
-    po.id_window = cfg.net_id_window;
+    o.po.max_line_bytes = cfg.net_max_line_bytes;
+    o.po.max_output_bytes = cfg.net_max_output_bytes;
+    o.po.id_window = cfg.net_id_window;
     sym_engine *g = sym_engine_create(&cfg, &e);
     if (!g) goto fail;
-    sym_info("play: engine ready (%s backend); serving %s:%d", cuda ? "cuda" : "cpu", po.host, po.port);
+    sym_info("play: engine ready (%s backend); serving %s:%d", cuda ? "cuda" : "cpu", o.po.host, o.po.port);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    po.stop = &stop_flag;
+    o.po.stop = &stop_flag;
     sym_play_stats st;
-    int rc = sym_play_run(g, &po, &st, &e);
+    int rc = sym_play_run(g, &o.po, &st, &e);
     sym_engine_destroy(g);
     fprintf(stderr,
             "play: %llu connections, %llu messages, %llu requests: %llu answered in %llu responses, %llu rejected, "

@@ -4,6 +4,7 @@
  * and --rebalance-at move symbols between shards while the stream runs, and
  * must not change a single bit of the output. With --expected, prints
  * per-tower accuracy. */
+#include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -13,74 +14,109 @@
 #include <string.h>
 
 #include "actors/engine.h"
+#include "app/cli_args.h"
 #include "app/commands.h"
 #include "common/clock.h"
 #include "common/requests_csv.h"
 #include "config/config.h"
 
 typedef struct {
-    const char *model, *requests, *out, *expected, *backend, *precision, *size, *config;
-    long long seed;
+    const char *model, *requests, *out, *expected, *precision, *config;
+    int synthetic;     /* --synthetic given: its seed in seed */
+    int size, backend; /* -1 (not given) or an index of sizes[], backends[] */
+    uint64_t seed;
     int max_batch, shards, migrate_every, rebalance_at, rebalance_to;
-    unsigned long long migrate_seed;
+    uint64_t migrate_seed;
     double tolerance; /* with --expected: fail when a max error exceeds it (<0: never) */
 } predict_opts;
 
-static int usage(void) {
-    fprintf(stderr,
-            "usage: symserve predict (--model DIR | --synthetic SEED [--size small|full]) --requests FILE.csv\n"
-            "                        --out FILE.csv [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed]\n"
-            "                        [--shards N] [--max-batch N] [--config FILE.json]\n"
-            "                        [--migrate-every K [--migrate-seed S]] [--rebalance-at K:N]\n"
-            "                        [--expected FILE.csv [--tolerance X]]\n"
-            "  defaults: --backend auto (cuda when a GPU is present), --precision fp64 on cpu, mixed on cuda,\n"
-            "            the rest from --config (docs/CONFIG.md); command-line options win over the config\n");
-    return 2;
+static const char usage_text[] =
+    "usage: symserve predict (--model DIR | --synthetic SEED [--size small|full]) --requests FILE.csv\n"
+    "                        --out FILE.csv [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed]\n"
+    "                        [--shards N] [--max-batch N] [--config FILE.json]\n"
+    "                        [--migrate-every K [--migrate-seed S]] [--rebalance-at K:N]\n"
+    "                        [--expected FILE.csv [--tolerance X]]\n"
+    "  defaults: --backend auto (cuda when a GPU is present), --precision fp64 on cpu, mixed on cuda,\n"
+    "            the rest from --config (docs/CONFIG.md); command-line options win over the config\n"
+    "  --shards N: 1..256 shard actors; --max-batch N: 1..65536 rows a step (docs/CONFIG.md's ranges)\n"
+    "  --migrate-every K: move a random symbol already seen to another shard after every K requests\n"
+    "      (pseudo-random from --migrate-seed S, default 12345); --rebalance-at K:N: go to N shards\n"
+    "      before request K (0-based)\n"
+    "  --tolerance X (>= 0): exit 1 when a max abs error against --expected exceeds X\n";
+
+enum { O_MODEL = 1, O_SYNTHETIC, O_SIZE, O_REQUESTS, O_OUT, O_EXPECTED, O_BACKEND, O_PRECISION, O_CONFIG,
+       O_MAX_BATCH, O_SHARDS, O_MIGRATE_EVERY, O_MIGRATE_SEED, O_REBALANCE_AT, O_TOLERANCE };
+
+static const struct option options[] = {
+    {"model", required_argument, NULL, O_MODEL},
+    {"synthetic", required_argument, NULL, O_SYNTHETIC},
+    {"size", required_argument, NULL, O_SIZE},
+    {"requests", required_argument, NULL, O_REQUESTS},
+    {"out", required_argument, NULL, O_OUT},
+    {"expected", required_argument, NULL, O_EXPECTED},
+    {"backend", required_argument, NULL, O_BACKEND},
+    {"precision", required_argument, NULL, O_PRECISION},
+    {"config", required_argument, NULL, O_CONFIG},
+    {"max-batch", required_argument, NULL, O_MAX_BATCH},
+    {"shards", required_argument, NULL, O_SHARDS},
+    {"migrate-every", required_argument, NULL, O_MIGRATE_EVERY},
+    {"migrate-seed", required_argument, NULL, O_MIGRATE_SEED},
+    {"rebalance-at", required_argument, NULL, O_REBALANCE_AT},
+    {"tolerance", required_argument, NULL, O_TOLERANCE},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+static const char *const sizes[] = {"small", "full", NULL};
+static const char *const backends[] = {"cpu", "cuda", "auto", NULL};
+static const sym_backend_kind backend_kinds[] = {SYM_BACKEND_CPU, SYM_BACKEND_CUDA, SYM_BACKEND_AUTO};
+
+/* K:N, K the request before which the engine goes to N shards. */
+static int parse_rebalance(const cli_args *a, const char *v, predict_opts *o) {
+    const char *colon = strchr(v, ':');
+    char k[32];
+    if (!colon || (size_t)(colon - v) >= sizeof k) return cli_error(a, "%s: '%.100s' is not K:N", a->name, v);
+    memcpy(k, v, (size_t)(colon - v));
+    k[colon - v] = 0;
+    if (cli_int(a, k, 0, INT_MAX, &o->rebalance_at)) return CLI_BAD;
+    return cli_int(a, colon + 1, 1, SYM_MAX_SHARDS, &o->rebalance_to);
 }
 
-static int parse_int(const char *v, int lo, int *out) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || end == v || x < lo || x > 1 << 30) return -1;
-    *out = (int)x;
-    return 0;
-}
-
+/* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
 static int parse(int argc, char **argv, predict_opts *o) {
-    *o = (predict_opts){.size = NULL, .seed = -1, .tolerance = -1, .migrate_seed = 12345};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return -1;
-        char *end;
-        if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--synthetic")) {
-            o->seed = strtoll(v, &end, 10);
-            if (*end || o->seed < 0) return -1;
-        } else if (!strcmp(a, "--size")) o->size = v;
-        else if (!strcmp(a, "--requests")) o->requests = v;
-        else if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--expected")) o->expected = v;
-        else if (!strcmp(a, "--backend")) o->backend = v;
-        else if (!strcmp(a, "--precision")) o->precision = v;
-        else if (!strcmp(a, "--config")) o->config = v;
-        else if (!strcmp(a, "--max-batch")) {
-            if (parse_int(v, 1, &o->max_batch)) return -1;
-        } else if (!strcmp(a, "--shards")) {
-            if (parse_int(v, 1, &o->shards) || o->shards > SYM_MAX_SHARDS) return -1;
-        } else if (!strcmp(a, "--migrate-every")) {
-            if (parse_int(v, 1, &o->migrate_every)) return -1;
-        } else if (!strcmp(a, "--migrate-seed")) o->migrate_seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--rebalance-at")) {
-            if (sscanf(v, "%d:%d", &o->rebalance_at, &o->rebalance_to) != 2 || o->rebalance_at < 0 ||
-                o->rebalance_to < 1 || o->rebalance_to > SYM_MAX_SHARDS)
-                return -1;
-        } else if (!strcmp(a, "--tolerance")) o->tolerance = atof(v);
-        else return -1;
-        i++;
+    *o = (predict_opts){.size = -1, .backend = -1, .tolerance = -1, .migrate_seed = 12345};
+    cli_args a;
+    cli_start(&a, "predict", argc, argv, options);
+    int c, bad = 0;
+    while (!bad && (c = cli_next(&a)) != CLI_END) {
+        switch (c) {
+        case O_MODEL: o->model = optarg; break;
+        case O_SYNTHETIC:
+            o->synthetic = 1;
+            bad = cli_u64(&a, optarg, &o->seed);
+            break;
+        case O_SIZE: bad = cli_choice(&a, optarg, sizes, &o->size); break;
+        case O_REQUESTS: o->requests = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_EXPECTED: o->expected = optarg; break;
+        case O_BACKEND: bad = cli_choice(&a, optarg, backends, &o->backend); break;
+        case O_PRECISION: o->precision = optarg; break;
+        case O_CONFIG: o->config = optarg; break;
+        case O_MAX_BATCH: bad = cli_int(&a, optarg, 1, 65536, &o->max_batch); break;
+        case O_SHARDS: bad = cli_int(&a, optarg, 1, SYM_MAX_SHARDS, &o->shards); break;
+        case O_MIGRATE_EVERY: bad = cli_int(&a, optarg, 1, 1 << 30, &o->migrate_every); break;
+        case O_MIGRATE_SEED: bad = cli_u64(&a, optarg, &o->migrate_seed); break;
+        case O_REBALANCE_AT: bad = parse_rebalance(&a, optarg, o); break;
+        case O_TOLERANCE: bad = cli_double(&a, optarg, 0, 0, &o->tolerance); break;
+        case 'h': return CLI_HELP;
+        default: return CLI_BAD;
+        }
     }
-    if (!o->requests || !o->out || (!o->model == (o->seed < 0))) return -1;
-    if (o->size && (o->model || (strcmp(o->size, "small") && strcmp(o->size, "full")))) return -1;
-    if (o->backend && strcmp(o->backend, "cpu") && strcmp(o->backend, "cuda") && strcmp(o->backend, "auto")) return -1;
+    if (bad) return CLI_BAD;
+    if (!o->model == !o->synthetic) return cli_error(&a, "give one of --model DIR and --synthetic SEED");
+    if (o->size >= 0 && o->model) return cli_error(&a, "--size goes with --synthetic, not --model");
+    if (!o->requests) return cli_error(&a, "--requests FILE.csv is required");
+    if (!o->out) return cli_error(&a, "--out FILE.csv is required");
     return 0;
 }
 
@@ -92,12 +128,12 @@ static int build_config(const predict_opts *o, int n_symbols, sym_config *c, sym
     if (o->model) {
         if (strlen(o->model) >= sizeof c->model_dir) return sym_fail(e, "model path too long");
         strcpy(c->model_dir, o->model);
-    } else if (o->seed >= 0) {
+    } else if (o->synthetic) {
         c->model_dir[0] = 0;
-        c->synthetic_seed = (uint64_t)o->seed;
-        if (o->size) c->synthetic_full = !strcmp(o->size, "full");
+        c->synthetic_seed = o->seed;
+        if (o->size >= 0) c->synthetic_full = !strcmp(sizes[o->size], "full");
     }
-    if (o->backend) c->backend = !strcmp(o->backend, "cpu") ? SYM_BACKEND_CPU : !strcmp(o->backend, "cuda") ? SYM_BACKEND_CUDA : SYM_BACKEND_AUTO;
+    if (o->backend >= 0) c->backend = backend_kinds[o->backend];
     if (o->precision && sym_config_set_precision(c, o->precision, e)) return -1;
     if (o->shards) c->shard_count = o->shards;
     if (o->max_batch) c->max_batch = o->max_batch;
@@ -201,8 +237,8 @@ static int migrate_one(sym_engine *g, const sym_request_file *rf, int upto, uint
 
 int sym_cmd_predict(int argc, char **argv) {
     predict_opts o;
-    if (argc > 1 && !strcmp(argv[1], "--help")) return usage(), 0;
-    if (parse(argc, argv, &o)) return usage();
+    int parsed = parse(argc, argv, &o);
+    if (parsed) return cli_usage(parsed, usage_text);
     sym_err e = {{0}};
     int rc = 1;
     sym_request_file rf = {0};

@@ -7,13 +7,16 @@
  * is not 4 finite numbers, an id that is not an integer, a line that is not
  * a message); 1 otherwise (timeout, duplicates, unknown ids, tolerance, a
  * failure); 2 on a usage error. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/cli_args.h"
 #include "app/commands.h"
 #include "common/log.h"
+#include "common/request.h"
 #include "common/requests_csv.h"
 #include "net/replay.h"
 #include "net/score.h"
@@ -23,80 +26,116 @@ typedef struct {
     int port, batch_rows, symbols, features, inject_bad, resend;
     long long drop_after;
     double speed, timeout, rate, duration, tolerance, register_timeout;
-    long long seed;
+    uint64_t seed;
 } replay_opts;
 
-static int usage(void) {
-    fprintf(stderr,
-            "usage: symserve replay --port P --requests FILE.csv [--expected FILE.csv [--tolerance X]] [--speed X]\n"
-            "       symserve replay --port P --rate R --symbols N --duration S [--features F] [--seed K]\n"
-            "   common: [--host 127.0.0.1] [--batch-rows N] [--timeout S] [--report FILE.json] [--plot FILE.png] [--cdf FILE.txt]\n"
-            "           [--inject-bad] [--port-file FILE] [--register-timeout S] [--resend] [--drop-after N]\n"
-            "  --port 0 picks a free port (printed as 'listening on HOST:PORT', and written to --port-file)\n"
-            "  --speed scales the trace's delay_ms gaps by 1/X (default 1; 0: as fast as possible)\n"
-            "  --timeout S: give up (exit 1) after S s without a client, after the last send, or while the client\n"
-            "      leaves 1 MiB of our output unread (default 30)\n"
-            "  --inject-bad: first send 13 malformed lines; each must draw an error from the client\n"
-            "  --register-timeout S: close a connection that has not registered after S s (default 10)\n"
-            "  --resend: when the client goes, requests sent and not answered go again, first, to the next client\n"
-            "      that registers (within --timeout); an id answered again with the same 4 values (bit for bit) counts\n"
-            "      once as answered and once in 'reanswered'; with other values it is a duplicate\n"
-            "  --drop-after N: a switch for tests: reset the client connection once, right after the message holding\n"
-            "      the N-th request written (re-sends count) is handed to the kernel, whatever is in flight\n"
-            "  latency: from the moment the request's last byte is handed to the kernel to its answer's arrival\n"
-            "      (for a request sent again, from its last send)\n"
-            "exit: 0 every request answered once, validly (within --tolerance); 3 the client sent invalid answers\n"
-            "      (predictions not 4 finite numbers, ids not integers, lines that are not messages); 1 otherwise\n"
-            "      (timeout, unanswered, duplicate or unknown ids, over --tolerance, failure); 2 usage\n");
-    return 2;
-}
+static const char usage_text[] =
+    "usage: symserve replay --port P --requests FILE.csv [--expected FILE.csv [--tolerance X]] [--speed X]\n"
+    "       symserve replay --port P --rate R --symbols N --duration S [--features F] [--seed K]\n"
+    "   common: [--host 127.0.0.1] [--batch-rows N] [--timeout S] [--report FILE.json] [--plot FILE.png] [--cdf FILE.txt]\n"
+    "           [--inject-bad] [--port-file FILE] [--register-timeout S] [--resend] [--drop-after N]\n"
+    "  --port 0..65535; 0 picks a free port (printed as 'listening on HOST:PORT', and written to --port-file)\n"
+    "  --speed scales the trace's delay_ms gaps by 1/X (default 1; 0: as fast as possible)\n"
+    "  --rate R (> 0) requests per second for S (> 0) seconds over N symbols, F features each (1..256, default\n"
+    "      79), drawn from seed K (default 1)\n"
+    "  --batch-rows N: at most N rows (>= 1, default 1) in one inference_request\n"
+    "  --timeout S: give up (exit 1) after S s without a client, after the last send, or while the client\n"
+    "      leaves 1 MiB of our output unread (default 30)\n"
+    "  --tolerance X (>= 0): exit 1 when a max abs error against --expected exceeds X\n"
+    "  --inject-bad: first send 13 malformed lines; each must draw an error from the client\n"
+    "  --register-timeout S: close a connection that has not registered after S s (default 10)\n"
+    "  --resend: when the client goes, requests sent and not answered go again, first, to the next client\n"
+    "      that registers (within --timeout); an id answered again with the same 4 values (bit for bit) counts\n"
+    "      once as answered and once in 'reanswered'; with other values it is a duplicate\n"
+    "  --drop-after N: a switch for tests: reset the client connection once, right after the message holding\n"
+    "      the N-th request written (re-sends count) is handed to the kernel, whatever is in flight (0: never)\n"
+    "  latency: from the moment the request's last byte is handed to the kernel to its answer's arrival\n"
+    "      (for a request sent again, from its last send)\n"
+    "exit: 0 every request answered once, validly (within --tolerance); 3 the client sent invalid answers\n"
+    "      (predictions not 4 finite numbers, ids not integers, lines that are not messages); 1 otherwise\n"
+    "      (timeout, unanswered, duplicate or unknown ids, over --tolerance, failure); 2 usage\n";
 
+enum { O_HOST = 1, O_PORT, O_REQUESTS, O_EXPECTED, O_REPORT, O_PLOT, O_CDF, O_PORT_FILE, O_SPEED, O_BATCH_ROWS,
+       O_TIMEOUT, O_RATE, O_SYMBOLS, O_DURATION, O_FEATURES, O_SEED, O_TOLERANCE, O_REGISTER_TIMEOUT, O_DROP_AFTER,
+       O_INJECT_BAD, O_RESEND };
+
+static const struct option options[] = {
+    {"host", required_argument, NULL, O_HOST},
+    {"port", required_argument, NULL, O_PORT},
+    {"requests", required_argument, NULL, O_REQUESTS},
+    {"expected", required_argument, NULL, O_EXPECTED},
+    {"report", required_argument, NULL, O_REPORT},
+    {"plot", required_argument, NULL, O_PLOT},
+    {"cdf", required_argument, NULL, O_CDF},
+    {"port-file", required_argument, NULL, O_PORT_FILE},
+    {"speed", required_argument, NULL, O_SPEED},
+    {"batch-rows", required_argument, NULL, O_BATCH_ROWS},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"rate", required_argument, NULL, O_RATE},
+    {"symbols", required_argument, NULL, O_SYMBOLS},
+    {"duration", required_argument, NULL, O_DURATION},
+    {"features", required_argument, NULL, O_FEATURES},
+    {"seed", required_argument, NULL, O_SEED},
+    {"tolerance", required_argument, NULL, O_TOLERANCE},
+    {"register-timeout", required_argument, NULL, O_REGISTER_TIMEOUT},
+    {"drop-after", required_argument, NULL, O_DROP_AFTER},
+    {"inject-bad", no_argument, NULL, O_INJECT_BAD},
+    {"resend", no_argument, NULL, O_RESEND},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+/* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
 static int parse(int argc, char **argv, replay_opts *o) {
     *o = (replay_opts){.host = "127.0.0.1", .port = -1, .batch_rows = 1, .features = 79, .speed = 1, .timeout = 30,
                        .tolerance = -1, .seed = 1, .register_timeout = 10};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--inject-bad")) {
-            o->inject_bad = 1;
-            continue;
+    cli_args a;
+    cli_start(&a, "replay", argc, argv, options);
+    int c, bad = 0, poisson = 0;
+    while (!bad && (c = cli_next(&a)) != CLI_END) {
+        switch (c) {
+        case O_HOST: o->host = optarg; break;
+        case O_PORT: bad = cli_int(&a, optarg, 0, 65535, &o->port); break;
+        case O_REQUESTS: o->requests = optarg; break;
+        case O_EXPECTED: o->expected = optarg; break;
+        case O_REPORT: o->report = optarg; break;
+        case O_PLOT: o->plot = optarg; break;
+        case O_CDF: o->cdf = optarg; break;
+        case O_PORT_FILE: o->port_file = optarg; break;
+        case O_SPEED: bad = cli_double(&a, optarg, 0, 0, &o->speed); break;
+        case O_BATCH_ROWS: bad = cli_int(&a, optarg, 1, INT_MAX, &o->batch_rows); break;
+        case O_TIMEOUT: bad = cli_double(&a, optarg, 0, 1, &o->timeout); break;
+        case O_RATE:
+            poisson = 1;
+            bad = cli_double(&a, optarg, 0, 1, &o->rate);
+            break;
+        case O_SYMBOLS:
+            poisson = 1;
+            bad = cli_int(&a, optarg, 1, INT_MAX, &o->symbols);
+            break;
+        case O_DURATION:
+            poisson = 1;
+            bad = cli_double(&a, optarg, 0, 1, &o->duration);
+            break;
+        case O_FEATURES: bad = cli_int(&a, optarg, 1, SYM_MAX_FEATURES, &o->features); break;
+        case O_SEED: bad = cli_u64(&a, optarg, &o->seed); break;
+        case O_TOLERANCE: bad = cli_double(&a, optarg, 0, 0, &o->tolerance); break;
+        case O_REGISTER_TIMEOUT: bad = cli_double(&a, optarg, 0, 1, &o->register_timeout); break;
+        case O_DROP_AFTER: bad = cli_llong(&a, optarg, 0, LLONG_MAX, &o->drop_after); break;
+        case O_INJECT_BAD: o->inject_bad = 1; break;
+        case O_RESEND: o->resend = 1; break;
+        case 'h': return CLI_HELP;
+        default: return CLI_BAD;
         }
-        if (!strcmp(a, "--resend")) {
-            o->resend = 1;
-            continue;
-        }
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return -1;
-        char *end = NULL;
-        if (!strcmp(a, "--host")) o->host = v;
-        else if (!strcmp(a, "--port")) o->port = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--requests")) o->requests = v;
-        else if (!strcmp(a, "--expected")) o->expected = v;
-        else if (!strcmp(a, "--report")) o->report = v;
-        else if (!strcmp(a, "--plot")) o->plot = v;
-        else if (!strcmp(a, "--cdf")) o->cdf = v;
-        else if (!strcmp(a, "--port-file")) o->port_file = v;
-        else if (!strcmp(a, "--speed")) o->speed = strtod(v, &end);
-        else if (!strcmp(a, "--batch-rows")) o->batch_rows = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--timeout")) o->timeout = strtod(v, &end);
-        else if (!strcmp(a, "--rate")) o->rate = strtod(v, &end);
-        else if (!strcmp(a, "--symbols")) o->symbols = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--duration")) o->duration = strtod(v, &end);
-        else if (!strcmp(a, "--features")) o->features = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--seed")) o->seed = strtoll(v, &end, 10);
-        else if (!strcmp(a, "--tolerance")) o->tolerance = strtod(v, &end);
-        else if (!strcmp(a, "--register-timeout")) o->register_timeout = strtod(v, &end);
-        else if (!strcmp(a, "--drop-after")) o->drop_after = strtoll(v, &end, 10);
-        else return -1;
-        if (end && (*end || end == v)) return -1;
-        i++;
     }
-    int trace = o->requests != NULL, poisson = o->rate > 0 || o->symbols > 0 || o->duration > 0;
-    if (o->port < 0 || o->port > 65535 || trace == poisson || o->batch_rows < 1 || !(o->speed >= 0) || !(o->timeout > 0) ||
-        !(o->register_timeout > 0) || o->drop_after < 0)
-        return -1;
-    if (poisson && (!(o->rate > 0) || o->symbols < 1 || !(o->duration > 0) || o->features < 1 || o->features > 256))
-        return -1;
-    if (o->expected && !trace) return -1;
+    if (bad) return CLI_BAD;
+    if (o->port < 0) return cli_error(&a, "--port P is required");
+    if (o->requests && poisson)
+        return cli_error(&a, "give --requests or a Poisson load (--rate, --symbols, --duration), not both");
+    if (!o->requests && !poisson) return cli_error(&a, "give --requests FILE.csv or --rate R --symbols N --duration S");
+    if (poisson && !(o->rate > 0 && o->symbols > 0 && o->duration > 0))
+        return cli_error(&a, "a Poisson load needs all of --rate, --symbols and --duration");
+    if (o->expected && !o->requests) return cli_error(&a, "--expected goes with --requests");
     return 0;
 }
 
@@ -114,14 +153,14 @@ static void on_listen(int port) {
 
 int sym_cmd_replay(int argc, char **argv) {
     replay_opts o;
-    if (argc > 1 && !strcmp(argv[1], "--help")) return usage(), 0;
-    if (parse(argc, argv, &o)) return usage();
+    int parsed = parse(argc, argv, &o);
+    if (parsed) return cli_usage(parsed, usage_text);
     sym_err e = {{0}};
     sym_stream st;
     sym_score score;
     int rc = 1;
     if (o.requests ? sym_stream_from_csv(&st, o.requests, o.speed, &e)
-                   : sym_stream_poisson(&st, o.rate, o.symbols, o.duration, o.features, (uint64_t)o.seed, &e)) {
+                   : sym_stream_poisson(&st, o.rate, o.symbols, o.duration, o.features, o.seed, &e)) {
         fprintf(stderr, "symserve replay: %s\n", e.msg);
         return 1;
     }

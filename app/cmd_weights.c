@@ -9,82 +9,104 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/cli_args.h"
 #include "app/commands.h"
 #include "kernels/weights.h"
 
-/* A whole decimal number in [lo, hi], or -1. */
-static int parse_num(const char *v, long long lo, long long hi, long long *out) {
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi) return -1;
-    *out = x;
+static const char usage_text[] =
+    "usage: symserve weights --synthetic SEED [--size small|full] [--hidden H --proj P --depth L --heads NH]\n"
+    "                        --out DIR\n"
+    "       symserve weights --check DIR\n"
+    "  --size: the shape of MODEL.md's small (golden, the default) or full model; --hidden, --proj, --depth\n"
+    "      and --heads (each >= 1) override its numbers\n";
+
+enum { O_SYNTHETIC = 1, O_SIZE, O_OUT, O_CHECK, O_HIDDEN, O_PROJ, O_DEPTH, O_HEADS };
+
+static const struct option options[] = {
+    {"synthetic", required_argument, NULL, O_SYNTHETIC},
+    {"size", required_argument, NULL, O_SIZE},
+    {"out", required_argument, NULL, O_OUT},
+    {"check", required_argument, NULL, O_CHECK},
+    {"hidden", required_argument, NULL, O_HIDDEN},
+    {"proj", required_argument, NULL, O_PROJ},
+    {"depth", required_argument, NULL, O_DEPTH},
+    {"heads", required_argument, NULL, O_HEADS},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+static const char *const sizes[] = {"small", "full", NULL};
+
+typedef struct {
+    const char *out, *check;
+    int synthetic, size; /* size: an index of sizes[] */
+    uint64_t seed;
+    int hidden, proj, depth, heads; /* 0: the size's own */
+} weights_opts;
+
+/* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
+static int parse(int argc, char **argv, weights_opts *o) {
+    *o = (weights_opts){0};
+    cli_args a;
+    cli_start(&a, "weights", argc, argv, options);
+    int c, bad = 0, others = 0; /* options other than --check given */
+    while (!bad && (c = cli_next(&a)) != CLI_END) {
+        others += c != O_CHECK;
+        switch (c) {
+        case O_SYNTHETIC:
+            o->synthetic = 1;
+            bad = cli_u64(&a, optarg, &o->seed);
+            break;
+        case O_SIZE: bad = cli_choice(&a, optarg, sizes, &o->size); break;
+        case O_OUT: o->out = optarg; break;
+        case O_CHECK: o->check = optarg; break;
+        case O_HIDDEN: bad = cli_int(&a, optarg, 1, INT_MAX, &o->hidden); break;
+        case O_PROJ: bad = cli_int(&a, optarg, 1, INT_MAX, &o->proj); break;
+        case O_DEPTH: bad = cli_int(&a, optarg, 1, INT_MAX, &o->depth); break;
+        case O_HEADS: bad = cli_int(&a, optarg, 1, INT_MAX, &o->heads); break;
+        case 'h': return CLI_HELP;
+        default: return CLI_BAD;
+        }
+    }
+    if (bad) return CLI_BAD;
+    if (o->check) return others ? cli_error(&a, "--check DIR takes no other option") : 0;
+    if (!o->synthetic) return cli_error(&a, "give --synthetic SEED (with --out DIR) or --check DIR");
+    if (!o->out) return cli_error(&a, "--out DIR is required");
     return 0;
 }
 
-static int usage(void) {
-    fprintf(stderr,
-            "usage: symserve weights --synthetic SEED [--size small|full] [--hidden H --proj P --depth L --heads NH]\n"
-            "                        --out DIR\n"
-            "       symserve weights --check DIR\n");
-    return 2;
-}
-
 int sym_cmd_convert(int argc, char **argv) {
-    const char *out = NULL, *check = NULL, *size = "small";
-    long long seed = -1, hidden = 0, proj = 0, depth = 0, heads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help")) return usage(), 0;
-        if (!v) return usage();
-        int bad = 0;
-        if (!strcmp(a, "--synthetic")) bad = parse_num(v, 0, LLONG_MAX, &seed);
-        else if (!strcmp(a, "--size")) size = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--check")) check = v;
-        else if (!strcmp(a, "--hidden")) bad = parse_num(v, 1, INT_MAX, &hidden);
-        else if (!strcmp(a, "--proj")) bad = parse_num(v, 1, INT_MAX, &proj);
-        else if (!strcmp(a, "--depth")) bad = parse_num(v, 1, INT_MAX, &depth);
-        else if (!strcmp(a, "--heads")) bad = parse_num(v, 1, INT_MAX, &heads);
-        else return usage();
-        if (bad) {
-            fprintf(stderr, "symserve weights: %s '%s' is not a whole number in range\n", a, v);
-            return usage();
-        }
-        i++;
-    }
+    weights_opts o;
+    int parsed = parse(argc, argv, &o);
+    if (parsed) return cli_usage(parsed, usage_text);
     sym_err e = {{0}};
     sym_weights w;
-    if (check) {
-        if (sym_weights_load_dir(&w, check, &e)) {
+    if (o.check) {
+        if (sym_weights_load_dir(&w, o.check, &e)) {
             fprintf(stderr, "symserve weights: %s\n", e.msg);
             return 1;
         }
-        printf("%s: %d tensors, %.1f M numbers, H=%d P=%d L=%d NH=%d F=%d: ok\n", check, w.n_specs,
+        printf("%s: %d tensors, %.1f M numbers, H=%d P=%d L=%d NH=%d F=%d: ok\n", o.check, w.n_specs,
                (double)w.arena_floats * 1e-6, w.cfg.hidden, w.cfg.proj, w.cfg.depth, w.cfg.heads, w.cfg.features);
         sym_weights_free(&w);
         return 0;
     }
-    if (seed < 0 || !out) return usage();
-    sym_model_config cfg;
-    if (!strcmp(size, "small")) cfg = sym_model_config_small();
-    else if (!strcmp(size, "full")) cfg = sym_model_config_full();
-    else return usage();
-    if (hidden) cfg.hidden = (int)hidden;
-    if (proj) cfg.proj = (int)proj;
-    if (depth) cfg.depth = (int)depth;
-    if (heads) cfg.heads = (int)heads;
-    if (sym_weights_synthetic(&w, &cfg, (uint64_t)seed, &e)) {
+    sym_model_config cfg = strcmp(sizes[o.size], "full") ? sym_model_config_small() : sym_model_config_full();
+    if (o.hidden) cfg.hidden = o.hidden;
+    if (o.proj) cfg.proj = o.proj;
+    if (o.depth) cfg.depth = o.depth;
+    if (o.heads) cfg.heads = o.heads;
+    if (sym_weights_synthetic(&w, &cfg, o.seed, &e)) {
         fprintf(stderr, "symserve weights: %s\n", e.msg);
         return 1;
     }
-    if (mkdir(out, 0755) && errno != EEXIST) {
-        fprintf(stderr, "symserve weights: cannot create %s: %s\n", out, strerror(errno));
+    if (mkdir(o.out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "symserve weights: cannot create %s: %s\n", o.out, strerror(errno));
         sym_weights_free(&w);
         return 1;
     }
     char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", out);
+    snprintf(path, sizeof path, "%s/config.json", o.out);
     FILE *f = fopen(path, "w");
     int rc = !f;
     if (f) {
@@ -92,13 +114,13 @@ int sym_cmd_convert(int argc, char **argv) {
                 cfg.hidden, cfg.proj, cfg.depth, cfg.heads, cfg.features);
         rc = fclose(f) != 0;
     }
-    snprintf(path, sizeof path, "%s/weights.safetensors", out);
+    snprintf(path, sizeof path, "%s/weights.safetensors", o.out);
     if (rc || sym_weights_save(&w, path, &e)) {
         fprintf(stderr, "symserve weights: %s\n", rc ? "cannot write config.json" : e.msg);
         sym_weights_free(&w);
         return 1;
     }
-    printf("wrote %s (%d tensors, %.1f M numbers)\n", out, w.n_specs, (double)w.arena_floats * 1e-6);
+    printf("wrote %s (%d tensors, %.1f M numbers)\n", o.out, w.n_specs, (double)w.arena_floats * 1e-6);
     sym_weights_free(&w);
     return 0;
 }

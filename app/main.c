@@ -11,7 +11,7 @@ static void usage(FILE *f) {
             "  predict   run a request CSV through the engine, write predictions CSV\n"
             "  play      competition client: connect to a scoring server and answer its requests\n"
             "  replay    scoring server stand-in: stream a trace or a Poisson load and score the answers\n"
-            "  weights   write synthetic weights (MODEL.md's initialisation) as a model folder\n"
+            "  weights   write synthetic weights (MODEL.md's initialisation) as a model folder, or check one\n"
             "Run `symserve COMMAND --help` for a command's options.\n");
 }
 

@@ -2,7 +2,7 @@
  * and the seed's traces (unique_id,feature_00..,delay_ms,target_00..,symbol).
  * Columns are found by their header names; feature_00..feature_{F-1} must all
  * be present and no other feature_ column. Every feature must parse as a
- * finite float; symbols must be 1..64 printable non-space ASCII bytes. The
+ * finite float; symbols must pass sym_symbol_check (common/request.h). The
  * error names the line and column. Also reads prediction CSVs
  * (unique_id,pred_0..pred_3) such as golden expected_*.csv. */
 #ifndef SYM_REQUESTS_CSV_H
@@ -12,12 +12,11 @@
 #include <stdio.h>
 
 #include "common/err.h"
-
-#define SYM_CSV_SYMBOL_MAX 64
+#include "common/request.h"
 
 typedef struct {
     uint64_t uid;
-    char symbol[SYM_CSV_SYMBOL_MAX + 1];
+    char symbol[SYM_SYMBOL_MAX + 1];
     double delay_ms; /* 0 when the file has no delay_ms column */
     float *features; /* n_features values, inside the file's feature block */
 } sym_csv_request;
@@ -51,9 +50,5 @@ void sym_predictions_free(sym_prediction_file *f);
  * 17 significant digits (round-trips a double). */
 void sym_predictions_write_header(FILE *out);
 void sym_predictions_write_row(FILE *out, uint64_t uid, const double pred[4]);
-
-/* Symbol syntax shared by every entry point: 1..64 bytes, printable ASCII
- * (0x21..0x7e). Returns 0 when valid, else -1 with the reason. */
-int sym_symbol_check(const char *s, size_t len, sym_err *e);
 
 #endif

@@ -9,7 +9,8 @@
  * num_features; hd = H/NH the RetNet head size):
  *  - every key positive; H <= 4096 (the CUDA row kernels hold a row of 2H
  *    floats, the Mamba2 inner width, in one thread block's registers),
- *    P <= 262144, L <= 1024, F <= 256 (requests carry features inline);
+ *    P <= 262144, L <= 1024, F <= SYM_MAX_FEATURES (256, common/request.h:
+ *    requests carry features inline);
  *  - 2H divisible by 64 (Mamba2 heads of 64; so H is a multiple of 32, and
  *    of 4 for Hawk's four gate blocks) -- MODEL.md;
  *  - H divisible by NH, hd even (rotary pairs) -- MODEL.md;
@@ -24,15 +25,15 @@
 #define SYM_MODEL_CONFIG_H
 
 #include "common/err.h"
+#include "common/request.h" /* SYM_TOWERS, SYM_MAX_FEATURES */
 
-#define SYM_TOWERS 4         /* xLSTM, Mamba2, RetNet, Hawk: the output order */
-#define SYM_MAX_FEATURES 256 /* requests carry features inline (plain data) */
 #define SYM_MAX_HIDDEN 4096  /* the CUDA row kernels' widest row is 2H floats */
 #define SYM_MAX_PROJ 262144
 #define SYM_MAX_DEPTH 1024
 #define SYM_MAMBA_HEAD 64    /* Mamba2 head size */
 #define SYM_MAMBA_BC 128     /* Mamba2 B/C width */
 
+/* The SYM_TOWERS towers, in the order of a prediction's outputs. */
 enum { SYM_TOWER_XLSTM = 0, SYM_TOWER_MAMBA2 = 1, SYM_TOWER_RETNET = 2, SYM_TOWER_HAWK = 3 };
 
 typedef struct {

@@ -16,8 +16,6 @@
 #include "common/err.h"
 #include "net/tcp.h"
 
-#define SYM_PROTO_SYMBOL_MAX 64
-
 typedef enum {
     SYM_MSG_REGISTER,
     SYM_MSG_INFERENCE_REQUEST,

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/json.h"
-#include "common/requests_csv.h"
+#include "common/request.h"
 #include "net/protocol.h"
 
 /* row states */
@@ -265,7 +265,7 @@ static int list_symbols(rd *r) {
             int esc;
             if (string(r, &s, &next, &len, &esc)) return -1;
             st = SYM_TOO_LONG;
-            if (len <= SYM_PROTO_SYMBOL_MAX) {
+            if (len <= SYM_SYMBOL_MAX) {
                 if (m->text_cap - m->text_len < len + 1) {
                     size_t cap = m->text_cap ? m->text_cap * 2 : 4096;
                     char *t = realloc(m->sym_text, cap);
@@ -479,7 +479,7 @@ int sym_request_row(const sym_request_msg *m, int k, uint64_t *uid, int *uid_ok,
     *uid = m->uid[k];
     *uid_ok = 1;
     if (m->sym_st[k] == SYM_NOT_STRING) return sym_fail(e, "symbol is not a string");
-    if (m->sym_st[k] == SYM_TOO_LONG) return sym_fail(e, "symbol longer than %d bytes", SYM_PROTO_SYMBOL_MAX);
+    if (m->sym_st[k] == SYM_TOO_LONG) return sym_fail(e, "symbol longer than %d bytes", SYM_SYMBOL_MAX);
     const char *s = m->sym_text + m->sym_at[k];
     if (sym_symbol_check(s, strlen(s), e)) return -1;
     switch (m->row_st[k]) {

@@ -36,7 +36,7 @@ int sym_symbol_table_find(const sym_symbol_table *t, const char *name) {
 }
 
 int sym_symbol_table_intern(sym_symbol_table *t, const char *name, sym_err *e) {
-    if (strlen(name) > 64) return sym_fail(e, "symbol longer than 64 bytes");
+    if (strlen(name) > SYM_SYMBOL_MAX) return sym_fail(e, "symbol longer than %d bytes", SYM_SYMBOL_MAX);
     int b = probe(t, name);
     if (t->bucket[b]) return t->bucket[b] - 1;
     if (t->count == t->capacity)

@@ -6,12 +6,13 @@
 #define SYM_SYMBOL_TABLE_H
 
 #include "common/err.h"
+#include "common/request.h"
 
 typedef struct {
     int capacity, count;
-    int n_buckets;       /* power of two >= 2 * capacity */
-    int *bucket;         /* id + 1, 0: empty */
-    char (*names)[65];   /* [capacity] */
+    int n_buckets;                     /* power of two >= 2 * capacity */
+    int *bucket;                       /* id + 1, 0: empty */
+    char (*names)[SYM_SYMBOL_MAX + 1]; /* [capacity] */
 } sym_symbol_table;
 
 int sym_symbol_table_init(sym_symbol_table *t, int capacity, sym_err *e);

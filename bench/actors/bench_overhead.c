@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/echo_backend.h"
 #include "actors/engine.h"
 #include "common/clock.h"
+#include "tests/actors/echo_backend.h"
 
 static sym_model_config model;
 

@@ -13,7 +13,7 @@
 
 #include "common/clock.h"
 #include "config/config.h"
-#include "common/requests_csv.h"
+#include "common/request.h"
 #include "net/line_reader.h"
 #include "net/protocol.h"
 #include "common/json.h"

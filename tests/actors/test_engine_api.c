@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "actors/echo_backend.h"
 #include "actors/engine.h"
 #include "tests/check.h"
+#include "tests/actors/echo_backend.h"
 
 
 static sym_model_config model;

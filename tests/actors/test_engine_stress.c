@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/echo_backend.h"
 #include "actors/engine.h"
+#include "tests/actors/echo_backend.h"
 
 #define PRODUCERS 4
 #define SYMS_PER_PRODUCER 40

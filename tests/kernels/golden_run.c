@@ -17,7 +17,7 @@ int sym_test_load_golden(const char *dir, sym_weights *w, sym_request_file *rf, 
 int sym_test_run_requests(sym_backend *b, const sym_request_file *rf, int max_batch, double *out, sym_err *e) {
     int n = rf->n, F = rf->n_features, n_sym = 0;
     int *slot_of = malloc((size_t)n * sizeof *slot_of), *done = calloc((size_t)n, sizeof *done);
-    char(*names)[SYM_CSV_SYMBOL_MAX + 1] = malloc((size_t)(n ? n : 1) * sizeof *names);
+    char(*names)[SYM_SYMBOL_MAX + 1] = malloc((size_t)(n ? n : 1) * sizeof *names);
     int32_t *slots = malloc((size_t)max_batch * sizeof *slots);
     int *rows = malloc((size_t)max_batch * sizeof *rows);
     float *feat = malloc((size_t)max_batch * (size_t)F * sizeof *feat);

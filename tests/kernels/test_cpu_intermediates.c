@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     int M = sym_cpu_scratch_width(&w.cfg);
     double *scratch = malloc((size_t)SYM_CPU_SCRATCH_VECS * M * sizeof *scratch);
     double *slots = malloc(2 * L.numel * sizeof *slots);
-    char names[2][SYM_CSV_SYMBOL_MAX + 1] = {"", ""};
+    char names[2][SYM_SYMBOL_MAX + 1] = {"", ""};
     int max_req = 0;
     for (int i = 0; i < nl; i++) max_req = fmax(max_req, cJSON_GetObjectItem(lines[i], "request")->valueint);
     ctx_t c = {0};

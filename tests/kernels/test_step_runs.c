@@ -68,7 +68,7 @@ static int same_slots(sym_backend *a, sym_backend *b, int n) {
 /* the file in chunks of CHUNK consecutive requests, each one call */
 static int run_chunks(sym_backend *b, const sym_request_file *rf, double *out, sym_err *e) {
     int n_sym = 0, F = rf->n_features;
-    char(*names)[SYM_CSV_SYMBOL_MAX + 1] = malloc((size_t)rf->n * sizeof *names);
+    char(*names)[SYM_SYMBOL_MAX + 1] = malloc((size_t)rf->n * sizeof *names);
     int32_t slots[CHUNK];
     float *feat = malloc((size_t)CHUNK * (size_t)F * sizeof *feat);
     int rc = !names || !feat ? sym_fail(e, "out of memory") : 0;

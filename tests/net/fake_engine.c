@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/requests_csv.h"
+#include "common/request.h"
 
 struct sym_engine {
     sym_model_config model;

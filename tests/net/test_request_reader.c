@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/json.h"
-#include "common/requests_csv.h"
+#include "common/request.h"
 #include "net/protocol.h"
 #include "net/request_reader.h"
 #include "tests/check.h"
@@ -37,7 +37,7 @@ typedef struct {
     double ts;
     int uid_ok[MAXROWS], row_ok[MAXROWS];
     uint64_t uid[MAXROWS];
-    char sym[MAXROWS][65];
+    char sym[MAXROWS][SYM_SYMBOL_MAX + 1];
     float feat[MAXROWS][F];
 } expect;
 
@@ -78,7 +78,7 @@ static void oracle(const char *line, size_t len, expect *x) {
     const cJSON *ui = u->child, *si = s->child, *fi = f->child;
     for (int k = 0; k < n; k++, ui = ui->next, si = si->next, fi = fi->next) {
         x->uid_ok[k] = !sym_json_u64(ui, &x->uid[k]);
-        int ok = x->uid_ok[k] && cJSON_IsString(si) && strlen(si->valuestring) <= 64 &&
+        int ok = x->uid_ok[k] && cJSON_IsString(si) && strlen(si->valuestring) <= SYM_SYMBOL_MAX &&
                  !sym_symbol_check(si->valuestring, strlen(si->valuestring), NULL) && cJSON_IsArray(fi) &&
                  cJSON_GetArraySize(fi) == F;
         if (ok) {

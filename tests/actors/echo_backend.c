@@ -1,4 +1,4 @@
-#include "actors/echo_backend.h"
+#include "tests/actors/echo_backend.h"
 
 #include <stdlib.h>
 #include <string.h>
