@@ -24,18 +24,22 @@ int sym_cmd_play(int argc, char **argv) {
 #include "config/config.h"
 #include "kernels/cuda_backend.h"
 #include "net/play.h"
+#include "state/fingerprint.h"
+#include "state/store.h"
 
 static const char usage_text[] =
     "usage: symserve play --host H --port P [--config FILE] [--model DIR | --synthetic SEED [--size small|full]]\n"
     "                     [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed] [--num-symbols N]\n"
-    "                     [--heartbeat S] [--max-reconnects N]\n"
+    "                     [--heartbeat S] [--max-reconnects N] [--state-dir DIR [--fsync no|every_s|always]]\n"
     "  flags override the config file; --num-symbols N (1..1048576) sets the symbol capacity (max_symbols)\n"
     "  --host: default 127.0.0.1; --port: 1..65535\n"
     "  --heartbeat S: seconds between heartbeats (> 0, default 5)\n"
-    "  --max-reconnects N: give up after N failed reconnects (default -1: forever; 0: exit when the server closes)\n";
+    "  --max-reconnects N: give up after N failed reconnects (default -1: forever; 0: exit when the server closes)\n"
+    "  --state-dir DIR: durable symbol state (config key state.dir): every step logged in DIR before its answer\n"
+    "                   is sent; on start, the symbols are rebuilt from it. --fsync: state.fsync (default every_s)\n";
 
 enum { O_HOST = 1, O_PORT, O_CONFIG, O_MODEL, O_SYNTHETIC, O_SIZE, O_BACKEND, O_PRECISION, O_NUM_SYMBOLS,
-       O_HEARTBEAT, O_MAX_RECONNECTS };
+       O_HEARTBEAT, O_MAX_RECONNECTS, O_STATE_DIR, O_FSYNC };
 
 static const struct option options[] = {
     {"host", required_argument, NULL, O_HOST},
@@ -49,12 +53,15 @@ static const struct option options[] = {
     {"num-symbols", required_argument, NULL, O_NUM_SYMBOLS},
     {"heartbeat", required_argument, NULL, O_HEARTBEAT},
     {"max-reconnects", required_argument, NULL, O_MAX_RECONNECTS},
+    {"state-dir", required_argument, NULL, O_STATE_DIR},
+    {"fsync", required_argument, NULL, O_FSYNC},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 
 typedef struct {
-    const char *config, *model, *precision;
+    const char *config, *model, *precision, *state_dir;
+    int fsync; /* -1 or one of fsyncs[] */
     int synthetic, size, backend; /* size: -1 or an index of sizes[]; backend: -1 or one of backends[] */
     uint64_t seed;
     int num_symbols; /* 0: the config's max_symbols */
@@ -63,11 +70,12 @@ typedef struct {
 
 static const char *const sizes[] = {"small", "full", NULL};
 static const char *const backends[] = {"cpu", "cuda", "auto", NULL};
+static const char *const fsyncs[] = {"no", "every_s", "always", NULL};
 static const sym_backend_kind backend_kinds[] = {SYM_BACKEND_CPU, SYM_BACKEND_CUDA, SYM_BACKEND_AUTO};
 
 /* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
 static int parse(int argc, char **argv, play_opts *o) {
-    *o = (play_opts){.size = -1, .backend = -1};
+    *o = (play_opts){.size = -1, .backend = -1, .fsync = -1};
     sym_play_opts_default(&o->po);
     o->po.port = -1;
     cli_args a;
@@ -89,6 +97,8 @@ static int parse(int argc, char **argv, play_opts *o) {
         case O_NUM_SYMBOLS: bad = cli_int(&a, optarg, 1, 1 << 20, &o->num_symbols); break; /* CONFIG.md's max_symbols */
         case O_HEARTBEAT: bad = cli_double(&a, optarg, 0, 1, &o->po.heartbeat_s); break;
         case O_MAX_RECONNECTS: bad = cli_int(&a, optarg, -1, INT_MAX, &o->po.max_reconnects); break;
+        case O_STATE_DIR: o->state_dir = optarg; break;
+        case O_FSYNC: bad = cli_choice(&a, optarg, fsyncs, &o->fsync); break;
         case 'h': return CLI_HELP;
         default: return CLI_BAD;
         }
@@ -119,6 +129,11 @@ int sym_cmd_play(int argc, char **argv) {
     if (o.size >= 0) cfg.synthetic_full = !strcmp(sizes[o.size], "full");
     if (o.backend >= 0) cfg.backend = backend_kinds[o.backend];
     if (o.num_symbols) cfg.max_symbols = o.num_symbols;
+    if (o.state_dir && snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", o.state_dir) >= (int)sizeof cfg.state_dir) {
+        sym_fail(&e, "--state-dir: path too long");
+        goto fail;
+    }
+    if (o.fsync >= 0 && sym_fsync_policy_parse(fsyncs[o.fsync], &cfg.state_fsync)) goto fail;
     /* without a precision from the flags or a file, each backend gets its
      * own default: fp64 (the reference) on cpu, mixed on cuda */
     int cuda = cfg.backend == SYM_BACKEND_CUDA || (cfg.backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
@@ -127,8 +142,18 @@ int sym_cmd_play(int argc, char **argv) {
     o.po.max_line_bytes = cfg.net_max_line_bytes;
     o.po.max_output_bytes = cfg.net_max_output_bytes;
     o.po.id_window = cfg.net_id_window;
+    sym_store *store = NULL;
+    if (cfg.state_dir[0]) { /* before the engine: a directory in use or unreadable fails fast */
+        uint64_t fp;
+        if (sym_state_fingerprint(&cfg, cuda, &fp, &e) || !(store = sym_store_open(cfg.state_dir, fp, cfg.state_fsync, &e)))
+            goto fail;
+        o.po.store = store;
+    }
     sym_engine *g = sym_engine_create(&cfg, &e);
-    if (!g) goto fail;
+    if (!g) {
+        sym_store_close(store);
+        goto fail;
+    }
     sym_info("play: engine ready (%s backend); serving %s:%d", cuda ? "cuda" : "cpu", o.po.host, o.po.port);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
@@ -137,6 +162,8 @@ int sym_cmd_play(int argc, char **argv) {
     sym_play_stats st;
     int rc = sym_play_run(g, &o.po, &st, &e);
     sym_engine_destroy(g);
+    if (store) fprintf(stderr, "play: %.1f MB of state log written\n", (double)sym_store_bytes(store) / 1e6);
+    sym_store_close(store);
     fprintf(stderr,
             "play: %llu connections, %llu messages, %llu requests: %llu answered in %llu responses, %llu rejected, "
             "%llu sent again (%llu answered from the window), %llu bad messages, %llu answers kept after a disconnect\n",

@@ -32,6 +32,15 @@ void sym_config_defaults(sym_config *c) {
     c->net_max_line_bytes = SYM_NET_MAX_LINE_DEFAULT;
     c->net_max_output_bytes = SYM_NET_MAX_OUTPUT_DEFAULT;
     c->net_id_window = SYM_NET_ID_WINDOW_DEFAULT;
+    c->state_fsync = SYM_FSYNC_EVERY_S;
+}
+
+int sym_fsync_policy_parse(const char *name, sym_fsync_policy *p) {
+    if (!strcmp(name, "no")) *p = SYM_FSYNC_NO;
+    else if (!strcmp(name, "every_s")) *p = SYM_FSYNC_EVERY_S;
+    else if (!strcmp(name, "always")) *p = SYM_FSYNC_ALWAYS;
+    else return -1;
+    return 0;
 }
 
 int sym_config_set_precision(sym_config *c, const char *name, sym_err *e) {
@@ -163,10 +172,31 @@ static int parse_net(sym_config *c, const cJSON *s, sym_err *e) {
     return 0;
 }
 
+static int parse_state(sym_config *c, const cJSON *s, sym_err *e) {
+    static const char *const keys[] = {"dir", "fsync", NULL};
+    if (!cJSON_IsObject(s)) return sym_fail(e, "config key 'state': expected an object");
+    if (check_keys(s, "state", keys, e)) return -1;
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "dir"))) {
+        if (cJSON_IsNull(v)) {
+            c->state_dir[0] = '\0';
+        } else if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) >= sizeof c->state_dir) {
+            return sym_fail(e, "config key 'state.dir': expected null or a directory path (under %zu bytes)",
+                            sizeof c->state_dir);
+        } else {
+            snprintf(c->state_dir, sizeof c->state_dir, "%s", v->valuestring);
+        }
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "fsync")) &&
+        (!cJSON_IsString(v) || sym_fsync_policy_parse(v->valuestring, &c->state_fsync)))
+        return sym_fail(e, "config key 'state.fsync': expected \"no\", \"every_s\" or \"always\"");
+    return 0;
+}
+
 static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     static const char *const keys[] = {"model",     "backend",     "precision",    "tower_precision",
                                        "shards",    "max_batch",   "rows_per_symbol", "max_symbols",
-                                       "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", "net", NULL};
+                                       "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", "net", "state", NULL};
     if (!cJSON_IsObject(root)) return sym_fail(e, "config: the top level must be a JSON object");
     if (check_keys(root, "", keys, e)) return -1;
     const cJSON *v;
@@ -198,6 +228,7 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "shards")) && parse_shards(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "net")) && parse_net(c, v, e)) return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "state")) && parse_state(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "max_batch"))) {
         if (get_int(v, "max_batch", 1, 65536, &n, e)) return -1;
         c->max_batch = (int)n;

@@ -19,8 +19,10 @@
  *     "hash_seed": 0,
  *     "status_interval_s": 5,
  *     "idle_spin_us": 200,          // an idle actor polls this long before sleeping
- *     "net": {"max_line_bytes": 67108864, "max_output_bytes": 67108864, "id_window": 1000000}
+ *     "net": {"max_line_bytes": 67108864, "max_output_bytes": 67108864, "id_window": 1000000},
  *                                   // what one peer may make the game client hold (net/play.h)
+ *     "state": {"dir": null, "fsync": "every_s"}
+ *                                   // durable symbol state for play (state/store.h); null: none
  *   }
  */
 #ifndef SYM_CONFIG_H
@@ -38,6 +40,8 @@
 #define SYM_NET_ID_WINDOW_DEFAULT ((size_t)1000000)
 
 typedef enum { SYM_BACKEND_AUTO = 0, SYM_BACKEND_CPU = 1, SYM_BACKEND_CUDA = 2 } sym_backend_kind;
+/* state.fsync: when the log of steps reaches the disk (state/store.h), as Redis's appendfsync */
+typedef enum { SYM_FSYNC_NO = 0, SYM_FSYNC_EVERY_S = 1, SYM_FSYNC_ALWAYS = 2 } sym_fsync_policy;
 
 typedef struct {
     char model_dir[1024];   /* empty: synthetic */
@@ -58,6 +62,8 @@ typedef struct {
     double status_interval_s; /* 0: no status line */
     double idle_spin_us;      /* an idle actor polls this long before it sleeps */
     size_t net_max_line_bytes, net_max_output_bytes, net_id_window;
+    char state_dir[1024];         /* empty: no durable state */
+    sym_fsync_policy state_fsync; /* every_s */
 } sym_config;
 
 /* Documented defaults. */
@@ -67,6 +73,9 @@ void sym_config_defaults(sym_config *c);
  * left as it was. */
 int sym_config_parse(sym_config *c, const char *json, sym_err *e);
 int sym_config_load(sym_config *c, const char *path, sym_err *e);
+
+/* "no" | "every_s" | "always". -1 when it is none of them. */
+int sym_fsync_policy_parse(const char *name, sym_fsync_policy *p);
 
 /* "fp32" | "bf16" | "mixed" | "fp64" into per-tower precisions. */
 int sym_config_set_precision(sym_config *c, const char *name, sym_err *e);

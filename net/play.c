@@ -121,12 +121,14 @@ static void collect(play *p) {
             int here = en->conn == p->gen && p->fd >= 0;
             if (here) p->inflight--;
             if (r->status != 0) { /* refused by the engine: never accepted after all */
+                if (p->o->store && sym_store_log_refused(p->o->store, r->uid)) p->oom = 1;
                 sym_uid_window_forget(&p->seen, r->uid);
                 if (here) refuse_row(p, r->uid, r->error[0] ? r->error : "refused by the engine");
                 continue;
             }
             en->state = SYM_UID_ANSWERED;
             memcpy(en->pred, r->pred, sizeof en->pred);
+            if (p->o->store && sym_store_log_answer(p->o->store, en->sym, r->uid, en->digest, r->pred)) p->oom = 1;
             if (!here) {
                 orphans++;
                 continue;
@@ -229,10 +231,17 @@ static void serve_row(play *p, uint64_t uid, int rc, const char *why) {
         refuse_row(p, uid, e.msg);
         return;
     }
+    int32_t sym = 0;
+    if (p->o->store && ((sym = sym_store_symbol(p->o->store, p->req.symbol)) < 0 ||
+                        sym_store_log_request(p->o->store, uid, p->req.symbol, p->req.features, p->n_features))) {
+        p->oom = 1;
+        return;
+    }
     if (!(en = sym_uid_window_add(&p->seen, uid))) {
         p->oom = 1;
         return;
     }
+    en->sym = sym;
     en->digest = digest;
     en->conn = p->gen;
     en->state = SYM_UID_IN_FLIGHT;
@@ -430,6 +439,24 @@ static void backoff_wait(play *p, double s) {
     }
 }
 
+/* An id answered before this process, read back from the store's log. */
+static void recovered_answer(void *ctx, uint64_t uid, uint64_t digest, const double pred[SYM_TOWERS]) {
+    play *p = ctx;
+    sym_uid_entry *en = sym_uid_window_get(&p->seen, uid);
+    if (!en && !(en = sym_uid_window_add(&p->seen, uid))) {
+        p->oom = 1;
+        return;
+    }
+    en->digest = digest;
+    en->state = SYM_UID_ANSWERED;
+    en->conn = 0;
+    memcpy(en->pred, pred, sizeof en->pred);
+}
+
+/* Answers go out only once the log holds them: -1 (rc set) when it cannot
+ * be written. */
+static int commit(play *p, sym_err *e) { return p->o->store ? sym_store_commit(p->o->store, e) : 0; }
+
 int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_err *e) {
     play p = {.g = g, .o = o, .st = st, .fd = -1, .row_next = -1};
     memset(st, 0, sizeof *st);
@@ -443,6 +470,21 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
         return sym_fail(e, "out of memory");
     }
     int rc = 0;
+    if (o->store) {
+        if (sym_store_recover(o->store, g, recovered_answer, &p, &st->recovery, e)) {
+            sym_lr_free(&p.lr);
+            sym_uid_window_free(&p.seen);
+            return -1;
+        }
+        const sym_recovery_stats *r = &st->recovery;
+        sym_info("play: state recovered in %.2f s: %d log segments, %llu records, %llu steps replayed over %d symbols, "
+                 "%llu ids answered before, %llu requests in flight at the stop not applied, %llu torn bytes cut",
+                 r->seconds, r->segments, (unsigned long long)r->records, (unsigned long long)r->replayed, r->symbols,
+                 (unsigned long long)r->answers, (unsigned long long)r->unanswered, (unsigned long long)r->torn_bytes);
+        if (r->mismatched)
+            sym_warn("play: %llu replayed steps answered differently from the log (largest difference %.3g)",
+                     (unsigned long long)r->mismatched, r->max_diff);
+    }
     double backoff = o->backoff_min_s;
     uint64_t next_hb = 0, hb_ns = (uint64_t)(o->heartbeat_s * 1e9);
     int efd = sym_engine_ready_fd(g);
@@ -504,6 +546,10 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
                          (unsigned long long)st->score_updates, st->score_latency_ms_sum / (double)st->score_rows,
                          st->score_accuracy_sum / (double)st->score_rows);
         }
+        if (commit(&p, e)) {
+            rc = -1;
+            break;
+        }
         if (sym_outbuf_flush(&p.out, p.fd)) disconnect(&p, strerror(errno));
         else if (out_full(&p)) {
             char why[160];
@@ -517,7 +563,8 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
     }
     if (p.oom) rc = sym_fail(e, "out of memory");
     if (p.fd >= 0) {
-        sym_outbuf_flush(&p.out, p.fd); /* best effort: answers already made */
+        sym_err ce;
+        if (!rc && !commit(&p, &ce)) sym_outbuf_flush(&p.out, p.fd); /* best effort: answers already made */
         close(p.fd);
     }
     sym_lr_free(&p.lr);

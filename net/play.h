@@ -32,7 +32,13 @@
  *  - sends a heartbeat every heartbeat_s and logs score updates;
  *  - when the server goes away, reconnects with exponential backoff. Symbol
  *    states live in the engine and are kept; answers of requests from the
- *    lost connection are kept in the window for the server to ask again.
+ *    lost connection are kept in the window for the server to ask again;
+ *  - with a store (state/store.h, `--state-dir`): first rebuilds the
+ *    engine's symbols and the window of ids from its log; then logs every
+ *    accepted request, and every answer before it is sent, so that a
+ *    process killed at any point and started again goes on as if it had
+ *    not been. A log that cannot be written stops play: nothing is
+ *    answered that could be lost.
  *
  * Depends on actors/engine.h: link sym_actors (or a test double). */
 #ifndef SYM_NET_PLAY_H
@@ -43,6 +49,7 @@
 
 #include "actors/engine.h"
 #include "common/err.h"
+#include "state/store.h"
 
 #define SYM_PLAY_MAX_OTHER (16 << 20) /* messages other than inference_request are read into a tree */
 
@@ -58,6 +65,7 @@ typedef struct {
     size_t max_line_bytes;   /* longest line read; a longer one is refused, its ids named */
     size_t max_output_bytes; /* answers waiting for a server that does not read */
     size_t id_window;        /* unique_ids remembered, with their answers, for exactly-once */
+    sym_store *store;        /* optional: durable state; recovered from before serving */
 } sym_play_opts;
 
 typedef struct {
@@ -67,6 +75,7 @@ typedef struct {
     uint64_t score_updates, score_rows, errors_received, stats_updates, output_overflows;
     uint64_t reanswered, ids_reused; /* re-sent requests answered from the window; ids used again for another request */
     double score_latency_ms_sum, score_accuracy_sum;
+    sym_recovery_stats recovery; /* with a store */
 } sym_play_stats;
 
 void sym_play_opts_default(sym_play_opts *o);

@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
-#include "net/uid_map.h"
+#include "common/uid_map.h"
 
 /* What was wrong with something the client sent instead of an answer. */
 typedef enum {

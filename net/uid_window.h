@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/uid_map.h"
+#include "common/uid_map.h"
 
 enum { SYM_UID_FREE = 0, SYM_UID_IN_FLIGHT = 1, SYM_UID_ANSWERED = 2 };
 
@@ -25,7 +25,8 @@ typedef struct {
     uint64_t uid;
     uint64_t digest; /* sym_uid_digest of the request */
     double pred[4];  /* ANSWERED: the answer sent */
-    int32_t conn;    /* the connection it last came on (IN_FLIGHT: the one to answer on) */
+    int32_t conn;    /* the connection it last came on (IN_FLIGHT: the one to answer on); 0: before this process */
+    int32_t sym;     /* IN_FLIGHT, with a store: the store's handle of its symbol */
     uint8_t state;   /* SYM_UID_*; FREE: forgotten, a hole the window skips */
 } sym_uid_entry;
 

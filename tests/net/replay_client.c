@@ -55,7 +55,7 @@
 #include "net/line_reader.h"
 #include "net/protocol.h"
 #include "net/tcp.h"
-#include "net/uid_map.h"
+#include "common/uid_map.h"
 
 #define MAX_T 64
 #define MAX_IDLE 64

@@ -1,5 +1,5 @@
 /* The sliding window of unique_ids (net/uid_window.h) and the map under it
- * (net/uid_map.h, deletion by backward shift): duplicates found within the
+ * (common/uid_map.h, deletion by backward shift): duplicates found within the
  * window, memory flat under millions of ids, ids in flight never
  * forgotten; the map against a plain array under random puts and deletes. */
 #include <stdlib.h>

@@ -2,8 +2,8 @@
  * full). Ids are arbitrary 64-bit integers chosen by the server, so no array
  * indexed by id will do. Deletion shifts the probe chain back (no
  * tombstones), so a map used as a sliding window stays as fast as new. */
-#ifndef SYM_NET_UID_MAP_H
-#define SYM_NET_UID_MAP_H
+#ifndef SYM_UID_MAP_H
+#define SYM_UID_MAP_H
 
 #include <stddef.h>
 #include <stdint.h>

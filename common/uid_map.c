@@ -1,5 +1,5 @@
 /* unique_id map; see uid_map.h. */
-#include "net/uid_map.h"
+#include "common/uid_map.h"
 
 #include <stdlib.h>
 
