@@ -1,21 +1,70 @@
-/* The engine object: creation (weights once, one backend and one shard
- * actor per shard, the router), the front door (submit's validation and
- * symbol registry), the output queue behind poll() and ready_fd, and the
- * blocking control calls (migrate, rebalance) that the router completes. */
+/* The engine object: it creates the actors (weights once, one backend and
+ * one shard actor per shard, the router) and the parts they share (the
+ * mailboxes, the output queue, the control answers, the slot buffers), and
+ * is the API's side of them: submit's validation and symbol registry, poll
+ * through the output queue, and the blocking control calls (migrate,
+ * rebalance) that the router answers. It calls into the actors; they never
+ * call it. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "actors/engine_internal.h"
+#include "actors/control.h"
+#include "actors/engine.h"
+#include "actors/mailbox.h"
+#include "actors/output_queue.h"
+#include "actors/router.h"
+#include "actors/shard.h"
+#include "actors/slot_pool.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/request.h"
+#include "kernels/backend.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/split_backend.h"
+#include "kernels/weights.h"
+#include "sharding/symbol_table.h"
+
+struct sym_engine {
+    sym_config cfg;
+    sym_model_config model;
+    sym_weights w;
+    int have_weights;
+    sym_backend_factory make_backend;
+    void *factory_ctx;
+    int cpu_precision; /* for the built-in factory */
+    sym_precision cuda_prec[SYM_TOWERS];
+    int use_cuda;
+    /* weights placed on each GPU of the first shards while they are built
+     * (NULL after creation: shards added later upload from g->w) */
+    struct sym_device_weights *placed;
+
+    sym_doorbell router_bell;
+    sym_mailbox inbox; /* producers -> router, several producers */
+    int have_inbox;
+    /* shards[i] is written by the control thread before the router learns of
+     * it (through the inbox) and freed only after the router stopped it */
+    sym_shard *shards[SYM_MAX_SHARDS];
+    int n_shards; /* control-side view, under ctl_api_mu */
+    sym_router *router;
+    sym_output_queue out;
+    int have_out;
+    sym_control control;
+    sym_slot_pool slots;
+    size_t slot_bytes, state_elem_size; /* every shard's backend keeps states of this format */
+
+    /* front door: symbol registry, under front_mu */
+    pthread_mutex_t front_mu;
+    sym_symbol_table symbols;
+    atomic_llong submitted;
+    atomic_int *where; /* [max_symbols]: router's published shard of each symbol, -1 unknown */
+
+    /* control calls (migrate, rebalance): one at a time, under ctl_api_mu */
+    pthread_mutex_t ctl_api_mu;
+};
 
 /* --- the built-in backend factory ---------------------------------------- */
 
@@ -26,7 +75,14 @@ static int part_device(const sym_config *c, int shard, int part) {
 }
 
 static sym_backend *one_backend(sym_engine *g, int dev, sym_err *e) {
-    if (!g->use_cuda) return sym_cpu_backend_create(&g->w, (sym_precision)g->cpu_precision, g->cfg.max_symbols, e);
+    if (!g->use_cuda) {
+        sym_backend *b = sym_cpu_backend_create(&g->w, (sym_precision)g->cpu_precision, g->cfg.max_symbols, e);
+        if (b && sym_cpu_backend_set_threads(b, g->cfg.cpu_threads, e)) {
+            sym_backend_destroy(b);
+            return NULL;
+        }
+        return b;
+    }
     if (sym_cuda_device_weights_has(g->placed, dev))
         return sym_cuda_backend_create_placed(g->placed, g->cuda_prec, dev, g->cfg.max_symbols, g->cfg.max_batch, e);
     return sym_cuda_backend_create(&g->w, g->cuda_prec, dev, g->cfg.max_symbols, g->cfg.max_batch, e);
@@ -142,50 +198,65 @@ static sym_engine *engine_alloc(const sym_config *cfg, sym_err *e) {
         return NULL;
     }
     g->cfg = *cfg;
-    g->efd = -1;
     sym_doorbell_init(&g->router_bell);
     pthread_mutex_init(&g->front_mu, NULL);
-    pthread_mutex_init(&g->out_mu, NULL);
     pthread_mutex_init(&g->ctl_api_mu, NULL);
-    pthread_mutex_init(&g->ctl_mu, NULL);
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->out_cv, &a);
-    pthread_cond_init(&g->ctl_cv, &a);
-    pthread_condattr_destroy(&a);
+    sym_control_init(&g->control);
+    sym_slot_pool_init(&g->slots);
     atomic_init(&g->submitted, 0);
     return g;
+}
+
+/* Shard i over backend b, started; on failure b is destroyed. Shard 0's
+ * backend sets the state format; every other must keep the same, so that a
+ * state moves between any two shards as bytes. */
+static sym_shard *start_shard(sym_engine *g, int i, sym_backend *b, sym_err *e) {
+    const sym_config *c = &g->cfg;
+    if (i == 0) g->slot_bytes = b->slot_bytes, g->state_elem_size = b->state_elem_size;
+    if (b->slot_bytes != g->slot_bytes || b->state_elem_size != g->state_elem_size) {
+        sym_fail(e, "shard %d's backend (%s) keeps %zu-byte states of %zu-byte elements, shard 0's %zu of %zu", i,
+                 b->ops->name, b->slot_bytes, b->state_elem_size, g->slot_bytes, g->state_elem_size);
+        sym_backend_destroy(b);
+        return NULL;
+    }
+    sym_shard_params p = {.index = i, .n_ids = c->max_symbols, .queue_cap = c->queue_capacity,
+                          .max_batch = c->max_batch, .rows_per_symbol = c->rows_per_symbol,
+                          .features = g->model.features, .idle_spin_us = c->idle_spin_us};
+    sym_shard *s = sym_shard_create(&p, b, &g->router_bell, &g->slots, e);
+    if (!s) {
+        sym_backend_destroy(b);
+        return NULL;
+    }
+    if (sym_shard_start(s, e)) {
+        sym_shard_join_destroy(s);
+        return NULL;
+    }
+    return s;
 }
 
 static int engine_start(sym_engine *g, sym_err *e) {
     const sym_config *c = &g->cfg;
     if (sym_symbol_table_init(&g->symbols, c->max_symbols, e)) return -1;
     g->where = malloc((size_t)c->max_symbols * sizeof *g->where);
-    g->out_cap = 1024;
-    g->outq = malloc((size_t)g->out_cap * sizeof *g->outq);
-    if (!g->where || !g->outq) return sym_fail(e, "out of memory for the engine");
+    if (!g->where) return sym_fail(e, "out of memory for the engine");
     for (int i = 0; i < c->max_symbols; i++) atomic_init(&g->where[i], -1);
-    g->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (g->efd < 0) return sym_fail(e, "cannot create the engine's eventfd");
+    g->have_out = 1; /* destroy undoes a half-done init too */
+    if (sym_output_queue_init(&g->out, e)) return -1;
     if (sym_mailbox_init(&g->inbox, c->queue_capacity, 1, &g->router_bell, e)) return -1;
-    if (sym_router_create(g, e)) return -1;
+    g->have_inbox = 1;
     for (int i = 0; i < c->shard_count; i++) {
         sym_backend *b = g->make_backend(g->factory_ctx, i, e);
         if (!b) return sym_failctx(e, "shard %d", i);
-        if (!(g->shards[i] = sym_shard_create(g, i, b, e))) {
-            sym_backend_destroy(b);
-            return -1;
-        }
+        if (!(g->shards[i] = start_shard(g, i, b, e))) return -1;
         g->n_shards = i + 1;
-        if (sym_shard_start(g->shards[i], e)) return -1;
     }
     /* every shard has built its weights: the placed copies go */
     sym_cuda_device_weights_free(g->placed);
     g->placed = NULL;
-    if (pthread_create(&g->router_thread, NULL, sym_router_main, g)) return sym_fail(e, "cannot start the router thread");
-    g->router_started = 1;
-    return 0;
+    sym_router_links links = {.cfg = &g->cfg, .inbox = &g->inbox, .bell = &g->router_bell, .shards = g->shards,
+                              .where = g->where, .out = &g->out, .control = &g->control, .slots = &g->slots};
+    if (!(g->router = sym_router_create(&links, e))) return -1;
+    return sym_router_start(g->router, e);
 }
 
 sym_engine *sym_engine_create_with(const sym_config *cfg, const sym_model_config *model, sym_backend_factory make,
@@ -214,39 +285,29 @@ sym_engine *sym_engine_create(const sym_config *cfg, sym_err *e) {
 
 void sym_engine_destroy(sym_engine *g) {
     if (!g) return;
-    if (g->router_started) {
-        sym_msg m = {.type = SYM_MSG_SHUTDOWN};
-        sym_mailbox_push(&g->inbox, &m);
-        pthread_join(g->router_thread, NULL);
-    } else {
-        /* the router never ran: stop the shards ourselves (we are their only producer now) */
-        for (int i = 0; i < g->n_shards; i++) {
-            sym_msg m = {.type = SYM_MSG_STOP};
-            if (g->shards[i] && g->shards[i]->started) sym_mailbox_push(&g->shards[i]->inbox, &m);
-        }
-    }
+    /* a running router stops the shards; else we are their only producer
+     * (shards[0..n_shards-1] have all started: start_shard) */
+    if (!sym_router_stop(g->router))
+        for (int i = 0; i < g->n_shards; i++) sym_shard_stop(g->shards[i]);
+    sym_router_destroy(g->router);
     for (int i = 0; i < g->n_shards; i++) sym_shard_join_destroy(g->shards[i]);
-    sym_router_destroy(g);
-    if (g->inbox.buf) sym_mailbox_destroy(&g->inbox);
-    if (g->efd >= 0) close(g->efd);
+    if (g->have_inbox) sym_mailbox_destroy(&g->inbox);
+    if (g->have_out) sym_output_queue_destroy(&g->out);
     sym_symbol_table_free(&g->symbols);
     free(g->where);
-    free(g->outq);
     sym_cuda_device_weights_free(g->placed);
     if (g->have_weights) sym_weights_free(&g->w);
+    sym_slot_pool_destroy(&g->slots);
+    sym_control_destroy(&g->control);
     sym_doorbell_destroy(&g->router_bell);
     pthread_mutex_destroy(&g->front_mu);
-    pthread_mutex_destroy(&g->out_mu);
     pthread_mutex_destroy(&g->ctl_api_mu);
-    pthread_mutex_destroy(&g->ctl_mu);
-    pthread_cond_destroy(&g->out_cv);
-    pthread_cond_destroy(&g->ctl_cv);
     free(g);
 }
 
 const sym_model_config *sym_engine_model(const sym_engine *g) { return &g->model; }
 
-/* --- the front door --------------------------------------------------------- */
+/* --- the front door and the output ------------------------------------------ */
 
 int sym_engine_submit(sym_engine *g, const sym_request *r, sym_err *e) {
     size_t len = strnlen(r->symbol, sizeof r->symbol);
@@ -272,97 +333,21 @@ int sym_engine_submit(sym_engine *g, const sym_request *r, sym_err *e) {
     return 0;
 }
 
-/* --- the output queue ------------------------------------------------------- */
-
-void sym_engine_publish(sym_engine *g, const sym_prediction *p, int n) {
-    pthread_mutex_lock(&g->out_mu);
-    if (g->out_len + n > g->out_cap) {
-        long long cap = g->out_cap;
-        while (cap < g->out_len + n) cap *= 2;
-        sym_prediction *q = malloc((size_t)cap * sizeof *q);
-        if (!q) { /* no silent drop: this is fatal */
-            sym_error("out of memory for %lld waiting predictions", cap);
-            abort();
-        }
-        for (long long i = 0; i < g->out_len; i++) q[i] = g->outq[(g->out_head + i) % g->out_cap];
-        free(g->outq);
-        g->outq = q, g->out_cap = cap, g->out_head = 0;
-    }
-    for (int i = 0; i < n; i++) g->outq[(g->out_head + g->out_len + i) % g->out_cap] = p[i];
-    g->out_len += n;
-    g->completed += n;
-    uint64_t one = 1;
-    if (write(g->efd, &one, sizeof one) < 0) { /* EAGAIN: the counter is already non-zero, so readable */
-    }
-    pthread_cond_broadcast(&g->out_cv);
-    pthread_mutex_unlock(&g->out_mu);
-}
-
-static void deadline_in(struct timespec *ts, int ms) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) ts->tv_sec++, ts->tv_nsec -= 1000000000L;
-}
-
 int sym_engine_poll(sym_engine *g, sym_prediction *out, int max, int timeout_ms) {
-    struct timespec until;
-    if (timeout_ms > 0) deadline_in(&until, timeout_ms);
-    pthread_mutex_lock(&g->out_mu);
-    while (!g->out_len && timeout_ms != 0) {
-        if (timeout_ms < 0) pthread_cond_wait(&g->out_cv, &g->out_mu);
-        else if (pthread_cond_timedwait(&g->out_cv, &g->out_mu, &until)) break;
-    }
-    int n = 0;
-    for (; n < max && g->out_len; n++) {
-        out[n] = g->outq[g->out_head];
-        g->out_head = (g->out_head + 1) % g->out_cap;
-        g->out_len--;
-    }
-    /* the fd is readable exactly while predictions wait */
-    uint64_t v;
-    if (!g->out_len) {
-        if (read(g->efd, &v, sizeof v) < 0) { /* EAGAIN: already clear */
-        }
-    } else {
-        v = 1;
-        if (write(g->efd, &v, sizeof v) < 0) {
-        }
-    }
-    pthread_mutex_unlock(&g->out_mu);
-    return n;
+    return sym_output_queue_poll(&g->out, out, max, timeout_ms);
 }
 
-int sym_engine_ready_fd(const sym_engine *g) { return g->efd; }
+int sym_engine_ready_fd(const sym_engine *g) { return g->out.efd; }
 
-void sym_engine_drain(sym_engine *g) {
-    long long target = atomic_load(&g->submitted);
-    pthread_mutex_lock(&g->out_mu);
-    while (g->completed < target) pthread_cond_wait(&g->out_cv, &g->out_mu);
-    pthread_mutex_unlock(&g->out_mu);
-}
+void sym_engine_drain(sym_engine *g) { sym_output_queue_wait_completed(&g->out, atomic_load(&g->submitted)); }
 
 /* --- control calls ---------------------------------------------------------- */
 
-void sym_engine_control_done(sym_engine *g, uint64_t token, int rc, const char *err) {
-    pthread_mutex_lock(&g->ctl_mu);
-    g->ctl_done = token;
-    g->ctl_rc = rc;
-    snprintf(g->ctl_err, sizeof g->ctl_err, "%s", err ? err : "");
-    pthread_cond_broadcast(&g->ctl_cv);
-    pthread_mutex_unlock(&g->ctl_mu);
-}
-
 /* Sends a control message and waits for the router's answer (ctl_api_mu held). */
 static int control(sym_engine *g, sym_msg *m, sym_err *e) {
-    m->token = ++g->ctl_next;
+    m->token = sym_control_token(&g->control);
     sym_mailbox_push(&g->inbox, m);
-    pthread_mutex_lock(&g->ctl_mu);
-    while (g->ctl_done != m->token) pthread_cond_wait(&g->ctl_cv, &g->ctl_mu);
-    int rc = g->ctl_rc;
-    if (rc) sym_fail(e, "%s", g->ctl_err);
-    pthread_mutex_unlock(&g->ctl_mu);
-    return rc;
+    return sym_control_wait(&g->control, m->token, e);
 }
 
 static int symbol_id(sym_engine *g, const char *symbol) {
@@ -392,25 +377,18 @@ int sym_engine_rebalance(sym_engine *g, int n_shards, sym_err *e) {
     pthread_mutex_lock(&g->ctl_api_mu);
     int old = g->n_shards, rc = 0;
     /* new shards exist (and run) before the router may place anything on them */
-    for (int i = old; i < n_shards && !rc; i++) {
+    for (int i = old; i < n_shards; i++) {
         sym_backend *b = g->make_backend(g->factory_ctx, i, e);
-        if (!b) {
+        if (!b || !(g->shards[i] = start_shard(g, i, b, e))) {
             rc = sym_failctx(e, "rebalance: shard %d", i);
             break;
         }
-        if (!(g->shards[i] = sym_shard_create(g, i, b, e))) {
-            sym_backend_destroy(b);
-            rc = -1;
-            break;
-        }
-        if (sym_shard_start(g->shards[i], e)) rc = -1;
-        g->n_shards = i + 1; /* joined at destroy even when it failed to start */
+        g->n_shards = i + 1;
     }
     if (rc) {
         /* the router never heard of them: stop them ourselves */
         for (int i = old; i < g->n_shards; i++) {
-            sym_msg stop = {.type = SYM_MSG_STOP};
-            if (g->shards[i]->started) sym_mailbox_push(&g->shards[i]->inbox, &stop);
+            sym_shard_stop(g->shards[i]);
             sym_shard_join_destroy(g->shards[i]);
             g->shards[i] = NULL;
         }
@@ -420,7 +398,9 @@ int sym_engine_rebalance(sym_engine *g, int n_shards, sym_err *e) {
     }
     sym_msg m = {.type = SYM_MSG_REBALANCE, .shard = n_shards};
     rc = control(g, &m, e);
-    /* the router stopped the shards beyond n_shards after moving their symbols away */
+    /* the router stopped the shards beyond n_shards after moving their
+     * symbols away; after a failed move it stopped none */
+    if (rc && n_shards < old) n_shards = old;
     for (int i = n_shards; i < old; i++) {
         sym_shard_join_destroy(g->shards[i]);
         g->shards[i] = NULL;
@@ -428,6 +408,52 @@ int sym_engine_rebalance(sym_engine *g, int n_shards, sym_err *e) {
     g->n_shards = n_shards;
     pthread_mutex_unlock(&g->ctl_api_mu);
     return rc;
+}
+
+size_t sym_engine_slot_bytes(const sym_engine *g) { return g->slot_bytes; }
+
+/* EXPORT_SYMBOL or IMPORT_SYMBOL of symbol id through a pool buffer: the
+ * router's answer (1 or 0 for an export, 0 for an import), or -1. */
+static int slot_call(sym_engine *g, int type, int id, const char *symbol, void *out, const void *in, sym_err *e) {
+    pthread_mutex_lock(&g->ctl_api_mu);
+    int rc, buf = sym_slot_pool_acquire(&g->slots);
+    void *dst = NULL;
+    if (buf < 0) rc = sym_fail(e, "every slot buffer is lent");
+    else if (in && !(dst = sym_slot_pool_reserve(&g->slots, buf, g->slot_bytes)))
+        rc = sym_fail(e, "out of memory for a %zu-byte state", g->slot_bytes);
+    else {
+        if (in) memcpy(dst, in, g->slot_bytes);
+        sym_msg m = {.type = type, .sym = id};
+        m.u.io.buf = buf;
+        snprintf(m.u.io.symbol, sizeof m.u.io.symbol, "%s", symbol);
+        rc = control(g, &m, e);
+        size_t len = 0;
+        const void *src = sym_slot_pool_bytes(&g->slots, buf, &len);
+        if (rc == 1 && len != g->slot_bytes) rc = sym_fail(e, "exported %zu bytes, not %zu", len, g->slot_bytes);
+        else if (rc == 1) memcpy(out, src, len);
+    }
+    sym_slot_pool_release(&g->slots, buf);
+    pthread_mutex_unlock(&g->ctl_api_mu);
+    return rc;
+}
+
+int sym_engine_export_symbol(sym_engine *g, const char *symbol, void *buf, sym_err *e) {
+    int id = symbol_id(g, symbol);
+    if (id < 0) return 0;
+    int rc = slot_call(g, SYM_MSG_EXPORT_SYMBOL, id, symbol, buf, NULL, e);
+    return rc < 0 ? sym_failctx(e, "exporting '%s'", symbol) : rc;
+}
+
+int sym_engine_import_symbol(sym_engine *g, const char *symbol, const void *state, sym_err *e) {
+    size_t len = strnlen(symbol, SYM_SYMBOL_MAX + 1);
+    if (len > SYM_SYMBOL_MAX) return sym_fail(e, "import: symbol longer than %d bytes", SYM_SYMBOL_MAX);
+    if (sym_symbol_check(symbol, len, e)) return sym_failctx(e, "import");
+    pthread_mutex_lock(&g->front_mu);
+    int id = sym_symbol_table_intern(&g->symbols, symbol, e);
+    pthread_mutex_unlock(&g->front_mu);
+    if (id < 0) return sym_failctx(e, "import");
+    return slot_call(g, SYM_MSG_IMPORT_SYMBOL, id, symbol, NULL, state, e) < 0 ? sym_failctx(e, "importing '%s'", symbol)
+                                                                             : 0;
 }
 
 int sym_engine_symbol_shard(sym_engine *g, const char *symbol) {

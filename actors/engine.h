@@ -13,6 +13,7 @@
 #ifndef SYM_ENGINE_H
 #define SYM_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -41,11 +42,35 @@ int sym_engine_ready_fd(const sym_engine *g);
 /* Moves one symbol's state to another shard while the stream runs. */
 int sym_engine_migrate(sym_engine *g, const char *symbol, int to_shard, sym_err *e);
 
-/* Changes the shard count; migrates exactly the symbols whose hash moved. */
+/* Changes the shard count; migrates exactly the symbols whose hash moved.
+ * When a migration fails (-1, the first failure in e), the other symbols
+ * still move, and a smaller count does not take effect: no shard is
+ * removed. */
 int sym_engine_rebalance(sym_engine *g, int n_shards, sym_err *e);
 
 /* Waits until every submitted request has its prediction queued. */
 void sym_engine_drain(sym_engine *g);
+
+/* Bytes of one symbol's state: the slot format of every shard's backend
+ * (kernels/backend.h; the header of kernels/state_layout.h, where the
+ * backend follows it, starts with the symbol's step count). */
+size_t sym_engine_slot_bytes(const sym_engine *g);
+
+/* Copies a symbol's state into buf (sym_engine_slot_bytes bytes) as it is
+ * between two steps of the shard that owns it, which copies it on its own
+ * thread and goes on serving. Returns 1 when copied, 0 when the engine
+ * holds no state for the symbol (never submitted, or every request of it
+ * refused), -1 with the reason in e. Waits for a migration or rebalance in
+ * progress (one control call at a time). */
+int sym_engine_export_symbol(sym_engine *g, const char *symbol, void *buf, sym_err *e);
+
+/* Sets a symbol's state to state (sym_engine_slot_bytes bytes, as
+ * exported), adding the symbol like a submit does (its syntax and the
+ * max_symbols capacity are checked). Requests of the symbol submitted
+ * before the call step on the state they found, those after it on this one.
+ * Returns 0, or -1 with the reason in e (a refused state, a full
+ * max_symbols, or the backend's own import error). */
+int sym_engine_import_symbol(sym_engine *g, const char *symbol, const void *state, sym_err *e);
 
 const sym_model_config *sym_engine_model(const sym_engine *g);
 void sym_engine_destroy(sym_engine *g);

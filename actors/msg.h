@@ -1,12 +1,14 @@
 /* The one message type every mailbox carries. Plain data only: ids, numbers
  * and inline arrays, never a pointer into another actor's memory, so that a
- * shard could later live in another process behind a socket. */
+ * shard could later live in another process behind a socket. A slot's
+ * state travels in a host buffer of the slot pool (slot_pool.h), which a
+ * message names by index. */
 #ifndef SYM_MSG_H
 #define SYM_MSG_H
 
 #include <stdint.h>
 
-#include "actors/engine.h"
+#include "common/request.h"
 
 typedef enum {
     /* producer -> router */
@@ -14,16 +16,35 @@ typedef enum {
     SYM_MSG_MIGRATE,     /* sym -> shard; token */
     SYM_MSG_REBALANCE,   /* shard = new count; token */
     SYM_MSG_SHUTDOWN,
+    SYM_MSG_EXPORT_SYMBOL, /* sym, token, io.buf: the symbol's state into the buffer */
+    SYM_MSG_IMPORT_SYMBOL, /* sym, token, io.buf, io.symbol: the buffer into the symbol's state */
     /* router -> shard */
     SYM_MSG_STEP_REQ,    /* req, sym: join the symbol's queue */
-    SYM_MSG_DRAIN_PARK,  /* sym: finish its queued requests, then park and report its slot */
-    SYM_MSG_ALLOC_PARK,  /* sym: allocate and reset a slot for it, then park and report the slot */
-    SYM_MSG_RESUME,      /* sym >= 0: release that symbol's slot (it moved away); then step again */
+    SYM_MSG_EXPORT,      /* sym, token, io.buf, io.after_queued: copy sym's state into the buffer, on the shard's
+                          * thread between two steps: now, or once sym's queued requests are stepped */
+    SYM_MSG_IMPORT,      /* sym, token, io.buf, io.after_queued: give sym a slot here (or keep its own) holding
+                          * the buffer's bytes; now, or once sym's queued requests are stepped */
+    SYM_MSG_RELEASE,     /* sym: free sym's slot (its state lives on elsewhere); ignored while sym has requests here */
     SYM_MSG_STOP,
     /* shard -> router */
     SYM_MSG_DONE,        /* pred, sym, stats */
-    SYM_MSG_PARKED,      /* sym, slot (-1: failed, error in pred.error) */
+    SYM_MSG_EXPORTED,    /* sym, slot, token, io: the answer to EXPORT (io.buf as sent) */
+    SYM_MSG_IMPORTED,    /* sym, slot, token, io: the answer to IMPORT (io.buf as sent) */
 } sym_msg_type;
+
+/* EXPORT / IMPORT and their answers. The buffer stays the sender's: the
+ * shard touches it only between taking the request and sending the answer. */
+typedef struct {
+    int32_t buf;          /* index in the slot pool */
+    int32_t after_queued; /* EXPORT, IMPORT: 1 waits for sym's queued requests (one such message waits per shard
+                           * at most: a second is refused) */
+    int32_t status;       /* answers: 0 done; 1 (EXPORTED) no state for sym here, the buffer is untouched;
+                           * -1 failed, error says why (a refused IMPORT gives sym no new slot) */
+    int64_t steps;        /* EXPORTED: the state's step count (the slot header of state_layout.h), -1 when the
+                           * backend's slots have no such header */
+    char error[160];
+    char symbol[SYM_SYMBOL_MAX + 1]; /* IMPORT_SYMBOL: its name (the router places a symbol new to it by name) */
+} sym_slot_io;
 
 typedef struct sym_msg {
     int type;
@@ -37,6 +58,7 @@ typedef struct sym_msg {
     union {
         sym_request req;
         sym_prediction pred;
+        sym_slot_io io;
     } u;
 } sym_msg;
 

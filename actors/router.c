@@ -9,25 +9,42 @@
  * router never blocks on a shard; only the producers are pushed back (the
  * router stops reading their mailbox while its own pool is full).
  *
- * Migration of symbol s from shard A to B, one at a time:
+ * Migration of symbol s from shard A to B, one at a time, by messages: the
+ * router asks, each shard touches only its own backend, on its own thread,
+ * and the state travels in a host buffer of the slot pool.
  *  1. s's new requests are held here (hold queue), in order;
- *  2. once none of s's requests wait here for credit, DRAIN_PARK(s) goes to A
- *     (after every request of s already sent: mailboxes are FIFO) and
- *     ALLOC_PARK(s) to B;
- *  3. both answer PARKED with their slot and stop touching their backend;
- *  4. the router copies the slot (sym_backend_copy_slot), RESUMEs both (A
- *     frees its slot), moves s to B, and sends the held requests to B in order.
+ *  2. once none of s's requests wait here for A's credit, EXPORT(s, after
+ *     its queued requests) goes to A: mailboxes are FIFO, so A has every
+ *     request of s already sent; it steps them (and its other symbols as
+ *     usual), then copies s's slot into the buffer and answers EXPORTED;
+ *  3. IMPORT(s) goes to B, which gives s a slot holding those bytes and
+ *     answers IMPORTED;
+ *  4. RELEASE(s) goes to A (A frees the slot), s moves to B, and the held
+ *     requests go to B in order.
  * Nothing is lost (every request is in exactly one queue), duplicated or
- * reordered (A finished all of s's requests before B got any).
+ * reordered (A stepped all of s's requests before B got any). Neither shard
+ * stops stepping its other symbols. On a failure (export or import error,
+ * no free slot on B) s stays on A, whose slot was never touched, and its
+ * held requests go back to A.
  *
  * Rebalance to N shards: every known symbol whose placement under N differs
  * from where it lives is migrated as above; shards beyond N are stopped once
- * the last migration is done. */
+ * the last migration is done. When a migration failed, no shard is stopped
+ * (its symbol may live on one) and the count stays the larger one.
+ *
+ * The engine's export_symbol and import_symbol are jobs too, in the same
+ * queue (so never during a move of their symbol): an export asks the
+ * symbol's shard for its state as it is between two steps; an import holds
+ * the symbol's new requests like a move, waits for its requests here to
+ * reach the shard, and sends IMPORT (after the symbol's queued requests),
+ * placing a symbol it has not seen by its name. Both use the caller's pool
+ * buffer. */
+#include "actors/router.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/engine_internal.h"
 #include "actors/status.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -35,13 +52,26 @@
 
 #define OUT_BATCH 256
 
+/* What the router does one at a time, in order: a migration (of a
+ * MIGRATE or a REBALANCE), or a symbol's state copied out (EXPORT_SYMBOL)
+ * or in (IMPORT_SYMBOL) for the caller, through the caller's buffer. */
+enum { JOB_MOVE, JOB_EXPORT, JOB_IMPORT };
 typedef struct {
-    int sym, to;
+    int kind;
+    int sym, to; /* to: a move's target */
+    int buf;     /* an export's or import's buffer (the caller's) */
     uint64_t token;
     int of_rebalance;
-} migration_job;
+} router_job;
 
-typedef struct router_state {
+/* where the running job is */
+enum { JOB_WAIT_CREDIT, JOB_EXPORTING, JOB_IMPORTING };
+
+struct sym_router {
+    sym_router_links l;
+    pthread_t thread;
+    int started;
+    sym_mailbox *to_shard[SYM_MAX_SHARDS], *from_shard[SYM_MAX_SHARDS]; /* NULL: no such shard now */
     sym_shard_map map;
     int n_ids, cap;
     int n_shards, n_live; /* placement count; shards still polled (>= n_shards while shrinking) */
@@ -55,16 +85,12 @@ typedef struct router_state {
     int inflight[SYM_MAX_SHARDS];
     int w_head[SYM_MAX_SHARDS], w_tail[SYM_MAX_SHARDS], w_len[SYM_MAX_SHARDS];
     /* migrations */
-    migration_job *jobs;
+    router_job *jobs;
     int jobs_head, jobs_len, jobs_cap;
-    int active;            /* a job is running */
-    migration_job job;
-    int phase;             /* 0 waiting for credit queue, 1 waiting for PARKED */
-    int parked_a, parked_b;
-    int32_t slot_a, slot_b;
-    char park_err[160];
-    int job_rc;
-    char job_err[512];
+    int active; /* a job is running */
+    router_job job;
+    int phase, from, buf; /* from: where the symbol lived when the job started */
+    uint64_t job_serial;  /* the token of the running job's last slot message */
     /* rebalance */
     uint64_t rb_token;
     int rb_pending, rb_active, rb_rc;
@@ -74,17 +100,32 @@ typedef struct router_state {
     int n_out;
     sym_status status;
     int quit;
-} router_state;
+};
 
-int sym_router_create(struct sym_engine *g, sym_err *e) {
-    router_state *r = calloc(1, sizeof *r);
-    if (!r) return sym_fail(e, "out of memory for the router");
-    g->router = r;
-    r->n_ids = g->cfg.max_symbols;
-    r->cap = g->cfg.queue_capacity;
-    r->n_shards = r->n_live = g->cfg.shard_count;
-    r->jobs_cap = r->n_ids + 4;
-    if (sym_shard_map_init(&r->map, r->n_ids, r->n_shards, g->cfg.hash_seed, e)) return -1;
+/* Takes the mailboxes of shards 0..n-1 that it does not have yet. */
+static void link_shards(sym_router *r, int n) {
+    for (int i = 0; i < n; i++) {
+        if (r->to_shard[i]) continue;
+        r->to_shard[i] = sym_shard_inbox(r->l.shards[i]);
+        r->from_shard[i] = sym_shard_outbox(r->l.shards[i]);
+    }
+}
+
+sym_router *sym_router_create(const sym_router_links *l, sym_err *e) {
+    sym_router *r = calloc(1, sizeof *r);
+    if (!r) {
+        sym_fail(e, "out of memory for the router");
+        return NULL;
+    }
+    r->l = *l;
+    r->n_ids = l->cfg->max_symbols;
+    r->cap = l->cfg->queue_capacity;
+    r->n_shards = r->n_live = l->cfg->shard_count;
+    r->jobs_cap = r->n_ids + 4; /* a rebalance's moves, and one control call */
+    if (sym_shard_map_init(&r->map, r->n_ids, r->n_shards, l->cfg->hash_seed, e)) {
+        free(r);
+        return NULL;
+    }
     r->loc = malloc((size_t)r->n_ids * sizeof(int));
     r->moving = calloc((size_t)r->n_ids, sizeof(int));
     r->waiting = calloc((size_t)r->n_ids, sizeof(int));
@@ -95,28 +136,29 @@ int sym_router_create(struct sym_engine *g, sym_err *e) {
     r->pool_next = malloc((size_t)r->cap * sizeof(int));
     r->jobs = malloc((size_t)r->jobs_cap * sizeof *r->jobs);
     if (!r->loc || !r->moving || !r->waiting || !r->h_head || !r->h_tail || !r->pool || !r->pool_sym ||
-        !r->pool_next || !r->jobs)
-        return sym_fail(e, "out of memory for the router");
+        !r->pool_next || !r->jobs) {
+        sym_router_destroy(r);
+        sym_fail(e, "out of memory for the router");
+        return NULL;
+    }
     for (int i = 0; i < r->n_ids; i++) r->loc[i] = -1, r->h_head[i] = -1;
     for (int i = 0; i < r->cap; i++) r->pool_next[i] = i + 1 < r->cap ? i + 1 : -1;
     for (int i = 0; i < SYM_MAX_SHARDS; i++) r->w_head[i] = -1;
-    sym_status_init(&r->status, g->cfg.status_interval_s, sym_now_ns());
-    return 0;
+    sym_status_init(&r->status, l->cfg->status_interval_s, sym_now_ns());
+    return r;
 }
 
-void sym_router_destroy(struct sym_engine *g) {
-    router_state *r = g->router;
+void sym_router_destroy(sym_router *r) {
     if (!r) return;
     sym_shard_map_free(&r->map);
     free(r->loc), free(r->moving), free(r->waiting), free(r->h_head), free(r->h_tail);
     free(r->pool), free(r->pool_sym), free(r->pool_next), free(r->jobs);
     free(r);
-    g->router = NULL;
 }
 
 /* --- request pool and queues --------------------------------------------- */
 
-static int pool_take(router_state *r, int sym, const sym_request *q) {
+static int pool_take(sym_router *r, int sym, const sym_request *q) {
     int i = r->pool_free;
     r->pool_free = r->pool_next[i];
     r->pool_used++;
@@ -126,35 +168,35 @@ static int pool_take(router_state *r, int sym, const sym_request *q) {
     return i;
 }
 
-static void pool_give(router_state *r, int i) {
+static void pool_give(sym_router *r, int i) {
     r->pool_next[i] = r->pool_free;
     r->pool_free = i;
     r->pool_used--;
 }
 
-static void send_to_shard(struct sym_engine *g, router_state *r, int shard, int sym, const sym_request *q) {
+static void send_to_shard(sym_router *r, int shard, int sym, const sym_request *q) {
     sym_msg m = {.type = SYM_MSG_STEP_REQ, .sym = sym, .shard = shard};
     m.u.req = *q;
-    sym_mailbox_push(&g->shards[shard]->inbox, &m); /* never blocks: credit */
+    sym_mailbox_push(r->to_shard[shard], &m); /* never blocks: credit */
     r->inflight[shard]++;
 }
 
 /* Sends what the shard's credit allows from its waiting queue, in order. */
-static void flush_waiting(struct sym_engine *g, router_state *r, int shard) {
+static void flush_waiting(sym_router *r, int shard) {
     while (r->w_len[shard] && r->inflight[shard] < r->cap) {
         int i = r->w_head[shard];
         r->w_head[shard] = r->pool_next[i];
         r->w_len[shard]--;
         r->waiting[r->pool_sym[i]]--;
-        send_to_shard(g, r, shard, r->pool_sym[i], &r->pool[i]);
+        send_to_shard(r, shard, r->pool_sym[i], &r->pool[i]);
         pool_give(r, i);
     }
 }
 
 /* A request whose symbol has a place and is not moving. */
-static void route(struct sym_engine *g, router_state *r, int sym, const sym_request *q) {
+static void route(sym_router *r, int sym, const sym_request *q) {
     int shard = r->loc[sym];
-    if (!r->w_len[shard] && r->inflight[shard] < r->cap) return send_to_shard(g, r, shard, sym, q);
+    if (!r->w_len[shard] && r->inflight[shard] < r->cap) return send_to_shard(r, shard, sym, q);
     int i = pool_take(r, sym, q);
     if (r->w_len[shard]++) r->pool_next[r->w_tail[shard]] = i;
     else r->w_head[shard] = i;
@@ -162,29 +204,31 @@ static void route(struct sym_engine *g, router_state *r, int sym, const sym_requ
     r->waiting[sym]++;
 }
 
-static void on_request(struct sym_engine *g, router_state *r, int sym, const sym_request *q) {
+static void place(sym_router *r, int sym, int shard) {
+    r->loc[sym] = shard;
+    atomic_store_explicit(&r->l.where[sym], shard, memory_order_relaxed);
+}
+
+static void on_request(sym_router *r, int sym, const sym_request *q) {
     if (r->loc[sym] < 0) {
         sym_shard_map_add(&r->map, sym, q->symbol);
-        r->loc[sym] = sym_shard_map_owner(&r->map, sym);
-        atomic_store_explicit(&g->where[sym], r->loc[sym], memory_order_relaxed);
+        place(r, sym, sym_shard_map_owner(&r->map, sym));
     }
-    if (!r->moving[sym]) return route(g, r, sym, q);
+    if (!r->moving[sym]) return route(r, sym, q);
     int i = pool_take(r, sym, q);
     if (r->h_head[sym] >= 0) r->pool_next[r->h_tail[sym]] = i;
     else r->h_head[sym] = i;
     r->h_tail[sym] = i;
 }
 
-/* --- migration ------------------------------------------------------------ */
+/* --- jobs: migrations, and a symbol's state out or in ----------------------- */
 
-static void push_job(router_state *r, int sym, int to, uint64_t token, int of_rebalance) {
-    r->jobs[(r->jobs_head + r->jobs_len++) % r->jobs_cap] = (migration_job){sym, to, token, of_rebalance};
-}
+static void push_job(sym_router *r, router_job j) { r->jobs[(r->jobs_head + r->jobs_len++) % r->jobs_cap] = j; }
 
-static void job_finished(struct sym_engine *g, router_state *r, int rc, const char *err) {
+static void job_finished(sym_router *r, int rc, const char *err) {
     r->active = 0;
     if (!r->job.of_rebalance) {
-        sym_engine_control_done(g, r->job.token, rc, err);
+        sym_control_answer(r->l.control, r->job.token, rc, err);
         return;
     }
     if (rc && !r->rb_rc) {
@@ -194,88 +238,125 @@ static void job_finished(struct sym_engine *g, router_state *r, int rc, const ch
     r->rb_pending--;
 }
 
-static void start_job(struct sym_engine *g, router_state *r) {
+static void send_ctl(sym_router *r, int shard, int type, int sym) {
+    sym_msg m = {.type = type, .sym = sym, .shard = shard};
+    sym_mailbox_push(r->to_shard[shard], &m); /* control has its own headroom beyond credit */
+}
+
+static void send_slot_msg(sym_router *r, int shard, int type, int after_queued) {
+    sym_msg m = {.type = type, .sym = r->job.sym, .shard = shard, .token = ++r->job_serial};
+    m.u.io.buf = r->buf;
+    m.u.io.after_queued = after_queued;
+    sym_mailbox_push(r->to_shard[shard], &m);
+}
+
+static void start_job(sym_router *r) {
     r->job = r->jobs[r->jobs_head];
     r->jobs_head = (r->jobs_head + 1) % r->jobs_cap;
     r->jobs_len--;
     r->active = 1;
     int sym = r->job.sym;
-    if (r->loc[sym] < 0) { /* never routed: placement is all there is to change */
-        sym_shard_map_set_override(&r->map, sym, r->job.to);
-        return job_finished(g, r, 0, "");
+    r->from = r->loc[sym];
+    r->buf = r->job.kind == JOB_MOVE ? -1 : r->job.buf; /* a move borrows its own when it starts copying */
+    r->phase = JOB_WAIT_CREDIT;
+    switch (r->job.kind) {
+    case JOB_MOVE:
+        if (r->from < 0) { /* never routed: placement is all there is to change */
+            sym_shard_map_set_override(&r->map, sym, r->job.to);
+            return job_finished(r, 0, "");
+        }
+        if (r->from == r->job.to) return job_finished(r, 0, "");
+        r->moving[sym] = 1;
+        return;
+    case JOB_EXPORT: /* the state as it is between two steps: no need to wait for anything */
+        if (r->from < 0) return job_finished(r, 0, "");
+        send_slot_msg(r, r->from, SYM_MSG_EXPORT, 0);
+        r->phase = JOB_EXPORTING;
+        return;
+    case JOB_IMPORT: r->moving[sym] = 1; return; /* placed when its message came */
     }
-    if (r->loc[sym] == r->job.to) return job_finished(g, r, 0, "");
-    r->moving[sym] = 1;
-    r->phase = 0;
 }
 
-static void send_ctl(struct sym_engine *g, int shard, int type, int sym) {
-    sym_msg m = {.type = type, .sym = sym, .shard = shard};
-    sym_mailbox_push(&g->shards[shard]->inbox, &m); /* control has its own headroom beyond credit */
-}
-
-static void release_held(struct sym_engine *g, router_state *r, int sym) {
+/* held requests go where the symbol lives */
+static void release_held(sym_router *r, int sym) {
     r->moving[sym] = 0;
     for (int i = r->h_head[sym]; i >= 0;) {
         int next = r->pool_next[i];
         sym_request q = r->pool[i];
         pool_give(r, i);
-        route(g, r, sym, &q);
+        route(r, sym, &q);
         i = next;
     }
     r->h_head[sym] = -1;
 }
 
-static void advance_job(struct sym_engine *g, router_state *r) {
-    if (!r->active) {
-        if (!r->jobs_len) return;
-        start_job(g, r);
-        if (!r->active) return;
-    }
-    int sym = r->job.sym, a = r->loc[sym], b = r->job.to;
-    if (r->phase == 0) {
-        if (r->waiting[sym]) return; /* some of its requests still wait here for A's credit */
-        r->parked_a = r->parked_b = 0;
-        r->park_err[0] = 0;
-        send_ctl(g, a, SYM_MSG_DRAIN_PARK, sym);
-        send_ctl(g, b, SYM_MSG_ALLOC_PARK, sym);
-        r->phase = 1;
-        return;
-    }
-    if (!r->parked_a || !r->parked_b) return;
-    sym_err e = {{0}};
-    int rc = 0;
-    if (r->slot_b < 0) rc = sym_fail(&e, "cannot migrate: %s", r->park_err);
-    else if (r->slot_a >= 0 &&
-             sym_backend_copy_slot(g->shards[a]->backend, r->slot_a, g->shards[b]->backend, r->slot_b, &e))
-        rc = sym_failctx(&e, "migrating symbol to shard %d", b);
+/* The running move ends: on success s now lives on the target. */
+static void end_move(sym_router *r, int rc, const char *why) {
+    int sym = r->job.sym;
+    char err[512] = "";
+    sym_slot_pool_release(r->l.slots, r->buf);
     if (!rc) {
-        send_ctl(g, a, SYM_MSG_RESUME, sym);
-        send_ctl(g, b, SYM_MSG_RESUME, -1);
-        r->loc[sym] = b;
-        sym_shard_map_set_override(&r->map, sym, b);
-        atomic_store_explicit(&g->where[sym], b, memory_order_relaxed);
+        place(r, sym, r->job.to);
+        sym_shard_map_set_override(&r->map, sym, r->job.to);
     } else {
-        send_ctl(g, a, SYM_MSG_RESUME, -1);
-        send_ctl(g, b, SYM_MSG_RESUME, sym);
+        snprintf(err, sizeof err, "migrating symbol to shard %d: %s", r->job.to, why);
     }
-    release_held(g, r, sym);
-    job_finished(g, r, rc, e.msg);
+    release_held(r, sym);
+    job_finished(r, rc, err);
 }
 
-static void on_parked(router_state *r, const sym_msg *m) {
-    if (!r->active || r->phase != 1 || m->sym != r->job.sym) return;
-    if (m->shard == r->loc[m->sym] && !r->parked_a) r->parked_a = 1, r->slot_a = m->slot;
-    else r->parked_b = 1, r->slot_b = m->slot;
-    if (m->slot < 0 && m->u.pred.error[0]) snprintf(r->park_err, sizeof r->park_err, "%s", m->u.pred.error);
+static void advance_job(sym_router *r) {
+    if (!r->active) {
+        if (!r->jobs_len) return;
+        start_job(r);
+        if (!r->active) return;
+    }
+    /* a move or an import waits until none of the symbol's requests wait
+     * here for credit: every request sent before it is then in the shard's
+     * mailbox ahead of the slot message */
+    if (r->phase != JOB_WAIT_CREDIT || r->waiting[r->job.sym]) return;
+    if (r->job.kind == JOB_IMPORT) {
+        send_slot_msg(r, r->from, SYM_MSG_IMPORT, 1);
+        r->phase = JOB_IMPORTING;
+        return;
+    }
+    if ((r->buf = sym_slot_pool_acquire(r->l.slots)) < 0) return end_move(r, -1, "every slot buffer is lent");
+    send_slot_msg(r, r->from, SYM_MSG_EXPORT, 1);
+    r->phase = JOB_EXPORTING;
+}
+
+/* EXPORTED or IMPORTED from a shard, for the running job. */
+static void on_slot_answer(sym_router *r, const sym_msg *m) {
+    int want = r->phase == JOB_EXPORTING ? SYM_MSG_EXPORTED : SYM_MSG_IMPORTED;
+    if (!r->active || r->phase == JOB_WAIT_CREDIT || m->type != want || m->token != r->job_serial) {
+        sym_warn("router: an answer from shard %d to no job of its (type %d)", m->shard, m->type);
+        return;
+    }
+    int st = m->u.io.status;
+    switch (r->job.kind) {
+    case JOB_EXPORT: return job_finished(r, st == 0 ? 1 : st == 1 ? 0 : -1, m->u.io.error);
+    case JOB_IMPORT:
+        release_held(r, r->job.sym);
+        return job_finished(r, st ? -1 : 0, m->u.io.error);
+    }
+    if (st < 0) return end_move(r, -1, m->u.io.error);
+    if (m->type == SYM_MSG_EXPORTED) {
+        if (st == 1) return end_move(r, 0, ""); /* no state on A: placement is all there is to change */
+        send_slot_msg(r, r->job.to, SYM_MSG_IMPORT, 0);
+        r->phase = JOB_IMPORTING;
+        return;
+    }
+    send_ctl(r, r->from, SYM_MSG_RELEASE, r->job.sym);
+    end_move(r, 0, "");
 }
 
 /* --- rebalance ------------------------------------------------------------ */
 
-static int on_rebalance(struct sym_engine *g, router_state *r, int n, uint64_t token) {
+static void on_rebalance(sym_router *r, int n, uint64_t token) {
     int old = r->n_shards;
     r->n_shards = n;
     if (n > r->n_live) r->n_live = n;
+    link_shards(r, n);
     sym_shard_map_set_count(&r->map, n);
     sym_shard_map_clear_overrides(&r->map);
     r->rb_token = token;
@@ -286,65 +367,82 @@ static int on_rebalance(struct sym_engine *g, router_state *r, int n, uint64_t t
     for (int s = 0; s < r->n_ids; s++) {
         if (r->loc[s] < 0) continue;
         int to = sym_shard_map_hash_owner(&r->map, s, n);
-        if (to != r->loc[s]) push_job(r, s, to, token, 1), r->rb_pending++, moved++;
+        if (to == r->loc[s]) continue;
+        push_job(r, (router_job){.kind = JOB_MOVE, .sym = s, .to = to, .token = token, .of_rebalance = 1});
+        r->rb_pending++, moved++;
     }
     sym_info("rebalance %d -> %d shards: moving %d symbols", old, n, moved);
-    (void)g;
-    return 0;
 }
 
-static void finish_rebalance(struct sym_engine *g, router_state *r) {
+static void finish_rebalance(sym_router *r) {
     if (!r->rb_active || r->rb_pending) return;
-    for (int s = r->n_shards; s < r->n_live; s++) send_ctl(g, s, SYM_MSG_STOP, -1);
+    if (r->rb_rc) { /* a symbol may still live on a shard meant to go: keep them all (placement too) */
+        r->n_shards = r->n_live;
+        sym_shard_map_set_count(&r->map, r->n_shards);
+    }
+    for (int s = r->n_shards; s < r->n_live; s++) {
+        send_ctl(r, s, SYM_MSG_STOP, -1);
+        r->to_shard[s] = r->from_shard[s] = NULL; /* the caller destroys it once answered */
+    }
     r->n_live = r->n_shards;
     r->rb_active = 0;
-    sym_engine_control_done(g, r->rb_token, r->rb_rc, r->rb_err);
+    sym_control_answer(r->l.control, r->rb_token, r->rb_rc, r->rb_err);
 }
 
 /* --- the loop ------------------------------------------------------------- */
 
-static void flush_out(struct sym_engine *g, router_state *r) {
-    if (r->n_out) sym_engine_publish(g, r->out, r->n_out);
+static void flush_out(sym_router *r) {
+    if (r->n_out) sym_output_queue_push(r->l.out, r->out, r->n_out);
     r->n_out = 0;
 }
 
-static int drain_shards(struct sym_engine *g, router_state *r) {
+static int drain_shards(sym_router *r) {
     int got = 0;
     sym_msg m;
     for (int s = 0; s < r->n_live; s++) {
-        while (sym_mailbox_pop(&g->shards[s]->outbox, &m)) {
+        while (sym_mailbox_pop(r->from_shard[s], &m)) {
             got = 1;
-            if (m.type == SYM_MSG_PARKED) {
-                on_parked(r, &m);
+            if (m.type != SYM_MSG_DONE) {
+                on_slot_answer(r, &m);
                 continue;
             }
             r->inflight[s]--;
             sym_status_record(&r->status, s, m.t_step_ns - m.u.pred.t_submit_ns, m.step_ns, m.batch, m.batch > 0);
             r->out[r->n_out++] = m.u.pred;
-            if (r->n_out == OUT_BATCH) flush_out(g, r);
+            if (r->n_out == OUT_BATCH) flush_out(r);
         }
-        flush_waiting(g, r, s);
+        flush_waiting(r, s);
     }
-    flush_out(g, r);
+    flush_out(r);
     return got;
 }
 
-static int drain_inbox(struct sym_engine *g, router_state *r) {
+static int drain_inbox(sym_router *r) {
     int got = 0;
     sym_msg m;
     /* only while the pool can hold a request: this is the push-back */
-    while (r->pool_used < r->cap && sym_mailbox_pop(&g->inbox, &m)) {
+    while (r->pool_used < r->cap && sym_mailbox_pop(r->l.inbox, &m)) {
         got = 1;
         switch (m.type) {
-        case SYM_MSG_REQUEST: on_request(g, r, m.sym, &m.u.req); break;
+        case SYM_MSG_REQUEST: on_request(r, m.sym, &m.u.req); break;
         case SYM_MSG_MIGRATE:
             if (m.shard < 0 || m.shard >= r->n_shards) {
-                sym_engine_control_done(g, m.token, -1, "target shard out of range");
+                sym_control_answer(r->l.control, m.token, -1, "target shard out of range");
                 break;
             }
-            push_job(r, m.sym, m.shard, m.token, 0);
+            push_job(r, (router_job){.kind = JOB_MOVE, .sym = m.sym, .to = m.shard, .token = m.token});
             break;
-        case SYM_MSG_REBALANCE: on_rebalance(g, r, m.shard, m.token); break;
+        case SYM_MSG_EXPORT_SYMBOL:
+            push_job(r, (router_job){.kind = JOB_EXPORT, .sym = m.sym, .buf = m.u.io.buf, .token = m.token});
+            break;
+        case SYM_MSG_IMPORT_SYMBOL:
+            if (r->loc[m.sym] < 0) {
+                sym_shard_map_add(&r->map, m.sym, m.u.io.symbol);
+                place(r, m.sym, sym_shard_map_owner(&r->map, m.sym));
+            }
+            push_job(r, (router_job){.kind = JOB_IMPORT, .sym = m.sym, .buf = m.u.io.buf, .token = m.token});
+            break;
+        case SYM_MSG_REBALANCE: on_rebalance(r, m.shard, m.token); break;
         case SYM_MSG_SHUTDOWN: r->quit = 1; return got;
         default: break;
         }
@@ -352,21 +450,21 @@ static int drain_inbox(struct sym_engine *g, router_state *r) {
     return got;
 }
 
-void *sym_router_main(void *arg) {
-    struct sym_engine *g = arg;
-    router_state *r = g->router;
+static void *router_main(void *arg) {
+    sym_router *r = arg;
+    const sym_config *cfg = r->l.cfg;
     uint64_t idle_since = 0;
     int depth[SYM_MAX_SHARDS];
     while (!r->quit) {
-        unsigned seen = sym_doorbell_seq(&g->router_bell);
-        int got = drain_shards(g, r);
-        got |= drain_inbox(g, r);
+        unsigned seen = sym_doorbell_seq(r->l.bell);
+        int got = drain_shards(r);
+        got |= drain_inbox(r);
         for (int k = 0; k < 4; k++) { /* a few jobs per turn: trivial ones finish at once */
             int was = r->active, left = r->jobs_len;
-            advance_job(g, r);
+            advance_job(r);
             if (r->active == was && r->jobs_len == left) break;
         }
-        finish_rebalance(g, r);
+        finish_rebalance(r);
         uint64_t now = sym_now_ns();
         if (!sym_status_due_in(&r->status, now)) {
             for (int s = 0; s < r->n_live; s++) depth[s] = r->inflight[s] + r->w_len[s];
@@ -377,11 +475,27 @@ void *sym_router_main(void *arg) {
             continue;
         }
         if (!idle_since) idle_since = now;
-        if (now - idle_since < (uint64_t)(g->cfg.idle_spin_us * 1e3)) continue;
+        if (now - idle_since < (uint64_t)(cfg->idle_spin_us * 1e3)) continue;
         uint64_t due = sym_status_due_in(&r->status, now);
-        sym_doorbell_wait(&g->router_bell, seen, due < 100000000ull ? (due ? due : 1) : 100000000ull);
+        sym_doorbell_wait(r->l.bell, seen, due < 100000000ull ? (due ? due : 1) : 100000000ull);
         idle_since = 0;
     }
-    for (int s = 0; s < r->n_live; s++) send_ctl(g, s, SYM_MSG_STOP, -1);
+    for (int s = 0; s < r->n_live; s++) send_ctl(r, s, SYM_MSG_STOP, -1);
     return NULL;
+}
+
+int sym_router_start(sym_router *r, sym_err *e) {
+    link_shards(r, r->n_shards);
+    if (pthread_create(&r->thread, NULL, router_main, r)) return sym_fail(e, "cannot start the router thread");
+    r->started = 1;
+    return 0;
+}
+
+int sym_router_stop(sym_router *r) {
+    if (!r || !r->started) return 0;
+    sym_msg m = {.type = SYM_MSG_SHUTDOWN};
+    sym_mailbox_push(r->l.inbox, &m);
+    pthread_join(r->thread, NULL);
+    r->started = 0;
+    return 1;
 }

@@ -7,18 +7,48 @@
  * next one (continuous batching). Every finished row goes straight back to
  * the router.
  *
- * Migration, seen from a shard: DRAIN_PARK(sym) lets the shard finish the
- * requests it holds for sym, then it reports the slot and parks; ALLOC_PARK
- * gives sym a fresh slot here, reports it and parks. While parked a shard
- * only queues incoming messages and touches no backend, so the router may
- * copy the slot between the two parked backends; RESUME unparks. */
+ * Slot messages are handled between steps, on this thread: EXPORT copies a
+ * symbol's state into a pool buffer, IMPORT writes a buffer into the
+ * symbol's slot (at once, or, with after_queued, as soon as the symbol has
+ * no queued request left: the one message that may wait is kept in
+ * drain_sym), RELEASE frees a slot. Around them the shard goes on stepping
+ * its other symbols; the copy itself holds the shard (on the CUDA engine, a
+ * device <-> host copy of one slot). */
+#include "actors/shard.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/engine_internal.h"
 #include "common/clock.h"
+#include "sharding/slot_table.h"
 
+struct sym_shard {
+    int index;
+    sym_backend *backend;
+    sym_slot_pool *bufs; /* the buffers EXPORT and IMPORT name */
+    sym_doorbell bell;   /* the shard sleeps on it when idle */
+    sym_mailbox inbox;   /* router -> shard, single producer */
+    sym_mailbox outbox;  /* shard -> router, single producer; rings the router's bell */
+    pthread_t thread;
+    int started;
+    /* everything below belongs to the shard thread */
+    int n_ids, queue_cap, max_batch, rows_per_sym, features;
+    double idle_spin_us;
+    sym_slot_table slots;
+    sym_request *pool_req; /* queue_cap requests waiting for a step */
+    int *pool_next, pool_free;
+    int *q_head, *q_tail, *q_len; /* per symbol: FIFO of pool indices */
+    int *ready, ready_head, ready_len; /* symbols with work, round robin */
+    int drain_sym;   /* an EXPORT or IMPORT waits for this symbol's queue to empty (-1: none) */
+    sym_msg drain;   /* that message */
+    int32_t *b_slots;
+    int *b_sym, *b_idx;
+    int *b_pick; /* a step's symbols, then how many rows each takes (pick_rows) */
+    float *b_feat;
+    double *b_out;
+    unsigned char *b_ok; /* which rows the step ran (sym_backend_step_runs) */
+};
 
 static void reply(sym_shard *s, const sym_msg *m) { sym_mailbox_push(&s->outbox, m); }
 
@@ -45,7 +75,7 @@ static void enqueue_request(sym_shard *s, int sym, const sym_request *r) {
     /* the router never has more than queue_cap requests in flight here */
     int idx = s->pool_free;
     s->pool_free = s->pool_next[idx];
-    s->pool[idx] = *r;
+    s->pool_req[idx] = *r;
     s->pool_next[idx] = -1;
     if (s->q_len[sym]++) s->pool_next[s->q_tail[sym]] = idx;
     else {
@@ -55,32 +85,90 @@ static void enqueue_request(sym_shard *s, int sym, const sym_request *r) {
     s->q_tail[sym] = idx;
 }
 
-static void park_reply(sym_shard *s, int sym, int32_t slot, const char *err) {
-    sym_msg m = {.type = SYM_MSG_PARKED, .sym = sym, .shard = s->index, .slot = slot};
-    if (err) snprintf(m.u.pred.error, sizeof m.u.pred.error, "%.159s", err);
-    reply(s, &m);
-    s->parked = 1;
+/* --- slot messages ------------------------------------------------------- */
+
+static sym_msg answer_to(const sym_shard *s, const sym_msg *m, int type) {
+    sym_msg a = {.type = type, .sym = m->sym, .shard = s->index, .slot = -1, .token = m->token};
+    a.u.io.buf = m->u.io.buf;
+    a.u.io.steps = -1;
+    return a;
 }
 
-/* 1 to keep running, 0 on STOP. */
+static void answer_failed(sym_shard *s, sym_msg *a, const char *why) {
+    a->u.io.status = -1;
+    snprintf(a->u.io.error, sizeof a->u.io.error, "shard %d: %.140s", s->index, why);
+    reply(s, a);
+}
+
+/* The step count in an exported slot, where the backend's slots follow
+ * state_layout.h (whose header starts with it). */
+static int64_t exported_steps(const sym_backend *b, const void *bytes) {
+    if (!b->layout.numel || b->layout.numel * b->state_elem_size != b->slot_bytes) return -1;
+    return sym_state_steps(bytes);
+}
+
+static void export_now(sym_shard *s, const sym_msg *m) {
+    sym_msg a = answer_to(s, m, SYM_MSG_EXPORTED);
+    sym_backend *b = s->backend;
+    sym_err e = {{0}};
+    a.slot = sym_slot_table_lookup(&s->slots, m->sym);
+    if (a.slot < 0) {
+        a.u.io.status = 1;
+        return reply(s, &a);
+    }
+    void *dst = sym_slot_pool_reserve(s->bufs, m->u.io.buf, b->slot_bytes);
+    if (!dst) return answer_failed(s, &a, "no room for the exported state (bad buffer, or out of memory)");
+    if (b->ops->export_slot(b, a.slot, dst, &e)) return answer_failed(s, &a, e.msg);
+    a.u.io.steps = exported_steps(b, dst);
+    reply(s, &a);
+}
+
+static void import_now(sym_shard *s, const sym_msg *m) {
+    sym_msg a = answer_to(s, m, SYM_MSG_IMPORTED);
+    sym_backend *b = s->backend;
+    sym_err e = {{0}};
+    size_t len = 0;
+    const void *src = sym_slot_pool_bytes(s->bufs, m->u.io.buf, &len);
+    if (!src || len != b->slot_bytes) {
+        snprintf(e.msg, sizeof e.msg, "a %zu-byte state does not fit this backend's %zu-byte slots", len, b->slot_bytes);
+        return answer_failed(s, &a, e.msg);
+    }
+    int fresh;
+    a.slot = sym_slot_table_alloc(&s->slots, m->sym, &fresh);
+    if (a.slot < 0) return answer_failed(s, &a, "no free state slot on the target shard (max_symbols)");
+    if (b->ops->import_slot(b, a.slot, src, &e)) {
+        if (fresh) sym_slot_table_release(&s->slots, m->sym);
+        return answer_failed(s, &a, e.msg);
+    }
+    reply(s, &a);
+}
+
+static void slot_now(sym_shard *s, const sym_msg *m) {
+    if (m->type == SYM_MSG_EXPORT) export_now(s, m);
+    else import_now(s, m);
+}
+
+/* EXPORT or IMPORT: now, or kept until sym's queued requests are stepped. */
+static void on_slot_msg(sym_shard *s, const sym_msg *m) {
+    int answer = m->type == SYM_MSG_EXPORT ? SYM_MSG_EXPORTED : SYM_MSG_IMPORTED;
+    sym_msg a = answer_to(s, m, answer);
+    if (m->sym < 0 || m->sym >= s->n_ids) return answer_failed(s, &a, "symbol id out of range");
+    if (!m->u.io.after_queued || !s->q_len[m->sym]) return slot_now(s, m);
+    if (s->drain_sym >= 0) return answer_failed(s, &a, "another slot message already waits for its symbol's requests");
+    s->drain_sym = m->sym;
+    s->drain = *m;
+}
+
+/* 1 to keep running, 0 on STOP. Symbol ids of requests come from the
+ * front door's table; those of slot messages are checked, since more
+ * senders than the migration may use them. */
 static int handle(sym_shard *s, const sym_msg *m) {
     switch (m->type) {
     case SYM_MSG_STEP_REQ: enqueue_request(s, m->sym, &m->u.req); break;
-    case SYM_MSG_DRAIN_PARK: s->drain_sym = m->sym; break;
-    case SYM_MSG_ALLOC_PARK: {
-        int fresh;
-        sym_err e = {{0}};
-        int32_t slot = sym_slot_table_alloc(&s->slots, m->sym, &fresh);
-        if (slot < 0) park_reply(s, m->sym, -1, "no free state slot on the target shard");
-        else if (fresh && s->backend->ops->reset_slot(s->backend, slot, &e)) {
-            sym_slot_table_release(&s->slots, m->sym);
-            park_reply(s, m->sym, -1, e.msg);
-        } else park_reply(s, m->sym, slot, NULL);
-        break;
-    }
-    case SYM_MSG_RESUME:
-        if (m->sym >= 0) sym_slot_table_release(&s->slots, m->sym);
-        s->parked = 0;
+    case SYM_MSG_EXPORT:
+    case SYM_MSG_IMPORT: on_slot_msg(s, m); break;
+    case SYM_MSG_RELEASE:
+        if (m->sym >= 0 && m->sym < s->n_ids && !s->q_len[m->sym]) sym_slot_table_release(&s->slots, m->sym);
         break;
     case SYM_MSG_STOP: return 0;
     default: break;
@@ -111,7 +199,7 @@ static int pick_rows(sym_shard *s) {
 }
 
 static void step(sym_shard *s) {
-    int B = 0, F = s->g->model.features, n = pick_rows(s);
+    int B = 0, F = s->features, n = pick_rows(s);
     /* laid out from the last symbol back, so that b_sym[i] is read before
      * a row overwrites it: symbol i's rows start at or after i */
     for (int i = 0; i < n; i++) B += s->b_pick[i];
@@ -124,7 +212,7 @@ static void step(sym_shard *s) {
             s->b_sym[at + k] = sym;
             s->b_idx[at + k] = idx;
             s->b_slots[at + k] = slot;
-            memcpy(s->b_feat + (size_t)(at + k) * (size_t)F, s->pool[idx].features, (size_t)F * sizeof(float));
+            memcpy(s->b_feat + (size_t)(at + k) * (size_t)F, s->pool_req[idx].features, (size_t)F * sizeof(float));
         }
     }
     sym_err e = {{0}};
@@ -133,7 +221,7 @@ static void step(sym_shard *s) {
     uint64_t t1 = sym_now_ns();
     for (int r = 0; r < B; r++) {
         int sym = s->b_sym[r], idx = s->b_idx[r];
-        const sym_request *q = &s->pool[idx];
+        const sym_request *q = &s->pool_req[idx];
         sym_msg m = {.type = SYM_MSG_DONE, .sym = sym, .shard = s->index, .t_step_ns = t0, .step_ns = t1 - t0,
                      .batch = r == 0 ? B : 0};
         sym_prediction *p = &m.u.pred;
@@ -165,12 +253,11 @@ static void *shard_main(void *arg) {
             got = 1;
             if (!handle(s, &m)) return NULL;
         }
-        if (!s->parked && s->drain_sym >= 0 && !s->q_len[s->drain_sym]) {
-            int sym = s->drain_sym;
+        if (s->drain_sym >= 0 && !s->q_len[s->drain_sym]) {
             s->drain_sym = -1;
-            park_reply(s, sym, sym_slot_table_lookup(&s->slots, sym), NULL);
+            slot_now(s, &s->drain);
         }
-        if (!s->parked && s->ready_len) {
+        if (s->ready_len) {
             step(s);
             idle_since = 0;
             continue;
@@ -181,34 +268,45 @@ static void *shard_main(void *arg) {
         }
         uint64_t now = sym_now_ns();
         if (!idle_since) idle_since = now;
-        if (now - idle_since < (uint64_t)(s->g->cfg.idle_spin_us * 1e3)) continue;
+        if (now - idle_since < (uint64_t)(s->idle_spin_us * 1e3)) continue;
         sym_doorbell_wait(&s->bell, seen, 0);
         idle_since = 0;
     }
 }
 
-sym_shard *sym_shard_create(struct sym_engine *g, int index, sym_backend *b, sym_err *e) {
+static void free_shard(sym_shard *s) {
+    sym_slot_table_free(&s->slots);
+    free(s->pool_req), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
+    free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_pick), free(s->b_feat), free(s->b_out), free(s->b_ok);
+    sym_doorbell_destroy(&s->bell);
+    free(s);
+}
+
+sym_shard *sym_shard_create(const sym_shard_params *p, sym_backend *b, sym_doorbell *router_bell,
+                            sym_slot_pool *slots, sym_err *e) {
     sym_shard *s = calloc(1, sizeof *s);
     if (!s) {
-        sym_fail(e, "out of memory for shard %d", index);
+        sym_fail(e, "out of memory for shard %d", p->index);
         return NULL;
     }
-    s->index = index;
-    s->g = g;
+    s->index = p->index;
     s->backend = b;
-    s->n_ids = g->cfg.max_symbols;
-    s->queue_cap = g->cfg.queue_capacity;
-    s->max_batch = g->cfg.max_batch < b->max_batch ? g->cfg.max_batch : b->max_batch;
-    s->rows_per_sym = g->cfg.rows_per_symbol > 0 ? g->cfg.rows_per_symbol : 1;
-    if (s->rows_per_sym > 1 && b->ops->prepare_runs && b->ops->prepare_runs(b, e)) {
-        sym_failctx(e, "shard %d: preparing steps with several rows of a symbol", index);
-        free(s);
-        return NULL;
-    }
+    s->bufs = slots;
+    s->n_ids = p->n_ids;
+    s->queue_cap = p->queue_cap;
+    s->max_batch = p->max_batch < b->max_batch ? p->max_batch : b->max_batch;
+    s->rows_per_sym = p->rows_per_symbol > 0 ? p->rows_per_symbol : 1;
+    s->features = p->features;
+    s->idle_spin_us = p->idle_spin_us;
     s->drain_sym = -1;
     sym_doorbell_init(&s->bell);
-    int F = g->model.features, ok = 1;
-    s->pool = malloc((size_t)s->queue_cap * sizeof *s->pool);
+    if (s->rows_per_sym > 1 && b->ops->prepare_runs && b->ops->prepare_runs(b, e)) {
+        sym_failctx(e, "shard %d: preparing steps with several rows of a symbol", p->index);
+        free_shard(s);
+        return NULL;
+    }
+    int F = s->features, ok = 1;
+    s->pool_req = malloc((size_t)s->queue_cap * sizeof *s->pool_req);
     s->pool_next = malloc((size_t)s->queue_cap * sizeof *s->pool_next);
     s->q_head = calloc((size_t)s->n_ids, sizeof(int));
     s->q_tail = calloc((size_t)s->n_ids, sizeof(int));
@@ -221,22 +319,17 @@ sym_shard *sym_shard_create(struct sym_engine *g, int index, sym_backend *b, sym
     s->b_feat = malloc((size_t)s->max_batch * (size_t)F * sizeof(float));
     s->b_out = malloc((size_t)s->max_batch * SYM_TOWERS * sizeof(double));
     s->b_ok = malloc((size_t)s->max_batch);
-    ok = s->pool && s->pool_next && s->q_head && s->q_tail && s->q_len && s->ready && s->b_slots && s->b_sym &&
+    ok = s->pool_req && s->pool_next && s->q_head && s->q_tail && s->q_len && s->ready && s->b_slots && s->b_sym &&
          s->b_idx && s->b_pick && s->b_feat && s->b_out && s->b_ok;
-    if (!ok) sym_fail(e, "out of memory for shard %d", index);
+    if (!ok) sym_fail(e, "out of memory for shard %d", p->index);
     if (ok && sym_slot_table_init(&s->slots, s->n_ids, b->n_slots, e)) ok = 0;
     if (ok && sym_mailbox_init(&s->inbox, s->queue_cap + 64, 0, &s->bell, e)) ok = 0;
-    if (ok && sym_mailbox_init(&s->outbox, s->queue_cap + 64, 0, &g->router_bell, e)) {
+    if (ok && sym_mailbox_init(&s->outbox, s->queue_cap + 64, 0, router_bell, e)) {
         sym_mailbox_destroy(&s->inbox);
         ok = 0;
     }
     if (!ok) {
-        s->backend = NULL; /* the caller still owns it */
-        sym_slot_table_free(&s->slots);
-        free(s->pool), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
-        free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_pick), free(s->b_feat), free(s->b_out), free(s->b_ok);
-        sym_doorbell_destroy(&s->bell);
-        free(s);
+        free_shard(s); /* not the backend: it stays the caller's */
         return NULL;
     }
     for (int i = 0; i < s->queue_cap; i++) s->pool_next[i] = i + 1 < s->queue_cap ? i + 1 : -1;
@@ -250,16 +343,19 @@ int sym_shard_start(sym_shard *s, sym_err *e) {
     return 0;
 }
 
-/* The router has sent STOP (or the shard never started). */
+sym_mailbox *sym_shard_inbox(sym_shard *s) { return &s->inbox; }
+sym_mailbox *sym_shard_outbox(sym_shard *s) { return &s->outbox; }
+
+void sym_shard_stop(sym_shard *s) {
+    sym_msg m = {.type = SYM_MSG_STOP};
+    sym_mailbox_push(&s->inbox, &m);
+}
+
 void sym_shard_join_destroy(sym_shard *s) {
     if (!s) return;
     if (s->started) pthread_join(s->thread, NULL);
     sym_backend_destroy(s->backend);
-    sym_slot_table_free(&s->slots);
     sym_mailbox_destroy(&s->inbox);
     sym_mailbox_destroy(&s->outbox);
-    free(s->pool), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
-    free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_pick), free(s->b_feat), free(s->b_out), free(s->b_ok);
-    sym_doorbell_destroy(&s->bell);
-    free(s);
+    free_shard(s);
 }

@@ -36,7 +36,8 @@ static const char usage_text[] =
     "  --heartbeat S: seconds between heartbeats (> 0, default 5)\n"
     "  --max-reconnects N: give up after N failed reconnects (default -1: forever; 0: exit when the server closes)\n"
     "  --state-dir DIR: durable symbol state (config key state.dir): every step logged in DIR before its answer\n"
-    "                   is sent; on start, the symbols are rebuilt from it. --fsync: state.fsync (default every_s)\n";
+    "                   is sent, snapshots every state.snapshot_every_s (60); on start, the symbols are rebuilt\n"
+    "                   from them. --fsync: state.fsync (default every_s)\n";
 
 enum { O_HOST = 1, O_PORT, O_CONFIG, O_MODEL, O_SYNTHETIC, O_SIZE, O_BACKEND, O_PRECISION, O_NUM_SYMBOLS,
        O_HEARTBEAT, O_MAX_RECONNECTS, O_STATE_DIR, O_FSYNC };
@@ -142,10 +143,13 @@ int sym_cmd_play(int argc, char **argv) {
     o.po.max_line_bytes = cfg.net_max_line_bytes;
     o.po.max_output_bytes = cfg.net_max_output_bytes;
     o.po.id_window = cfg.net_id_window;
+    sym_log_set_level(cfg.log_level);
     sym_store *store = NULL;
     if (cfg.state_dir[0]) { /* before the engine: a directory in use or unreadable fails fast */
         uint64_t fp;
-        if (sym_state_fingerprint(&cfg, cuda, &fp, &e) || !(store = sym_store_open(cfg.state_dir, fp, cfg.state_fsync, &e)))
+        sym_store_opts so = {.fsync = cfg.state_fsync, .snapshot_every_s = cfg.state_snapshot_every_s,
+                             .id_window = cfg.net_id_window};
+        if (sym_state_fingerprint(&cfg, cuda, &fp, &e) || !(store = sym_store_open(cfg.state_dir, fp, &so, &e)))
             goto fail;
         o.po.store = store;
     }
@@ -161,9 +165,16 @@ int sym_cmd_play(int argc, char **argv) {
     o.po.stop = &stop_flag;
     sym_play_stats st;
     int rc = sym_play_run(g, &o.po, &st, &e);
+    if (store) {
+        sym_store_stats ss;
+        sym_store_get_stats(store, &ss);
+        fprintf(stderr, "play: state: %.1f MB of log written, %llu snapshots (the last %.1f MB in %.2f s), %llu log segments "
+                        "and %llu snapshots removed\n", (double)ss.log_bytes / 1e6, (unsigned long long)ss.snapshots,
+                (double)ss.last_snapshot_bytes / 1e6, ss.last_snapshot_s, (unsigned long long)ss.segments_removed,
+                (unsigned long long)ss.snapshots_removed);
+    }
+    sym_store_close(store); /* first: its snapshot thread may be waiting on the engine */
     sym_engine_destroy(g);
-    if (store) fprintf(stderr, "play: %.1f MB of state log written\n", (double)sym_store_bytes(store) / 1e6);
-    sym_store_close(store);
     fprintf(stderr,
             "play: %llu connections, %llu messages, %llu requests: %llu answered in %llu responses, %llu rejected, "
             "%llu sent again (%llu answered from the window), %llu bad messages, %llu answers kept after a disconnect\n",

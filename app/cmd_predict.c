@@ -17,6 +17,7 @@
 #include "app/cli_args.h"
 #include "app/commands.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/requests_csv.h"
 #include "config/config.h"
 
@@ -247,6 +248,7 @@ int sym_cmd_predict(int argc, char **argv) {
     sym_config cfg;
     if (sym_requests_load(o.requests, 0, &rf, &e)) goto out;
     if (build_config(&o, count_symbols(&rf), &cfg, &e)) goto out;
+    sym_log_set_level(cfg.log_level);
     if (!(g = sym_engine_create(&cfg, &e))) goto out;
     int F = sym_engine_model(g)->features;
     if (rf.n && rf.n_features != F) {

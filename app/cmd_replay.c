@@ -23,7 +23,7 @@
 
 typedef struct {
     const char *host, *requests, *expected, *report, *plot, *cdf, *port_file;
-    int port, batch_rows, symbols, features, inject_bad, resend;
+    int port, batch_rows, symbols, features, inject_bad, resend, log_level;
     long long drop_after;
     double speed, timeout, rate, duration, tolerance, register_timeout;
     uint64_t seed;
@@ -34,10 +34,11 @@ static const char usage_text[] =
     "       symserve replay --port P --rate R --symbols N --duration S [--features F] [--seed K]\n"
     "   common: [--host 127.0.0.1] [--batch-rows N] [--timeout S] [--report FILE.json] [--plot FILE.png] [--cdf FILE.txt]\n"
     "           [--inject-bad] [--port-file FILE] [--register-timeout S] [--resend] [--drop-after N]\n"
+    "           [--log-level debug|info|warn|error]\n"
     "  --port 0..65535; 0 picks a free port (printed as 'listening on HOST:PORT', and written to --port-file)\n"
     "  --speed scales the trace's delay_ms gaps by 1/X (default 1; 0: as fast as possible)\n"
-    "  --rate R (> 0) requests per second for S (> 0) seconds over N symbols, F features each (1..256, default\n"
-    "      79), drawn from seed K (default 1)\n"
+    "  --rate R (> 0) requests per second for S (> 0) seconds over N symbols\n"
+    "      --features F: features a request (1..256, default 79); --seed K: their seed (default 1)\n"
     "  --batch-rows N: at most N rows (>= 1, default 1) in one inference_request\n"
     "  --timeout S: give up (exit 1) after S s without a client, after the last send, or while the client\n"
     "      leaves 1 MiB of our output unread (default 30)\n"
@@ -49,6 +50,7 @@ static const char usage_text[] =
     "      once as answered and once in 'reanswered'; with other values it is a duplicate\n"
     "  --drop-after N: a switch for tests: reset the client connection once, right after the message holding\n"
     "      the N-th request written (re-sends count) is handed to the kernel, whatever is in flight (0: never)\n"
+    "  --log-level: the least severe log line written on stderr (default info)\n"
     "  latency: from the moment the request's last byte is handed to the kernel to its answer's arrival\n"
     "      (for a request sent again, from its last send)\n"
     "exit: 0 every request answered once, validly (within --tolerance); 3 the client sent invalid answers\n"
@@ -57,7 +59,7 @@ static const char usage_text[] =
 
 enum { O_HOST = 1, O_PORT, O_REQUESTS, O_EXPECTED, O_REPORT, O_PLOT, O_CDF, O_PORT_FILE, O_SPEED, O_BATCH_ROWS,
        O_TIMEOUT, O_RATE, O_SYMBOLS, O_DURATION, O_FEATURES, O_SEED, O_TOLERANCE, O_REGISTER_TIMEOUT, O_DROP_AFTER,
-       O_INJECT_BAD, O_RESEND };
+       O_INJECT_BAD, O_RESEND, O_LOG_LEVEL };
 
 static const struct option options[] = {
     {"host", required_argument, NULL, O_HOST},
@@ -81,14 +83,18 @@ static const struct option options[] = {
     {"drop-after", required_argument, NULL, O_DROP_AFTER},
     {"inject-bad", no_argument, NULL, O_INJECT_BAD},
     {"resend", no_argument, NULL, O_RESEND},
+    {"log-level", required_argument, NULL, O_LOG_LEVEL},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 
+/* in the order of SYM_LOG_DEBUG..SYM_LOG_ERROR */
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
 /* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
 static int parse(int argc, char **argv, replay_opts *o) {
     *o = (replay_opts){.host = "127.0.0.1", .port = -1, .batch_rows = 1, .features = 79, .speed = 1, .timeout = 30,
-                       .tolerance = -1, .seed = 1, .register_timeout = 10};
+                       .tolerance = -1, .seed = 1, .register_timeout = 10, .log_level = SYM_LOG_INFO};
     cli_args a;
     cli_start(&a, "replay", argc, argv, options);
     int c, bad = 0, poisson = 0;
@@ -124,6 +130,7 @@ static int parse(int argc, char **argv, replay_opts *o) {
         case O_DROP_AFTER: bad = cli_llong(&a, optarg, 0, LLONG_MAX, &o->drop_after); break;
         case O_INJECT_BAD: o->inject_bad = 1; break;
         case O_RESEND: o->resend = 1; break;
+        case O_LOG_LEVEL: bad = cli_choice(&a, optarg, log_levels, &o->log_level); break;
         case 'h': return CLI_HELP;
         default: return CLI_BAD;
         }
@@ -155,6 +162,7 @@ int sym_cmd_replay(int argc, char **argv) {
     replay_opts o;
     int parsed = parse(argc, argv, &o);
     if (parsed) return cli_usage(parsed, usage_text);
+    sym_log_set_level(o.log_level);
     sym_err e = {{0}};
     sym_stream st;
     sym_score score;
@@ -176,14 +184,14 @@ int sym_cmd_replay(int argc, char **argv) {
             goto done;
         }
         uint64_t *u = malloc((size_t)(pf.n ? pf.n : 1) * sizeof *u);
-        double(*p)[4] = malloc((size_t)(pf.n ? pf.n : 1) * sizeof *p);
+        double(*p)[SYM_TOWERS] = malloc((size_t)(pf.n ? pf.n : 1) * sizeof *p);
         if (!u || !p) {
             free(u), free(p), sym_predictions_free(&pf);
             fprintf(stderr, "symserve replay: out of memory\n");
             goto done;
         }
         for (int i = 0; i < pf.n; i++) u[i] = pf.rows[i].uid, memcpy(p[i], pf.rows[i].pred, sizeof p[i]);
-        int found = sym_score_expect(&score, u, (const double(*)[4])p, pf.n);
+        int found = sym_score_expect(&score, u, (const double(*)[SYM_TOWERS])p, pf.n);
         free(u), free(p), sym_predictions_free(&pf);
         if (found < st.n) sym_warn("replay: %d of %d requests have no expected prediction", st.n - found, st.n);
     }
@@ -208,17 +216,17 @@ int sym_cmd_replay(int argc, char **argv) {
                (unsigned long long)score.errors_received);
     int accurate = 1;
     if (o.expected && o.tolerance >= 0) {
-        for (int t = 0; t < 4; t++) accurate &= r.max_abs_err[t] <= o.tolerance;
+        for (int t = 0; t < SYM_TOWERS; t++) accurate &= r.max_abs_err[t] <= o.tolerance;
         printf("  accuracy %s: max abs err %s %g\n", accurate ? "PASS" : "FAIL", accurate ? "<=" : ">", o.tolerance);
     }
     if (run == 1) printf("  TIMEOUT: %llu of %llu requests answered\n", (unsigned long long)r.answered, (unsigned long long)r.requests);
     if (o.report) {
-        char extra[256];
-        snprintf(extra, sizeof extra,
-                 "\"timed_out\": %s, \"injected_bad\": %d, \"resend\": %s, \"drop_after\": %lld, \"mode\": \"%s\"",
-                 run == 1 ? "true" : "false", o.inject_bad ? sym_replay_bad_line_count() : 0, o.resend ? "true" : "false",
-                 o.drop_after, o.requests ? "trace" : "poisson");
-        if (sym_score_report_write_json(o.report, &r, extra, &e)) fprintf(stderr, "symserve replay: %s\n", e.msg), run = -1;
+        r.timed_out = run == 1;
+        r.injected_bad = o.inject_bad ? sym_replay_bad_line_count() : 0;
+        r.resend = o.resend;
+        r.drop_after = o.drop_after;
+        r.mode = o.requests ? "trace" : "poisson";
+        if (sym_score_report_write_json(o.report, &r, &e)) fprintf(stderr, "symserve replay: %s\n", e.msg), run = -1;
         else printf("  report written to %s\n", o.report);
     }
     if (o.cdf && sym_score_write_cdf(&score, o.cdf, &e)) fprintf(stderr, "symserve replay: cdf: %s\n", e.msg);

@@ -35,7 +35,7 @@ void sym_requests_free(sym_request_file *f);
 
 typedef struct {
     uint64_t uid;
-    double pred[4];
+    double pred[SYM_TOWERS];
 } sym_csv_prediction;
 
 typedef struct {
@@ -49,6 +49,6 @@ void sym_predictions_free(sym_prediction_file *f);
 /* Writes "unique_id,pred_0,pred_1,pred_2,pred_3" then one line per row with
  * 17 significant digits (round-trips a double). */
 void sym_predictions_write_header(FILE *out);
-void sym_predictions_write_row(FILE *out, uint64_t uid, const double pred[4]);
+void sym_predictions_write_row(FILE *out, uint64_t uid, const double pred[SYM_TOWERS]);
 
 #endif

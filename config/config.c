@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/log.h"
 
 void sym_config_defaults(sym_config *c) {
     memset(c, 0, sizeof *c);
@@ -33,6 +34,9 @@ void sym_config_defaults(sym_config *c) {
     c->net_max_output_bytes = SYM_NET_MAX_OUTPUT_DEFAULT;
     c->net_id_window = SYM_NET_ID_WINDOW_DEFAULT;
     c->state_fsync = SYM_FSYNC_EVERY_S;
+    c->state_snapshot_every_s = 60;
+    c->cpu_threads = 0;
+    c->log_level = SYM_LOG_INFO;
 }
 
 int sym_fsync_policy_parse(const char *name, sym_fsync_policy *p) {
@@ -173,7 +177,7 @@ static int parse_net(sym_config *c, const cJSON *s, sym_err *e) {
 }
 
 static int parse_state(sym_config *c, const cJSON *s, sym_err *e) {
-    static const char *const keys[] = {"dir", "fsync", NULL};
+    static const char *const keys[] = {"dir", "fsync", "snapshot_every_s", NULL};
     if (!cJSON_IsObject(s)) return sym_fail(e, "config key 'state': expected an object");
     if (check_keys(s, "state", keys, e)) return -1;
     const cJSON *v;
@@ -190,13 +194,38 @@ static int parse_state(sym_config *c, const cJSON *s, sym_err *e) {
     if ((v = cJSON_GetObjectItemCaseSensitive(s, "fsync")) &&
         (!cJSON_IsString(v) || sym_fsync_policy_parse(v->valuestring, &c->state_fsync)))
         return sym_fail(e, "config key 'state.fsync': expected \"no\", \"every_s\" or \"always\"");
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "snapshot_every_s"))) {
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 86400)
+            return sym_fail(e, "config key 'state.snapshot_every_s': expected seconds in 0..86400 (0: none)");
+        c->state_snapshot_every_s = v->valuedouble;
+    }
+    return 0;
+}
+
+static int parse_cpu(sym_config *c, const cJSON *s, sym_err *e) {
+    static const char *const keys[] = {"threads", NULL};
+    if (check_keys(s, "cpu", keys, e)) return -1;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, "threads");
+    long long n = 0;
+    if (v && get_int(v, "cpu.threads", 0, SYM_TOWERS, &n, e)) return -1;
+    if (v) c->cpu_threads = (int)n;
+    return 0;
+}
+
+static int parse_log(sym_config *c, const cJSON *s, sym_err *e) {
+    static const char *const keys[] = {"level", NULL};
+    if (check_keys(s, "log", keys, e)) return -1;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, "level");
+    int l = v && cJSON_IsString(v) ? sym_log_level_parse(v->valuestring) : -1;
+    if (v && l < 0) return sym_fail(e, "config key 'log.level': expected \"debug\", \"info\", \"warn\" or \"error\"");
+    if (v) c->log_level = l;
     return 0;
 }
 
 static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     static const char *const keys[] = {"model",     "backend",     "precision",    "tower_precision",
                                        "shards",    "max_batch",   "rows_per_symbol", "max_symbols",
-                                       "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", "net", "state", NULL};
+                                       "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", "net", "state", "cpu", "log", NULL};
     if (!cJSON_IsObject(root)) return sym_fail(e, "config: the top level must be a JSON object");
     if (check_keys(root, "", keys, e)) return -1;
     const cJSON *v;
@@ -229,6 +258,8 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "shards")) && parse_shards(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "net")) && parse_net(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "state")) && parse_state(c, v, e)) return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "cpu")) && parse_cpu(c, v, e)) return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "log")) && parse_log(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "max_batch"))) {
         if (get_int(v, "max_batch", 1, 65536, &n, e)) return -1;
         c->max_batch = (int)n;

@@ -114,5 +114,11 @@ int sym_backend_step_runs(sym_backend *b, int B, const int32_t *slots, const flo
  * bf16-storage reference). w must outlive the backend. */
 struct sym_weights;
 sym_backend *sym_cpu_backend_create(const struct sym_weights *w, sym_precision precision, int n_slots, sym_err *e);
+/* Its worker threads: 1..SYM_TOWERS, or 0 for one per tower up to the cores
+ * online (what it is created with); config key cpu.threads. Call it on the
+ * thread that created the backend, before its first step. The outputs do
+ * not depend on it. -1 with e when b is not a CPU backend, threads is out
+ * of range, or threads cannot start (b then steps on one thread). */
+int sym_cpu_backend_set_threads(sym_backend *b, int threads, sym_err *e);
 
 #endif

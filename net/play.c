@@ -477,9 +477,12 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
             return -1;
         }
         const sym_recovery_stats *r = &st->recovery;
-        sym_info("play: state recovered in %.2f s: %d log segments, %llu records, %llu steps replayed over %d symbols, "
-                 "%llu ids answered before, %llu requests in flight at the stop not applied, %llu torn bytes cut",
-                 r->seconds, r->segments, (unsigned long long)r->records, (unsigned long long)r->replayed, r->symbols,
+        sym_info("play: state recovered in %.2f s: snapshot %s (%llu symbols, %.1f MB, %.2f s; %d newer skipped), "
+                 "%d log segments (%.1f MB, %llu records), %llu steps replayed over %d symbols, %llu ids answered before, "
+                 "%llu requests in flight at the stop not applied, %llu torn bytes cut",
+                 r->seconds, r->snapshot[0] ? r->snapshot : "none", (unsigned long long)r->snapshot_symbols,
+                 (double)r->snapshot_bytes / 1e6, r->snapshot_seconds, r->snapshots_skipped, r->segments,
+                 (double)r->log_bytes / 1e6, (unsigned long long)r->records, (unsigned long long)r->replayed, r->symbols,
                  (unsigned long long)r->answers, (unsigned long long)r->unanswered, (unsigned long long)r->torn_bytes);
         if (r->mismatched)
             sym_warn("play: %llu replayed steps answered differently from the log (largest difference %.3g)",
@@ -546,7 +549,7 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
                          (unsigned long long)st->score_updates, st->score_latency_ms_sum / (double)st->score_rows,
                          st->score_accuracy_sum / (double)st->score_rows);
         }
-        if (commit(&p, e)) {
+        if (commit(&p, e) || (o->store && sym_store_tick(o->store, e))) {
             rc = -1;
             break;
         }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/request.h"
 #include "net/tcp.h"
 
 typedef enum {
@@ -38,20 +39,23 @@ int sym_proto_uid(const cJSON *item, uint64_t *uid, sym_err *e);
 /* inference_response: unique_ids and predictions, lists of equal length.
  * Row k: sym_proto_uid on the id and sym_proto_prediction on the row. */
 int sym_proto_response(const cJSON *root, const cJSON **uids, const cJSON **preds, int *n, sym_err *e);
-/* A prediction: a list of exactly 4 numbers, each finite as a double. */
-int sym_proto_prediction(const cJSON *row, double pred[4], sym_err *e);
+/* A prediction: a list of exactly SYM_TOWERS numbers, each finite as a double. */
+int sym_proto_prediction(const cJSON *row, double pred[SYM_TOWERS], sym_err *e);
 
 /* Writers: each appends one line; -1 only when memory runs out. */
 int sym_proto_write_register(sym_outbuf *o);
 int sym_proto_write_heartbeat(sym_outbuf *o, double timestamp);
 /* An error carries message_type, error and details, all strings; what it
  * is about (a request's unique_id, the ids of a refused line) is written
- * in details. details NULL: written as "". */
+ * in details. details NULL: written as "". Any bytes may come in (a peer's
+ * text cut at a limit): a byte that does not begin a valid UTF-8 sequence
+ * is written as U+FFFD, so the line is always valid UTF-8 JSON. */
 int sym_proto_write_error(sym_outbuf *o, const char *error, const char *details);
 /* Ids as exact integers; numbers with 17 significant digits (round-trip a
  * double); a non-finite prediction is written as null (JSON has no NaN)
  * and the caller logs it. */
-int sym_proto_write_response(sym_outbuf *o, const uint64_t *uids, const double (*pred)[4], int n, double client_ts);
+int sym_proto_write_response(sym_outbuf *o, const uint64_t *uids, const double (*pred)[SYM_TOWERS], int n,
+                             double client_ts);
 int sym_proto_write_request(sym_outbuf *o, const uint64_t *uids, const char *const *symbols, const float *const *features,
                             int n, int n_features, double timestamp);
 int sym_proto_write_score_update(sym_outbuf *o, const uint64_t *uids, const double *pnl, const double *acc,

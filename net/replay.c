@@ -458,7 +458,7 @@ static int on_response(server *s, const cJSON *root, const char *line, size_t le
     const cJSON *u = uids->child, *p = preds->child;
     for (; u && p; u = u->next, p = p->next) {
         uint64_t uid;
-        double pred[4], lat, err;
+        double pred[SYM_TOWERS], lat, err;
         char id[40];
         if (sym_proto_uid(u, &uid, &e)) {
             if (sym_json_is_int(u)) { /* an integer, just not one of ours (-1, 2^64) */

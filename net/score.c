@@ -1,10 +1,13 @@
 /* Scoring; see score.h. */
 #include "net/score.h"
 
+#include <errno.h>
 #include <math.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int sym_score_init(sym_score *s, const uint64_t *uids, int n, sym_err *e) {
@@ -46,7 +49,7 @@ void sym_score_free(sym_score *s) {
     memset(s, 0, sizeof *s);
 }
 
-int sym_score_expect(sym_score *s, const uint64_t *uids, const double (*pred)[4], int n) {
+int sym_score_expect(sym_score *s, const uint64_t *uids, const double (*pred)[SYM_TOWERS], int n) {
     int found = 0;
     for (int i = 0; i < n; i++) {
         int32_t *r = sym_uid_map_get(&s->index, uids[i]);
@@ -75,7 +78,7 @@ void sym_score_sent(sym_score *s, int row, uint64_t t_ns) {
     s->t_send_ns[row] = t_ns;
 }
 
-int sym_score_answer(sym_score *s, uint64_t uid, const double pred[4], uint64_t t_ns, double *lat_ms, double *err) {
+int sym_score_answer(sym_score *s, uint64_t uid, const double pred[SYM_TOWERS], uint64_t t_ns, double *lat_ms, double *err) {
     int32_t *r = sym_uid_map_get(&s->index, uid);
     if (!r) {
         s->unknown++;
@@ -103,7 +106,7 @@ int sym_score_answer(sym_score *s, uint64_t uid, const double pred[4], uint64_t 
     *err = NAN;
     if (s->has_expected[i]) {
         double mx = 0;
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < SYM_TOWERS; t++) {
             double d = fabs(pred[t] - s->expected[i][t]);
             if (d > s->max_abs_err[t]) s->max_abs_err[t] = d;
             s->sum_abs_err[t] += d;
@@ -187,7 +190,7 @@ int sym_score_report_make(const sym_score *s, sym_score_report *r) {
     free(v);
     r->with_expected = s->with_expected;
     r->scored = s->n_scored;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < SYM_TOWERS; t++) {
         r->max_abs_err[t] = s->max_abs_err[t];
         r->mean_abs_err[t] = s->n_scored ? s->sum_abs_err[t] / (double)s->n_scored : 0;
         r->mse[t] = s->n_scored ? s->sum_sq_err[t] / (double)s->n_scored : 0;
@@ -229,15 +232,22 @@ void sym_score_report_print(FILE *f, const sym_score_report *r) {
     }
 }
 
+/* The report is written directly rather than through cJSON: its layout
+ * (one counter or number a line) is what the replay tests and scripts read,
+ * and a client's bytes are shown one \u00XX a byte, where cJSON's printer
+ * would copy bytes >= 0x80 as they are (invalid UTF-8 in, invalid JSON
+ * out). tests/net/test_score_report.c reads reports of random values back
+ * with the strict reader. */
+
 /* JSON has no Infinity or NaN: such a value is written as null. */
 static void put_num(FILE *f, double v) {
     if (isfinite(v)) fprintf(f, "%.17g", v);
     else fputs("null", f);
 }
 
-static void put_nums(FILE *f, const char *key, const double v[4]) {
+static void put_nums(FILE *f, const char *key, const double v[SYM_TOWERS]) {
     fprintf(f, ",\n  \"%s\": [", key);
-    for (int t = 0; t < 4; t++) fputs(t ? ", " : "", f), put_num(f, v[t]);
+    for (int t = 0; t < SYM_TOWERS; t++) fputs(t ? ", " : "", f), put_num(f, v[t]);
     fputs("]", f);
 }
 
@@ -255,7 +265,7 @@ static void put_str(FILE *f, const char *s, size_t n) {
     fputc('"', f);
 }
 
-int sym_score_report_write_json(const char *path, const sym_score_report *r, const char *extra, sym_err *e) {
+int sym_score_report_write_json(const char *path, const sym_score_report *r, sym_err *e) {
     FILE *f = fopen(path, "w");
     if (!f) return sym_fail(e, "cannot write %s", path);
     fprintf(f, "{\n  \"requests\": %llu,\n  \"sent\": %llu,\n  \"resent\": %llu,\n  \"answered\": %llu,\n"
@@ -301,23 +311,11 @@ int sym_score_report_write_json(const char *path, const sym_score_report *r, con
         fputs("}", f);
     }
     fputs(r->n_examples ? "\n  ]" : "]", f);
-    if (extra && *extra) fprintf(f, ",\n  %s", extra);
+    fprintf(f, ",\n  \"timed_out\": %s, \"injected_bad\": %d, \"resend\": %s, \"drop_after\": %lld, \"mode\": ",
+            r->timed_out ? "true" : "false", r->injected_bad, r->resend ? "true" : "false", r->drop_after);
+    put_str(f, r->mode ? r->mode : "", r->mode ? strlen(r->mode) : 0);
     fputs("\n}\n", f);
     if (fclose(f)) return sym_fail(e, "cannot write %s", path);
-    return 0;
-}
-
-static int have_program(const char *name) {
-    const char *path = getenv("PATH");
-    char buf[4096];
-    if (!path) return 0;
-    for (const char *p = path; *p;) {
-        const char *c = strchr(p, ':');
-        size_t l = c ? (size_t)(c - p) : strlen(p);
-        snprintf(buf, sizeof buf, "%.*s/%s", (int)l, p, name);
-        if (access(buf, X_OK) == 0) return 1;
-        p += l + (c ? 1 : 0);
-    }
     return 0;
 }
 
@@ -336,32 +334,62 @@ int sym_score_write_cdf(const sym_score *s, const char *path, sym_err *e) {
     return 0;
 }
 
+/* The script names both files in single quotes, inside which gnuplot
+ * takes no escapes: a path with a quote or a control byte cannot go in. */
+static int plot_path_ok(const char *p) {
+    for (; *p; p++)
+        if (*p == '\'' || (unsigned char)*p < 0x20 || *p == 0x7f) return 0;
+    return 1;
+}
+
+/* gnuplot runs on a script file, found on PATH by posix_spawnp (its
+ * ENOENT: not installed); no shell and no pipe, so nothing in a path is
+ * read as a command and a gnuplot that exits early cannot SIGPIPE us. */
 int sym_score_plot(const sym_score *s, const char *png, sym_err *e) {
-    if (!have_program("gnuplot")) return 1;
-    char data[] = "/tmp/symserve-latency-XXXXXX";
+    if (!plot_path_ok(png))
+        return sym_fail(e, "cannot plot to '%s': a path with a quote or a control character cannot go into gnuplot's script",
+                        png);
+    char data[] = "/tmp/symserve-latency-XXXXXX", script[] = "/tmp/symserve-plot-XXXXXX";
     int fd = mkstemp(data);
     if (fd < 0) return sym_fail(e, "cannot create a temporary file for the plot");
     close(fd);
-    if (sym_score_write_cdf(s, data, e)) {
-        unlink(data);
-        return -1;
-    }
+    int rc = -1, have_script = 0;
+    FILE *g = NULL;
+    if (sym_score_write_cdf(s, data, e)) goto out;
     int k = 0;
     for (int i = 0; i < s->n; i++) k += s->lat_ms[i] >= 0;
-    FILE *g = popen("gnuplot", "w");
-    int rc = -1;
-    if (g) {
-        fprintf(g,
-                "set terminal pngcairo size 900,600 noenhanced\n"
-                "set output '%s'\n"
-                "set title 'symserve replay: latency CDF (%d responses)'\n"
-                "set xlabel 'latency send -> response (ms)'\nset ylabel 'share of requests'\n"
-                "set logscale x\nset grid\nset key bottom right\nset yrange [0:1]\n"
-                "plot '%s' using 1:2 with steps lw 2 title 'latency CDF'\n",
-                png, k, data);
-        rc = pclose(g) == 0 ? 0 : -1;
+    if ((fd = mkstemp(script)) >= 0) have_script = 1;
+    if (fd < 0 || !(g = fdopen(fd, "w"))) {
+        if (fd >= 0) close(fd);
+        sym_fail(e, "cannot create a temporary file for the plot");
+        goto out;
     }
+    fprintf(g,
+            "set terminal pngcairo size 900,600 noenhanced\n"
+            "set output '%s'\n"
+            "set title 'symserve replay: latency CDF (%d responses)'\n"
+            "set xlabel 'latency send -> response (ms)'\nset ylabel 'share of requests'\n"
+            "set logscale x\nset grid\nset key bottom right\nset yrange [0:1]\n"
+            "plot '%s' using 1:2 with steps lw 2 title 'latency CDF'\n",
+            png, k, data);
+    if (fclose(g)) {
+        sym_fail(e, "cannot write the plot's script");
+        goto out;
+    }
+    char prog[] = "gnuplot", *argv[] = {prog, script, NULL};
+    pid_t pid;
+    int sp = posix_spawnp(&pid, prog, NULL, NULL, argv, environ), st = 0;
+    if (sp == ENOENT) {
+        rc = 1;
+    } else if (sp) {
+        sym_fail(e, "cannot run gnuplot: %s", strerror(sp));
+    } else if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+        sym_fail(e, "gnuplot failed to write %s", png);
+    } else {
+        rc = 0;
+    }
+out:
     unlink(data);
-    if (rc) return sym_fail(e, "gnuplot failed to write %s", png);
-    return 0;
+    if (have_script) unlink(script);
+    return rc;
 }

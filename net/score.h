@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
+#include "common/request.h"
 #include "common/uid_map.h"
 
 /* What was wrong with something the client sent instead of an answer. */
@@ -40,8 +41,8 @@ typedef struct {
     uint64_t *uids;
     uint64_t *t_send_ns; /* its last send; 0: not sent yet */
     double *lat_ms;      /* < 0: not answered */
-    double (*answers)[4]; /* each row's first valid answer, with sym_score_allow_reanswers only */
-    double (*expected)[4];
+    double (*answers)[SYM_TOWERS]; /* each row's first valid answer, with sym_score_allow_reanswers only */
+    double (*expected)[SYM_TOWERS];
     uint8_t *has_expected;
     int with_expected;
     sym_uid_map index; /* uid -> row */
@@ -49,7 +50,7 @@ typedef struct {
     uint64_t n_sent, n_resent; /* rows sent at least once; sends of a row already sent */
     uint64_t invalid, invalid_ids, bad_messages; /* by sym_bad_kind */
     uint64_t t_first_send_ns, t_last_answer_ns;
-    double max_abs_err[4], sum_abs_err[4], sum_sq_err[4];
+    double max_abs_err[SYM_TOWERS], sum_abs_err[SYM_TOWERS], sum_sq_err[SYM_TOWERS];
     uint64_t n_scored; /* answers compared with an expected value */
     sym_score_bad examples[SYM_SCORE_EXAMPLES];
     int n_examples;
@@ -61,7 +62,7 @@ enum { SYM_SCORE_OK = 0, SYM_SCORE_UNKNOWN = 1, SYM_SCORE_DUPLICATE = 2, SYM_SCO
 int sym_score_init(sym_score *s, const uint64_t *uids, int n, sym_err *e);
 void sym_score_free(sym_score *s);
 /* Attaches expected predictions (rows for unknown ids are ignored). */
-int sym_score_expect(sym_score *s, const uint64_t *uids, const double (*pred)[4], int n);
+int sym_score_expect(sym_score *s, const uint64_t *uids, const double (*pred)[SYM_TOWERS], int n);
 
 /* From now on a further answer of an answered id with the same 4 values,
  * bit for bit, is a re-answer (SYM_SCORE_REANSWERED, counted in
@@ -79,7 +80,7 @@ void sym_score_sent(sym_score *s, int row, uint64_t t_ns);
  * NAN without an expected value) are set on SYM_SCORE_OK. A second valid
  * answer of an id is SYM_SCORE_DUPLICATE, or SYM_SCORE_REANSWERED (see
  * sym_score_allow_reanswers); either way the first answer stands. */
-int sym_score_answer(sym_score *s, uint64_t uid, const double pred[4], uint64_t t_ns, double *lat_ms, double *err);
+int sym_score_answer(sym_score *s, uint64_t uid, const double pred[SYM_TOWERS], uint64_t t_ns, double *lat_ms, double *err);
 /* Counts one bad input under its kind; the first SYM_SCORE_EXAMPLES are
  * kept (id and reason NUL-terminated, text[0, text_len) any bytes). Returns
  * 1 when this one was kept. Nothing is answered by it. */
@@ -93,21 +94,31 @@ typedef struct {
     double p50, p90, p99, max, mean; /* latency, ms */
     int with_expected;
     uint64_t scored;
-    double max_abs_err[4], mean_abs_err[4], mse[4];
+    double max_abs_err[SYM_TOWERS], mean_abs_err[SYM_TOWERS], mse[SYM_TOWERS];
     sym_score_bad examples[SYM_SCORE_EXAMPLES];
     int n_examples;
+    /* how the run went: zero from sym_score_report_make, set by the caller */
+    int timed_out, injected_bad, resend;
+    long long drop_after;
+    const char *mode; /* "trace" or "poisson" (NULL: written as "") */
 } sym_score_report;
 
 int sym_score_report_make(const sym_score *s, sym_score_report *r);
 void sym_score_report_print(FILE *f, const sym_score_report *r);
-int sym_score_report_write_json(const char *path, const sym_score_report *r, const char *extra_json_fields, sym_err *e);
+/* The report as JSON (fields in docs/design/net.md, "The report"): one
+ * counter or number a line, which scripts read with sed. A non-finite number
+ * is written as null; an example's bytes outside printable ASCII as
+ * \u00XX, one per byte, so any bytes a client sent keep the file valid
+ * UTF-8 JSON. */
+int sym_score_report_write_json(const char *path, const sym_score_report *r, sym_err *e);
 
 /* The latency CDF as text, "latency_ms share" a line (what the plot draws),
  * for plotting elsewhere. */
 int sym_score_write_cdf(const sym_score *s, const char *path, sym_err *e);
 
-/* Latency CDF as PNG via the gnuplot program. Returns 0 on success, 1 when
- * gnuplot is not installed (a note, not a failure), -1 with e on error. */
+/* Latency CDF as PNG via the gnuplot program (found on PATH). Returns 0 on
+ * success, 1 when gnuplot is not installed (a note, not a failure), -1 with
+ * e on error (a png path holding a quote or a control character included). */
 int sym_score_plot(const sym_score *s, const char *png, sym_err *e);
 
 #endif

@@ -9,8 +9,7 @@ int sym_shard_map_init(sym_shard_map *m, int capacity, int n_shards, uint64_t se
     if (capacity < 1 || n_shards < 1) return sym_fail(e, "shard map needs capacity and shards >= 1");
     m->override = malloc((size_t)capacity * sizeof *m->override);
     m->key = calloc((size_t)capacity, sizeof *m->key);
-    m->has_key = calloc((size_t)capacity, 1);
-    if (!m->override || !m->key || !m->has_key) {
+    if (!m->override || !m->key) {
         sym_shard_map_free(m);
         return sym_fail(e, "out of memory for a shard map of %d symbols", capacity);
     }
@@ -19,13 +18,12 @@ int sym_shard_map_init(sym_shard_map *m, int capacity, int n_shards, uint64_t se
 }
 
 void sym_shard_map_free(sym_shard_map *m) {
-    free(m->override), free(m->key), free(m->has_key);
-    m->override = NULL, m->key = NULL, m->has_key = NULL;
+    free(m->override), free(m->key);
+    m->override = NULL, m->key = NULL;
 }
 
 void sym_shard_map_add(sym_shard_map *m, int id, const char *name) {
     m->key[id] = sym_hash_symbol(name, m->seed);
-    m->has_key[id] = 1;
 }
 
 int sym_shard_map_hash_owner(const sym_shard_map *m, int id, int n_shards) {

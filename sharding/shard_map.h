@@ -15,7 +15,6 @@ typedef struct {
     int capacity;       /* symbol ids 0..capacity-1 */
     int32_t *override;  /* -1: follow the hash */
     uint64_t *key;      /* hash of each symbol's name */
-    uint8_t *has_key;
 } sym_shard_map;
 
 int sym_shard_map_init(sym_shard_map *m, int capacity, int n_shards, uint64_t seed, sym_err *e);

@@ -5,14 +5,28 @@
 
 #include "sharding/hash.h"
 
+static unsigned long name_hash(const void *name, unsigned long seed) { return sym_hash_symbol(name, seed); }
+static bool name_equal(const void *a, const void *b) { return !strcmp(a, b); }
+
+static void *hs_malloc(size_t n) { return malloc(n); }
+static void *hs_realloc(void *p, size_t old, size_t n, bool defer) {
+    (void)old, (void)defer;
+    return realloc(p, n);
+}
+static void hs_free(void *p, size_t n, bool defer) {
+    (void)n, (void)defer;
+    free(p);
+}
+static struct ck_malloc hs_alloc = {.malloc = hs_malloc, .realloc = hs_realloc, .free = hs_free};
+
 int sym_symbol_table_init(sym_symbol_table *t, int capacity, sym_err *e) {
     *t = (sym_symbol_table){.capacity = capacity};
     if (capacity < 1) return sym_fail(e, "symbol table capacity must be >= 1");
-    t->n_buckets = 2;
-    while (t->n_buckets < 2 * capacity) t->n_buckets *= 2;
-    t->bucket = calloc((size_t)t->n_buckets, sizeof *t->bucket);
     t->names = malloc((size_t)capacity * sizeof *t->names);
-    if (!t->bucket || !t->names) {
+    /* sized for capacity names up front, so an insert never rehashes */
+    t->have_set = t->names && ck_hs_init(&t->set, CK_HS_MODE_OBJECT, name_hash, name_equal, &hs_alloc,
+                                         2 * (unsigned long)capacity, 0);
+    if (!t->have_set) {
         sym_symbol_table_free(t);
         return sym_fail(e, "out of memory for %d symbols", capacity);
     }
@@ -20,29 +34,28 @@ int sym_symbol_table_init(sym_symbol_table *t, int capacity, sym_err *e) {
 }
 
 void sym_symbol_table_free(sym_symbol_table *t) {
-    free(t->bucket), free(t->names);
-    t->bucket = NULL, t->names = NULL;
+    if (t->have_set) ck_hs_destroy(&t->set);
+    free(t->names);
+    t->names = NULL, t->have_set = 0;
 }
 
-/* The bucket holding name, or the empty bucket where it would go. */
-static int probe(const sym_symbol_table *t, const char *name) {
-    int mask = t->n_buckets - 1, b = (int)(sym_hash_symbol(name, 0) & (uint64_t)mask);
-    while (t->bucket[b] && strcmp(t->names[t->bucket[b] - 1], name)) b = (b + 1) & mask;
-    return b;
+static int id_of(const sym_symbol_table *t, const char *stored) {
+    return stored ? (int)(((const char(*)[SYM_SYMBOL_MAX + 1])stored) - t->names) : -1;
 }
 
-int sym_symbol_table_find(const sym_symbol_table *t, const char *name) {
-    return t->bucket[probe(t, name)] - 1;
+int sym_symbol_table_find(sym_symbol_table *t, const char *name) {
+    return id_of(t, ck_hs_get(&t->set, CK_HS_HASH(&t->set, name_hash, name), name));
 }
 
 int sym_symbol_table_intern(sym_symbol_table *t, const char *name, sym_err *e) {
     if (strlen(name) > SYM_SYMBOL_MAX) return sym_fail(e, "symbol longer than %d bytes", SYM_SYMBOL_MAX);
-    int b = probe(t, name);
-    if (t->bucket[b]) return t->bucket[b] - 1;
+    unsigned long h = CK_HS_HASH(&t->set, name_hash, name);
+    int id = id_of(t, ck_hs_get(&t->set, h, name));
+    if (id >= 0) return id;
     if (t->count == t->capacity)
         return sym_fail(e, "symbol '%s' is one more than the %d distinct symbols the engine holds (max_symbols)", name,
                         t->capacity);
     strcpy(t->names[t->count], name);
-    t->bucket[b] = ++t->count;
-    return t->count - 1;
+    if (!ck_hs_put(&t->set, h, t->names[t->count])) return sym_fail(e, "out of memory for symbol '%s'", name);
+    return t->count++;
 }

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/uid_map.h"
+#include "state/snapshot.h"
 #include "state/store_internal.h"
 #include "state/wal.h"
 
@@ -91,8 +92,7 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* The segment numbers in the directory, ascending. */
-int store_list_segments(const sym_store *s, uint64_t **out, int *n, sym_err *e) {
+int store_list(const sym_store *s, int snapshots, uint64_t **out, int *n, sym_err *e) {
     DIR *d = opendir(s->dir);
     if (!d) return sym_fail(e, "state dir %s: %s", s->dir, strerror(errno));
     uint64_t *v = NULL;
@@ -100,7 +100,7 @@ int store_list_segments(const sym_store *s, uint64_t **out, int *n, sym_err *e) 
     struct dirent *de;
     while ((de = readdir(d))) {
         uint64_t num;
-        if (segment_number(de->d_name, &num)) continue;
+        if (snapshots ? sym_snapshot_number(de->d_name, &num) : segment_number(de->d_name, &num)) continue;
         if (k == cap) {
             cap = cap ? 2 * cap : 16;
             uint64_t *p = realloc(v, (size_t)cap * sizeof *p);
@@ -114,7 +114,7 @@ int store_list_segments(const sym_store *s, uint64_t **out, int *n, sym_err *e) 
         v[k++] = num;
     }
     closedir(d);
-    qsort(v, (size_t)k, sizeof *v, cmp_u64);
+    if (k > 1) qsort(v, (size_t)k, sizeof *v, cmp_u64);
     *out = v, *n = k;
     return 0;
 }
@@ -139,10 +139,30 @@ static int sync_dir(const char *dir) {
 
 /* Starts segment s->segment + 1: header written and synced, with the
  * directory entry, whatever the policy (once per segment). */
+/* The segments' retention counters: room for segment n. */
+static int track_segment(sym_store *s, uint64_t n) {
+    size_t need = (size_t)(n - s->first_seg + 1);
+    if (need > s->cap_segs) {
+        size_t cap = s->cap_segs ? 2 * s->cap_segs : 16;
+        while (cap < need) cap *= 2;
+        store_segment *p = realloc(s->segs, cap * sizeof *p);
+        if (!p) return -1;
+        memset(p + s->cap_segs, 0, (cap - s->cap_segs) * sizeof *p);
+        s->segs = p, s->cap_segs = cap;
+    }
+    return 0;
+}
+
+static store_segment *seg_of(sym_store *s, uint64_t n) {
+    return n >= s->first_seg && n <= s->segment ? &s->segs[n - s->first_seg] : NULL;
+}
+
 int store_open_segment(sym_store *s, sym_err *e) {
     char path[1100];
     uint64_t n = s->segment + 1;
     if (store_segment_path(s, n, path, sizeof path)) return sym_fail(e, "state dir path too long");
+    if (!s->first_seg) s->first_seg = n;
+    if (track_segment(s, n)) return sym_fail(e, "out of memory");
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return sym_fail(e, "%s: %s", path, strerror(errno));
     sym_wal_buf h = {0};
@@ -152,7 +172,7 @@ int store_open_segment(sym_store *s, sym_err *e) {
         close(fd);
         return sym_fail(e, "%s: %s", path, strerror(er));
     }
-    s->bytes += h.len;
+    s->stats.log_bytes += h.len;
     sym_wal_buf_free(&h);
     pthread_mutex_lock(&s->mu);
     int old = s->fd;
@@ -174,23 +194,32 @@ static void *flusher_main(void *arg) {
         t.tv_sec += 1;
         pthread_cond_timedwait(&s->cv, &s->mu, &t);
         if (s->flusher_stop) break;
-        /* the fd stays open while mu is held: open_segment swaps it under mu */
+        /* the fd stays open while mu is held: store_open_segment swaps it under mu */
         if (s->fd >= 0 && fdatasync(s->fd) && !s->flush_errno) s->flush_errno = errno;
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
-int store_start_flusher(sym_store *s, sym_err *e) {
-    if (s->fsync != SYM_FSYNC_EVERY_S || s->flusher_on) return 0;
-    if (pthread_create(&s->flusher, NULL, flusher_main, s)) return sym_fail(e, "state: cannot start the log flusher");
-    s->flusher_on = 1;
+int store_start_threads(sym_store *s, sym_err *e) {
+    if (s->o.fsync == SYM_FSYNC_EVERY_S && !s->flusher_on) {
+        if (pthread_create(&s->flusher, NULL, flusher_main, s)) return sym_fail(e, "state: cannot start the log flusher");
+        s->flusher_on = 1;
+    }
+    if (s->o.snapshot_every_s > 0 && !s->snapper_on) {
+        if (pthread_create(&s->snapper, NULL, store_snapshotter_main, s))
+            return sym_fail(e, "state: cannot start the snapshot thread");
+        s->snapper_on = 1;
+        s->next_snapshot_ns = sym_now_ns() + (uint64_t)(s->o.snapshot_every_s * 1e9);
+    }
     return 0;
 }
 
 /* ---- open, close ----------------------------------------------------- */
 
-sym_store *sym_store_open(const char *dir, uint64_t fingerprint, sym_fsync_policy fsync, sym_err *e) {
+static int confirm_snapshot(sym_store *s, sym_err *e);
+
+sym_store *sym_store_open(const char *dir, uint64_t fingerprint, const sym_store_opts *o, sym_err *e) {
     sym_store *s = calloc(1, sizeof *s);
     if (!s) {
         sym_fail(e, "out of memory");
@@ -198,12 +227,14 @@ sym_store *sym_store_open(const char *dir, uint64_t fingerprint, sym_fsync_polic
     }
     s->lock_fd = s->fd = -1;
     s->fingerprint = fingerprint;
-    s->fsync = fsync;
+    s->o = *o;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    if (!ck_hs_init(&s->names, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC, hs_hash, hs_equal, &hs_alloc, 64, 0x5eed)) {
+    pthread_cond_init(&s->snap_cv, NULL);
+    if (!ck_hs_init(&s->names, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC, hs_hash, hs_equal, &hs_alloc, 64, 0x5eed) ||
+        sym_uid_map_init(&s->req_seg, 1024)) {
         sym_fail(e, "out of memory");
-        free(s);
+        sym_store_close(s);
         return NULL;
     }
     if (snprintf(s->dir, sizeof s->dir, "%s", dir) >= (int)sizeof s->dir) {
@@ -233,42 +264,73 @@ fail:
 
 void sym_store_close(sym_store *s) {
     if (!s) return;
-    if (s->flusher_on) {
-        pthread_mutex_lock(&s->mu);
-        s->flusher_stop = 1;
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->flusher, NULL);
-    }
+    pthread_mutex_lock(&s->mu);
+    int done = s->snap_state == SNAP_DONE && !s->snap_rc;
+    s->flusher_stop = 1;
+    s->snap_state = SNAP_STOP; /* an unfinished snapshot is dropped by its thread */
+    pthread_cond_broadcast(&s->cv);
+    pthread_cond_broadcast(&s->snap_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->flusher_on) pthread_join(s->flusher, NULL);
+    if (s->snapper_on) pthread_join(s->snapper, NULL);
     if (s->fd >= 0) {
-        if (s->buf.len) write_all(s->fd, s->buf.p, s->buf.len); /* best effort: commit reports errors */
-        fdatasync(s->fd);
+        sym_err e;
+        if (!s->buf.len || !write_all(s->fd, s->buf.p, s->buf.len)) { /* best effort: commit reports errors */
+            s->buf.len = 0;
+            if (!fdatasync(s->fd) && done) confirm_snapshot(s, &e); /* a clean stop leaves no snapshot unused */
+        }
         close(s->fd);
     }
     if (s->lock_fd >= 0) close(s->lock_fd);
     for (int32_t i = 0; i < s->n_syms; i++) free(s->syms[i]);
     free(s->syms);
     ck_hs_destroy(&s->names);
+    sym_uid_map_free(&s->req_seg);
+    free(s->segs);
+    free(s->kept_snaps);
+    free(s->kept_from);
+    free(s->snap_steps);
     sym_wal_buf_free(&s->buf);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->snap_cv);
     free(s);
 }
 
 /* ---- the hot path ---------------------------------------------------- */
 
 int sym_store_log_request(sym_store *s, uint64_t uid, const char *symbol, const float *features, int n_features) {
-    return sym_wal_put_request(&s->buf, uid, symbol, features, n_features);
+    if (sym_wal_put_request(&s->buf, uid, symbol, features, n_features)) return -1;
+    if (sym_uid_map_put(&s->req_seg, uid, (int32_t)s->segment)) return -1;
+    s->segs[s->segment - s->first_seg].pending++;
+    return 0;
+}
+
+/* The request uid is answered or refused: its segment holds one fewer
+ * pending. */
+static void resolved(sym_store *s, uint64_t uid) {
+    int32_t *k = sym_uid_map_get(&s->req_seg, uid);
+    if (!k) return;
+    store_segment *g = seg_of(s, (uint64_t)*k);
+    if (g && g->pending) g->pending--;
+    sym_uid_map_del(&s->req_seg, uid);
 }
 
 int sym_store_log_answer(sym_store *s, int32_t sym, uint64_t uid, uint64_t digest, const double pred[SYM_TOWERS]) {
     if (sym < 0 || sym >= s->n_syms) return -1;
-    if (sym_wal_put_answer(&s->buf, uid, s->syms[sym]->steps + 1, digest, pred)) return -1;
-    s->syms[sym]->steps++;
+    store_symbol *x = s->syms[sym];
+    if (sym_wal_put_answer(&s->buf, uid, x->steps + 1, digest, pred, x->name)) return -1;
+    x->steps++;
+    s->segs[s->segment - s->first_seg].answers++;
+    resolved(s, uid);
     return 0;
 }
 
-int sym_store_log_refused(sym_store *s, uint64_t uid) { return sym_wal_put_refused(&s->buf, uid); }
+int sym_store_log_refused(sym_store *s, uint64_t uid) {
+    if (sym_wal_put_refused(&s->buf, uid)) return -1;
+    resolved(s, uid);
+    return 0;
+}
 
 int sym_store_commit(sym_store *s, sym_err *e) {
     if (s->fd < 0) return sym_fail(e, "state: the log is not open (recover first)");
@@ -277,11 +339,136 @@ int sym_store_commit(sym_store *s, sym_err *e) {
     pthread_mutex_unlock(&s->mu);
     if (fe) return sym_fail(e, "state: fdatasync of the log in %s failed: %s", s->dir, strerror(fe));
     if (!s->buf.len) return 0;
-    if (write_all(s->fd, s->buf.p, s->buf.len) || (s->fsync == SYM_FSYNC_ALWAYS && fdatasync(s->fd)))
+    if (write_all(s->fd, s->buf.p, s->buf.len) || (s->o.fsync == SYM_FSYNC_ALWAYS && fdatasync(s->fd)))
         return sym_fail(e, "state: cannot write the log in %s: %s", s->dir, strerror(errno));
-    s->bytes += s->buf.len;
+    s->stats.log_bytes += s->buf.len;
     s->buf.len = 0;
     return 0;
 }
 
-uint64_t sym_store_bytes(const sym_store *s) { return s->bytes; }
+void sym_store_get_stats(const sym_store *s, sym_store_stats *st) { *st = s->stats; }
+
+/* ---- snapshots and retention (play's thread) -------------------------- */
+
+/* Hands the snapshot thread a job: the log moves to a new segment N, and
+ * snapshot N takes every symbol known now (one first seen later has its
+ * whole history in segments from N on). */
+static int start_snapshot(sym_store *s, sym_err *e) {
+    /* a request unanswered now may be stepped after the snapshot's copy of
+     * its symbol: replaying from the snapshot needs its REQUEST */
+    uint64_t log_from = s->segment + 1;
+    for (uint64_t n = s->first_seg; n <= s->segment; n++)
+        if (seg_of(s, n)->pending) {
+            log_from = n;
+            break;
+        }
+    if (store_open_segment(s, e)) return -1;
+    store_step *list = malloc((size_t)(s->n_syms ? s->n_syms : 1) * sizeof *list);
+    if (!list) return sym_fail(e, "out of memory");
+    for (int32_t i = 0; i < s->n_syms; i++) {
+        memcpy(list[i].name, s->syms[i]->name, sizeof list[i].name);
+        list[i].steps = 0;
+    }
+    pthread_mutex_lock(&s->mu);
+    free(s->snap_steps);
+    s->snap_steps = list;
+    s->snap_n = s->n_syms;
+    s->snap_written = 0;
+    s->snap_segment = s->segment;
+    s->snap_log_from = log_from;
+    s->snap_state = SNAP_RUNNING;
+    pthread_cond_broadcast(&s->snap_cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* Every step the finished snapshot holds is in the log (written: the
+ * caller has just committed). Until then the snapshot is not relied on:
+ * a crash would find it ahead of the log and use the one before. */
+static int snapshot_covered(sym_store *s) {
+    for (int i = 0; i < s->snap_written; i++) {
+        store_symbol *x = store_symbol_of(s, s->snap_steps[i].name);
+        if (!x || x->steps < s->snap_steps[i].steps) return 0;
+    }
+    return 1;
+}
+
+static void remove_file(sym_store *s, const char *path, uint64_t *count) {
+    if (unlink(path)) sym_warn("state: cannot remove %s: %s", path, strerror(errno));
+    else (*count)++;
+    (void)s;
+}
+
+int store_grow_kept(sym_store *s) {
+    int cap = s->cap_kept ? 2 * s->cap_kept : 4;
+    uint64_t *p = realloc(s->kept_snaps, (size_t)cap * sizeof *p);
+    if (p) s->kept_snaps = p;
+    uint64_t *f = p ? realloc(s->kept_from, (size_t)cap * sizeof *f) : NULL;
+    if (!f) return -1;
+    s->kept_from = f, s->cap_kept = cap;
+    return 0;
+}
+
+/* Snapshots but the two newest go; then, once there are two, each segment
+ * the older does not need (before its log_from) goes, oldest first, while
+ * the segments after it hold at least id_window answers (the window of ids
+ * is rebuilt from the log). */
+void store_retain(sym_store *s) {
+    char path[1100];
+    while (s->n_kept > 2) {
+        if (!sym_snapshot_path(s->dir, s->kept_snaps[0], path, sizeof path))
+            remove_file(s, path, &s->stats.snapshots_removed);
+        memmove(s->kept_snaps, s->kept_snaps + 1, (size_t)(s->n_kept - 1) * sizeof *s->kept_snaps);
+        memmove(s->kept_from, s->kept_from + 1, (size_t)(s->n_kept - 1) * sizeof *s->kept_from);
+        s->n_kept--;
+    }
+    if (s->n_kept < 2) return; /* the log from its start stays the fallback */
+    uint64_t keep_from = s->kept_from[0], later = 0;
+    for (uint64_t n = s->first_seg + 1; n <= s->segment; n++) later += seg_of(s, n)->answers;
+    while (s->first_seg < keep_from && s->first_seg < s->segment && later >= s->o.id_window) {
+        if (!store_segment_path(s, s->first_seg, path, sizeof path)) remove_file(s, path, &s->stats.segments_removed);
+        memmove(s->segs, s->segs + 1, (size_t)(s->segment - s->first_seg) * sizeof *s->segs);
+        s->segs[s->segment - s->first_seg] = (store_segment){0};
+        s->first_seg++;
+        later -= s->segs[0].answers;
+    }
+}
+
+/* A finished snapshot whose steps are all in the log is kept and relied
+ * on: 1; 0 while its last answers are still on their way. */
+static int confirm_snapshot(sym_store *s, sym_err *e) {
+    if (!snapshot_covered(s)) return 0;
+    if (s->n_kept == s->cap_kept && store_grow_kept(s)) return sym_fail(e, "out of memory");
+    s->kept_snaps[s->n_kept] = s->snap_segment;
+    s->kept_from[s->n_kept++] = s->snap_log_from;
+    s->stats.snapshots++;
+    s->stats.last_snapshot_s = s->snap_seconds;
+    s->stats.last_snapshot_bytes = s->snap_bytes;
+    sym_info("state: snapshot %08llu: %d symbols, %.1f MB in %.2f s", (unsigned long long)s->snap_segment, s->snap_written,
+             (double)s->snap_bytes / 1e6, s->snap_seconds);
+    store_retain(s);
+    return 1;
+}
+
+int sym_store_tick(sym_store *s, sym_err *e) {
+    if (!s->snapper_on) return 0;
+    pthread_mutex_lock(&s->mu);
+    int state = s->snap_state;
+    pthread_mutex_unlock(&s->mu);
+    if (state == SNAP_DONE) {
+        if (s->snap_rc) {
+            sym_warn("state: snapshot %08llu failed, the next one in %.0f s: %s", (unsigned long long)s->snap_segment,
+                     s->o.snapshot_every_s, s->snap_err);
+        } else {
+            int k = confirm_snapshot(s, e);
+            if (k <= 0) return k; /* 0: its last answers are still on their way: next tick */
+        }
+        pthread_mutex_lock(&s->mu);
+        s->snap_state = SNAP_IDLE;
+        pthread_mutex_unlock(&s->mu);
+        s->next_snapshot_ns = sym_now_ns() + (uint64_t)(s->o.snapshot_every_s * 1e9);
+        return 0;
+    }
+    if (state == SNAP_IDLE && sym_now_ns() >= s->next_snapshot_ns) return start_snapshot(s, e);
+    return 0;
+}

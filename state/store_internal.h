@@ -1,5 +1,6 @@
-/* The store's insides, shared by its two files: store.c (files, symbols,
- * the hot path) and recover.c. Not a public header. */
+/* The store's insides, shared by its files: store.c (files, symbols, the
+ * hot path, retention), snapshotter.c (the snapshot thread) and recover.c.
+ * Not a public header. */
 #ifndef SYM_STATE_STORE_INTERNAL_H
 #define SYM_STATE_STORE_INTERNAL_H
 
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/uid_map.h"
 #include "state/store.h"
 #include "state/wal.h"
 
@@ -16,35 +18,80 @@
 typedef struct {
     char name[SYM_SYMBOL_MAX + 1];
     int32_t handle;
-    uint64_t steps; /* answered steps: the symbol's step count */
+    uint64_t steps;  /* answered steps logged: the symbol's step count */
+    uint64_t logged; /* recovery: the last step the log holds */
 } store_symbol;
+
+/* What retention needs to know of a segment still on disk. */
+typedef struct {
+    uint64_t pending; /* requests logged in it and not yet answered or refused */
+    uint64_t answers; /* answers logged in it */
+} store_segment;
+
+/* A snapshot's name and step of each symbol, to tell when the log holds
+ * all of them. */
+typedef struct {
+    char name[SYM_SYMBOL_MAX + 1];
+    uint64_t steps;
+} store_step;
+
+enum { SNAP_IDLE = 0, SNAP_RUNNING, SNAP_DONE, SNAP_STOP };
 
 struct sym_store {
     char dir[1024];
     uint64_t fingerprint;
-    sym_fsync_policy fsync;
-    int lock_fd, fd;     /* the directory's lock; the segment being written (-1: none yet) */
-    uint64_t segment;    /* its number */
-    sym_wal_buf buf;     /* records not yet written */
-    uint64_t bytes;
-    ck_hs_t names;       /* name -> store_symbol */
-    store_symbol **syms; /* by handle */
+    sym_store_opts o;
+    sym_engine *g;        /* from recovery on */
+    size_t slot_bytes;
+    int lock_fd, fd;      /* the directory's lock; the segment being written (-1: none yet) */
+    uint64_t segment;     /* its number */
+    sym_wal_buf buf;      /* records not yet written */
+    ck_hs_t names;        /* name -> store_symbol */
+    store_symbol **syms;  /* by handle */
     int32_t n_syms, cap_syms;
+    /* retention: the segments on disk, first_seg .. segment */
+    uint64_t first_seg;
+    store_segment *segs;  /* [segment - first_seg + 1] */
+    size_t cap_segs;
+    sym_uid_map req_seg;  /* requests in flight -> the number of the segment of their REQUEST */
+    uint64_t *kept_snaps; /* snapshots relied on (their segment numbers), ascending */
+    uint64_t *kept_from;  /* the log_from of each (state/snapshot.h) */
+    int n_kept, cap_kept;
+    uint64_t next_snapshot_ns;
+    sym_store_stats stats;
     /* the every_s flusher */
     pthread_t flusher;
     int flusher_on, flusher_stop;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* fd swaps, flush_errno, and the snapshot hand-over below */
     pthread_cond_t cv;
-    int flush_errno; /* set by the flusher (under mu), reported by the next commit */
+    int flush_errno;    /* set by the flusher, reported by the next commit */
+    /* the snapshot thread: play's thread hands it a job (SNAP_RUNNING), it
+     * answers with SNAP_DONE and snap_rc */
+    pthread_t snapper;
+    int snapper_on;
+    pthread_cond_t snap_cv;
+    int snap_state, snap_rc;
+    char snap_err[512];
+    uint64_t snap_segment, snap_log_from; /* the job: the snapshot's number and log_from */
+    store_step *snap_steps; /* in: every symbol's name; out: the steps of those written */
+    int snap_n, snap_written;
+    double snap_seconds;
+    uint64_t snap_bytes;
 };
 
 store_symbol *store_symbol_of(sym_store *s, const char *symbol);
 int store_segment_path(const sym_store *s, uint64_t n, char *out, size_t cap);
-/* The segment numbers in the directory, ascending. */
-int store_list_segments(const sym_store *s, uint64_t **out, int *n, sym_err *e);
+/* The segment or snapshot numbers in the directory, ascending. */
+int store_list(const sym_store *s, int snapshots, uint64_t **out, int *n, sym_err *e);
 /* Starts segment s->segment + 1 (header written and synced). */
 int store_open_segment(sym_store *s, sym_err *e);
-/* Starts the every_s flusher when the policy asks for it. */
-int store_start_flusher(sym_store *s, sym_err *e);
+/* Starts the every_s flusher and the snapshot thread. */
+int store_start_threads(sym_store *s, sym_err *e);
+/* Room for one more kept snapshot; -1 when memory runs out. */
+int store_grow_kept(sym_store *s);
+/* Removes the files the snapshots kept make unneeded (store.c). */
+void store_retain(sym_store *s);
+/* The snapshot thread's body (snapshotter.c). */
+void *store_snapshotter_main(void *arg);
 
 #endif

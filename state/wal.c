@@ -60,14 +60,18 @@ int sym_wal_put_request(sym_wal_buf *b, uint64_t uid, const char *symbol, const 
     return 0;
 }
 
-int sym_wal_put_answer(sym_wal_buf *b, uint64_t uid, uint64_t step, uint64_t digest, const double pred[SYM_TOWERS]) {
-    size_t payload = 3 * 8 + 8 * SYM_TOWERS;
+int sym_wal_put_answer(sym_wal_buf *b, uint64_t uid, uint64_t step, uint64_t digest, const double pred[SYM_TOWERS],
+                       const char *symbol) {
+    size_t sl = strlen(symbol), payload = 3 * 8 + 8 * SYM_TOWERS + 1 + sl;
+    if (sl > SYM_SYMBOL_MAX) return -1;
     unsigned char *r = open_record(b, SYM_WAL_ANSWER, payload);
     if (!r) return -1;
     memcpy(r + 9, &uid, 8);
     memcpy(r + 17, &step, 8);
     memcpy(r + 25, &digest, 8);
     memcpy(r + 33, pred, 8 * SYM_TOWERS);
+    r[33 + 8 * SYM_TOWERS] = (unsigned char)sl;
+    memcpy(r + 34 + 8 * SYM_TOWERS, symbol, sl);
     close_record(b, r, payload);
     return 0;
 }
@@ -141,13 +145,17 @@ static int decode(const unsigned char *body, uint32_t n, sym_wal_record *rec) {
         memcpy(rec->features, q, 4 * (size_t)nf);
         return 0;
     }
-    case SYM_WAL_ANSWER:
-        if (n != 1 + 3 * 8 + 8 * SYM_TOWERS) return -1;
+    case SYM_WAL_ANSWER: {
+        size_t fixed = 1 + 3 * 8 + 8 * SYM_TOWERS + 1, sl;
+        if (n < fixed || (sl = q[fixed - 2]) == 0 || sl > SYM_SYMBOL_MAX || n != fixed + sl) return -1;
         memcpy(&rec->uid, q, 8);
         memcpy(&rec->step, q + 8, 8);
         memcpy(&rec->digest, q + 16, 8);
         memcpy(rec->pred, q + 24, 8 * SYM_TOWERS);
+        memcpy(rec->symbol, q + fixed - 1, sl);
+        rec->symbol[sl] = '\0';
         return 0;
+    }
     case SYM_WAL_REFUSED:
         if (n != 1 + 8) return -1;
         memcpy(&rec->uid, q, 8);

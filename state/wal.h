@@ -9,9 +9,11 @@
  *
  *   REQUEST  uid u64, symbol (u8 length, bytes), u16 n, n x f32 features
  *            a request the engine accepted, logged before it is stepped;
- *   ANSWER   uid u64, step u64, digest u64, 4 x f64
+ *   ANSWER   uid u64, step u64, digest u64, 4 x f64, symbol (u8, bytes)
  *            it was stepped: the symbol's step count after it, the
- *            request's digest (net/uid_window.h) and the answer sent;
+ *            request's digest (net/uid_window.h), the answer sent, and
+ *            the symbol again, so that an answer reads alone once the
+ *            segment of its request is gone (state/snapshot.h);
  *   REFUSED  uid u64
  *            the engine refused it after all: it never stepped.
  *
@@ -39,8 +41,8 @@ enum { SYM_WAL_REQUEST = 1, SYM_WAL_ANSWER = 2, SYM_WAL_REFUSED = 3 };
 typedef struct {
     int type;
     uint64_t uid;
+    char symbol[SYM_SYMBOL_MAX + 1]; /* REQUEST, ANSWER */
     /* REQUEST */
-    char symbol[SYM_SYMBOL_MAX + 1];
     int n_features;
     float features[SYM_MAX_FEATURES];
     /* ANSWER */
@@ -57,7 +59,8 @@ typedef struct {
 void sym_wal_buf_free(sym_wal_buf *b);
 /* -1 when memory runs out (nothing appended). */
 int sym_wal_put_request(sym_wal_buf *b, uint64_t uid, const char *symbol, const float *features, int n_features);
-int sym_wal_put_answer(sym_wal_buf *b, uint64_t uid, uint64_t step, uint64_t digest, const double pred[SYM_TOWERS]);
+int sym_wal_put_answer(sym_wal_buf *b, uint64_t uid, uint64_t step, uint64_t digest, const double pred[SYM_TOWERS],
+                       const char *symbol);
 int sym_wal_put_refused(sym_wal_buf *b, uint64_t uid);
 /* A segment's header. */
 int sym_wal_put_header(sym_wal_buf *b, uint64_t fingerprint, uint64_t segment);

@@ -1,8 +1,10 @@
 /* What one live migration costs: a symbol's state moved between two shards
- * while the engine runs (drain, park, slot copy, resume), timed around
- * sym_engine_migrate, and the latency of that symbol's next request against
- * its latency without a migration. Two shards on the devices given (one GPU:
- * a device copy; two GPUs: a peer copy), or the CPU backend without a GPU.
+ * while the engine runs (the source drains the symbol's requests and exports
+ * its slot into a host buffer on its own thread, the target imports it on
+ * its own), timed around sym_engine_migrate, and the latency of that
+ * symbol's next request against its latency without a migration. Two shards
+ * on the devices given (one or two GPUs: device -> host -> device either
+ * way), or the CPU backend without a GPU.
  *
  *   bench_migration [small|full] [repetitions] [gpus]   */
 #include <math.h>

@@ -5,7 +5,9 @@
  * other message takes), validation of every row into a request (symbol
  * check, feature count, finite float32), and formatting the
  * inference_response line. Messages are made the way `symserve replay` writes them (79 features
- * at 9 significant digits). Prints a table and the command.
+ * at 9 significant digits). Then the response line alone: the hand-written
+ * writer play uses (sym_proto_write_response) against the same message built
+ * and printed through cJSON. Prints two tables and the command.
  *   usage: bench_net_protocol [N_REQUESTS] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,49 @@ static double run(int n, int rows, int use_reader, double *bytes_per_req) {
     return served / s;
 }
 
+/* The inference_response line through cJSON, as the writer would be without
+ * its fast path: ids as raw integer text (a cJSON number is a double), the
+ * predictions as number nodes. Appends it with its '\n'. */
+static int response_cjson(sym_outbuf *o, const uint64_t *uids, const double (*pred)[4], int n, double client_ts) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "message_type", "inference_response");
+    cJSON *ids = cJSON_AddArrayToObject(j, "unique_ids"), *preds = cJSON_AddArrayToObject(j, "predictions");
+    for (int k = 0; k < n; k++) {
+        char b[24];
+        snprintf(b, sizeof b, "%llu", (unsigned long long)uids[k]);
+        cJSON_AddItemToArray(ids, cJSON_CreateRaw(b));
+        cJSON_AddItemToArray(preds, cJSON_CreateDoubleArray(pred[k], 4));
+    }
+    cJSON_AddNumberToObject(j, "client_timestamp", client_ts);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    int rc = !s || sym_outbuf_append(o, s, strlen(s)) || sym_outbuf_append(o, "\n", 1) ? -1 : 0;
+    cJSON_free(s);
+    return rc;
+}
+
+/* Writes n_lines response lines of `rows` rows; returns ns per line. */
+static double run_writer(int n_lines, int rows, int use_cjson) {
+    uint64_t uids[64];
+    double pred[64][4];
+    for (int k = 0; k < rows; k++) {
+        uids[k] = 1000000 + (uint64_t)k;
+        for (int t = 0; t < 4; t++) pred[k][t] = gauss() * 0.123456789012345; /* full-width doubles */
+    }
+    sym_outbuf out = {0};
+    uint64_t t0 = sym_now_ns();
+    for (int m = 0; m < n_lines; m++) {
+        uids[0] = (uint64_t)m;
+        int rc = use_cjson ? response_cjson(&out, uids, (const double(*)[4])pred, rows, 1.7e9 + m)
+                           : sym_proto_write_response(&out, uids, (const double(*)[4])pred, rows, 1.7e9 + m);
+        if (rc) fprintf(stderr, "bench: out of memory\n"), exit(1);
+        sym_outbuf_reset(&out);
+    }
+    double ns = (double)(sym_now_ns() - t0) / n_lines;
+    sym_outbuf_free(&out);
+    return ns;
+}
+
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 200000;
     printf("protocol cost, one core: line split + parse + row validation + response line, %d requests, F=%d\n", n, F);
@@ -141,6 +186,13 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 3; i++) {
             double bpr, r = run(n, sizes[i], f, &bpr);
             printf("%-22s %18d %14.0f %14.2f %12.0f\n", f ? "request reader (play)" : "strict tree (cJSON)", sizes[i], r, 1e6 / r, bpr);
+        }
+    printf("\nthe inference_response line alone, %d rows of answers per writer and size\n", n);
+    printf("%-22s %18s %14s %14s\n", "writer", "rows per message", "ns/line", "ns/row");
+    for (int c = 0; c < 2; c++)
+        for (int i = 0; i < 3; i++) {
+            double ns = run_writer(n / sizes[i], sizes[i], c);
+            printf("%-22s %18d %14.0f %14.0f\n", c ? "cJSON tree + print" : "hand-written (play)", sizes[i], ns, ns / sizes[i]);
         }
     printf("command: taskset -c 0 build/bench/net/bench_net_protocol %d\n", n);
     sym_request_msg_free(&msg);

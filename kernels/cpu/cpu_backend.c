@@ -1,7 +1,8 @@
 /* The CPU reference behind the backend API. State slots live in one host
  * array; the four towers of a batch run on up to four worker threads (a
  * tower's arithmetic is the same whichever thread runs it, so results do
- * not depend on the thread count). SYM_CPU_THREADS overrides the count. */
+ * not depend on the thread count): one per tower up to the cores online,
+ * or what sym_cpu_backend_set_threads says (config key cpu.threads). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,12 +124,25 @@ static const sym_backend_ops cpu_ops_f64 = {"cpu-fp64", cpu_step,    cpu_reset, 
 static const sym_backend_ops cpu_ops_f32 = {"cpu-fp32", cpu_step,    cpu_reset,      cpu_export, cpu_import,
                                             cpu_copy,   cpu_destroy, cpu_set_towers, NULL,       NULL};
 
-static int thread_count(void) {
-    const char *s = getenv("SYM_CPU_THREADS");
-    long n = s ? strtol(s, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1) n = 1;
-    if (n > SYM_TOWERS) n = SYM_TOWERS;
-    return (int)n;
+/* One thread per tower, up to the cores online. */
+static int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > SYM_TOWERS ? SYM_TOWERS : (int)n;
+}
+
+static int is_cpu(const sym_backend *b) { return b->ops == &cpu_ops_f64 || b->ops == &cpu_ops_f32; }
+
+int sym_cpu_backend_set_threads(sym_backend *b, int threads, sym_err *e) {
+    if (!is_cpu(b)) return sym_fail(e, "%s is not the CPU backend: it has no thread count", b->ops->name);
+    if (threads < 0 || threads > SYM_TOWERS)
+        return sym_fail(e, "CPU backend threads: %d is not in 0..%d (0: one per tower, up to the cores)", threads, SYM_TOWERS);
+    cpu_backend *c = (cpu_backend *)b;
+    int n = threads ? threads : default_threads();
+    if (n == c->pool.n_jobs) return 0;
+    sym_fanout_destroy(&c->pool);
+    if (!sym_fanout_init(&c->pool, n, run_job, c, e)) return 0;
+    sym_fanout_init(&c->pool, 1, run_job, c, NULL); /* starts no thread: the backend still steps, on one */
+    return sym_failctx(e, "CPU backend threads");
 }
 
 sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precision, int n_slots, sym_err *e) {
@@ -172,7 +186,7 @@ sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precisio
         return NULL;
     }
     for (int s = 0; s < n_slots; s++) cpu_reset(b, s, NULL);
-    if (sym_fanout_init(&c->pool, thread_count(), run_job, c, e)) {
+    if (sym_fanout_init(&c->pool, default_threads(), run_job, c, e)) {
         sym_failctx(e, "CPU backend");
         cpu_destroy(b);
         return NULL;

@@ -3,7 +3,10 @@
  * rebalances (3 -> 5 -> 2 -> 3 shards). The echo backend's outputs carry
  * each symbol's step count, so the consumer can prove that nothing was lost,
  * duplicated or reordered: request k of a symbol must see step count k and
- * the running sum 0+1+...+k. Meant to run under ThreadSanitizer too. */
+ * the running sum 0+1+...+k. Every backend call must come from its shard's
+ * thread (thread_check_backend.h): migrations and rebalances move state by
+ * messages, never by one actor calling another's backend. Meant to run
+ * under ThreadSanitizer too. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -13,6 +16,7 @@
 
 #include "actors/engine.h"
 #include "tests/actors/echo_backend.h"
+#include "tests/actors/thread_check_backend.h"
 
 #define PRODUCERS 4
 #define SYMS_PER_PRODUCER 40
@@ -84,6 +88,7 @@ int main(void) {
     model = sym_model_config_small();
     sym_config cfg;
     sym_echo_factory echo = {&model, &cfg};
+    sym_thread_check_factory checked = {sym_echo_backend_make, &echo};
     sym_config_defaults(&cfg);
     cfg.shard_count = 3;
     cfg.max_symbols = PRODUCERS * SYMS_PER_PRODUCER;
@@ -91,7 +96,7 @@ int main(void) {
     cfg.max_batch = 16;
     cfg.status_interval_s = 0;
     sym_err e;
-    sym_engine *g = sym_engine_create_with(&cfg, &model, sym_echo_backend_make, &echo, &e);
+    sym_engine *g = sym_engine_create_with(&cfg, &model, sym_thread_check_make, &checked, &e);
     if (!g) {
         fprintf(stderr, "FAIL create: %s\n", e.msg);
         return 1;
@@ -142,6 +147,11 @@ int main(void) {
         if (!seen[i]) bad++;
     sym_engine_destroy(g);
     free(seen);
+    if (sym_thread_check_violations()) {
+        bad++;
+        fprintf(stderr, "FAIL: %ld backend calls off their shard's thread: %s\n", sym_thread_check_violations(),
+                sym_thread_check_report());
+    }
     printf("%d requests, %d problems\n", total, bad);
     return bad ? 1 : 0;
 }

@@ -2,7 +2,9 @@
 # Golden predictions through symserve predict (CPU fp64) with 1, 2, 3 and 8
 # shards, with and without migrations, and with a rebalance 3 -> 5 mid-stream:
 # every output file must be bitwise identical to the one-shard run and within
-# 1e-9 of expected_f64.csv. A third argument "sanitized" keeps golden_long to
+# 1e-9 of expected_f64.csv; so must a run whose CPU backends step on four
+# threads instead of one (config cpu.threads). Then the config's errors and
+# log.level. A third argument "sanitized" keeps golden_long to
 # the cases that cover each path (one shard, several, migrations, a rebalance):
 # a sanitized -O1 step is ~20x slower and the full list would take minutes.
 set -u
@@ -13,18 +15,31 @@ pass=0 fail=0
 ok() { echo "PASS $*"; pass=$((pass + 1)); }
 ko() { echo "FAIL $*"; fail=$((fail + 1)); }
 
+# a config for the runs: cpu.threads $2, and as many slots as the file has
+# symbols (predict's own choice without a config: 1024 slots a shard would
+# take gigabytes); one thread a backend keeps 8 shards off each other's cores
+config() { # FILE, threads, extra keys...
+  local n
+  n=$(tail -n +2 "$d/requests.csv" | cut -d, -f2 | sort -u | wc -l)
+  printf '{"cpu": {"threads": %d}, "max_symbols": %d%s}\n' "$2" "$n" "${3:-}" >"$1"
+}
+
 for g in golden_small golden_long; do
   d=$data/$g
+  config "$tmp/$g.t1.json" 1
+  config "$tmp/$g.t4.json" 4
   run() { # name, extra args...
     local name=$1
     shift
     if "$bin" predict --model "$d" --requests "$d/requests.csv" --out "$tmp/$g.$name.csv" --backend cpu \
-        --precision fp64 --expected "$d/expected_f64.csv" --tolerance 1e-9 "$@" >"$tmp/log" 2>&1; then
+        --precision fp64 --expected "$d/expected_f64.csv" --tolerance 1e-9 --config "$tmp/$g.t1.json" "$@" \
+        >"$tmp/log" 2>&1; then
       if [ "$name" = s1 ] || cmp -s "$tmp/$g.s1.csv" "$tmp/$g.$name.csv"; then ok "$g $name ($*): within 1e-9, identical"
       else ko "$g $name ($*): differs from the one-shard run"; fi
     else ko "$g $name ($*): $(tail -2 "$tmp/log")"; fi
   }
   run s1 --shards 1
+  [ $g = golden_small ] && run t4 --shards 2 --config "$tmp/$g.t4.json"
   if [ "$mode" = sanitized ] && [ $g = golden_long ]; then
     run s3 --shards 3
     run m3 --shards 3 --migrate-every 7 --migrate-seed 9
@@ -62,5 +77,21 @@ expect_fail "zero shards" 2 "usage" --shards 0
 expect_fail "zero migrate-every" 2 "usage" --migrate-every 0
 expect_fail "bad rebalance-at" 2 "usage" --rebalance-at 5
 expect_fail "fp64 on cuda" 1 "cuda" --backend cuda --precision fp64
+echo '{"cpu": {"threads": 5}}' >"$tmp/c5.json"
+expect_fail "cpu.threads out of range" 1 "cpu.threads" --config "$tmp/c5.json"
+echo '{"log": {"level": "loud"}}' >"$tmp/c6.json"
+expect_fail "log.level unknown" 1 "log.level" --config "$tmp/c6.json"
+
+# log.level: "warn" drops info lines (a rebalance's), the default keeps them
+head -n 51 "$d/requests.csv" >"$tmp/r50.csv"
+for level in info warn; do
+  config "$tmp/l.json" 1 ", \"log\": {\"level\": \"$level\"}"
+  "$bin" predict --model "$d" --requests "$tmp/r50.csv" --out "$tmp/o.csv" --backend cpu --rebalance-at 20:3 \
+    --config "$tmp/l.json" >/dev/null 2>"$tmp/err"
+  seen=$(grep -c " info rebalance" "$tmp/err")
+  if { [ $level = info ] && [ "$seen" = 1 ]; } || { [ $level = warn ] && [ "$seen" = 0 ]; }; then
+    ok "log.level $level: $seen info line(s) of the rebalance"
+  else ko "log.level $level: $seen info lines of the rebalance: $(head -2 "$tmp/err")"; fi
+done
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

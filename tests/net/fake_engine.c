@@ -102,6 +102,45 @@ int sym_engine_rebalance(sym_engine *g, int n_shards, sym_err *e) {
     return sym_fail(e, "the fake engine has one shard");
 }
 void sym_engine_drain(sym_engine *g) { (void)g; }
+
+/* A symbol's state here is its step count and its running sum. */
+size_t sym_engine_slot_bytes(const sym_engine *g) {
+    (void)g;
+    return sizeof(int64_t) + sizeof(double);
+}
+int sym_engine_export_symbol(sym_engine *g, const char *symbol, void *buf, sym_err *e) {
+    (void)e;
+    int got = 0;
+    pthread_mutex_lock(&g->mu);
+    for (int s = 0; s < g->n_sym && !got; s++)
+        if (!strcmp(g->names[s], symbol)) {
+            int64_t steps = g->steps[s];
+            memcpy(buf, &steps, sizeof steps);
+            memcpy((char *)buf + sizeof steps, &g->acc[s], sizeof g->acc[s]);
+            got = 1;
+        }
+    pthread_mutex_unlock(&g->mu);
+    return got;
+}
+int sym_engine_import_symbol(sym_engine *g, const char *symbol, const void *state, sym_err *e) {
+    if (sym_symbol_check(symbol, strlen(symbol), e)) return -1;
+    pthread_mutex_lock(&g->mu);
+    int s = 0;
+    while (s < g->n_sym && strcmp(g->names[s], symbol)) s++;
+    if (s == g->n_sym) {
+        if (g->n_sym == g->max_symbols) {
+            pthread_mutex_unlock(&g->mu);
+            return sym_fail(e, "symbol capacity %d reached: '%s' refused", g->max_symbols, symbol);
+        }
+        strcpy(g->names[g->n_sym++], symbol);
+    }
+    int64_t steps;
+    memcpy(&steps, state, sizeof steps);
+    memcpy(&g->acc[s], (const char *)state + sizeof steps, sizeof g->acc[s]);
+    g->steps[s] = (long)steps;
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
 const sym_model_config *sym_engine_model(const sym_engine *g) { return &g->model; }
 
 void sym_engine_destroy(sym_engine *g) {

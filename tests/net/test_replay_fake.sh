@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # symserve replay against the play loop with the fake engine (fake_play):
 # the trace streamed and every request answered exactly once, rows grouped
-# into messages, a Poisson load, and --inject-bad's 13 malformed lines each
-# drawing an error while the trace is still served.
+# into messages, a Poisson load, --inject-bad's 13 malformed lines each
+# drawing an error while the trace is still served, the latency plot and
+# CDF, a client that reconnects, a timeout and a usage error.
 set -u
 bin=$1 fake=$2 data=$3
 tmp=$(mktemp -d)
@@ -37,6 +38,23 @@ e=$(json_field errors_received "$tmp/r.json")
 if [ "${e:-0}" -ge 13 ]; then ok "13 bad lines drew $e errors"; else ko "errors received: $e"; fi
 grep -q 'rejected: unique_id 900000000000009: features row has 2' "$tmp/play.log" && ok "client log names the refused unique_id" || ko "no rejection logged"
 
+# --plot and --cdf: the latency CDF as PNG through gnuplot (found on PATH)
+# and as text, one line per answer; without gnuplot a note, not a failure;
+# a path gnuplot's script cannot hold is refused
+run_case "tiny.csv with --plot and --cdf" --requests "$data/traces/tiny.csv" --speed 0 --plot "$tmp/lat.png" --cdf "$tmp/lat.txt"
+n=$(wc -l <"$tmp/lat.txt" 2>/dev/null)
+[ "$n" = 100 ] && ok "--cdf: 100 lines, one per answer" || ko "--cdf: $n lines"
+if command -v gnuplot >/dev/null; then
+  [ "$(head -c 4 "$tmp/lat.png" 2>/dev/null | tail -c 3)" = PNG ] && grep -q "latency CDF plotted to" "$tmp/replay.out" &&
+    ok "--plot: a PNG written" || ko "--plot: no PNG: $(tail -3 "$tmp/replay.out") $(tail -3 "$tmp/replay.err")"
+fi
+env PATH=/nonexistent "$bin" replay --port 0 --requests "$data/traces/tiny.csv" --timeout 0.2 --plot "$tmp/none.png" >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "no plot: gnuplot is not installed" "$tmp/out" && [ ! -e "$tmp/none.png" ] &&
+  ok "--plot without gnuplot on PATH: a note" || ko "--plot without gnuplot: $(tail -2 "$tmp/out") $(tail -2 "$tmp/err")"
+"$bin" replay --port 0 --requests "$data/traces/tiny.csv" --timeout 0.2 --plot "$tmp/it's.png" >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q "cannot plot to '$tmp/it's.png': a path with a quote" "$tmp/err" &&
+  ok "--plot to a path with a quote: refused, named" || ko "--plot with a quote: $(tail -2 "$tmp/out") $(tail -2 "$tmp/err")"
+
 # the server goes away and comes back on the same port: the client
 # reconnects (backoff), registers again and serves the new session, whose
 # unique_ids start from 0 again
@@ -61,5 +79,14 @@ rc=$?
 [ $rc -eq 1 ] && grep -q TIMEOUT "$tmp/out" && ok "no client: exit 1 on timeout" || ko "timeout exit $rc: $(tail -3 "$tmp/out")"
 "$bin" replay --port 0 >"$tmp/out" 2>&1
 [ $? -eq 2 ] && ok "no stream: usage error" || ko "usage exit"
+"$bin" replay --port 0 --requests "$data/traces/tiny.csv" --log-level loud >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "'loud' is not one of debug, info, warn, error" "$tmp/out" && ok "--log-level loud: usage error" ||
+  ko "--log-level loud: $(head -2 "$tmp/out")"
+"$bin" replay --port 0 --requests "$data/traces/tiny.csv" --timeout 0.2 --log-level error >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 1 ] && [ ! -s "$tmp/err" ] && ok "--log-level error: no info or warn line" || ko "--log-level error: $(head -2 "$tmp/err")"
+# --help: each line's parentheses and brackets balanced (a line does not end inside one)
+"$bin" replay --help >"$tmp/out" 2>&1
+bad=$(awk '{ o = gsub(/\(/, "("); c = gsub(/\)/, ")"); ob = gsub(/\[/, "["); cb = gsub(/\]/, "]"); if (o != c || ob != cb) print }' "$tmp/out")
+[ -z "$bad" ] && ok "--help: every line balanced" || ko "--help: unbalanced lines: $bad"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

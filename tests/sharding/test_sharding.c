@@ -66,6 +66,34 @@ int main(void) {
     CHECK(sym_symbol_table_find(&t, "B") == 1 && sym_symbol_table_find(&t, "D") == -1, "find");
     sym_symbol_table_free(&t);
 
+    /* many names, of every length up to the limit: ids in order of first
+     * appearance, each found again, the one past capacity refused and not
+     * added, a name longer than the limit refused */
+    CHECK(!sym_symbol_table_init(&t, N, &e), "init %d", N);
+    char big[SYM_SYMBOL_MAX + 2];
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(name, sizeof name, "S%d_", i);
+        memset(big, 'a' + i % 26, sizeof big);
+        memcpy(big, name, (size_t)len);
+        big[len + i % (SYM_SYMBOL_MAX - len + 1)] = 0;
+        bad += sym_symbol_table_intern(&t, big, &e) != i;
+    }
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(name, sizeof name, "S%d_", i);
+        memset(big, 'a' + i % 26, sizeof big);
+        memcpy(big, name, (size_t)len);
+        big[len + i % (SYM_SYMBOL_MAX - len + 1)] = 0;
+        bad += sym_symbol_table_find(&t, big) != i || sym_symbol_table_intern(&t, big, &e) != i;
+    }
+    CHECK(bad == 0, "%d of %d names did not keep their id", bad, N);
+    CHECK(sym_symbol_table_intern(&t, "ONE_TOO_MANY", &e) == -1 && strstr(e.msg, "max_symbols"), "capacity %d: %s", N, e.msg);
+    CHECK(sym_symbol_table_find(&t, "ONE_TOO_MANY") == -1, "a refused name was added");
+    memset(big, 'x', sizeof big);
+    big[SYM_SYMBOL_MAX + 1] = 0;
+    CHECK(sym_symbol_table_intern(&t, big, &e) == -1 && strstr(e.msg, "longer"), "a %d-byte name: %s", SYM_SYMBOL_MAX + 1, e.msg);
+    sym_symbol_table_free(&t);
+
     /* slot table: allocation, reuse, exhaustion */
     sym_slot_table s;
     int fresh;

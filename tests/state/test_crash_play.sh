@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Durable state across crashes: `symserve replay --resend` streams the
-# golden_small requests (1,000, 3 ms apart) to `symserve play
+# golden_small requests (1,000, 5 ms apart) to `symserve play
 # --state-dir` (golden_small model, CPU fp64), which is killed with SIGKILL
 # at 3 random points and started again each time; before the second kill
 # the log also gets a torn record at its end (a write cut short). Every
@@ -21,12 +21,15 @@ fail=0
 ok() { echo "PASS $*"; }
 ko() { echo "FAIL $*"; fail=1; }
 
-awk 'NR == 1 { print $0 ",delay_ms"; next } { print $0 ",3" }' "$model/requests.csv" >"$tmp/req.csv"
+awk 'NR == 1 { print $0 ",delay_ms"; next } { print $0 ",5" }' "$model/requests.csv" >"$tmp/req.csv"
 "$bin" predict --model "$model" --requests "$tmp/req.csv" --out "$tmp/expect.csv" --backend cpu --precision fp64 \
   >"$tmp/predict.log" 2>&1 || { echo "FAIL predict: $(tail -2 "$tmp/predict.log")"; exit 1; }
 
+# snapshots every 0.1 s, and a window of 300 ids, so that snapshots are
+# taken, used and the files they make unneeded removed within the stream
+echo '{"state": {"snapshot_every_s": 0.1}, "net": {"id_window": 300}}' >"$tmp/play.cfg"
 play() { # log file; plays against $port with the state dir
-  "$bin" play --host 127.0.0.1 --port "$port" --model "$model" --backend cpu --precision fp64 \
+  "$bin" play --config "$tmp/play.cfg" --host 127.0.0.1 --port "$port" --model "$model" --backend cpu --precision fp64 \
     --state-dir "$tmp/state" --max-reconnects 50 >"$1" 2>&1 &
   play_pid=$!
   for _ in $(seq 200); do # until it has recovered and registered (10 s at most)
@@ -46,7 +49,7 @@ start_replay --requests "$tmp/req.csv" --expected "$tmp/expect.csv" --tolerance 
   --resend --report "$tmp/r.json" --timeout 60 || { echo "FAIL replay did not start: $(cat "$tmp/replay.err")"; exit 1; }
 for k in 1 2 3; do
   play "$tmp/play$k.log"
-  sleep "0.$((RANDOM % 6 + 3))" # 0.3 .. 0.8 s into this run
+  sleep "0.$((RANDOM % 6 + 4))" # 0.4 .. 0.9 s into this run
   if [ $k = 2 ]; then
     kill -STOP "$play_pid"
     tear
@@ -67,11 +70,22 @@ else
   ko "3 kills: replay exit $rrc, answered $a, duplicates $d, re-sent $r"
   tail -3 "$tmp/replay.err"
 fi
+snaps=0
 for k in 2 3 4; do
   line=$(grep "state recovered" "$tmp/play$k.log")
   echo "  run $k: ${line#*play: }"
-  if ! echo "$line" | grep -qE "[1-9][0-9]* steps replayed"; then ko "run $k recovered no steps"; fi
+  if ! echo "$line" | grep -qE "[1-9][0-9]* ids answered before"; then ko "run $k recovered nothing"; fi
+  echo "$line" | grep -q "snapshot snap-" && snaps=$((snaps + 1))
 done
+removed=$(grep -ho "[0-9]* log segments and [0-9]* snapshots removed" "$tmp/play4.log")
+echo "  files now: $(ls "$tmp/state" | tr '\n' ' ')"
+# kept: the two newest relied on, and at most one newer whose last answers
+# were still in flight when play stopped
+if [ $snaps -ge 1 ] && [ "$(ls "$tmp"/state/snap-*.bin | wc -l)" -le 3 ] && ! ls "$tmp"/state/*.tmp >/dev/null 2>&1; then
+  ok "snapshots: $snaps of 3 recoveries started from one; at most 3 on disk, none unfinished; the last run: $removed"
+else
+  ko "snapshots: $snaps recoveries started from one; files: $(ls "$tmp/state" | tr '\n' ' ')"
+fi
 if grep -q "log's tail is torn" "$tmp/play3.log" && grep "state recovered" "$tmp/play3.log" | grep -qE " [1-9][0-9]* torn bytes cut"; then
   ok "the torn record was found and cut, not applied"
 else
@@ -89,6 +103,21 @@ refused() { # name, text, extra args...
   else ko "$name: exit $rc: $(tail -2 "$tmp/refused.log")"; fi
 }
 refused "another precision" "written for another engine" --precision fp32
+# the newest snapshot cut short: skipped for the one before, or, when it
+# is the only one and the log no longer goes back to the start, refused
+n_snaps=$(ls "$tmp"/state/snap-*.bin | wc -l)
+last=$(ls "$tmp"/state/snap-*.bin | tail -1)
+mv "$last" "$tmp/saved.bin"
+head -c 100 "$tmp/saved.bin" >"$last"
+"$bin" play --config "$tmp/play.cfg" --host 127.0.0.1 --port 1 --model "$model" --backend cpu --precision fp64 \
+  --state-dir "$tmp/state" --max-reconnects 0 >"$tmp/skip.log" 2>&1
+if grep -q "cut short.*skipped" "$tmp/skip.log" && grep "state recovered" "$tmp/skip.log" | grep -q "1 newer skipped"; then
+  ok "a damaged snapshot ($n_snaps on disk) is skipped for the one before: $(grep -o "snapshot [a-z0-9-]*\(.bin\)\{0,1\} (" "$tmp/skip.log" | head -1)"
+elif [ "$n_snaps" = 1 ] && grep -q "no snapshot before it is usable" "$tmp/skip.log"; then
+  ok "the only snapshot damaged, the log not from its start: refused: $(grep "symserve play" "$tmp/skip.log")"
+else
+  ko "a damaged snapshot ($n_snaps on disk): $(grep -i "snapshot\|state" "$tmp/skip.log" | head -3)"
+fi
 first=$(ls "$tmp"/state/wal-*.log | head -1)
 size=$(stat -c %s "$first")
 printf "\xde\xad\xbe\xef" | dd of="$first" bs=1 seek=$((size / 2)) conv=notrunc status=none

@@ -50,7 +50,7 @@ int main(void) {
     ends[0] = b.len;
     CHECK(!sym_wal_put_request(&b, 7, "SYM_001", feat, 79), "request");
     ends[1] = b.len;
-    CHECK(!sym_wal_put_answer(&b, 7, 1, 0xfeedull, pred), "answer");
+    CHECK(!sym_wal_put_answer(&b, 7, 1, 0xfeedull, pred, "SYM_001"), "answer");
     ends[2] = b.len;
     CHECK(!sym_wal_put_request(&b, UINT64_MAX, "A", feat, 1), "request");
     ends[3] = b.len;
@@ -61,9 +61,9 @@ int main(void) {
     longsym[SYM_SYMBOL_MAX] = '\0';
     CHECK(!sym_wal_put_request(&b, 8, longsym, feat, 0), "request");
     ends[5] = b.len;
-    CHECK(!sym_wal_put_answer(&b, 8, 1ull << 40, 1, pred), "answer");
+    CHECK(!sym_wal_put_answer(&b, 8, 1ull << 40, 1, pred, longsym), "answer");
     ends[6] = b.len;
-    CHECK(!sym_wal_put_answer(&b, 9, 2, 2, pred), "answer");
+    CHECK(!sym_wal_put_answer(&b, 9, 2, 2, pred, "A"), "answer");
     ends[7] = b.len;
 
     /* whole: every field back as written */
@@ -73,10 +73,11 @@ int main(void) {
     CHECK(rec[0].type == SYM_WAL_REQUEST && rec[0].uid == 7 && !strcmp(rec[0].symbol, "SYM_001") && rec[0].n_features == 79 &&
               !memcmp(rec[0].features, feat, sizeof feat), "request fields");
     CHECK(rec[1].type == SYM_WAL_ANSWER && rec[1].uid == 7 && rec[1].step == 1 && rec[1].digest == 0xfeed &&
-              !memcmp(rec[1].pred, pred, sizeof pred), "answer fields");
+              !memcmp(rec[1].pred, pred, sizeof pred) && !strcmp(rec[1].symbol, "SYM_001"), "answer fields");
     CHECK(rec[2].uid == UINT64_MAX && rec[2].n_features == 1 && rec[3].type == SYM_WAL_REFUSED && rec[3].uid == UINT64_MAX,
           "max id, refused");
-    CHECK(!strcmp(rec[4].symbol, longsym) && rec[4].n_features == 0 && rec[5].step == 1ull << 40, "long symbol, big step");
+    CHECK(!strcmp(rec[4].symbol, longsym) && rec[4].n_features == 0 && rec[5].step == 1ull << 40 && !strcmp(rec[5].symbol, longsym) &&
+              !strcmp(rec[6].symbol, "A"), "long symbol, big step");
 
     /* cut at every byte */
     int cut_bad = 0;

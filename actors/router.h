@@ -1,0 +1,43 @@
+/* The router actor (router.c says how it routes and migrates). It reaches
+ * the rest of the engine only through what it is given here: mailboxes in
+ * and out, the shards' mailboxes, the output queue, the control answers
+ * and the slot buffers. It never touches a shard's backend. */
+#ifndef SYM_ROUTER_H
+#define SYM_ROUTER_H
+
+#include <stdatomic.h>
+
+#include "actors/control.h"
+#include "actors/mailbox.h"
+#include "actors/output_queue.h"
+#include "actors/shard.h"
+#include "actors/slot_pool.h"
+#include "config/config.h"
+
+typedef struct sym_router sym_router;
+
+/* Everything here outlives the router. */
+typedef struct {
+    const sym_config *cfg;
+    sym_mailbox *inbox;   /* producers -> router: REQUEST, MIGRATE, REBALANCE, SHUTDOWN */
+    sym_doorbell *bell;   /* the router sleeps on it: the consumer bell of inbox and of every shard's outbox */
+    /* [SYM_MAX_SHARDS]: shards 0..cfg->shard_count-1 exist before the
+     * router starts; a REBALANCE to n is sent only once shards 0..n-1 exist,
+     * and a shard beyond n is destroyed only after the rebalance's answer
+     * (the router has sent it STOP) */
+    sym_shard *const *shards;
+    atomic_int *where;    /* [max_symbols]: the router publishes each symbol's shard here (-1: not routed) */
+    sym_output_queue *out;
+    sym_control *control; /* MIGRATE and REBALANCE are answered here by their token */
+    sym_slot_pool *slots; /* a migration borrows one buffer */
+} sym_router_links;
+
+sym_router *sym_router_create(const sym_router_links *l, sym_err *e);
+int sym_router_start(sym_router *r, sym_err *e);
+/* Sends SHUTDOWN and joins the thread, which sends STOP to every shard it
+ * still polls (the caller then joins those). Returns 1 when it did, 0 when
+ * the router was not running (the shards are the caller's to stop). */
+int sym_router_stop(sym_router *r);
+void sym_router_destroy(sym_router *r);
+
+#endif

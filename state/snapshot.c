@@ -1,0 +1,158 @@
+/* Snapshot files; see snapshot.h. */
+#include "state/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "snapshots are written as the host's bytes");
+
+static const char magic[8] = {'S', 'Y', 'M', 'S', 'N', 'A', 'P', 1};
+#define FORMAT_VERSION 1u
+#define HEADER_BYTES 48
+#define FOOTER_MARK 0xffffffffu
+
+int sym_snapshot_path(const char *dir, uint64_t segment, char *out, size_t cap) {
+    return snprintf(out, cap, "%s/snap-%08" PRIu64 ".bin", dir, segment) < (int)cap ? 0 : -1;
+}
+
+int sym_snapshot_number(const char *name, uint64_t *segment) {
+    size_t len = strlen(name);
+    if (len < 5 + 8 + 4 || strncmp(name, "snap-", 5) || strcmp(name + len - 4, ".bin")) return -1;
+    uint64_t v = 0;
+    for (size_t i = 5; i < len - 4; i++) {
+        if (name[i] < '0' || name[i] > '9' || v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(name[i] - '0');
+    }
+    *segment = v;
+    return 0;
+}
+
+static int wfail(sym_snapshot_writer *w, sym_err *e) {
+    int er = errno;
+    sym_snapshot_abort(w);
+    return sym_fail(e, "snapshot %s: %s", w->tmp, strerror(er ? er : EIO));
+}
+
+int sym_snapshot_begin(sym_snapshot_writer *w, const char *dir, uint64_t segment, uint64_t log_from,
+                       uint64_t fingerprint, size_t slot_bytes, sym_err *e) {
+    memset(w, 0, sizeof *w);
+    w->slot_bytes = slot_bytes;
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    if (sym_snapshot_path(dir, segment, w->path, sizeof w->path) ||
+        snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path) >= (int)sizeof w->tmp)
+        return sym_fail(e, "state dir path too long");
+    if (!(w->f = fopen(w->tmp, "wb"))) return sym_fail(e, "snapshot %s: %s", w->tmp, strerror(errno));
+    unsigned char h[HEADER_BYTES];
+    uint32_t v = FORMAT_VERSION, crc;
+    uint64_t sb = slot_bytes;
+    memcpy(h, magic, 8);
+    memcpy(h + 8, &v, 4);
+    memcpy(h + 16, &fingerprint, 8);
+    memcpy(h + 24, &segment, 8);
+    memcpy(h + 32, &log_from, 8);
+    memcpy(h + 40, &sb, 8);
+    crc = sym_crc32c(0, h + 16, 32);
+    memcpy(h + 12, &crc, 4);
+    if (fwrite(h, 1, sizeof h, w->f) != sizeof h) return wfail(w, e);
+    return 0;
+}
+
+int sym_snapshot_put(sym_snapshot_writer *w, const char *symbol, uint64_t steps, const void *state, sym_err *e) {
+    uint32_t sl = (uint32_t)strlen(symbol), crc;
+    crc = sym_crc32c(0, symbol, sl);
+    crc = sym_crc32c(crc, &steps, 8);
+    crc = sym_crc32c(crc, state, w->slot_bytes);
+    if (fwrite(&sl, 4, 1, w->f) != 1 || fwrite(symbol, 1, sl, w->f) != sl || fwrite(&steps, 8, 1, w->f) != 1 ||
+        fwrite(&crc, 4, 1, w->f) != 1 || fwrite(state, 1, w->slot_bytes, w->f) != w->slot_bytes)
+        return wfail(w, e);
+    w->crc_of_crcs = sym_crc32c(w->crc_of_crcs, &crc, 4);
+    w->entries++;
+    return 0;
+}
+
+int sym_snapshot_finish(sym_snapshot_writer *w, sym_err *e) {
+    uint32_t mark = FOOTER_MARK;
+    if (fwrite(&mark, 4, 1, w->f) != 1 || fwrite(&w->entries, 8, 1, w->f) != 1 ||
+        fwrite(&w->crc_of_crcs, 4, 1, w->f) != 1 || fflush(w->f) || fsync(fileno(w->f)))
+        return wfail(w, e);
+    int rc = fclose(w->f);
+    w->f = NULL;
+    if (rc || rename(w->tmp, w->path)) return wfail(w, e);
+    int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd)) {
+        if (dfd >= 0) close(dfd);
+        return sym_fail(e, "snapshot %s: syncing its directory: %s", w->path, strerror(errno));
+    }
+    close(dfd);
+    return 0;
+}
+
+void sym_snapshot_abort(sym_snapshot_writer *w) {
+    if (w->f) fclose(w->f);
+    w->f = NULL;
+    if (w->tmp[0]) unlink(w->tmp);
+}
+
+int sym_snapshot_open(sym_snapshot_reader *r, const char *path, uint64_t fingerprint, size_t slot_bytes, sym_err *e) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    r->slot_bytes = slot_bytes;
+    if (!(r->f = fopen(path, "rb"))) return sym_fail(e, "snapshot %s: %s", path, strerror(errno));
+    unsigned char h[HEADER_BYTES];
+    uint32_t v, crc;
+    uint64_t fp, sb;
+    if (fread(h, 1, sizeof h, r->f) != sizeof h || memcmp(h, magic, 8))
+        return sym_fail(e, "snapshot %s: not a symserve snapshot", path);
+    memcpy(&v, h + 8, 4);
+    memcpy(&crc, h + 12, 4);
+    if (v != FORMAT_VERSION) return sym_fail(e, "snapshot %s: format version %u, this build reads %u", path, v, FORMAT_VERSION);
+    if (crc != sym_crc32c(0, h + 16, 32)) return sym_fail(e, "snapshot %s: the header's checksum does not match", path);
+    memcpy(&fp, h + 16, 8);
+    memcpy(&r->segment, h + 24, 8);
+    memcpy(&r->log_from, h + 32, 8);
+    memcpy(&sb, h + 40, 8);
+    if (fp != fingerprint)
+        return sym_fail(e, "snapshot %s: written for another engine (fingerprint %016" PRIx64 ", this one is %016" PRIx64
+                           ": another model, precision or backend)", path, fp, fingerprint);
+    if (sb != slot_bytes)
+        return sym_fail(e, "snapshot %s: slots of %" PRIu64 " bytes, this engine's are %zu", path, sb, slot_bytes);
+    return 0;
+}
+
+int sym_snapshot_next(sym_snapshot_reader *r, char symbol[SYM_SYMBOL_MAX + 1], uint64_t *steps, void *state,
+                      sym_err *e) {
+    uint32_t sl, crc;
+    if (fread(&sl, 4, 1, r->f) != 1) return sym_fail(e, "snapshot %s: cut short after %" PRIu64 " entries", r->path, r->read);
+    if (sl == FOOTER_MARK) {
+        uint64_t n;
+        unsigned char extra;
+        if (fread(&n, 8, 1, r->f) != 1 || fread(&crc, 4, 1, r->f) != 1)
+            return sym_fail(e, "snapshot %s: its footer is cut short", r->path);
+        if (n != r->read || crc != r->crc_of_crcs || fread(&extra, 1, 1, r->f) == 1)
+            return sym_fail(e, "snapshot %s: its footer does not match its %" PRIu64 " entries", r->path, r->read);
+        return 0;
+    }
+    if (sl < 1 || sl > SYM_SYMBOL_MAX) return sym_fail(e, "snapshot %s: entry %" PRIu64 " is damaged", r->path, r->read);
+    if (fread(symbol, 1, sl, r->f) != sl || fread(steps, 8, 1, r->f) != 1 || fread(&crc, 4, 1, r->f) != 1 ||
+        fread(state, 1, r->slot_bytes, r->f) != r->slot_bytes)
+        return sym_fail(e, "snapshot %s: cut short in entry %" PRIu64, r->path, r->read);
+    symbol[sl] = '\0';
+    uint32_t c = sym_crc32c(0, symbol, sl);
+    c = sym_crc32c(c, steps, 8);
+    c = sym_crc32c(c, state, r->slot_bytes);
+    if (c != crc) return sym_fail(e, "snapshot %s: entry %" PRIu64 " (%s) fails its checksum", r->path, r->read, symbol);
+    r->crc_of_crcs = sym_crc32c(r->crc_of_crcs, &crc, 4);
+    r->read++;
+    return 1;
+}
+
+void sym_snapshot_close(sym_snapshot_reader *r) {
+    if (r->f) fclose(r->f);
+    r->f = NULL;
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Durable state on a GPU machine (issue #20's figures): the game over 39
+# symbols (full-size synthetic model, PRECISION=mixed) with `play
+# --state-dir` against the same without it, alternating, on one machine:
+# the seed's trace at its own pace and a Poisson stream at RATE (5000)
+# req/s for DURATION s; then play killed with SIGKILL and started again on
+# its directory: how long recovery takes (snapshot load, log replay) and
+# how its answers compare with the uninterrupted engine's. Logs and
+# reports under $OUT/state; a table is printed last.
+#   BUILD=build-gpu OUT=/tmp/out tools/gpu-state.sh
+set -u
+OUT=${OUT:-/tmp/out}
+b=${BUILD:-build-gpu}
+bin=$b/app/symserve
+port=${PORT:-7321}
+d=$OUT/state
+mkdir -p "$d"
+sd=${STATE_PARENT:-/tmp}/symserve-state
+rm -rf "$sd"
+printf '{"max_symbols": 48, "state": {"snapshot_every_s": %s, "fsync": "%s"}}\n' "${SNAPSHOT_EVERY_S:-30}" \
+  "${FSYNC:-every_s}" >"$d/play.cfg"
+start_play() { # log, extra args
+  local log=$1
+  shift
+  "$bin" play --config "$d/play.cfg" --host 127.0.0.1 --port "$port" --synthetic 1 --size full --backend cuda \
+    --precision "${PRECISION:-mixed}" --num-symbols 48 "$@" >"$log" 2>&1 &
+  play=$!
+}
+run() { # name, replay args...
+  local name=$1
+  shift
+  "$bin" replay --port "$port" --timeout 300 --report "$d/$name.json" "$@" >"$d/$name.txt" 2>&1
+  echo "$name rc=$?" >>"$d/rc.txt"
+}
+for round in 1 2; do
+  for mode in off on; do
+    if [ $mode = on ]; then start_play "$d/play-$mode-$round.log" --state-dir "$sd"; else start_play "$d/play-$mode-$round.log"; fi
+    run "trace_${mode}_$round" --requests tests/data/traces/small.csv --speed 1
+    run "poisson_${mode}_$round" --rate "${RATE:-5000}" --symbols 39 --duration "${DURATION:-10}" --seed $round
+    if [ $mode = on ] && [ $round = 2 ]; then
+      kill -9 $play; wait $play 2>/dev/null
+      du -sh "$sd" >"$d/dir-size.txt"; ls -la "$sd" >>"$d/dir-size.txt"
+      start_play "$d/play-recover.log" --state-dir "$sd"
+      run "poisson_after_recovery" --rate 1000 --symbols 39 --duration 2 --seed 9
+    fi
+    kill $play 2>/dev/null; wait $play 2>/dev/null
+    [ $mode = on ] && [ $round = 1 ] && rm -rf "$sd"
+  done
+done
+python3 - "$d" >"$d/table.txt" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+print(f"{'run':<26}{'requests':>9}{'answered':>9}{'rps':>8}{'p50_ms':>8}{'p90_ms':>8}{'p99_ms':>8}{'max_ms':>8}")
+for n in sorted(f for f in os.listdir(d) if f.endswith(".json")):
+    r = json.load(open(os.path.join(d, n)))
+    l = r["latency_ms"]
+    print(f"{n[:-5]:<26}{r['requests']:>9}{r['answered']:>9}{r['throughput_rps']:>8.0f}{l['p50']:>8.2f}{l['p90']:>8.2f}{l['p99']:>8.2f}{l['max']:>8.2f}")
+PY
+grep -h "state recovered\|snapshot 0\|state:" "$d"/play-*.log | cut -c1-400 >"$d/state-lines.txt"
+cat "$d/rc.txt" "$d/dir-size.txt" "$d/state-lines.txt" "$d/table.txt"
