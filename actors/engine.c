@@ -76,7 +76,7 @@ static int part_device(const sym_config *c, int shard, int part) {
 
 static sym_backend *one_backend(sym_engine *g, int dev, sym_err *e) {
     if (!g->use_cuda) {
-        sym_backend *b = sym_cpu_backend_create(&g->w, (sym_precision)g->cpu_precision, g->cfg.max_symbols, e);
+        sym_backend *b = sym_cpu_backend_create(&g->w, (sym_precision)g->cpu_precision, sym_config_slots_per_shard(&g->cfg), e);
         if (b && sym_cpu_backend_set_threads(b, g->cfg.cpu_threads, e)) {
             sym_backend_destroy(b);
             return NULL;
@@ -84,8 +84,9 @@ static sym_backend *one_backend(sym_engine *g, int dev, sym_err *e) {
         return b;
     }
     if (sym_cuda_device_weights_has(g->placed, dev))
-        return sym_cuda_backend_create_placed(g->placed, g->cuda_prec, dev, g->cfg.max_symbols, g->cfg.max_batch, e);
-    return sym_cuda_backend_create(&g->w, g->cuda_prec, dev, g->cfg.max_symbols, g->cfg.max_batch, e);
+        return sym_cuda_backend_create_placed(g->placed, g->cuda_prec, dev, sym_config_slots_per_shard(&g->cfg),
+                                             g->cfg.max_batch, e);
+    return sym_cuda_backend_create(&g->w, g->cuda_prec, dev, sym_config_slots_per_shard(&g->cfg), g->cfg.max_batch, e);
 }
 
 /* A shard's backend: one, or tower_split parts that each step some towers. */
@@ -187,6 +188,8 @@ static int check_config(const sym_config *c, sym_err *e) {
     if (c->max_batch < 1) return sym_fail(e, "config key 'max_batch': must be >= 1");
     if (c->max_symbols < 1) return sym_fail(e, "config key 'max_symbols': must be >= 1");
     if (c->queue_capacity < 2) return sym_fail(e, "config key 'queue_capacity': must be >= 2");
+    if (c->slots_per_shard < 0) return sym_fail(e, "config key 'slots_per_shard': must be >= 1");
+    if (c->host_tier_mb < 0) return sym_fail(e, "config key 'host_tier_mb': must be >= 0");
     return 0;
 }
 
@@ -221,7 +224,8 @@ static sym_shard *start_shard(sym_engine *g, int i, sym_backend *b, sym_err *e) 
     }
     sym_shard_params p = {.index = i, .n_ids = c->max_symbols, .queue_cap = c->queue_capacity,
                           .max_batch = c->max_batch, .rows_per_symbol = c->rows_per_symbol,
-                          .features = g->model.features, .idle_spin_us = c->idle_spin_us};
+                          .features = g->model.features, .idle_spin_us = c->idle_spin_us,
+                          .host_tier_mb = c->host_tier_mb};
     sym_shard *s = sym_shard_create(&p, b, &g->router_bell, &g->slots, e);
     if (!s) {
         sym_backend_destroy(b);
@@ -459,6 +463,15 @@ int sym_engine_import_symbol(sym_engine *g, const char *symbol, const void *stat
 int sym_engine_symbol_shard(sym_engine *g, const char *symbol) {
     int id = symbol_id(g, symbol);
     return id < 0 ? -1 : atomic_load_explicit(&g->where[id], memory_order_relaxed);
+}
+
+int sym_engine_paging(sym_engine *g, int shard, sym_paging_stats *out, sym_err *e) {
+    pthread_mutex_lock(&g->ctl_api_mu);
+    int rc = 0;
+    if (shard < 0 || shard >= g->n_shards) rc = sym_fail(e, "paging: shard %d out of range 0..%d", shard, g->n_shards - 1);
+    else sym_shard_paging(g->shards[shard], out);
+    pthread_mutex_unlock(&g->ctl_api_mu);
+    return rc;
 }
 
 int sym_engine_shard_count(sym_engine *g) {

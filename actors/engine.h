@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actors/paging.h"
 #include "common/err.h"
 #include "common/request.h" /* sym_request, sym_prediction */
 #include "config/config.h"
@@ -27,8 +28,11 @@ typedef struct sym_engine sym_engine;
 sym_engine *sym_engine_create(const sym_config *cfg, sym_err *e);
 
 /* Validates the request (symbol syntax, feature count, finite features,
- * symbol capacity): a bad one returns -1 with the reason in e and advances no
- * state. Blocks while the router's mailbox is full. */
+ * the max_symbols capacity): a bad one returns -1 with the reason in e and
+ * advances no state. Blocks while the router's mailbox is full.
+ * A shard refuses a new symbol's request when its slot pool and its host
+ * tier are both full: the prediction comes back with status -1 and an
+ * error naming slots_per_shard and host_tier_mb. */
 int sym_engine_submit(sym_engine *g, const sym_request *r, sym_err *e);
 
 /* Up to max finished predictions, waiting up to timeout_ms (0: don't wait,
@@ -66,10 +70,12 @@ int sym_engine_export_symbol(sym_engine *g, const char *symbol, void *buf, sym_e
 
 /* Sets a symbol's state to state (sym_engine_slot_bytes bytes, as
  * exported), adding the symbol like a submit does (its syntax and the
- * max_symbols capacity are checked). Requests of the symbol submitted
+ * max_symbols capacity are checked; a shard whose slot pool is full keeps
+ * it in its host tier until it steps). Requests of the symbol submitted
  * before the call step on the state they found, those after it on this one.
  * Returns 0, or -1 with the reason in e (a refused state, a full
- * max_symbols, or the backend's own import error). */
+ * max_symbols, a shard's full pool and host tier, or the backend's own
+ * import error). */
 int sym_engine_import_symbol(sym_engine *g, const char *symbol, const void *state, sym_err *e);
 
 const sym_model_config *sym_engine_model(const sym_engine *g);
@@ -80,9 +86,15 @@ void sym_engine_destroy(sym_engine *g);
 int sym_engine_symbol_shard(sym_engine *g, const char *symbol);
 int sym_engine_shard_count(sym_engine *g);
 
+/* Shard's paging so far (page-outs and page-ins between its slot pool and
+ * its host tier, their time, the steps that paged): 0, or -1 when there is
+ * no such shard. */
+int sym_engine_paging(sym_engine *g, int shard, sym_paging_stats *out, sym_err *e);
+
 /* For tests and benchmarks: the engine over backends made by a factory
  * (called once per shard, also when a rebalance adds shards; n_slots is
- * cfg->max_symbols) instead of the ones cfg's model section describes. */
+ * sym_config_slots_per_shard(cfg): the shard's slot pool) instead of the
+ * ones cfg's model section describes. */
 struct sym_backend;
 typedef struct sym_backend *(*sym_backend_factory)(void *ctx, int shard, sym_err *e);
 sym_engine *sym_engine_create_with(const sym_config *cfg, const sym_model_config *model, sym_backend_factory make,

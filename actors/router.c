@@ -99,6 +99,7 @@ struct sym_router {
     sym_prediction out[OUT_BATCH];
     int n_out;
     sym_status status;
+    sym_paging_stats paging[SYM_MAX_SHARDS]; /* read from the shards for the status line */
     int quit;
 };
 
@@ -467,8 +468,11 @@ static void *router_main(void *arg) {
         finish_rebalance(r);
         uint64_t now = sym_now_ns();
         if (!sym_status_due_in(&r->status, now)) {
-            for (int s = 0; s < r->n_live; s++) depth[s] = r->inflight[s] + r->w_len[s];
-            sym_status_tick(&r->status, now, r->n_live, depth);
+            for (int s = 0; s < r->n_live; s++) {
+                depth[s] = r->inflight[s] + r->w_len[s];
+                sym_shard_paging(r->l.shards[s], &r->paging[s]);
+            }
+            sym_status_tick(&r->status, now, r->n_live, depth, r->paging);
         }
         if (got) {
             idle_since = 0;

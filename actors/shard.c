@@ -13,13 +13,30 @@
  * no queued request left: the one message that may wait is kept in
  * drain_sym), RELEASE frees a slot. Around them the shard goes on stepping
  * its other symbols; the copy itself holds the shard (on the CUDA engine, a
- * device <-> host copy of one slot). */
+ * device <-> host copy of one slot). They see a paged-out symbol's state in
+ * the host tier: EXPORT copies it from there, IMPORT overwrites it there,
+ * RELEASE drops it; an IMPORT of a symbol new here while the pool is full
+ * goes to the host tier.
+ *
+ * Paging. A symbol with no state here is admitted by its first request
+ * while the shard holds fewer than slots + host-tier room states (else the
+ * request is refused, naming both limits): into a free slot at once, or,
+ * with the pool full, as "pending", to get a fresh slot when it steps.
+ * pick_rows makes each symbol it takes resident: a free slot, or the slot
+ * of the least recently stepped symbol with no queued request, whose state
+ * goes to the host tier first (page-out); a paged-out symbol's state then
+ * goes into the slot (page-in). Symbols of the step being built all have
+ * queued requests, so none is ever paged out under it. A symbol that finds
+ * no slot (every resident symbol has work) keeps its place at the head of
+ * the line for the next step. The count of states never exceeds what the
+ * pool and the tier can hold, so a page-out always finds a host buffer. */
 #include "actors/shard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/host_tier.h"
 #include "common/clock.h"
 #include "sharding/slot_table.h"
 
@@ -36,6 +53,13 @@ struct sym_shard {
     int n_ids, queue_cap, max_batch, rows_per_sym, features;
     double idle_spin_us;
     sym_slot_table slots;
+    sym_host_tier tier;     /* paged-out states */
+    int host_tier_mb;
+    unsigned char *pending; /* [n_ids]: admitted with the pool full, no state yet (a fresh slot when it steps) */
+    int n_pending;
+    uint64_t n_steps;       /* the recency clock */
+    int *defer;             /* [n_ids]: symbols a step found no slot for */
+    sym_paging_stats pg;    /* the thread's counts, published to st_* */
     sym_request *pool_req; /* queue_cap requests waiting for a step */
     int *pool_next, pool_free;
     int *q_head, *q_tail, *q_len; /* per symbol: FIFO of pool indices */
@@ -48,6 +72,9 @@ struct sym_shard {
     float *b_feat;
     double *b_out;
     unsigned char *b_ok; /* which rows the step ran (sym_backend_step_runs) */
+    /* paging counts for other threads (sym_shard_paging) */
+    _Atomic uint64_t st_outs, st_ins, st_out_ns, st_in_ns, st_steps, st_steps_paged;
+    atomic_int st_resident, st_paged;
 };
 
 static void reply(sym_shard *s, const sym_msg *m) { sym_mailbox_push(&s->outbox, m); }
@@ -63,14 +90,110 @@ static void fail_request(sym_shard *s, const sym_request *r, int sym, const char
     reply(s, &m);
 }
 
-static void enqueue_request(sym_shard *s, int sym, const sym_request *r) {
+/* --- residency -------------------------------------------------------------- */
+
+static void publish_paging(sym_shard *s) {
+    const sym_paging_stats *p = &s->pg;
+    atomic_store_explicit(&s->st_outs, p->page_outs, memory_order_relaxed);
+    atomic_store_explicit(&s->st_ins, p->page_ins, memory_order_relaxed);
+    atomic_store_explicit(&s->st_out_ns, p->page_out_ns, memory_order_relaxed);
+    atomic_store_explicit(&s->st_in_ns, p->page_in_ns, memory_order_relaxed);
+    atomic_store_explicit(&s->st_steps_paged, p->steps_paged, memory_order_relaxed);
+    atomic_store_explicit(&s->st_resident, s->slots.n_slots - s->slots.n_free, memory_order_relaxed);
+    atomic_store_explicit(&s->st_paged, s->tier.n_held, memory_order_relaxed);
+}
+
+/* States this shard keeps (resident, paged out, pending), and at most. */
+static int n_states(const sym_shard *s) {
+    return s->slots.n_slots - s->slots.n_free + s->tier.n_held + s->n_pending;
+}
+static int max_states(const sym_shard *s) { return s->slots.n_slots + sym_host_tier_room(&s->tier); }
+static int has_state(const sym_shard *s, int sym) {
+    return s->slots.slot_of[sym] >= 0 || sym_host_tier_state(&s->tier, sym) || s->pending[sym];
+}
+
+static int capacity_error(const sym_shard *s, sym_err *e) {
+    if (!sym_host_tier_room(&s->tier))
+        return sym_fail(e, "symbol capacity: slots_per_shard %d in use and no host tier (host_tier_mb %d) on shard %d",
+                        s->slots.n_slots, s->host_tier_mb, s->index);
+    return sym_fail(e, "symbol capacity: slots_per_shard %d in use and host_tier_mb %d full (%d states) on shard %d",
+                    s->slots.n_slots, s->host_tier_mb, s->tier.n_held, s->index);
+}
+
+static int32_t fresh_slot(sym_shard *s, int sym, sym_err *e) {
     int fresh;
     int32_t slot = sym_slot_table_alloc(&s->slots, sym, &fresh);
-    sym_err e = {{0}};
-    if (slot < 0) return fail_request(s, r, sym, "no free state slot on this shard (max_symbols)");
-    if (fresh && s->backend->ops->reset_slot(s->backend, slot, &e)) {
+    if (slot < 0) return sym_fail(e, "no free state slot on shard %d", s->index);
+    if (fresh && s->backend->ops->reset_slot(s->backend, slot, e)) {
         sym_slot_table_release(&s->slots, sym);
-        return fail_request(s, r, sym, e.msg);
+        return -1;
+    }
+    sym_slot_table_touch(&s->slots, slot, s->n_steps);
+    publish_paging(s);
+    return slot;
+}
+
+/* sym's state from its slot into the host tier; the slot is freed. */
+static int page_out(sym_shard *s, int sym, sym_err *e) {
+    sym_backend *b = s->backend;
+    void *buf = sym_host_tier_take(&s->tier);
+    if (!buf) return sym_fail(e, "shard %d: no host buffer for a %zu-byte state (host_tier_mb %d)", s->index,
+                              b->slot_bytes, s->host_tier_mb);
+    uint64_t t0 = sym_now_ns();
+    if (b->ops->export_slot(b, sym_slot_table_lookup(&s->slots, sym), buf, e)) {
+        sym_host_tier_give(&s->tier, buf);
+        return sym_failctx(e, "shard %d: paging a state out", s->index);
+    }
+    sym_host_tier_hold(&s->tier, sym, buf);
+    sym_slot_table_release(&s->slots, sym);
+    s->pg.page_outs++;
+    s->pg.page_out_ns += sym_now_ns() - t0;
+    return 0;
+}
+
+/* A slot for sym: 0 when it has one (paged in, or fresh), 1 when none can
+ * be had this step (every resident symbol has queued work), -1 on error
+ * (sym's state, if any, where it was). */
+static int make_resident(sym_shard *s, int sym, sym_err *e) {
+    sym_backend *b = s->backend;
+    if (sym_slot_table_full(&s->slots)) {
+        int victim = sym_slot_table_lru_idle(&s->slots, s->q_len);
+        if (victim < 0) return 1;
+        if (page_out(s, victim, e)) return -1;
+    }
+    void *held = sym_host_tier_state(&s->tier, sym);
+    if (!held) { /* pending: its first step starts from a reset state */
+        if (fresh_slot(s, sym, e) < 0) return -1;
+        if (s->pending[sym]) s->pending[sym] = 0, s->n_pending--;
+        return 0;
+    }
+    int fresh;
+    int32_t slot = sym_slot_table_alloc(&s->slots, sym, &fresh);
+    uint64_t t0 = sym_now_ns();
+    if (b->ops->import_slot(b, slot, held, e)) {
+        sym_slot_table_release(&s->slots, sym);
+        return sym_failctx(e, "shard %d: paging a state in", s->index);
+    }
+    sym_host_tier_drop(&s->tier, sym);
+    sym_slot_table_touch(&s->slots, slot, s->n_steps);
+    s->pg.page_ins++;
+    s->pg.page_in_ns += sym_now_ns() - t0;
+    return 0;
+}
+
+/* A symbol new here: into a free slot, or pending while the pool is full. */
+static int admit(sym_shard *s, int sym, sym_err *e) {
+    if (n_states(s) >= max_states(s)) return capacity_error(s, e);
+    if (!sym_slot_table_full(&s->slots)) return fresh_slot(s, sym, e) < 0 ? -1 : 0;
+    s->pending[sym] = 1;
+    s->n_pending++;
+    return 0;
+}
+
+static void enqueue_request(sym_shard *s, int sym, const sym_request *r) {
+    if (s->slots.slot_of[sym] < 0 && !has_state(s, sym)) {
+        sym_err e = {{0}};
+        if (admit(s, sym, &e)) return fail_request(s, r, sym, e.msg);
     }
     /* the router never has more than queue_cap requests in flight here */
     int idx = s->pool_free;
@@ -83,6 +206,19 @@ static void enqueue_request(sym_shard *s, int sym, const sym_request *r) {
         s->ready[(s->ready_head + s->ready_len++) % s->n_ids] = sym;
     }
     s->q_tail[sym] = idx;
+}
+
+/* Every queued request of sym (off the ready line) answered with why. */
+static void fail_queue(sym_shard *s, int sym, const char *why) {
+    while (s->q_len[sym]) {
+        int idx = s->q_head[sym];
+        fail_request(s, &s->pool_req[idx], sym, why);
+        s->q_head[sym] = s->pool_next[idx];
+        s->pool_next[idx] = s->pool_free;
+        s->pool_free = idx;
+        s->q_len[sym]--;
+    }
+    if (s->pending[sym]) s->pending[sym] = 0, s->n_pending--;
 }
 
 /* --- slot messages ------------------------------------------------------- */
@@ -112,13 +248,15 @@ static void export_now(sym_shard *s, const sym_msg *m) {
     sym_backend *b = s->backend;
     sym_err e = {{0}};
     a.slot = sym_slot_table_lookup(&s->slots, m->sym);
-    if (a.slot < 0) {
+    const void *held = sym_host_tier_state(&s->tier, m->sym);
+    if (a.slot < 0 && !held) { /* pending too: it has not stepped yet */
         a.u.io.status = 1;
         return reply(s, &a);
     }
     void *dst = sym_slot_pool_reserve(s->bufs, m->u.io.buf, b->slot_bytes);
     if (!dst) return answer_failed(s, &a, "no room for the exported state (bad buffer, or out of memory)");
-    if (b->ops->export_slot(b, a.slot, dst, &e)) return answer_failed(s, &a, e.msg);
+    if (held) memcpy(dst, held, b->slot_bytes);
+    else if (b->ops->export_slot(b, a.slot, dst, &e)) return answer_failed(s, &a, e.msg);
     a.u.io.steps = exported_steps(b, dst);
     reply(s, &a);
 }
@@ -133,13 +271,31 @@ static void import_now(sym_shard *s, const sym_msg *m) {
         snprintf(e.msg, sizeof e.msg, "a %zu-byte state does not fit this backend's %zu-byte slots", len, b->slot_bytes);
         return answer_failed(s, &a, e.msg);
     }
-    int fresh;
-    a.slot = sym_slot_table_alloc(&s->slots, m->sym, &fresh);
-    if (a.slot < 0) return answer_failed(s, &a, "no free state slot on the target shard (max_symbols)");
-    if (b->ops->import_slot(b, a.slot, src, &e)) {
-        if (fresh) sym_slot_table_release(&s->slots, m->sym);
+    void *held = sym_host_tier_state(&s->tier, m->sym);
+    if (held) { /* paged out: the new state waits there for its next step */
+        memcpy(held, src, len);
+        return reply(s, &a);
+    }
+    const int sym = m->sym, known = has_state(s, sym);
+    if (!known && n_states(s) >= max_states(s)) {
+        capacity_error(s, &e);
         return answer_failed(s, &a, e.msg);
     }
+    int fresh;
+    a.slot = sym_slot_table_alloc(&s->slots, sym, &fresh);
+    if (a.slot < 0) { /* the pool is full: into the host tier (states counted above leave it room) */
+        void *buf = sym_host_tier_take(&s->tier);
+        if (!buf) return answer_failed(s, &a, "no host buffer for the state (out of memory)");
+        memcpy(buf, src, len);
+        sym_host_tier_hold(&s->tier, sym, buf);
+    } else if (b->ops->import_slot(b, a.slot, src, &e)) {
+        if (fresh) sym_slot_table_release(&s->slots, sym);
+        return answer_failed(s, &a, e.msg);
+    } else {
+        sym_slot_table_touch(&s->slots, a.slot, s->n_steps);
+    }
+    if (s->pending[sym]) s->pending[sym] = 0, s->n_pending--;
+    publish_paging(s);
     reply(s, &a);
 }
 
@@ -168,7 +324,11 @@ static int handle(sym_shard *s, const sym_msg *m) {
     case SYM_MSG_EXPORT:
     case SYM_MSG_IMPORT: on_slot_msg(s, m); break;
     case SYM_MSG_RELEASE:
-        if (m->sym >= 0 && m->sym < s->n_ids && !s->q_len[m->sym]) sym_slot_table_release(&s->slots, m->sym);
+        if (m->sym >= 0 && m->sym < s->n_ids && !s->q_len[m->sym]) {
+            sym_slot_table_release(&s->slots, m->sym);
+            sym_host_tier_drop(&s->tier, m->sym);
+            publish_paging(s);
+        }
         break;
     case SYM_MSG_STOP: return 0;
     default: break;
@@ -185,13 +345,38 @@ static int handle(sym_shard *s, const sym_msg *m) {
  * next step.
  * Returns how many symbols; b_sym[i] is the i-th, b_pick[i] its rows. */
 static int pick_rows(sym_shard *s) {
-    int n = 0;
-    while (n < s->max_batch && s->ready_len) {
-        s->b_sym[n] = s->ready[s->ready_head];
-        s->b_pick[n++] = 1;
+    int n = 0, nd = 0;
+    uint64_t paged = s->pg.page_outs + s->pg.page_ins;
+    s->n_steps++;
+    for (int left = s->ready_len; n < s->max_batch && left; left--) {
+        int sym = s->ready[s->ready_head];
         s->ready_head = (s->ready_head + 1) % s->n_ids;
         s->ready_len--;
+        int32_t slot = sym_slot_table_lookup(&s->slots, sym);
+        if (slot < 0) {
+            sym_err e = {{0}};
+            int rc = make_resident(s, sym, &e);
+            if (rc > 0) s->defer[nd++] = sym;
+            if (rc < 0) fail_queue(s, sym, e.msg);
+            if (rc) continue;
+            slot = sym_slot_table_lookup(&s->slots, sym);
+        }
+        sym_slot_table_touch(&s->slots, slot, s->n_steps);
+        s->b_sym[n] = sym;
+        s->b_pick[n++] = 1;
     }
+    /* symbols that found no slot keep the head of the line: the next slot
+     * that frees is theirs */
+    while (nd) {
+        s->ready_head = (s->ready_head + s->n_ids - 1) % s->n_ids;
+        s->ready[s->ready_head] = s->defer[--nd];
+        s->ready_len++;
+    }
+    if (s->pg.page_outs + s->pg.page_ins != paged) {
+        s->pg.steps_paged++;
+        publish_paging(s);
+    }
+    atomic_store_explicit(&s->st_steps, s->n_steps, memory_order_relaxed);
     for (int k = 1, left = s->max_batch - n; k < s->rows_per_sym && left; k++)
         for (int i = 0; i < n && left; i++)
             if (s->q_len[s->b_sym[i]] > k) s->b_pick[i]++, left--;
@@ -200,6 +385,7 @@ static int pick_rows(sym_shard *s) {
 
 static void step(sym_shard *s) {
     int B = 0, F = s->features, n = pick_rows(s);
+    if (!n) return; /* every symbol with work waits for a slot, or failed to get one */
     /* laid out from the last symbol back, so that b_sym[i] is read before
      * a row overwrites it: symbol i's rows start at or after i */
     for (int i = 0; i < n; i++) B += s->b_pick[i];
@@ -276,6 +462,8 @@ static void *shard_main(void *arg) {
 
 static void free_shard(sym_shard *s) {
     sym_slot_table_free(&s->slots);
+    sym_host_tier_free(&s->tier);
+    free(s->pending), free(s->defer);
     free(s->pool_req), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
     free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_pick), free(s->b_feat), free(s->b_out), free(s->b_ok);
     sym_doorbell_destroy(&s->bell);
@@ -299,6 +487,7 @@ sym_shard *sym_shard_create(const sym_shard_params *p, sym_backend *b, sym_doorb
     s->features = p->features;
     s->idle_spin_us = p->idle_spin_us;
     s->drain_sym = -1;
+    s->host_tier_mb = p->host_tier_mb;
     sym_doorbell_init(&s->bell);
     if (s->rows_per_sym > 1 && b->ops->prepare_runs && b->ops->prepare_runs(b, e)) {
         sym_failctx(e, "shard %d: preparing steps with several rows of a symbol", p->index);
@@ -312,6 +501,8 @@ sym_shard *sym_shard_create(const sym_shard_params *p, sym_backend *b, sym_doorb
     s->q_tail = calloc((size_t)s->n_ids, sizeof(int));
     s->q_len = calloc((size_t)s->n_ids, sizeof(int));
     s->ready = calloc((size_t)s->n_ids, sizeof(int));
+    s->pending = calloc((size_t)s->n_ids, 1);
+    s->defer = malloc((size_t)s->n_ids * sizeof(int));
     s->b_slots = malloc((size_t)s->max_batch * sizeof *s->b_slots);
     s->b_sym = malloc((size_t)s->max_batch * sizeof(int));
     s->b_idx = malloc((size_t)s->max_batch * sizeof(int));
@@ -319,10 +510,12 @@ sym_shard *sym_shard_create(const sym_shard_params *p, sym_backend *b, sym_doorb
     s->b_feat = malloc((size_t)s->max_batch * (size_t)F * sizeof(float));
     s->b_out = malloc((size_t)s->max_batch * SYM_TOWERS * sizeof(double));
     s->b_ok = malloc((size_t)s->max_batch);
-    ok = s->pool_req && s->pool_next && s->q_head && s->q_tail && s->q_len && s->ready && s->b_slots && s->b_sym &&
+    ok = s->pool_req && s->pool_next && s->q_head && s->q_tail && s->q_len && s->ready && s->pending && s->defer &&
+         s->b_slots && s->b_sym &&
          s->b_idx && s->b_pick && s->b_feat && s->b_out && s->b_ok;
     if (!ok) sym_fail(e, "out of memory for shard %d", p->index);
     if (ok && sym_slot_table_init(&s->slots, s->n_ids, b->n_slots, e)) ok = 0;
+    if (ok && sym_host_tier_init(&s->tier, s->n_ids, b->slot_bytes, (size_t)s->host_tier_mb << 20, e)) ok = 0;
     if (ok && sym_mailbox_init(&s->inbox, s->queue_cap + 64, 0, &s->bell, e)) ok = 0;
     if (ok && sym_mailbox_init(&s->outbox, s->queue_cap + 64, 0, router_bell, e)) {
         sym_mailbox_destroy(&s->inbox);
@@ -345,6 +538,20 @@ int sym_shard_start(sym_shard *s, sym_err *e) {
 
 sym_mailbox *sym_shard_inbox(sym_shard *s) { return &s->inbox; }
 sym_mailbox *sym_shard_outbox(sym_shard *s) { return &s->outbox; }
+
+void sym_shard_paging(sym_shard *s, sym_paging_stats *out) {
+    *out = (sym_paging_stats){
+        .page_outs = atomic_load_explicit(&s->st_outs, memory_order_relaxed),
+        .page_ins = atomic_load_explicit(&s->st_ins, memory_order_relaxed),
+        .page_out_ns = atomic_load_explicit(&s->st_out_ns, memory_order_relaxed),
+        .page_in_ns = atomic_load_explicit(&s->st_in_ns, memory_order_relaxed),
+        .steps = atomic_load_explicit(&s->st_steps, memory_order_relaxed),
+        .steps_paged = atomic_load_explicit(&s->st_steps_paged, memory_order_relaxed),
+        .resident = atomic_load_explicit(&s->st_resident, memory_order_relaxed),
+        .paged = atomic_load_explicit(&s->st_paged, memory_order_relaxed),
+        .slots = s->slots.n_slots,
+    };
+}
 
 void sym_shard_stop(sym_shard *s) {
     sym_msg m = {.type = SYM_MSG_STOP};

@@ -1,13 +1,24 @@
-/* A shard actor: one thread that owns one backend and the state slots of the
+/* A shard actor: one thread that owns one backend and the state of the
  * symbols routed to it. It talks only through its two mailboxes: requests
  * and slot messages in (msg.h), predictions and answers out. Every call on
  * its backend after creation is made on its own thread; the slot messages
  * (EXPORT, IMPORT, RELEASE) are how another actor gets at a symbol's
- * state, through a host buffer of the slot pool. */
+ * state, through a host buffer of the slot pool.
+ *
+ * A symbol's state is in one of the backend's slots (resident), or paged
+ * out to the shard's host tier (host_tier.h) when the pool was full and
+ * another symbol needed a slot: the least recently stepped symbol with no
+ * queued request goes out, and comes back (exactly, as bytes) before the
+ * step that needs it. A new symbol is refused only when the pool and the
+ * tier are both full. */
 #ifndef SYM_SHARD_H
 #define SYM_SHARD_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include "actors/mailbox.h"
+#include "actors/paging.h"
 #include "actors/slot_pool.h"
 #include "common/err.h"
 #include "kernels/backend.h"
@@ -22,6 +33,7 @@ typedef struct {
     int rows_per_symbol; /* waiting requests of one symbol a step takes */
     int features;
     double idle_spin_us; /* polls this long when idle before it sleeps */
+    int host_tier_mb;    /* the host tier's bound in MiB (0: none); the slot pool is the backend's n_slots */
 } sym_shard_params;
 
 /* The shard takes b (destroys it with itself) on success; on failure b stays
@@ -35,6 +47,9 @@ int sym_shard_start(sym_shard *s, sym_err *e);
 /* router -> shard (one producer) and shard -> router (one consumer). */
 sym_mailbox *sym_shard_inbox(sym_shard *s);
 sym_mailbox *sym_shard_outbox(sym_shard *s);
+
+/* Its paging counts so far; any thread. */
+void sym_shard_paging(sym_shard *s, sym_paging_stats *out);
 
 /* Sends STOP: only for whoever is the inbox's one producer now. */
 void sym_shard_stop(sym_shard *s);

@@ -54,14 +54,18 @@ uint64_t sym_status_due_in(const sym_status *s, uint64_t now_ns) {
     return due > now_ns ? due - now_ns : 0;
 }
 
-void sym_status_tick(sym_status *s, uint64_t now_ns, int n_shards, const int *depth) {
+void sym_status_tick(sym_status *s, uint64_t now_ns, int n_shards, const int *depth, const sym_paging_stats *pg) {
     if (sym_status_due_in(s, now_ns)) return;
     double secs = (double)(now_ns - s->t_last_ns) * 1e-9;
     char shards[1024];
     int len = 0;
-    for (int i = 0; i < n_shards && len < (int)sizeof shards - 48; i++)
+    for (int i = 0; i < n_shards && len < (int)sizeof shards - 96; i++) {
         len += snprintf(shards + len, sizeof shards - (size_t)len, " %d:q%d/b%.1f", i, depth[i],
                         s->steps[i] ? (double)s->rows[i] / (double)s->steps[i] : 0.0);
+        if (pg && pg[i].page_outs + pg[i].page_ins)
+            len += snprintf(shards + len, sizeof shards - (size_t)len, "/out%llu/in%llu",
+                            (unsigned long long)pg[i].page_outs, (unsigned long long)pg[i].page_ins);
+    }
     sym_info("status: %.0f req/s, step p50 %.1f p99 %.1f us, queue p50 %.1f p99 %.1f us, shards%s",
              (double)s->done / (secs > 0 ? secs : 1), sym_hist_quantile(&s->step, 0.5) * 1e-3,
              sym_hist_quantile(&s->step, 0.99) * 1e-3, sym_hist_quantile(&s->queue, 0.5) * 1e-3,

@@ -261,6 +261,6 @@ void sym_predictions_free(sym_prediction_file *f) {
 
 void sym_predictions_write_header(FILE *out) { fputs("unique_id,pred_0,pred_1,pred_2,pred_3\n", out); }
 
-void sym_predictions_write_row(FILE *out, uint64_t uid, const double pred[4]) {
+void sym_predictions_write_row(FILE *out, uint64_t uid, const double pred[SYM_TOWERS]) {
     fprintf(out, "%llu,%.17g,%.17g,%.17g,%.17g\n", (unsigned long long)uid, pred[0], pred[1], pred[2], pred[3]);
 }

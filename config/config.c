@@ -26,6 +26,8 @@ void sym_config_defaults(sym_config *c) {
     c->max_batch = 128;
     c->rows_per_symbol = 4;
     c->max_symbols = 1024;
+    c->slots_per_shard = 0;
+    c->host_tier_mb = 4096;
     c->queue_capacity = 4096;
     c->hash_seed = 0;
     c->status_interval_s = 5;
@@ -37,6 +39,10 @@ void sym_config_defaults(sym_config *c) {
     c->state_snapshot_every_s = 60;
     c->cpu_threads = 0;
     c->log_level = SYM_LOG_INFO;
+}
+
+int sym_config_slots_per_shard(const sym_config *c) {
+    return c->slots_per_shard > 0 && c->slots_per_shard < c->max_symbols ? c->slots_per_shard : c->max_symbols;
 }
 
 int sym_fsync_policy_parse(const char *name, sym_fsync_policy *p) {
@@ -224,7 +230,7 @@ static int parse_log(sym_config *c, const cJSON *s, sym_err *e) {
 
 static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     static const char *const keys[] = {"model",     "backend",     "precision",    "tower_precision",
-                                       "shards",    "max_batch",   "rows_per_symbol", "max_symbols",
+                                       "shards",    "max_batch",   "rows_per_symbol", "max_symbols", "slots_per_shard", "host_tier_mb",
                                        "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", "net", "state", "cpu", "log", NULL};
     if (!cJSON_IsObject(root)) return sym_fail(e, "config: the top level must be a JSON object");
     if (check_keys(root, "", keys, e)) return -1;
@@ -271,6 +277,16 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "max_symbols"))) {
         if (get_int(v, "max_symbols", 1, 1 << 20, &n, e)) return -1;
         c->max_symbols = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "slots_per_shard")) && cJSON_IsNull(v)) {
+        c->slots_per_shard = 0; /* max_symbols */
+    } else if (v) {
+        if (get_int(v, "slots_per_shard", 1, 1 << 20, &n, e)) return -1;
+        c->slots_per_shard = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "host_tier_mb"))) {
+        if (get_int(v, "host_tier_mb", 0, 1 << 24, &n, e)) return -1;
+        c->host_tier_mb = (int)n;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "queue_capacity"))) {
         if (get_int(v, "queue_capacity", 2, 1 << 20, &n, e)) return -1;

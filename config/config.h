@@ -14,7 +14,9 @@
  *                                   // each shard's towers spread over that many devices
  *     "max_batch": 128,
  *     "rows_per_symbol": 4,         // waiting requests of one symbol a step may take (in order)
- *     "max_symbols": 1024,          // state slots per shard = max_symbols (a symbol may land on any shard)
+ *     "max_symbols": 1024,          // distinct symbols the engine accepts (the front door's table)
+ *     "slots_per_shard": null,      // each shard's backend slot pool; null: max_symbols
+ *     "host_tier_mb": 4096,         // per shard: host memory for states paged out of a full pool; 0: none
  *     "queue_capacity": 4096,       // per mailbox, rounded up to a power of two
  *     "hash_seed": 0,
  *     "status_interval_s": 5,
@@ -58,7 +60,9 @@ typedef struct {
     int tower_split;        /* 1, 2 or 4 parts per shard (kernels/split_backend.h) */
     int max_batch;
     int rows_per_symbol; /* waiting requests of one symbol a shard's step takes, in order */
-    int max_symbols;
+    int max_symbols;        /* distinct symbols the engine accepts */
+    int slots_per_shard;    /* each shard's backend slot pool; 0: max_symbols (sym_config_slots_per_shard) */
+    int host_tier_mb;       /* per shard: host memory for paged-out states, MiB; 0: none */
     int queue_capacity;
     uint64_t hash_seed;
     double status_interval_s; /* 0: no status line */
@@ -73,6 +77,10 @@ typedef struct {
 
 /* Documented defaults. */
 void sym_config_defaults(sym_config *c);
+
+/* The slots of each shard's backend: slots_per_shard, or max_symbols when
+ * that is unset or smaller (a shard never holds more symbols than that). */
+int sym_config_slots_per_shard(const sym_config *c);
 
 /* Parses a JSON config text over the defaults already in c; on error c is
  * left as it was. */

@@ -424,9 +424,16 @@ static int on_readable(play *p) {
     return 0;
 }
 
+/* Answers go out only once the log holds them: -1 (e set) when it cannot
+ * be written. Then the store's periodic work (snapshots). */
+static int commit(play *p, sym_err *e) {
+    return p->o->store ? sym_store_commit(p->o->store, e) || sym_store_tick(p->o->store, e) : 0;
+}
+
 /* Sleeps up to s seconds, waking early on stop; keeps draining the engine
- * so its queues never fill while we are away. */
-static void backoff_wait(play *p, double s) {
+ * so its queues never fill while we are away, and the store's log and
+ * snapshots going. -1 (e set) when the log fails. */
+static int backoff_wait(play *p, double s, sym_err *e) {
     uint64_t until = sym_now_ns() + (uint64_t)(s * 1e9);
     while (!stopped(p) && sym_now_ns() < until) {
         struct pollfd f = {.fd = sym_engine_ready_fd(p->g), .events = POLLIN};
@@ -436,7 +443,9 @@ static void backoff_wait(play *p, double s) {
             }
         }
         collect(p);
+        if (commit(p, e)) return -1;
     }
+    return 0;
 }
 
 /* An id answered before this process, read back from the store's log. */
@@ -452,10 +461,6 @@ static void recovered_answer(void *ctx, uint64_t uid, uint64_t digest, const dou
     en->conn = 0;
     memcpy(en->pred, pred, sizeof en->pred);
 }
-
-/* Answers go out only once the log holds them: -1 (rc set) when it cannot
- * be written. */
-static int commit(play *p, sym_err *e) { return p->o->store ? sym_store_commit(p->o->store, e) : 0; }
 
 int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_err *e) {
     play p = {.g = g, .o = o, .st = st, .fd = -1, .row_next = -1};
@@ -498,7 +503,10 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
                     if (!st->connects) rc = sym_fail(e, "could not connect to %s:%d", o->host, o->port);
                     break;
                 }
-                backoff_wait(&p, backoff);
+                if (backoff_wait(&p, backoff, e)) {
+                    rc = -1;
+                    break;
+                }
                 backoff = fmin(backoff * 2, o->backoff_max_s);
                 if (stopped(&p)) break;
             }
@@ -549,7 +557,7 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
                          (unsigned long long)st->score_updates, st->score_latency_ms_sum / (double)st->score_rows,
                          st->score_accuracy_sum / (double)st->score_rows);
         }
-        if (commit(&p, e) || (o->store && sym_store_tick(o->store, e))) {
+        if (commit(&p, e)) {
             rc = -1;
             break;
         }

@@ -3,28 +3,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ck_alloc.h"
 #include "sharding/hash.h"
 
 static unsigned long name_hash(const void *name, unsigned long seed) { return sym_hash_symbol(name, seed); }
 static bool name_equal(const void *a, const void *b) { return !strcmp(a, b); }
-
-static void *hs_malloc(size_t n) { return malloc(n); }
-static void *hs_realloc(void *p, size_t old, size_t n, bool defer) {
-    (void)old, (void)defer;
-    return realloc(p, n);
-}
-static void hs_free(void *p, size_t n, bool defer) {
-    (void)n, (void)defer;
-    free(p);
-}
-static struct ck_malloc hs_alloc = {.malloc = hs_malloc, .realloc = hs_realloc, .free = hs_free};
 
 int sym_symbol_table_init(sym_symbol_table *t, int capacity, sym_err *e) {
     *t = (sym_symbol_table){.capacity = capacity};
     if (capacity < 1) return sym_fail(e, "symbol table capacity must be >= 1");
     t->names = malloc((size_t)capacity * sizeof *t->names);
     /* sized for capacity names up front, so an insert never rehashes */
-    t->have_set = t->names && ck_hs_init(&t->set, CK_HS_MODE_OBJECT, name_hash, name_equal, &hs_alloc,
+    t->have_set = t->names && ck_hs_init(&t->set, CK_HS_MODE_OBJECT, name_hash, name_equal, &sym_ck_malloc,
                                          2 * (unsigned long)capacity, 0);
     if (!t->have_set) {
         sym_symbol_table_free(t);

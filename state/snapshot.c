@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "state/wal.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "snapshots are written as the host's bytes");
 
@@ -21,17 +22,7 @@ int sym_snapshot_path(const char *dir, uint64_t segment, char *out, size_t cap) 
     return snprintf(out, cap, "%s/snap-%08" PRIu64 ".bin", dir, segment) < (int)cap ? 0 : -1;
 }
 
-int sym_snapshot_number(const char *name, uint64_t *segment) {
-    size_t len = strlen(name);
-    if (len < 5 + 8 + 4 || strncmp(name, "snap-", 5) || strcmp(name + len - 4, ".bin")) return -1;
-    uint64_t v = 0;
-    for (size_t i = 5; i < len - 4; i++) {
-        if (name[i] < '0' || name[i] > '9' || v > (UINT64_MAX - 9) / 10) return -1;
-        v = v * 10 + (uint64_t)(name[i] - '0');
-    }
-    *segment = v;
-    return 0;
-}
+int sym_snapshot_number(const char *name, uint64_t *segment) { return sym_state_file_number(name, "snap-", ".bin", segment); }
 
 static int wfail(sym_snapshot_writer *w, sym_err *e) {
     int er = errno;

@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/ck_alloc.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/uid_map.h"
@@ -25,17 +26,6 @@
 #include "state/wal.h"
 
 /* ---- symbols --------------------------------------------------------- */
-
-static void *hs_malloc(size_t n) { return malloc(n); }
-static void *hs_realloc(void *p, size_t old, size_t n, bool defer) {
-    (void)old, (void)defer;
-    return realloc(p, n);
-}
-static void hs_free(void *p, size_t n, bool defer) {
-    (void)n, (void)defer;
-    free(p);
-}
-static struct ck_malloc hs_alloc = {.malloc = hs_malloc, .realloc = hs_realloc, .free = hs_free};
 
 static unsigned long hs_hash(const void *key, unsigned long seed) {
     unsigned long h = 1469598103934665603ul ^ seed;
@@ -74,19 +64,6 @@ int store_segment_path(const sym_store *s, uint64_t n, char *out, size_t cap) {
     return snprintf(out, cap, "%s/wal-%08" PRIu64 ".log", s->dir, n) < (int)cap ? 0 : -1;
 }
 
-/* A segment's number from its file name, strictly `wal-` 8+ digits `.log`. */
-static int segment_number(const char *name, uint64_t *n) {
-    size_t len = strlen(name);
-    if (len < 4 + 8 + 4 || strncmp(name, "wal-", 4) || strcmp(name + len - 4, ".log")) return -1;
-    uint64_t v = 0;
-    for (size_t i = 4; i < len - 4; i++) {
-        if (name[i] < '0' || name[i] > '9' || v > (UINT64_MAX - 9) / 10) return -1;
-        v = v * 10 + (uint64_t)(name[i] - '0');
-    }
-    *n = v;
-    return 0;
-}
-
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -100,7 +77,7 @@ int store_list(const sym_store *s, int snapshots, uint64_t **out, int *n, sym_er
     struct dirent *de;
     while ((de = readdir(d))) {
         uint64_t num;
-        if (snapshots ? sym_snapshot_number(de->d_name, &num) : segment_number(de->d_name, &num)) continue;
+        if (snapshots ? sym_snapshot_number(de->d_name, &num) : sym_state_file_number(de->d_name, "wal-", ".log", &num)) continue;
         if (k == cap) {
             cap = cap ? 2 * cap : 16;
             uint64_t *p = realloc(v, (size_t)cap * sizeof *p);
@@ -137,8 +114,6 @@ static int sync_dir(const char *dir) {
     return rc;
 }
 
-/* Starts segment s->segment + 1: header written and synced, with the
- * directory entry, whatever the policy (once per segment). */
 /* The segments' retention counters: room for segment n. */
 static int track_segment(sym_store *s, uint64_t n) {
     size_t need = (size_t)(n - s->first_seg + 1);
@@ -157,6 +132,8 @@ static store_segment *seg_of(sym_store *s, uint64_t n) {
     return n >= s->first_seg && n <= s->segment ? &s->segs[n - s->first_seg] : NULL;
 }
 
+/* Segment s->segment + 1: header written and synced, with the directory
+ * entry, whatever the policy (once per segment). */
 int store_open_segment(sym_store *s, sym_err *e) {
     char path[1100];
     uint64_t n = s->segment + 1;
@@ -194,8 +171,18 @@ static void *flusher_main(void *arg) {
         t.tv_sec += 1;
         pthread_cond_timedwait(&s->cv, &s->mu, &t);
         if (s->flusher_stop) break;
-        /* the fd stays open while mu is held: store_open_segment swaps it under mu */
-        if (s->fd >= 0 && fdatasync(s->fd) && !s->flush_errno) s->flush_errno = errno;
+        /* a duplicate outlives a segment switch, and the sync runs without
+         * mu: play's thread never waits for the disk here */
+        int fd = s->fd >= 0 ? dup(s->fd) : -1;
+        pthread_mutex_unlock(&s->mu);
+        if (fd >= 0) {
+            if (fdatasync(fd)) {
+                int none = 0;
+                atomic_compare_exchange_strong(&s->flush_errno, &none, errno);
+            }
+            close(fd);
+        }
+        pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -231,8 +218,12 @@ sym_store *sym_store_open(const char *dir, uint64_t fingerprint, const sym_store
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->snap_cv, NULL);
-    if (!ck_hs_init(&s->names, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC, hs_hash, hs_equal, &hs_alloc, 64, 0x5eed) ||
-        sym_uid_map_init(&s->req_seg, 1024)) {
+    if (!ck_hs_init(&s->names, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC, hs_hash, hs_equal, &sym_ck_malloc, 64, 0x5eed)) {
+        sym_fail(e, "out of memory");
+        free(s);
+        return NULL;
+    }
+    if (sym_uid_map_init(&s->req_seg, 1024)) {
         sym_fail(e, "out of memory");
         sym_store_close(s);
         return NULL;
@@ -334,9 +325,7 @@ int sym_store_log_refused(sym_store *s, uint64_t uid) {
 
 int sym_store_commit(sym_store *s, sym_err *e) {
     if (s->fd < 0) return sym_fail(e, "state: the log is not open (recover first)");
-    pthread_mutex_lock(&s->mu);
-    int fe = s->flush_errno;
-    pthread_mutex_unlock(&s->mu);
+    int fe = atomic_load(&s->flush_errno);
     if (fe) return sym_fail(e, "state: fdatasync of the log in %s failed: %s", s->dir, strerror(fe));
     if (!s->buf.len) return 0;
     if (write_all(s->fd, s->buf.p, s->buf.len) || (s->o.fsync == SYM_FSYNC_ALWAYS && fdatasync(s->fd)))

@@ -6,6 +6,7 @@
 
 #include <ck_hs.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,9 +63,9 @@ struct sym_store {
     /* the every_s flusher */
     pthread_t flusher;
     int flusher_on, flusher_stop;
-    pthread_mutex_t mu; /* fd swaps, flush_errno, and the snapshot hand-over below */
+    pthread_mutex_t mu; /* fd swaps, and the snapshot hand-over below */
     pthread_cond_t cv;
-    int flush_errno;    /* set by the flusher, reported by the next commit */
+    _Atomic int flush_errno; /* set by the flusher, reported by the next commit */
     /* the snapshot thread: play's thread hands it a job (SNAP_RUNNING), it
      * answers with SNAP_DONE and snap_rc */
     pthread_t snapper;

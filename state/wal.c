@@ -99,6 +99,18 @@ int sym_wal_put_header(sym_wal_buf *b, uint64_t fingerprint, uint64_t segment) {
     return 0;
 }
 
+int sym_state_file_number(const char *name, const char *prefix, const char *suffix, uint64_t *n) {
+    size_t len = strlen(name), pl = strlen(prefix), sl = strlen(suffix);
+    if (len < pl + 8 + sl || strncmp(name, prefix, pl) || strcmp(name + len - sl, suffix)) return -1;
+    uint64_t v = 0;
+    for (size_t i = pl; i < len - sl; i++) {
+        if (name[i] < '0' || name[i] > '9' || v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(name[i] - '0');
+    }
+    *n = v;
+    return 0;
+}
+
 int sym_wal_reader_open(sym_wal_reader *r, FILE *f, const char *path, uint64_t fingerprint, uint64_t *segment,
                         sym_err *e) {
     unsigned char h[SYM_WAL_HEADER_BYTES];

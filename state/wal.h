@@ -65,6 +65,11 @@ int sym_wal_put_refused(sym_wal_buf *b, uint64_t uid);
 /* A segment's header. */
 int sym_wal_put_header(sym_wal_buf *b, uint64_t fingerprint, uint64_t segment);
 
+/* The number in a state file's name, strictly: prefix, 8 or more digits,
+ * suffix ("wal-00000012.log", "snap-00000012.bin"). -1 for any other
+ * name. */
+int sym_state_file_number(const char *name, const char *prefix, const char *suffix, uint64_t *n);
+
 /* Reads a segment from an open file, record by record. */
 typedef struct {
     FILE *f;

@@ -1,5 +1,7 @@
-/* The CPU reference behind the backend API. State slots live in one host
- * array; the four towers of a batch run on up to four worker threads (a
+/* The CPU reference behind the backend API. Each state slot is its own
+ * host allocation, made when the slot is first used (reset, import, or a
+ * step or export of a slot never written, which finds it reset), so n_slots
+ * costs memory only for the slots a shard uses; the four towers of a batch run on up to four worker threads (a
  * tower's arithmetic is the same whichever thread runs it, so results do
  * not depend on the thread count): one per tower up to the cores online,
  * or what sym_cpu_backend_set_threads says (config key cpu.threads). */
@@ -19,7 +21,7 @@ struct cpu_backend {
     sym_backend base;
     const sym_weights *w;
     sym_precision precision;
-    void *slots; /* n_slots * layout.numel elements */
+    void **slots; /* [n_slots]: layout.numel elements each, NULL until first used */
     int M;
     int tower_mask; /* towers step() computes (set_towers) */
     void *scratch[SYM_TOWERS];
@@ -32,8 +34,24 @@ struct cpu_backend {
     sym_fanout pool;
 };
 
-static void *slot_ptr(cpu_backend *c, int32_t slot) {
-    return (char *)c->slots + (size_t)slot * c->base.slot_bytes;
+/* A slot's memory, once it exists (run_tower: every row's does). */
+static void *slot_ptr(cpu_backend *c, int32_t slot) { return c->slots[slot]; }
+
+static void reset_state(cpu_backend *c, void *state) {
+    if (c->precision == SYM_PREC_FP64) sym_state_reset_f64(&c->base.layout, state);
+    else sym_state_reset_f32(&c->base.layout, state);
+}
+
+/* The slot's memory, allocated and reset on first use. */
+static void *slot_mem(cpu_backend *c, int32_t slot, sym_err *e) {
+    if (c->slots[slot]) return c->slots[slot];
+    void *m = malloc(c->base.slot_bytes);
+    if (!m) {
+        sym_fail(e, "out of memory for a %zu-byte state slot", c->base.slot_bytes);
+        return NULL;
+    }
+    reset_state(c, m);
+    return c->slots[slot] = m;
 }
 
 static void run_tower(cpu_backend *c, int t) {
@@ -60,6 +78,8 @@ static void run_job(void *ctx, int job) {
 static int cpu_step(sym_backend *b, int B, const int32_t *slots, const float *features, double *out, sym_err *e) {
     cpu_backend *c = (cpu_backend *)b;
     if (sym_backend_check_batch(b, B, slots, e)) return -1;
+    for (int r = 0; r < B; r++)
+        if (!slot_mem(c, slots[r], e)) return -1; /* before any row steps */
     c->B = B;
     c->rows = slots;
     c->features = features;
@@ -80,26 +100,34 @@ static int cpu_check_slot(sym_backend *b, int32_t slot, sym_err *e) {
 static int cpu_reset(sym_backend *b, int32_t slot, sym_err *e) {
     cpu_backend *c = (cpu_backend *)b;
     if (cpu_check_slot(b, slot, e)) return -1;
-    if (c->precision == SYM_PREC_FP64) sym_state_reset_f64(&b->layout, slot_ptr(c, slot));
-    else sym_state_reset_f32(&b->layout, slot_ptr(c, slot));
+    if (c->slots[slot]) reset_state(c, c->slots[slot]);
+    else if (!slot_mem(c, slot, e)) return -1;
     return 0;
 }
 
 static int cpu_export(sym_backend *b, int32_t slot, void *dst, sym_err *e) {
+    cpu_backend *c = (cpu_backend *)b;
     if (cpu_check_slot(b, slot, e)) return -1;
-    memcpy(dst, slot_ptr((cpu_backend *)b, slot), b->slot_bytes);
+    if (c->slots[slot]) memcpy(dst, c->slots[slot], b->slot_bytes);
+    else reset_state(c, dst); /* never written: what it would hold */
     return 0;
 }
 
 static int cpu_import(sym_backend *b, int32_t slot, const void *src, sym_err *e) {
-    if (cpu_check_slot(b, slot, e)) return -1;
-    memcpy(slot_ptr((cpu_backend *)b, slot), src, b->slot_bytes);
+    void *m;
+    if (cpu_check_slot(b, slot, e) || !(m = slot_mem((cpu_backend *)b, slot, e))) return -1;
+    memcpy(m, src, b->slot_bytes);
     return 0;
 }
 
 static int cpu_copy(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_t dst_slot, sym_err *e) {
-    if (cpu_check_slot(src, src_slot, e) || cpu_check_slot(dst, dst_slot, e)) return -1;
-    memmove(slot_ptr((cpu_backend *)dst, dst_slot), slot_ptr((cpu_backend *)src, src_slot), src->slot_bytes);
+    void *to;
+    if (cpu_check_slot(src, src_slot, e) || cpu_check_slot(dst, dst_slot, e) ||
+        !(to = slot_mem((cpu_backend *)dst, dst_slot, e)))
+        return -1;
+    const void *from = ((cpu_backend *)src)->slots[src_slot];
+    if (from) memmove(to, from, src->slot_bytes);
+    else reset_state((cpu_backend *)dst, to);
     return 0;
 }
 
@@ -107,6 +135,7 @@ static void cpu_destroy(sym_backend *b) {
     cpu_backend *c = (cpu_backend *)b;
     sym_fanout_destroy(&c->pool);
     for (int t = 0; t < SYM_TOWERS; t++) free(c->scratch[t]);
+    for (int i = 0; c->slots && i < b->n_slots; i++) free(c->slots[i]);
     free(c->slots);
     sym_state_layout_free(&b->layout);
     free(c);
@@ -174,18 +203,17 @@ sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precisio
     c->w = w;
     c->precision = precision;
     c->M = sym_cpu_scratch_width(&w->cfg);
-    c->slots = malloc((size_t)n_slots * b->slot_bytes);
+    c->slots = calloc((size_t)n_slots, sizeof *c->slots);
     int ok = c->slots != NULL;
     for (int t = 0; t < SYM_TOWERS; t++) {
         c->scratch[t] = calloc((size_t)SYM_CPU_SCRATCH_VECS * (size_t)c->M, b->state_elem_size);
         ok = ok && c->scratch[t];
     }
     if (!ok) {
-        sym_fail(e, "cannot allocate %d state slots of %zu bytes", n_slots, b->slot_bytes);
+        sym_fail(e, "out of memory for a CPU backend of %d state slots", n_slots);
         cpu_destroy(b);
         return NULL;
     }
-    for (int s = 0; s < n_slots; s++) cpu_reset(b, s, NULL);
     if (sym_fanout_init(&c->pool, default_threads(), run_job, c, e)) {
         sym_failctx(e, "CPU backend");
         cpu_destroy(b);

@@ -84,5 +84,5 @@ sym_backend *sym_echo_backend_create(const sym_model_config *cfg, int n_slots, i
 sym_backend *sym_echo_backend_make(void *ctx, int shard, sym_err *e) {
     (void)shard;
     const sym_echo_factory *f = ctx;
-    return sym_echo_backend_create(f->model, f->cfg->max_symbols, f->cfg->max_batch, e);
+    return sym_echo_backend_create(f->model, sym_config_slots_per_shard(f->cfg), f->cfg->max_batch, e);
 }

@@ -13,7 +13,7 @@ sym_backend *sym_echo_backend_create(const sym_model_config *cfg, int n_slots, i
 
 /* The backend factory for sym_engine_create_with: ctx points at a
  * sym_echo_factory that outlives the engine (shards are created later too,
- * on a rebalance); every shard gets an echo backend of cfg's max_symbols
+ * on a rebalance); every shard gets an echo backend of cfg's slots_per_shard
  * slots and max_batch rows. */
 typedef struct {
     const sym_model_config *model;

@@ -54,6 +54,16 @@ int main(void) {
               c.hash_seed == 42 &&
               c.status_interval_s == 0.5 && c.idle_spin_us == 7,
           "numbers");
+    /* the slot pool and the host tier: the pool defaults to max_symbols and never exceeds it */
+    sym_config_defaults(&c);
+    CHECK(c.slots_per_shard == 0 && sym_config_slots_per_shard(&c) == 1024 && c.host_tier_mb == 4096, "paging defaults");
+    CHECK(!sym_config_parse(&c, "{\"slots_per_shard\": 8, \"host_tier_mb\": 0, \"max_symbols\": 30}", &e) &&
+              sym_config_slots_per_shard(&c) == 8 && c.host_tier_mb == 0,
+          "slots_per_shard 8: %s", e.msg);
+    CHECK(!sym_config_parse(&c, "{\"slots_per_shard\": 50}", &e) && sym_config_slots_per_shard(&c) == 30,
+          "slots_per_shard 50 of max_symbols 30 gives %d", sym_config_slots_per_shard(&c));
+    CHECK(!sym_config_parse(&c, "{\"slots_per_shard\": null}", &e) && sym_config_slots_per_shard(&c) == 30,
+          "slots_per_shard null: %s", e.msg);
     sym_config_defaults(&c);
     CHECK(!sym_config_parse(&c, "{\"precision\": \"fp64\", \"model\": {\"dir\": null}}", &e), "fp64: %s", e.msg);
     CHECK(c.tower_precision[2] == SYM_PREC_FP64, "fp64");
@@ -91,6 +101,10 @@ int main(void) {
     bad("{\"shards\": {\"devices\": [-1]}}", "shards.devices");
     bad("{\"max_batch\": 0}", "max_batch");
     bad("{\"max_symbols\": 0}", "max_symbols");
+    bad("{\"slots_per_shard\": 0}", "slots_per_shard");
+    bad("{\"slots_per_shard\": \"8\"}", "slots_per_shard");
+    bad("{\"host_tier_mb\": -1}", "host_tier_mb");
+    bad("{\"host_tier_mb\": 1.5}", "host_tier_mb");
     bad("{\"rows_per_symbol\": 0}", "rows_per_symbol");
     bad("{\"rows_per_symbol\": 65}", "rows_per_symbol");
     bad("{\"queue_capacity\": 1}", "queue_capacity");

@@ -106,6 +106,24 @@ int main(void) {
     CHECK(sym_slot_table_lookup(&s, 5) == -1, "released");
     CHECK(sym_slot_table_alloc(&s, 8, &fresh) == 0 && fresh, "reused slot");
     sym_slot_table_free(&s);
+
+    /* recency: the least recently used idle symbol, busy ones skipped */
+    int busy[10] = {0};
+    CHECK(!sym_slot_table_init(&s, 10, 3, &e), "init");
+    CHECK(sym_slot_table_lru_idle(&s, busy) == -1, "an empty table has no symbol to give up");
+    for (int id = 1; id <= 3; id++) sym_slot_table_touch(&s, sym_slot_table_alloc(&s, id, &fresh), (uint64_t)(10 + id));
+    CHECK(sym_slot_table_full(&s), "3 of 3 slots taken");
+    CHECK(sym_slot_table_lru_idle(&s, busy) == 1, "least recent: %d", sym_slot_table_lru_idle(&s, busy));
+    sym_slot_table_touch(&s, sym_slot_table_lookup(&s, 1), 20);
+    CHECK(sym_slot_table_lru_idle(&s, busy) == 2, "after 1 stepped: %d", sym_slot_table_lru_idle(&s, busy));
+    busy[2] = 1;
+    CHECK(sym_slot_table_lru_idle(&s, busy) == 3, "2 busy: %d", sym_slot_table_lru_idle(&s, busy));
+    busy[1] = busy[3] = 1;
+    CHECK(sym_slot_table_lru_idle(&s, busy) == -1, "all busy: %d", sym_slot_table_lru_idle(&s, busy));
+    busy[1] = 0;
+    sym_slot_table_release(&s, 1);
+    CHECK(sym_slot_table_lru_idle(&s, busy) == -1 && !sym_slot_table_full(&s), "1 released: no idle symbol holds a slot");
+    sym_slot_table_free(&s);
     printf("%d failures\n", failures);
     return failures != 0;
 }

@@ -2,7 +2,8 @@
 # Durable state across crashes: `symserve replay --resend` streams the
 # golden_small requests (1,000, 5 ms apart) to `symserve play
 # --state-dir` (golden_small model, CPU fp64), which is killed with SIGKILL
-# at 3 random points and started again each time; before the second kill
+# at 3 random points (each once a snapshot of that run is in use) and
+# started again each time; before the second kill
 # the log also gets a torn record at its end (a write cut short). Every
 # request must be answered, each once, and every answer must equal the
 # uninterrupted run's bit for bit (symserve predict over the same file,
@@ -49,7 +50,13 @@ start_replay --requests "$tmp/req.csv" --expected "$tmp/expect.csv" --tolerance 
   --resend --report "$tmp/r.json" --timeout 60 || { echo "FAIL replay did not start: $(cat "$tmp/replay.err")"; exit 1; }
 for k in 1 2 3; do
   play "$tmp/play$k.log"
-  sleep "0.$((RANDOM % 6 + 4))" # 0.4 .. 0.9 s into this run
+  # once this run has a snapshot in use (30 s at most: a sanitized build is
+  # slow), then 0.1 .. 0.5 s more, at a random point
+  for _ in $(seq 600); do
+    grep -q "state: snapshot" "$tmp/play$k.log" && break
+    sleep 0.05
+  done
+  sleep "0.$((RANDOM % 5 + 1))"
   if [ $k = 2 ]; then
     kill -STOP "$play_pid"
     tear
