@@ -225,7 +225,8 @@ static sym_shard *start_shard(sym_engine *g, int i, sym_backend *b, sym_err *e) 
     sym_shard_params p = {.index = i, .n_ids = c->max_symbols, .queue_cap = c->queue_capacity,
                           .max_batch = c->max_batch, .rows_per_symbol = c->rows_per_symbol,
                           .features = g->model.features, .idle_spin_us = c->idle_spin_us,
-                          .host_tier_mb = c->host_tier_mb};
+                          .host_tier_mb = c->host_tier_mb,
+                          .state_dir = c->state_dir[0] ? c->state_dir : NULL, .disk_tier_mb = c->disk_tier_mb};
     sym_shard *s = sym_shard_create(&p, b, &g->router_bell, &g->slots, e);
     if (!s) {
         sym_backend_destroy(b);

@@ -30,9 +30,9 @@ sym_engine *sym_engine_create(const sym_config *cfg, sym_err *e);
 /* Validates the request (symbol syntax, feature count, finite features,
  * the max_symbols capacity): a bad one returns -1 with the reason in e and
  * advances no state. Blocks while the router's mailbox is full.
- * A shard refuses a new symbol's request when its slot pool and its host
- * tier are both full: the prediction comes back with status -1 and an
- * error naming slots_per_shard and host_tier_mb. */
+ * A shard refuses a new symbol's request when its slot pool, its host tier
+ * and (with state.dir) its disk tier are all full: the prediction comes
+ * back with status -1 and an error naming each limit. */
 int sym_engine_submit(sym_engine *g, const sym_request *r, sym_err *e);
 
 /* Up to max finished predictions, waiting up to timeout_ms (0: don't wait,
@@ -71,10 +71,10 @@ int sym_engine_export_symbol(sym_engine *g, const char *symbol, void *buf, sym_e
 /* Sets a symbol's state to state (sym_engine_slot_bytes bytes, as
  * exported), adding the symbol like a submit does (its syntax and the
  * max_symbols capacity are checked; a shard whose slot pool is full keeps
- * it in its host tier until it steps). Requests of the symbol submitted
+ * it in its host or disk tier until it steps). Requests of the symbol submitted
  * before the call step on the state they found, those after it on this one.
  * Returns 0, or -1 with the reason in e (a refused state, a full
- * max_symbols, a shard's full pool and host tier, or the backend's own
+ * max_symbols, a shard's full pool and tiers, or the backend's own
  * import error). */
 int sym_engine_import_symbol(sym_engine *g, const char *symbol, const void *state, sym_err *e);
 

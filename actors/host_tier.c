@@ -7,8 +7,9 @@ int sym_host_tier_init(sym_host_tier *t, int n_ids, size_t slot_bytes, size_t by
     size_t cap = slot_bytes ? bytes / slot_bytes : 0;
     t->cap = cap > (size_t)n_ids + 1 ? n_ids + 1 : (int)cap; /* more could never be used */
     t->held = calloc((size_t)(n_ids > 0 ? n_ids : 1), sizeof *t->held);
+    t->used = calloc((size_t)(n_ids > 0 ? n_ids : 1), sizeof *t->used);
     t->spare = malloc((size_t)(t->cap > 0 ? t->cap : 1) * sizeof *t->spare);
-    if (!t->held || !t->spare) {
+    if (!t->held || !t->used || !t->spare) {
         sym_host_tier_free(t);
         return sym_fail(e, "out of memory for a host tier of %d ids", n_ids);
     }
@@ -20,6 +21,7 @@ void sym_host_tier_free(sym_host_tier *t) {
     for (int i = 0; i < t->n_spare; i++) free(t->spare[i]);
     free(t->spare);
     free(t->held);
+    free(t->used);
     *t = (sym_host_tier){0};
 }
 
@@ -36,8 +38,9 @@ void *sym_host_tier_take(sym_host_tier *t) {
     return buf;
 }
 
-void sym_host_tier_hold(sym_host_tier *t, int id, void *buf) {
+void sym_host_tier_hold(sym_host_tier *t, int id, void *buf, uint64_t used) {
     t->held[id] = buf;
+    t->used[id] = used;
     t->n_held++;
 }
 
@@ -48,4 +51,11 @@ void sym_host_tier_drop(sym_host_tier *t, int id) {
     sym_host_tier_give(t, t->held[id]);
     t->held[id] = NULL;
     t->n_held--;
+}
+
+int sym_host_tier_oldest(const sym_host_tier *t) {
+    int best = -1;
+    for (int i = 0; t->n_held && i < t->n_ids; i++)
+        if (t->held[i] && (best < 0 || t->used[i] < t->used[best])) best = i;
+    return best;
 }

@@ -14,28 +14,38 @@
  * drain_sym), RELEASE frees a slot. Around them the shard goes on stepping
  * its other symbols; the copy itself holds the shard (on the CUDA engine, a
  * device <-> host copy of one slot). They see a paged-out symbol's state in
- * the host tier: EXPORT copies it from there, IMPORT overwrites it there,
+ * its tier: EXPORT copies it from there (from disk: read and checked),
+ * IMPORT overwrites it there (on disk: a new file replaces the old),
  * RELEASE drops it; an IMPORT of a symbol new here while the pool is full
- * goes to the host tier.
+ * goes to the host tier, or to disk when that is full.
  *
  * Paging. A symbol with no state here is admitted by its first request
- * while the shard holds fewer than slots + host-tier room states (else the
- * request is refused, naming both limits): into a free slot at once, or,
+ * while the shard holds fewer than slots + host-tier room + disk-tier room
+ * states (else the request is refused, naming every limit): into a free
+ * slot at once, or,
  * with the pool full, as "pending", to get a fresh slot when it steps.
  * pick_rows makes each symbol it takes resident: a free slot, or the slot
  * of the least recently stepped symbol with no queued request, whose state
- * goes to the host tier first (page-out); a paged-out symbol's state then
- * goes into the slot (page-in). Symbols of the step being built all have
+ * goes to the host tier first (page-out; when the tier is full, its least
+ * recently stepped state goes to disk to make room, so the host keeps the
+ * most recently used; without a host tier, straight to disk); a paged-out
+ * symbol's state then goes into the slot (page-in; from disk through a
+ * host buffer, checked, its file removed after). A checksum failure fails
+ * that symbol's queued requests and leaves its file: each later request
+ * fails the same way, until an IMPORT replaces the state or a RELEASE
+ * drops it. Symbols of the step being built all have
  * queued requests, so none is ever paged out under it. A symbol that finds
  * no slot (every resident symbol has work) keeps its place at the head of
  * the line for the next step. The count of states never exceeds what the
- * pool and the tier can hold, so a page-out always finds a host buffer. */
+ * pool and the tiers can hold, so a page-out always finds a host buffer
+ * or room on disk. */
 #include "actors/shard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/disk_tier.h"
 #include "actors/host_tier.h"
 #include "common/clock.h"
 #include "sharding/slot_table.h"
@@ -54,7 +64,8 @@ struct sym_shard {
     double idle_spin_us;
     sym_slot_table slots;
     sym_host_tier tier;     /* paged-out states */
-    int host_tier_mb;
+    sym_disk_tier disk;     /* paged-out states the host tier had no room for */
+    int host_tier_mb, disk_tier_mb;
     unsigned char *pending; /* [n_ids]: admitted with the pool full, no state yet (a fresh slot when it steps) */
     int n_pending;
     uint64_t n_steps;       /* the recency clock */
@@ -73,8 +84,8 @@ struct sym_shard {
     double *b_out;
     unsigned char *b_ok; /* which rows the step ran (sym_backend_step_runs) */
     /* paging counts for other threads (sym_shard_paging) */
-    _Atomic uint64_t st_outs, st_ins, st_out_ns, st_in_ns, st_steps, st_steps_paged;
-    atomic_int st_resident, st_paged;
+    _Atomic uint64_t st_outs, st_ins, st_out_ns, st_in_ns, st_steps, st_steps_paged, st_disk_outs, st_disk_ins;
+    atomic_int st_resident, st_paged, st_on_disk;
 };
 
 static void reply(sym_shard *s, const sym_msg *m) { sym_mailbox_push(&s->outbox, m); }
@@ -101,18 +112,32 @@ static void publish_paging(sym_shard *s) {
     atomic_store_explicit(&s->st_steps_paged, p->steps_paged, memory_order_relaxed);
     atomic_store_explicit(&s->st_resident, s->slots.n_slots - s->slots.n_free, memory_order_relaxed);
     atomic_store_explicit(&s->st_paged, s->tier.n_held, memory_order_relaxed);
+    atomic_store_explicit(&s->st_disk_outs, p->disk_outs, memory_order_relaxed);
+    atomic_store_explicit(&s->st_disk_ins, p->disk_ins, memory_order_relaxed);
+    atomic_store_explicit(&s->st_on_disk, s->disk.n_held, memory_order_relaxed);
 }
 
 /* States this shard keeps (resident, paged out, pending), and at most. */
 static int n_states(const sym_shard *s) {
-    return s->slots.n_slots - s->slots.n_free + s->tier.n_held + s->n_pending;
+    return s->slots.n_slots - s->slots.n_free + s->tier.n_held + s->disk.n_held + s->n_pending;
 }
-static int max_states(const sym_shard *s) { return s->slots.n_slots + sym_host_tier_room(&s->tier); }
+static int max_states(const sym_shard *s) {
+    return s->slots.n_slots + sym_host_tier_room(&s->tier) + sym_disk_tier_room(&s->disk);
+}
 static int has_state(const sym_shard *s, int sym) {
-    return s->slots.slot_of[sym] >= 0 || sym_host_tier_state(&s->tier, sym) || s->pending[sym];
+    return s->slots.slot_of[sym] >= 0 || sym_host_tier_state(&s->tier, sym) || sym_disk_tier_has(&s->disk, sym) ||
+           s->pending[sym];
 }
 
 static int capacity_error(const sym_shard *s, sym_err *e) {
+    if (s->disk.cap) {
+        char host[80];
+        if (sym_host_tier_room(&s->tier))
+            snprintf(host, sizeof host, "host_tier_mb %d full (%d states)", s->host_tier_mb, s->tier.n_held);
+        else snprintf(host, sizeof host, "no host tier (host_tier_mb %d)", s->host_tier_mb);
+        return sym_fail(e, "symbol capacity: slots_per_shard %d in use, %s and state.disk_tier_mb %d full (%d states) on "
+                        "shard %d", s->slots.n_slots, host, s->disk_tier_mb, s->disk.n_held, s->index);
+    }
     if (!sym_host_tier_room(&s->tier))
         return sym_fail(e, "symbol capacity: slots_per_shard %d in use and no host tier (host_tier_mb %d) on shard %d",
                         s->slots.n_slots, s->host_tier_mb, s->index);
@@ -133,18 +158,43 @@ static int32_t fresh_slot(sym_shard *s, int sym, sym_err *e) {
     return slot;
 }
 
-/* sym's state from its slot into the host tier; the slot is freed. */
-static int page_out(sym_shard *s, int sym, sym_err *e) {
+/* The host tier's least recently stepped state to disk; its buffer is
+ * kept for reuse. */
+static int spill_oldest(sym_shard *s, sym_err *e) {
+    int id = sym_host_tier_oldest(&s->tier);
+    if (id < 0) return sym_fail(e, "shard %d: the host tier holds no state to spill", s->index);
+    if (sym_disk_tier_write(&s->disk, id, sym_host_tier_state(&s->tier, id), e))
+        return sym_failctx(e, "shard %d: spilling a state to disk", s->index);
+    sym_host_tier_drop(&s->tier, id);
+    s->pg.disk_outs++;
+    return 0;
+}
+
+/* sym's state from its slot into the host tier (its least recently stepped
+ * state spilled to disk first when it is full, unless swap says a held
+ * state leaves it right after: its buffer is the swap room), or to disk
+ * without a host tier; the slot is freed. On error everything stays where
+ * it was. */
+static int page_out(sym_shard *s, int sym, int swap, sym_err *e) {
     sym_backend *b = s->backend;
-    void *buf = sym_host_tier_take(&s->tier);
+    const int32_t slot = sym_slot_table_lookup(&s->slots, sym);
+    const int host = sym_host_tier_room(&s->tier) > 0;
+    if (!host && !s->disk.cap) return sym_fail(e, "shard %d: no tier to page a state out to", s->index);
+    uint64_t t0 = sym_now_ns();
+    if (host && !swap && s->disk.cap && s->tier.n_held >= sym_host_tier_room(&s->tier) && spill_oldest(s, e)) return -1;
+    void *buf = host ? sym_host_tier_take(&s->tier) : sym_disk_tier_stage(&s->disk);
     if (!buf) return sym_fail(e, "shard %d: no host buffer for a %zu-byte state (host_tier_mb %d)", s->index,
                               b->slot_bytes, s->host_tier_mb);
-    uint64_t t0 = sym_now_ns();
-    if (b->ops->export_slot(b, sym_slot_table_lookup(&s->slots, sym), buf, e)) {
-        sym_host_tier_give(&s->tier, buf);
+    if (b->ops->export_slot(b, slot, buf, e)) {
+        if (host) sym_host_tier_give(&s->tier, buf);
         return sym_failctx(e, "shard %d: paging a state out", s->index);
     }
-    sym_host_tier_hold(&s->tier, sym, buf);
+    if (host) {
+        sym_host_tier_hold(&s->tier, sym, buf, s->slots.used[slot]);
+    } else {
+        if (sym_disk_tier_write(&s->disk, sym, buf, e)) return sym_failctx(e, "shard %d: paging a state out", s->index);
+        s->pg.disk_outs++;
+    }
     sym_slot_table_release(&s->slots, sym);
     s->pg.page_outs++;
     s->pg.page_out_ns += sym_now_ns() - t0;
@@ -156,13 +206,14 @@ static int page_out(sym_shard *s, int sym, sym_err *e) {
  * (sym's state, if any, where it was). */
 static int make_resident(sym_shard *s, int sym, sym_err *e) {
     sym_backend *b = s->backend;
+    void *held = sym_host_tier_state(&s->tier, sym);
+    const int on_disk = sym_disk_tier_has(&s->disk, sym);
     if (sym_slot_table_full(&s->slots)) {
         int victim = sym_slot_table_lru_idle(&s->slots, s->q_len);
         if (victim < 0) return 1;
-        if (page_out(s, victim, e)) return -1;
+        if (page_out(s, victim, held != NULL, e)) return -1;
     }
-    void *held = sym_host_tier_state(&s->tier, sym);
-    if (!held) { /* pending: its first step starts from a reset state */
+    if (!held && !on_disk) { /* pending: its first step starts from a reset state */
         if (fresh_slot(s, sym, e) < 0) return -1;
         if (s->pending[sym]) s->pending[sym] = 0, s->n_pending--;
         return 0;
@@ -170,11 +221,32 @@ static int make_resident(sym_shard *s, int sym, sym_err *e) {
     int fresh;
     int32_t slot = sym_slot_table_alloc(&s->slots, sym, &fresh);
     uint64_t t0 = sym_now_ns();
-    if (b->ops->import_slot(b, slot, held, e)) {
+    void *src = held, *staged = NULL;
+    if (on_disk) { /* through a host buffer: after the page-out above, the tier has one to lend */
+        staged = sym_host_tier_take(&s->tier);
+        src = staged ? staged : sym_disk_tier_stage(&s->disk);
+        if (!src) {
+            sym_slot_table_release(&s->slots, sym);
+            return sym_fail(e, "shard %d: no host buffer to page a state in from disk (out of memory)", s->index);
+        }
+        if (sym_disk_tier_read(&s->disk, sym, src, e)) {
+            if (staged) sym_host_tier_give(&s->tier, staged);
+            sym_slot_table_release(&s->slots, sym);
+            return sym_failctx(e, "shard %d: paging a state in", s->index);
+        }
+    }
+    int rc = b->ops->import_slot(b, slot, src, e);
+    if (staged) sym_host_tier_give(&s->tier, staged);
+    if (rc) {
         sym_slot_table_release(&s->slots, sym);
         return sym_failctx(e, "shard %d: paging a state in", s->index);
     }
-    sym_host_tier_drop(&s->tier, sym);
+    if (on_disk) {
+        sym_disk_tier_drop(&s->disk, sym);
+        s->pg.disk_ins++;
+    } else {
+        sym_host_tier_drop(&s->tier, sym);
+    }
     sym_slot_table_touch(&s->slots, slot, s->n_steps);
     s->pg.page_ins++;
     s->pg.page_in_ns += sym_now_ns() - t0;
@@ -249,14 +321,17 @@ static void export_now(sym_shard *s, const sym_msg *m) {
     sym_err e = {{0}};
     a.slot = sym_slot_table_lookup(&s->slots, m->sym);
     const void *held = sym_host_tier_state(&s->tier, m->sym);
-    if (a.slot < 0 && !held) { /* pending too: it has not stepped yet */
+    const int on_disk = sym_disk_tier_has(&s->disk, m->sym);
+    if (a.slot < 0 && !held && !on_disk) { /* pending too: it has not stepped yet */
         a.u.io.status = 1;
         return reply(s, &a);
     }
     void *dst = sym_slot_pool_reserve(s->bufs, m->u.io.buf, b->slot_bytes);
     if (!dst) return answer_failed(s, &a, "no room for the exported state (bad buffer, or out of memory)");
     if (held) memcpy(dst, held, b->slot_bytes);
-    else if (b->ops->export_slot(b, a.slot, dst, &e)) return answer_failed(s, &a, e.msg);
+    else if (on_disk) {
+        if (sym_disk_tier_read(&s->disk, m->sym, dst, &e)) return answer_failed(s, &a, e.msg);
+    } else if (b->ops->export_slot(b, a.slot, dst, &e)) return answer_failed(s, &a, e.msg);
     a.u.io.steps = exported_steps(b, dst);
     reply(s, &a);
 }
@@ -276,6 +351,10 @@ static void import_now(sym_shard *s, const sym_msg *m) {
         memcpy(held, src, len);
         return reply(s, &a);
     }
+    if (sym_disk_tier_has(&s->disk, m->sym)) { /* on disk: a new file replaces the old */
+        if (sym_disk_tier_write(&s->disk, m->sym, src, &e)) return answer_failed(s, &a, e.msg);
+        return reply(s, &a);
+    }
     const int sym = m->sym, known = has_state(s, sym);
     if (!known && n_states(s) >= max_states(s)) {
         capacity_error(s, &e);
@@ -283,11 +362,15 @@ static void import_now(sym_shard *s, const sym_msg *m) {
     }
     int fresh;
     a.slot = sym_slot_table_alloc(&s->slots, sym, &fresh);
-    if (a.slot < 0) { /* the pool is full: into the host tier (states counted above leave it room) */
+    if (a.slot < 0 && s->tier.n_held < sym_host_tier_room(&s->tier)) {
+        /* the pool is full: into the host tier, or to disk when that is full
+         * (states counted above leave one of them room) */
         void *buf = sym_host_tier_take(&s->tier);
         if (!buf) return answer_failed(s, &a, "no host buffer for the state (out of memory)");
         memcpy(buf, src, len);
-        sym_host_tier_hold(&s->tier, sym, buf);
+        sym_host_tier_hold(&s->tier, sym, buf, s->n_steps);
+    } else if (a.slot < 0) {
+        if (sym_disk_tier_write(&s->disk, sym, src, &e)) return answer_failed(s, &a, e.msg);
     } else if (b->ops->import_slot(b, a.slot, src, &e)) {
         if (fresh) sym_slot_table_release(&s->slots, sym);
         return answer_failed(s, &a, e.msg);
@@ -327,6 +410,7 @@ static int handle(sym_shard *s, const sym_msg *m) {
         if (m->sym >= 0 && m->sym < s->n_ids && !s->q_len[m->sym]) {
             sym_slot_table_release(&s->slots, m->sym);
             sym_host_tier_drop(&s->tier, m->sym);
+            sym_disk_tier_drop(&s->disk, m->sym);
             publish_paging(s);
         }
         break;
@@ -463,6 +547,7 @@ static void *shard_main(void *arg) {
 static void free_shard(sym_shard *s) {
     sym_slot_table_free(&s->slots);
     sym_host_tier_free(&s->tier);
+    sym_disk_tier_free(&s->disk);
     free(s->pending), free(s->defer);
     free(s->pool_req), free(s->pool_next), free(s->q_head), free(s->q_tail), free(s->q_len), free(s->ready);
     free(s->b_slots), free(s->b_sym), free(s->b_idx), free(s->b_pick), free(s->b_feat), free(s->b_out), free(s->b_ok);
@@ -488,6 +573,7 @@ sym_shard *sym_shard_create(const sym_shard_params *p, sym_backend *b, sym_doorb
     s->idle_spin_us = p->idle_spin_us;
     s->drain_sym = -1;
     s->host_tier_mb = p->host_tier_mb;
+    s->disk_tier_mb = p->disk_tier_mb > 0 ? p->disk_tier_mb : 0;
     sym_doorbell_init(&s->bell);
     if (s->rows_per_sym > 1 && b->ops->prepare_runs && b->ops->prepare_runs(b, e)) {
         sym_failctx(e, "shard %d: preparing steps with several rows of a symbol", p->index);
@@ -516,6 +602,11 @@ sym_shard *sym_shard_create(const sym_shard_params *p, sym_backend *b, sym_doorb
     if (!ok) sym_fail(e, "out of memory for shard %d", p->index);
     if (ok && sym_slot_table_init(&s->slots, s->n_ids, b->n_slots, e)) ok = 0;
     if (ok && sym_host_tier_init(&s->tier, s->n_ids, b->slot_bytes, (size_t)s->host_tier_mb << 20, e)) ok = 0;
+    if (ok && sym_disk_tier_init(&s->disk, p->state_dir, s->index, s->n_ids, b->slot_bytes,
+                                 (uint64_t)s->disk_tier_mb << 20, e)) {
+        sym_failctx(e, "shard %d", s->index);
+        ok = 0;
+    }
     if (ok && sym_mailbox_init(&s->inbox, s->queue_cap + 64, 0, &s->bell, e)) ok = 0;
     if (ok && sym_mailbox_init(&s->outbox, s->queue_cap + 64, 0, router_bell, e)) {
         sym_mailbox_destroy(&s->inbox);
@@ -549,6 +640,9 @@ void sym_shard_paging(sym_shard *s, sym_paging_stats *out) {
         .steps_paged = atomic_load_explicit(&s->st_steps_paged, memory_order_relaxed),
         .resident = atomic_load_explicit(&s->st_resident, memory_order_relaxed),
         .paged = atomic_load_explicit(&s->st_paged, memory_order_relaxed),
+        .disk_outs = atomic_load_explicit(&s->st_disk_outs, memory_order_relaxed),
+        .disk_ins = atomic_load_explicit(&s->st_disk_ins, memory_order_relaxed),
+        .on_disk = atomic_load_explicit(&s->st_on_disk, memory_order_relaxed),
         .slots = s->slots.n_slots,
     };
 }

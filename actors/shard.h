@@ -9,8 +9,11 @@
  * out to the shard's host tier (host_tier.h) when the pool was full and
  * another symbol needed a slot: the least recently stepped symbol with no
  * queued request goes out, and comes back (exactly, as bytes) before the
- * step that needs it. A new symbol is refused only when the pool and the
- * tier are both full. */
+ * step that needs it. With a state dir, a full host tier spills its least
+ * recently stepped state to the disk tier (disk_tier.h), and a state comes
+ * back from disk only if its file's checksum holds (else that symbol's
+ * requests fail, naming it, and it never steps). A new symbol is refused
+ * only when the pool and every tier are full. */
 #ifndef SYM_SHARD_H
 #define SYM_SHARD_H
 
@@ -34,6 +37,8 @@ typedef struct {
     int features;
     double idle_spin_us; /* polls this long when idle before it sleeps */
     int host_tier_mb;    /* the host tier's bound in MiB (0: none); the slot pool is the backend's n_slots */
+    const char *state_dir; /* NULL or empty: no disk tier; else its files go under <state_dir>/pages/shard-<index> */
+    int disk_tier_mb;    /* the disk tier's bound in MiB (0: none) */
 } sym_shard_params;
 
 /* The shard takes b (destroys it with itself) on success; on failure b stays

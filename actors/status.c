@@ -59,12 +59,15 @@ void sym_status_tick(sym_status *s, uint64_t now_ns, int n_shards, const int *de
     double secs = (double)(now_ns - s->t_last_ns) * 1e-9;
     char shards[1024];
     int len = 0;
-    for (int i = 0; i < n_shards && len < (int)sizeof shards - 96; i++) {
+    for (int i = 0; i < n_shards && len < (int)sizeof shards - 160; i++) { /* an entry is under 160 bytes */
         len += snprintf(shards + len, sizeof shards - (size_t)len, " %d:q%d/b%.1f", i, depth[i],
                         s->steps[i] ? (double)s->rows[i] / (double)s->steps[i] : 0.0);
         if (pg && pg[i].page_outs + pg[i].page_ins)
             len += snprintf(shards + len, sizeof shards - (size_t)len, "/out%llu/in%llu",
                             (unsigned long long)pg[i].page_outs, (unsigned long long)pg[i].page_ins);
+        if (pg && pg[i].disk_outs + pg[i].disk_ins)
+            len += snprintf(shards + len, sizeof shards - (size_t)len, "/dout%llu/din%llu",
+                            (unsigned long long)pg[i].disk_outs, (unsigned long long)pg[i].disk_ins);
     }
     sym_info("status: %.0f req/s, step p50 %.1f p99 %.1f us, queue p50 %.1f p99 %.1f us, shards%s",
              (double)s->done / (secs > 0 ? secs : 1), sym_hist_quantile(&s->step, 0.5) * 1e-3,

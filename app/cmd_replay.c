@@ -1,6 +1,7 @@
 /* symserve replay: the scoring server's stand-in. Streams a trace (or a
- * Poisson load) to one client over the game protocol, scores its answers
- * and prints the report; see net/replay.h and net/score.h. Exit code: 0 when
+ * Poisson load) to one client over the game protocol (or, with --connect,
+ * to `symserve serve` as its client), scores its answers and prints the
+ * report; see net/replay.h and net/score.h. Exit code: 0 when
  * every request was answered once, validly (and within --tolerance of
  * --expected; with --resend, answers repeated with the same values are
  * re-answers, not duplicates); 3 when the client sent any invalid answer (a prediction that
@@ -23,6 +24,8 @@
 
 typedef struct {
     const char *host, *requests, *expected, *report, *plot, *cdf, *port_file;
+    char connect_host[256]; /* --connect HOST:PORT; "" : listen */
+    int connect_port;
     int port, batch_rows, symbols, features, inject_bad, resend, log_level;
     long long drop_after;
     double speed, timeout, rate, duration, tolerance, register_timeout;
@@ -32,10 +35,13 @@ typedef struct {
 static const char usage_text[] =
     "usage: symserve replay --port P --requests FILE.csv [--expected FILE.csv [--tolerance X]] [--speed X]\n"
     "       symserve replay --port P --rate R --symbols N --duration S [--features F] [--seed K]\n"
+    "       symserve replay --connect HOST:PORT (--requests ... | --rate ...): the same, as a client of symserve serve\n"
     "   common: [--host 127.0.0.1] [--batch-rows N] [--timeout S] [--report FILE.json] [--plot FILE.png] [--cdf FILE.txt]\n"
     "           [--inject-bad] [--port-file FILE] [--register-timeout S] [--resend] [--drop-after N]\n"
     "           [--log-level debug|info|warn|error]\n"
     "  --port 0..65535; 0 picks a free port (printed as 'listening on HOST:PORT', and written to --port-file)\n"
+    "  --connect HOST:PORT: connect to `symserve serve` there instead of listening (no register is sent);\n"
+    "      the run ends when the connection does; not with --port, --resend or --drop-after\n"
     "  --speed scales the trace's delay_ms gaps by 1/X (default 1; 0: as fast as possible)\n"
     "  --rate R (> 0) requests per second for S (> 0) seconds over N symbols\n"
     "      --features F: features a request (1..256, default 79); --seed K: their seed (default 1)\n"
@@ -59,7 +65,7 @@ static const char usage_text[] =
 
 enum { O_HOST = 1, O_PORT, O_REQUESTS, O_EXPECTED, O_REPORT, O_PLOT, O_CDF, O_PORT_FILE, O_SPEED, O_BATCH_ROWS,
        O_TIMEOUT, O_RATE, O_SYMBOLS, O_DURATION, O_FEATURES, O_SEED, O_TOLERANCE, O_REGISTER_TIMEOUT, O_DROP_AFTER,
-       O_INJECT_BAD, O_RESEND, O_LOG_LEVEL };
+       O_INJECT_BAD, O_RESEND, O_LOG_LEVEL, O_CONNECT };
 
 static const struct option options[] = {
     {"host", required_argument, NULL, O_HOST},
@@ -84,12 +90,25 @@ static const struct option options[] = {
     {"inject-bad", no_argument, NULL, O_INJECT_BAD},
     {"resend", no_argument, NULL, O_RESEND},
     {"log-level", required_argument, NULL, O_LOG_LEVEL},
+    {"connect", required_argument, NULL, O_CONNECT},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 
 /* in the order of SYM_LOG_DEBUG..SYM_LOG_ERROR */
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+/* HOST:PORT (the port after the last ':'; [v6]:PORT too). */
+static int parse_connect(const cli_args *a, const char *v, replay_opts *o) {
+    const char *colon = strrchr(v, ':');
+    size_t hl = colon ? (size_t)(colon - v) : 0;
+    const char *h = v;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2;
+    if (!colon || hl == 0 || hl >= sizeof o->connect_host) return cli_error(a, "--connect: '%s' is not HOST:PORT", v);
+    memcpy(o->connect_host, h, hl);
+    o->connect_host[hl] = '\0';
+    return cli_int(a, colon + 1, 1, 65535, &o->connect_port);
+}
 
 /* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
 static int parse(int argc, char **argv, replay_opts *o) {
@@ -131,12 +150,19 @@ static int parse(int argc, char **argv, replay_opts *o) {
         case O_INJECT_BAD: o->inject_bad = 1; break;
         case O_RESEND: o->resend = 1; break;
         case O_LOG_LEVEL: bad = cli_choice(&a, optarg, log_levels, &o->log_level); break;
+        case O_CONNECT: bad = parse_connect(&a, optarg, o); break;
         case 'h': return CLI_HELP;
         default: return CLI_BAD;
         }
     }
     if (bad) return CLI_BAD;
-    if (o->port < 0) return cli_error(&a, "--port P is required");
+    if (o->connect_host[0]) {
+        if (o->port >= 0 || o->port_file) return cli_error(&a, "--connect goes without --port and --port-file");
+        if (o->resend || o->drop_after)
+            return cli_error(&a, "--resend and --drop-after need a client that keeps its answers (play): not with --connect");
+    } else if (o->port < 0) {
+        return cli_error(&a, "--port P (or --connect HOST:PORT) is required");
+    }
     if (o->requests && poisson)
         return cli_error(&a, "give --requests or a Poisson load (--rate, --symbols, --duration), not both");
     if (!o->requests && !poisson) return cli_error(&a, "give --requests FILE.csv or --rate R --symbols N --duration S");
@@ -202,7 +228,8 @@ int sym_cmd_replay(int argc, char **argv) {
     port_file = o.port_file;
     sym_replay_opts ro = {.host = o.host, .port = o.port, .batch_rows = o.batch_rows, .timeout_s = o.timeout,
                           .inject_bad = o.inject_bad, .register_timeout_s = o.register_timeout, .resend = o.resend,
-                          .drop_after = o.drop_after, .on_listen = on_listen};
+                          .drop_after = o.drop_after, .on_listen = on_listen,
+                          .connect_host = o.connect_host[0] ? o.connect_host : NULL, .connect_port = o.connect_port};
     int run = sym_replay_run(&ro, &st, &score, &e);
     if (run < 0) fprintf(stderr, "symserve replay: %s\n", e.msg);
     sym_score_report r;

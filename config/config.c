@@ -37,6 +37,7 @@ void sym_config_defaults(sym_config *c) {
     c->net_id_window = SYM_NET_ID_WINDOW_DEFAULT;
     c->state_fsync = SYM_FSYNC_EVERY_S;
     c->state_snapshot_every_s = 60;
+    c->disk_tier_mb = 65536;
     c->cpu_threads = 0;
     c->log_level = SYM_LOG_INFO;
 }
@@ -183,7 +184,7 @@ static int parse_net(sym_config *c, const cJSON *s, sym_err *e) {
 }
 
 static int parse_state(sym_config *c, const cJSON *s, sym_err *e) {
-    static const char *const keys[] = {"dir", "fsync", "snapshot_every_s", NULL};
+    static const char *const keys[] = {"dir", "fsync", "snapshot_every_s", "disk_tier_mb", NULL};
     if (!cJSON_IsObject(s)) return sym_fail(e, "config key 'state': expected an object");
     if (check_keys(s, "state", keys, e)) return -1;
     const cJSON *v;
@@ -204,6 +205,11 @@ static int parse_state(sym_config *c, const cJSON *s, sym_err *e) {
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 86400)
             return sym_fail(e, "config key 'state.snapshot_every_s': expected seconds in 0..86400 (0: none)");
         c->state_snapshot_every_s = v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "disk_tier_mb"))) {
+        long long n;
+        if (get_int(v, "state.disk_tier_mb", 0, 1 << 30, &n, e)) return -1;
+        c->disk_tier_mb = (int)n;
     }
     return 0;
 }

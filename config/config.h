@@ -23,8 +23,10 @@
  *     "idle_spin_us": 200,          // an idle actor polls this long before sleeping
  *     "net": {"max_line_bytes": 67108864, "max_output_bytes": 67108864, "id_window": 1000000},
  *                                   // what one peer may make the game client hold (net/play.h)
- *     "state": {"dir": null, "fsync": "every_s", "snapshot_every_s": 60},
- *                                   // durable symbol state for play (state/store.h); null: none
+ *     "state": {"dir": null, "fsync": "every_s", "snapshot_every_s": 60, "disk_tier_mb": 65536},
+ *                                   // durable symbol state for play (state/store.h); null: none;
+ *                                   // disk_tier_mb, per shard: disk for states the host tier has
+ *                                   // no room for, under dir/pages (only with a dir); 0: none
  *     "cpu": {"threads": 0},        // the CPU backend's threads, 1..4; 0: one per tower up to the cores
  *     "log": {"level": "info"}      // "debug" | "info" | "warn" | "error" (common/log.h)
  *   }
@@ -71,6 +73,8 @@ typedef struct {
     char state_dir[1024];         /* empty: no durable state */
     sym_fsync_policy state_fsync; /* every_s */
     double state_snapshot_every_s; /* 60; 0: none */
+    int disk_tier_mb;             /* per shard: disk for paged-out states past the host tier, MiB, under
+                                     state_dir/pages (none without a state_dir); 0: none */
     int cpu_threads;              /* every CPU backend is given it (sym_cpu_backend_set_threads) */
     int log_level;                /* SYM_LOG_*: the command applies it (sym_log_set_level) */
 } sym_config;

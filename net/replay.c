@@ -536,28 +536,35 @@ static int client_lines(server *s) {
     return 0;
 }
 
-/* Pending connection i registered: it is the client from now on, and the
- * others waiting are closed. */
-static int promote(server *s, int i) {
-    s->cl = s->pend[i];
+/* s->cl is the client from now on (registered, or connected to with
+ * --connect): the stream starts, or goes on. -1 when memory runs out. */
+static int client_ready(server *s) {
     s->cl.lr.max_line = SYM_NET_MAX_LINE_DEFAULT;
     /* The kernel takes at most NOTSENT_MAX bytes it cannot send yet: the
      * rest of a backlog waits in our buffer, unstamped. Best effort. */
     int lowat = NOTSENT_MAX;
     setsockopt(s->cl.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+    if (!s->t0) s->t0 = sym_now_ns();
+    s->out_limit = OUT_MAX;
+    if (s->o->inject_bad && s->score->n_sent == 0) {
+        if (send_bad(&s->out, s->st->n_features)) return -1;
+        s->out_limit += sym_outbuf_pending(&s->out); /* our own lines are not the client's backlog */
+    }
+    return 0;
+}
+
+/* Pending connection i registered: it is the client from now on, and the
+ * others waiting are closed. */
+static int promote(server *s, int i) {
+    s->cl = s->pend[i];
     memmove(&s->pend[i], &s->pend[i + 1], (size_t)(s->n_pend - i - 1) * sizeof s->pend[0]);
     s->n_pend--;
     while (s->n_pend) {
         say_once(s->pend[0].fd, "not registered", "another connection registered first");
         pending_close(s, 0, "another connection registered");
     }
-    if (!s->t0) s->t0 = sym_now_ns();
     sym_info("replay: client registered; streaming %d requests", s->st->n);
-    s->out_limit = OUT_MAX;
-    if (s->o->inject_bad && s->score->n_sent == 0) {
-        if (send_bad(&s->out, s->st->n_features)) return -1;
-        s->out_limit += sym_outbuf_pending(&s->out); /* our own lines are not the client's backlog */
-    }
+    if (client_ready(s)) return -1;
     return client_lines(s) < 0 ? -1 : 0; /* what it sent after its register (the loop checks OUT_MAX) */
 }
 
@@ -662,16 +669,37 @@ int sym_replay_run(const sym_replay_opts *o, const sym_stream *st, sym_score *sc
         sym_fail(e, "out of memory");
         goto out;
     }
-    s.lfd = sym_tcp_listen(o->host, o->port, &bound, e);
-    if (s.lfd < 0) goto out;
-    sym_info("replay: listening on %s:%d", o->host, bound);
-    if (o->on_listen) o->on_listen(bound);
+    if (o->connect_host) { /* a client of serve: no listening, no register */
+        int fd = sym_tcp_connect(o->connect_host, o->connect_port, (int)(o->timeout_s * 1000), e);
+        if (fd < 0) goto out;
+        if (conn_open(&s.cl, fd)) {
+            conn_close(&s.cl);
+            sym_fail(e, "out of memory");
+            goto out;
+        }
+        sym_info("replay: connected to %s:%d; streaming %d requests", o->connect_host, o->connect_port, st->n);
+        if (client_ready(&s)) {
+            sym_fail(e, "out of memory");
+            goto out;
+        }
+    } else {
+        s.lfd = sym_tcp_listen(o->host, o->port, &bound, e);
+        if (s.lfd < 0) goto out;
+        sym_info("replay: listening on %s:%d", o->host, bound);
+        if (o->on_listen) o->on_listen(bound);
+    }
     uint64_t timeout_ns = (uint64_t)(o->timeout_s * 1e9), idle_since = sym_now_ns();
     double reg_s = o->register_timeout_s > 0 ? o->register_timeout_s : 10;
     uint64_t reg_ns = (uint64_t)(reg_s * 1e9);
     for (;;) {
         if (done(&s)) {
             rc = 0;
+            break;
+        }
+        if (o->connect_host && s.cl.fd < 0) { /* the server is gone: nothing more can be answered */
+            sym_warn("replay: connection to %s:%d lost: %llu of %d answered", o->connect_host, o->connect_port,
+                     (unsigned long long)score->answered, st->n);
+            rc = 1;
             break;
         }
         uint64_t now = sym_now_ns();
@@ -698,7 +726,7 @@ int sym_replay_run(const sym_replay_opts *o, const sym_stream *st, sym_score *sc
             }
         }
         struct pollfd f[2 + PENDING_MAX];
-        f[0] = (struct pollfd){.fd = s.lfd, .events = POLLIN};
+        f[0] = (struct pollfd){.fd = s.lfd, .events = POLLIN}; /* -1 with --connect */
         f[1] = (struct pollfd){.fd = s.cl.fd, .events = POLLIN}; /* fd -1: poll skips it */
         if (s.cl.fd >= 0 && sym_outbuf_pending(&s.out)) f[1].events |= POLLOUT;
         int nf = 2;

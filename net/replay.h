@@ -22,7 +22,12 @@
  * queued: replay's own backlog is not the client's latency. While the
  * client leaves 1 MiB of our output unread, due requests wait in the
  * stream; a client that leaves 16 MiB unread (replies to its own flood) is
- * disconnected. */
+ * disconnected.
+ *
+ * With `connect_host`, replay is a client instead (of symserve serve,
+ * net/serve.h): it connects, sends no register and waits for none, and
+ * streams, scores and answers with score_updates the same way. The one
+ * connection is the run: when it is lost, the run ends (1). */
 #ifndef SYM_NET_REPLAY_H
 #define SYM_NET_REPLAY_H
 
@@ -63,6 +68,8 @@ typedef struct {
                        * (sym_score_allow_reanswers makes its repeated answers re-answers) */
     long long drop_after; /* > 0: reset the client once, after this many requests written (re-sends count) */
     void (*on_listen)(int port); /* told the bound port (e.g. to print it) */
+    const char *connect_host;    /* non-NULL: connect to connect_host:connect_port instead of listening */
+    int connect_port;
 } sym_replay_opts;
 
 /* Bad lines sent by inject_bad, each expected to draw exactly one `error`. */

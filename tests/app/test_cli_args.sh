@@ -121,7 +121,7 @@ expect "replay --symbols 0" 2 "--symbols: '0' is not a whole number" replay --po
 expect "replay --seed -1" 2 "--seed: '-1' is not a whole number" replay --port 0 --rate 10 --symbols 2 --duration 1 --seed -1
 expect "replay: trace and Poisson" 2 "not both" "${rep[@]}" --rate 10
 expect "replay: Poisson without --duration" 2 "needs all of --rate, --symbols and --duration" replay --port 0 --rate 10 --symbols 2
-expect "replay: no port" 2 "--port P is required" replay --requests "$no"
+expect "replay: no port" 2 "--port P (or --connect HOST:PORT) is required" replay --requests "$no"
 expect "weights --synthetic 3x" 2 "--synthetic: '3x' is not a whole number" weights --synthetic 3x --out "$tmp/w"
 expect "weights --hidden 0" 2 "--hidden: '0' is not a whole number in 1..2147483647" weights --synthetic 1 --hidden 0 --out "$tmp/w"
 expect "weights --size medium" 2 "--size: 'medium' is not one of small, full" weights --synthetic 1 --size medium --out "$tmp/w"

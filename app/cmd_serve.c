@@ -1,0 +1,188 @@
+/* symserve serve: the engine as a server. Builds the engine from the config
+ * (file, then flags over it) as play does, listens, and answers the
+ * inference_requests of many clients at once until SIGINT/SIGTERM; see
+ * net/serve.h for the event loop. Exit code: 0 after SIGINT/SIGTERM, 1 on
+ * a failure, 2 on a usage error. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/commands.h"
+
+#ifndef SYM_NET_HAVE_ENGINE
+int sym_cmd_serve(int argc, char **argv) {
+    (void)argc, (void)argv;
+    fprintf(stderr, "symserve serve: this build has no engine (targets sym_actors and sym_config were not built)\n");
+    return 1;
+}
+#else
+#include "actors/engine.h"
+#include "app/cli_args.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "kernels/cuda_backend.h"
+#include "net/serve.h"
+
+static const char usage_text[] =
+    "usage: symserve serve --listen HOST:PORT [--config FILE] [--model DIR | --synthetic SEED [--size small|full]]\n"
+    "                      [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed] [--num-symbols N]\n"
+    "                      [--max-clients N] [--stall-timeout S] [--status-every S] [--port-file FILE]\n"
+    "  flags override the config file; --num-symbols N (1..1048576) sets the symbol capacity (max_symbols)\n"
+    "  --listen HOST:PORT: the address to listen on (PORT 0: a free one, printed as 'listening on HOST:PORT'\n"
+    "      and written to --port-file)\n"
+    "  clients send inference_request lines (docs/PROTOCOL.md) and get their answers on their own connection;\n"
+    "      unique_ids are per client; no register is needed\n"
+    "  --max-clients N: clients at once (1..65536, default 64); one more is told so and closed\n"
+    "  --stall-timeout S: a client whose unread answers stay over net.max_output_bytes for S s is dropped\n"
+    "      (default 5); while over it, its input is not read\n"
+    "  --status-every S: seconds between status lines on stderr (default 10; 0: none)\n";
+
+enum { O_LISTEN = 1, O_CONFIG, O_MODEL, O_SYNTHETIC, O_SIZE, O_BACKEND, O_PRECISION, O_NUM_SYMBOLS, O_MAX_CLIENTS,
+       O_STALL_TIMEOUT, O_STATUS_EVERY, O_PORT_FILE };
+
+static const struct option options[] = {
+    {"listen", required_argument, NULL, O_LISTEN},
+    {"config", required_argument, NULL, O_CONFIG},
+    {"model", required_argument, NULL, O_MODEL},
+    {"synthetic", required_argument, NULL, O_SYNTHETIC},
+    {"size", required_argument, NULL, O_SIZE},
+    {"backend", required_argument, NULL, O_BACKEND},
+    {"precision", required_argument, NULL, O_PRECISION},
+    {"num-symbols", required_argument, NULL, O_NUM_SYMBOLS},
+    {"max-clients", required_argument, NULL, O_MAX_CLIENTS},
+    {"stall-timeout", required_argument, NULL, O_STALL_TIMEOUT},
+    {"status-every", required_argument, NULL, O_STATUS_EVERY},
+    {"port-file", required_argument, NULL, O_PORT_FILE},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+typedef struct {
+    const char *config, *model, *precision, *port_file;
+    int synthetic, size, backend; /* size: -1 or an index of sizes[]; backend: -1 or one of backends[] */
+    uint64_t seed;
+    int num_symbols; /* 0: the config's max_symbols */
+    char host[256];
+    sym_serve_opts so;
+} serve_opts;
+
+static const char *const sizes[] = {"small", "full", NULL};
+static const char *const backends[] = {"cpu", "cuda", "auto", NULL};
+static const sym_backend_kind backend_kinds[] = {SYM_BACKEND_CPU, SYM_BACKEND_CUDA, SYM_BACKEND_AUTO};
+
+/* HOST:PORT (the port after the last ':'; [v6]:PORT too). */
+static int parse_listen(const cli_args *a, const char *v, serve_opts *o) {
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v) return cli_error(a, "--listen: '%s' is not HOST:PORT", v);
+    size_t hl = (size_t)(colon - v);
+    if (v[0] == '[' && hl >= 2 && v[hl - 1] == ']') v++, hl -= 2;
+    if (hl == 0 || hl >= sizeof o->host) return cli_error(a, "--listen: '%s' is not HOST:PORT", v);
+    memcpy(o->host, v, hl);
+    o->host[hl] = '\0';
+    o->so.host = o->host;
+    return cli_int(a, colon + 1, 0, 65535, &o->so.port);
+}
+
+/* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
+static int parse(int argc, char **argv, serve_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->size = -1, o->backend = -1;
+    sym_serve_opts_default(&o->so);
+    o->so.port = -1;
+    cli_args a;
+    cli_start(&a, "serve", argc, argv, options);
+    int c, bad = 0;
+    while (!bad && (c = cli_next(&a)) != CLI_END) {
+        switch (c) {
+        case O_LISTEN: bad = parse_listen(&a, optarg, o); break;
+        case O_CONFIG: o->config = optarg; break;
+        case O_MODEL: o->model = optarg; break;
+        case O_SYNTHETIC:
+            o->synthetic = 1;
+            bad = cli_u64(&a, optarg, &o->seed);
+            break;
+        case O_SIZE: bad = cli_choice(&a, optarg, sizes, &o->size); break;
+        case O_BACKEND: bad = cli_choice(&a, optarg, backends, &o->backend); break;
+        case O_PRECISION: o->precision = optarg; break;
+        case O_NUM_SYMBOLS: bad = cli_int(&a, optarg, 1, 1 << 20, &o->num_symbols); break; /* CONFIG.md's max_symbols */
+        case O_MAX_CLIENTS: bad = cli_int(&a, optarg, 1, 65536, &o->so.max_clients); break;
+        case O_STALL_TIMEOUT: bad = cli_double(&a, optarg, 0, 0, &o->so.stall_s); break;
+        case O_STATUS_EVERY: bad = cli_double(&a, optarg, 0, 0, &o->so.status_s); break;
+        case O_PORT_FILE: o->port_file = optarg; break;
+        case 'h': return CLI_HELP;
+        default: return CLI_BAD;
+        }
+    }
+    if (bad) return CLI_BAD;
+    if (o->so.port < 0) return cli_error(&a, "--listen HOST:PORT is required");
+    if (o->model && o->synthetic) return cli_error(&a, "give --model DIR or --synthetic SEED, not both");
+    return 0;
+}
+
+static atomic_int stop_flag;
+static void on_signal(int sig) {
+    (void)sig;
+    atomic_store(&stop_flag, 1);
+}
+
+static const char *port_file, *listen_host;
+
+static void on_listen(int port) {
+    printf("serve: listening on %s:%d\n", listen_host, port);
+    fflush(stdout);
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (f) fprintf(f, "%d\n", port), fclose(f);
+        else sym_warn("serve: cannot write %s", port_file);
+    }
+}
+
+int sym_cmd_serve(int argc, char **argv) {
+    serve_opts o;
+    int parsed = parse(argc, argv, &o);
+    if (parsed) return cli_usage(parsed, usage_text);
+    const char *precision = o.precision;
+    sym_err e = {{0}};
+    sym_config cfg;
+    sym_config_defaults(&cfg);
+    if (o.config && sym_config_load(&cfg, o.config, &e)) goto fail;
+    if (o.model) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", o.model);
+    if (o.synthetic) cfg.model_dir[0] = '\0', cfg.synthetic_seed = o.seed;
+    if (o.size >= 0) cfg.synthetic_full = !strcmp(sizes[o.size], "full");
+    if (o.backend >= 0) cfg.backend = backend_kinds[o.backend];
+    if (o.num_symbols) cfg.max_symbols = o.num_symbols;
+    /* as play: without a precision from the flags or a file, fp64 on cpu, mixed on cuda */
+    int cuda = cfg.backend == SYM_BACKEND_CUDA || (cfg.backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
+    if (!precision && !o.config) precision = cuda ? "mixed" : "fp64";
+    if (precision && sym_config_set_precision(&cfg, precision, &e)) goto fail;
+    o.so.max_line_bytes = cfg.net_max_line_bytes;
+    o.so.max_output_bytes = cfg.net_max_output_bytes;
+    sym_log_set_level(cfg.log_level);
+    sym_engine *g = sym_engine_create(&cfg, &e);
+    if (!g) goto fail;
+    sym_info("serve: engine ready (%s backend)", cuda ? "cuda" : "cpu");
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    o.so.stop = &stop_flag;
+    port_file = o.port_file, listen_host = o.host;
+    o.so.on_listen = on_listen;
+    sym_serve_stats st;
+    int rc = sym_serve_run(g, &o.so, &st, &e);
+    sym_engine_destroy(g);
+    fprintf(stderr,
+            "serve: %llu connections (%llu refused, %llu dropped), %llu messages, %llu requests: %llu answered in %llu "
+            "responses, %llu refused, %llu bad messages, %llu answers of gone clients discarded\n",
+            (unsigned long long)st.connections, (unsigned long long)st.refused_connections,
+            (unsigned long long)st.dropped, (unsigned long long)st.messages, (unsigned long long)st.requests,
+            (unsigned long long)st.answered, (unsigned long long)st.responses_sent, (unsigned long long)st.rejected,
+            (unsigned long long)st.bad_messages, (unsigned long long)st.discarded);
+    if (rc) goto fail;
+    return 0;
+fail:
+    fprintf(stderr, "symserve serve: %s\n", e.msg);
+    return 1;
+}
+#endif
