@@ -23,6 +23,7 @@ int sym_cmd_play(int argc, char **argv) {
 #include "common/log.h"
 #include "config/config.h"
 #include "kernels/cuda_backend.h"
+#include "net/metrics.h"
 #include "net/play.h"
 #include "state/fingerprint.h"
 #include "state/store.h"
@@ -31,16 +32,19 @@ static const char usage_text[] =
     "usage: symserve play --host H --port P [--config FILE] [--model DIR | --synthetic SEED [--size small|full]]\n"
     "                     [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed] [--num-symbols N]\n"
     "                     [--heartbeat S] [--max-reconnects N] [--state-dir DIR [--fsync no|every_s|always]]\n"
+    "                     [--metrics-port P [--metrics-host ADDR] [--metrics-port-file FILE]]\n"
     "  flags override the config file; --num-symbols N (1..1048576) sets the symbol capacity (max_symbols)\n"
     "  --host: default 127.0.0.1; --port: 1..65535\n"
     "  --heartbeat S: seconds between heartbeats (> 0, default 5)\n"
     "  --max-reconnects N: give up after N failed reconnects (default -1: forever; 0: exit when the server closes)\n"
     "  --state-dir DIR: durable symbol state (config key state.dir): every step logged in DIR before its answer\n"
     "                   is sent, snapshots every state.snapshot_every_s (60); on start, the symbols are rebuilt\n"
-    "                   from them. --fsync: state.fsync (default every_s)\n";
+    "                   from them. --fsync: state.fsync (default every_s)\n"
+    "  --metrics-port P: Prometheus text at http://ADDR:P/metrics, and /healthz; P 0: a free port, written to\n"
+    "                   --metrics-port-file; --metrics-host: the address it listens on (default 0.0.0.0)\n";
 
 enum { O_HOST = 1, O_PORT, O_CONFIG, O_MODEL, O_SYNTHETIC, O_SIZE, O_BACKEND, O_PRECISION, O_NUM_SYMBOLS,
-       O_HEARTBEAT, O_MAX_RECONNECTS, O_STATE_DIR, O_FSYNC };
+       O_HEARTBEAT, O_MAX_RECONNECTS, O_STATE_DIR, O_FSYNC, O_METRICS_PORT, O_METRICS_HOST, O_METRICS_PORT_FILE };
 
 static const struct option options[] = {
     {"host", required_argument, NULL, O_HOST},
@@ -56,12 +60,17 @@ static const struct option options[] = {
     {"max-reconnects", required_argument, NULL, O_MAX_RECONNECTS},
     {"state-dir", required_argument, NULL, O_STATE_DIR},
     {"fsync", required_argument, NULL, O_FSYNC},
+    {"metrics-port", required_argument, NULL, O_METRICS_PORT},
+    {"metrics-host", required_argument, NULL, O_METRICS_HOST},
+    {"metrics-port-file", required_argument, NULL, O_METRICS_PORT_FILE},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 
 typedef struct {
     const char *config, *model, *precision, *state_dir;
+    const char *metrics_host, *metrics_port_file;
+    int metrics_port; /* -1: no metrics endpoint */
     int fsync; /* -1 or one of fsyncs[] */
     int synthetic, size, backend; /* size: -1 or an index of sizes[]; backend: -1 or one of backends[] */
     uint64_t seed;
@@ -76,7 +85,7 @@ static const sym_backend_kind backend_kinds[] = {SYM_BACKEND_CPU, SYM_BACKEND_CU
 
 /* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
 static int parse(int argc, char **argv, play_opts *o) {
-    *o = (play_opts){.size = -1, .backend = -1, .fsync = -1};
+    *o = (play_opts){.size = -1, .backend = -1, .fsync = -1, .metrics_port = -1};
     sym_play_opts_default(&o->po);
     o->po.port = -1;
     cli_args a;
@@ -100,6 +109,9 @@ static int parse(int argc, char **argv, play_opts *o) {
         case O_MAX_RECONNECTS: bad = cli_int(&a, optarg, -1, INT_MAX, &o->po.max_reconnects); break;
         case O_STATE_DIR: o->state_dir = optarg; break;
         case O_FSYNC: bad = cli_choice(&a, optarg, fsyncs, &o->fsync); break;
+        case O_METRICS_PORT: bad = cli_int(&a, optarg, 0, 65535, &o->metrics_port); break;
+        case O_METRICS_HOST: o->metrics_host = optarg; break;
+        case O_METRICS_PORT_FILE: o->metrics_port_file = optarg; break;
         case 'h': return CLI_HELP;
         default: return CLI_BAD;
         }
@@ -107,7 +119,28 @@ static int parse(int argc, char **argv, play_opts *o) {
     if (bad) return CLI_BAD;
     if (o->po.port < 0) return cli_error(&a, "--port P is required");
     if (o->model && o->synthetic) return cli_error(&a, "give --model DIR or --synthetic SEED, not both");
+    if (o->metrics_port < 0 && (o->metrics_host || o->metrics_port_file))
+        return cli_error(&a, "--metrics-host and --metrics-port-file need --metrics-port");
     return 0;
+}
+
+/* play's thread, once per loop turn: a copy of its counters (and the
+ * store's, which only that thread may read) for the metrics thread. */
+typedef struct {
+    sym_metrics *m;
+    sym_store *store;
+} play_metrics;
+
+static void publish_metrics(const sym_play_stats *st, void *ctx) {
+    const play_metrics *pm = ctx;
+    sym_metrics_loop l = {.messages = st->messages, .bad_messages = st->bad_messages, .requests = st->requests,
+                          .answered = st->answered, .refused_other = st->rejected};
+    if (pm->store) {
+        sym_store_stats ss;
+        sym_store_get_stats(pm->store, &ss);
+        l.has_store = 1, l.log_bytes = ss.log_bytes, l.snapshots = ss.snapshots, l.last_snapshot_s = ss.last_snapshot_s;
+    }
+    sym_metrics_publish(pm->m, &l);
 }
 
 static atomic_int stop_flag;
@@ -159,12 +192,29 @@ int sym_cmd_play(int argc, char **argv) {
         goto fail;
     }
     sym_info("play: engine ready (%s backend); serving %s:%d", cuda ? "cuda" : "cpu", o.po.host, o.po.port);
+    sym_metrics *metrics = NULL; /* the engine's numbers; healthy while play runs */
+    play_metrics pm = {.store = store};
+    if (o.metrics_port >= 0) {
+        int mport;
+        if (!(metrics = sym_metrics_start(o.metrics_host, o.metrics_port, g, &mport, &e))) {
+            sym_store_close(store);
+            sym_engine_destroy(g);
+            goto fail;
+        }
+        FILE *f = o.metrics_port_file ? fopen(o.metrics_port_file, "w") : NULL;
+        if (f) fprintf(f, "%d\n", mport), fclose(f);
+        else if (o.metrics_port_file) sym_warn("play: cannot write %s", o.metrics_port_file);
+        sym_metrics_set_healthy(metrics, 1);
+        pm.m = metrics;
+        o.po.on_turn = publish_metrics, o.po.turn_ctx = &pm;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     o.po.stop = &stop_flag;
     sym_play_stats st;
     int rc = sym_play_run(g, &o.po, &st, &e);
+    sym_metrics_stop(metrics); /* before the store and the engine it reads */
     if (store) {
         sym_store_stats ss;
         sym_store_get_stats(store, &ss);

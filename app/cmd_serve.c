@@ -29,6 +29,7 @@ static const char usage_text[] =
     "usage: symserve serve --listen HOST:PORT [--config FILE] [--model DIR | --synthetic SEED [--size small|full]]\n"
     "                      [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed] [--num-symbols N]\n"
     "                      [--max-clients N] [--stall-timeout S] [--status-every S] [--port-file FILE]\n"
+    "                      [--metrics-port P [--metrics-host ADDR] [--metrics-port-file FILE]]\n"
     "  flags override the config file; --num-symbols N (1..1048576) sets the symbol capacity (max_symbols)\n"
     "  --listen HOST:PORT: the address to listen on (PORT 0: a free one, printed as 'listening on HOST:PORT'\n"
     "      and written to --port-file)\n"
@@ -37,10 +38,12 @@ static const char usage_text[] =
     "  --max-clients N: clients at once (1..65536, default 64); one more is told so and closed\n"
     "  --stall-timeout S: a client whose unread answers stay over net.max_output_bytes for S s is dropped\n"
     "      (default 5); while over it, its input is not read\n"
-    "  --status-every S: seconds between status lines on stderr (default 10; 0: none)\n";
+    "  --status-every S: seconds between status lines on stderr (default 10; 0: none)\n"
+    "  --metrics-port P: Prometheus text at http://ADDR:P/metrics, and /healthz (ok while serving); P 0: a free\n"
+    "      port, written to --metrics-port-file; --metrics-host: the address it listens on (default 0.0.0.0)\n";
 
 enum { O_LISTEN = 1, O_CONFIG, O_MODEL, O_SYNTHETIC, O_SIZE, O_BACKEND, O_PRECISION, O_NUM_SYMBOLS, O_MAX_CLIENTS,
-       O_STALL_TIMEOUT, O_STATUS_EVERY, O_PORT_FILE };
+       O_STALL_TIMEOUT, O_STATUS_EVERY, O_PORT_FILE, O_METRICS_PORT, O_METRICS_HOST, O_METRICS_PORT_FILE };
 
 static const struct option options[] = {
     {"listen", required_argument, NULL, O_LISTEN},
@@ -55,12 +58,17 @@ static const struct option options[] = {
     {"stall-timeout", required_argument, NULL, O_STALL_TIMEOUT},
     {"status-every", required_argument, NULL, O_STATUS_EVERY},
     {"port-file", required_argument, NULL, O_PORT_FILE},
+    {"metrics-port", required_argument, NULL, O_METRICS_PORT},
+    {"metrics-host", required_argument, NULL, O_METRICS_HOST},
+    {"metrics-port-file", required_argument, NULL, O_METRICS_PORT_FILE},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 
 typedef struct {
     const char *config, *model, *precision, *port_file;
+    const char *metrics_host, *metrics_port_file;
+    int metrics_port; /* -1: no metrics endpoint */
     int synthetic, size, backend; /* size: -1 or an index of sizes[]; backend: -1 or one of backends[] */
     uint64_t seed;
     int num_symbols; /* 0: the config's max_symbols */
@@ -91,6 +99,7 @@ static int parse(int argc, char **argv, serve_opts *o) {
     o->size = -1, o->backend = -1;
     sym_serve_opts_default(&o->so);
     o->so.port = -1;
+    o->metrics_port = -1;
     cli_args a;
     cli_start(&a, "serve", argc, argv, options);
     int c, bad = 0;
@@ -111,6 +120,9 @@ static int parse(int argc, char **argv, serve_opts *o) {
         case O_STALL_TIMEOUT: bad = cli_double(&a, optarg, 0, 0, &o->so.stall_s); break;
         case O_STATUS_EVERY: bad = cli_double(&a, optarg, 0, 0, &o->so.status_s); break;
         case O_PORT_FILE: o->port_file = optarg; break;
+        case O_METRICS_PORT: bad = cli_int(&a, optarg, 0, 65535, &o->metrics_port); break;
+        case O_METRICS_HOST: o->metrics_host = optarg; break;
+        case O_METRICS_PORT_FILE: o->metrics_port_file = optarg; break;
         case 'h': return CLI_HELP;
         default: return CLI_BAD;
         }
@@ -118,6 +130,8 @@ static int parse(int argc, char **argv, serve_opts *o) {
     if (bad) return CLI_BAD;
     if (o->so.port < 0) return cli_error(&a, "--listen HOST:PORT is required");
     if (o->model && o->synthetic) return cli_error(&a, "give --model DIR or --synthetic SEED, not both");
+    if (o->metrics_port < 0 && (o->metrics_host || o->metrics_port_file))
+        return cli_error(&a, "--metrics-host and --metrics-port-file need --metrics-port");
     return 0;
 }
 
@@ -129,14 +143,16 @@ static void on_signal(int sig) {
 
 static const char *port_file, *listen_host;
 
+static void write_port(const char *path, int port) {
+    FILE *f = fopen(path, "w");
+    if (f) fprintf(f, "%d\n", port), fclose(f);
+    else sym_warn("serve: cannot write %s", path);
+}
+
 static void on_listen(int port) {
     printf("serve: listening on %s:%d\n", listen_host, port);
     fflush(stdout);
-    if (port_file) {
-        FILE *f = fopen(port_file, "w");
-        if (f) fprintf(f, "%d\n", port), fclose(f);
-        else sym_warn("serve: cannot write %s", port_file);
-    }
+    if (port_file) write_port(port_file, port);
 }
 
 int sym_cmd_serve(int argc, char **argv) {
@@ -163,6 +179,16 @@ int sym_cmd_serve(int argc, char **argv) {
     sym_engine *g = sym_engine_create(&cfg, &e);
     if (!g) goto fail;
     sym_info("serve: engine ready (%s backend)", cuda ? "cuda" : "cpu");
+    sym_metrics *metrics = NULL;
+    if (o.metrics_port >= 0) {
+        int mport;
+        if (!(metrics = sym_metrics_start(o.metrics_host, o.metrics_port, g, &mport, &e))) {
+            sym_engine_destroy(g);
+            goto fail;
+        }
+        if (o.metrics_port_file) write_port(o.metrics_port_file, mport);
+        o.so.metrics = metrics;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -171,6 +197,7 @@ int sym_cmd_serve(int argc, char **argv) {
     o.so.on_listen = on_listen;
     sym_serve_stats st;
     int rc = sym_serve_run(g, &o.so, &st, &e);
+    sym_metrics_stop(metrics); /* first: a scrape reads the engine */
     sym_engine_destroy(g);
     fprintf(stderr,
             "serve: %llu connections (%llu refused, %llu dropped), %llu messages, %llu requests: %llu answered in %llu "

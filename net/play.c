@@ -545,6 +545,7 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
         }
         if (n > 0 && (f[0].revents & (POLLIN | POLLHUP | POLLERR)) && on_readable(&p)) continue;
         collect(&p);
+        if (o->on_turn) o->on_turn(st, o->turn_ctx);
         if (p.fd < 0) continue;
         now = sym_now_ns();
         if (now >= next_hb) {

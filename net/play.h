@@ -53,6 +53,8 @@
 
 #define SYM_PLAY_MAX_OTHER (16 << 20) /* messages other than inference_request are read into a tree */
 
+typedef struct sym_play_stats sym_play_stats;
+
 typedef struct {
     const char *host;
     int port;
@@ -66,9 +68,13 @@ typedef struct {
     size_t max_output_bytes; /* answers waiting for a server that does not read */
     size_t id_window;        /* unique_ids remembered, with their answers, for exactly-once */
     sym_store *store;        /* optional: durable state; recovered from before serving */
+    /* optional: called on play's thread once per loop turn, with the stats
+     * so far (a metrics endpoint copies them there: net/metrics.h) */
+    void (*on_turn)(const sym_play_stats *st, void *ctx);
+    void *turn_ctx;
 } sym_play_opts;
 
-typedef struct {
+struct sym_play_stats {
     uint64_t connects, messages, requests, submitted, answered, rejected;
     uint64_t duplicates; /* requests sent again: answered from the window or joined in flight */
     uint64_t bad_messages, overlong, cut_off, orphaned, responses_sent, heartbeats_sent;
@@ -76,7 +82,7 @@ typedef struct {
     uint64_t reanswered, ids_reused; /* re-sent requests answered from the window; ids used again for another request */
     double score_latency_ms_sum, score_accuracy_sum;
     sym_recovery_stats recovery; /* with a store */
-} sym_play_stats;
+};
 
 void sym_play_opts_default(sym_play_opts *o);
 

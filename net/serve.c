@@ -84,11 +84,13 @@ static void send_error(server *s, client *c, const char *error, const char *deta
     if (sym_proto_write_error(&c->out, error, details)) s->oom = 1;
 }
 
-static void refuse_row(server *s, client *c, uint64_t uid, const char *why) {
+/* reason: the st counter of the refusal's cause */
+static void refuse_row(server *s, client *c, uint64_t uid, const char *why, uint64_t *reason) {
     char details[640];
     snprintf(details, sizeof details, "unique_id %llu: %s", (unsigned long long)uid, why);
     sym_debug("serve: %s: request rejected: %s", c->peer, details);
     s->st->rejected++;
+    (*reason)++;
     send_error(s, c, "request rejected", details);
 }
 
@@ -114,6 +116,7 @@ static void refuse_line(server *s, client *c, const char *why) {
     if (n > IDS_NAMED && at < (int)sizeof details)
         snprintf(details + at, sizeof details - (size_t)at, " and %d more", n - IDS_NAMED);
     s->st->rejected += (uint64_t)n;
+    s->st->rejected_line += (uint64_t)n;
     refuse_message(s, c, details);
 }
 
@@ -163,6 +166,7 @@ static void collect(server *s) {
     int n;
     do {
         n = sym_engine_poll(s->g, s->preds, POLL_BATCH, 0);
+        uint64_t now = sym_now_ns();
         for (int i = 0; i < n; i++) {
             const sym_prediction *r = &s->preds[i];
             int32_t *fi = sym_uid_map_get(&s->by_engine_uid, r->uid);
@@ -173,6 +177,7 @@ static void collect(server *s) {
             flight f = s->flights[*fi];
             flight_free(s, *fi);
             sym_uid_map_del(&s->by_engine_uid, r->uid);
+            s->st->in_flight--;
             client *c = &s->cl[f.place];
             if (c->fd < 0 || c->serial != f.serial) {
                 s->st->discarded++;
@@ -181,7 +186,7 @@ static void collect(server *s) {
             c->inflight--;
             sym_uid_map_del(&c->ids, f.uid);
             if (r->status != 0) {
-                refuse_row(s, c, f.uid, r->error[0] ? r->error : "refused by the engine");
+                refuse_row(s, c, f.uid, r->error[0] ? r->error : "refused by the engine", &s->st->rejected_engine);
                 continue;
             }
             for (int t = 0; t < 4; t++)
@@ -189,6 +194,7 @@ static void collect(server *s) {
                     sym_warn("serve: %s: request %llu: tower %d output is not finite (sent as null)", c->peer,
                              (unsigned long long)f.uid, t);
             add_answer(s, c, f.uid, r->pred);
+            sym_latency_hist_add(&s->st->latency, now > r->t_submit_ns ? now - r->t_submit_ns : 0);
         }
     } while (n == POLL_BATCH);
     for (int k = 0; k < s->o->max_clients; k++) {
@@ -205,7 +211,7 @@ static void collect(server *s) {
 /* One valid row (s->req holds its symbol and features) of client c. */
 static void submit_row(server *s, client *c, uint64_t uid) {
     if (sym_uid_map_get(&c->ids, uid)) {
-        refuse_row(s, c, uid, "unique_id is in flight on this connection");
+        refuse_row(s, c, uid, "unique_id is in flight on this connection", &s->st->rejected_id_in_flight);
         return;
     }
     sym_err e = {{0}};
@@ -213,10 +219,11 @@ static void submit_row(server *s, client *c, uint64_t uid) {
     s->req.uid = eid;
     s->req.n_features = s->n_features;
     if (sym_engine_submit(s->g, &s->req, &e)) {
-        refuse_row(s, c, uid, e.msg);
+        refuse_row(s, c, uid, e.msg, &s->st->rejected_engine);
         return;
     }
     s->engine_uid++;
+    s->st->in_flight++;
     int32_t fi = flight_add(s, (int)(c - s->cl), uid);
     if (fi < 0 || sym_uid_map_put(&s->by_engine_uid, eid, fi) || sym_uid_map_put(&c->ids, uid, 1)) {
         s->oom = 1;
@@ -246,12 +253,13 @@ static void on_request(server *s, client *c) {
             char why[640];
             snprintf(why, sizeof why, "row %d of the message: %s", k, e.msg);
             s->st->rejected++;
+            s->st->rejected_row++;
             sym_debug("serve: %s: request without a usable unique_id rejected: %s", c->peer, why);
             send_error(s, c, "request rejected", why);
             continue;
         }
         if (rc) {
-            refuse_row(s, c, uid, e.msg);
+            refuse_row(s, c, uid, e.msg, &s->st->rejected_row);
             continue;
         }
         memcpy(s->req.symbol, symbol, strlen(symbol) + 1);
@@ -493,6 +501,29 @@ static void status_line(server *s, double dt, uint64_t answered_before) {
              (unsigned long long)s->st->rejected, (unsigned long long)s->st->dropped);
 }
 
+static void publish(server *s) {
+    if (!s->o->metrics) return;
+    const sym_serve_stats *st = s->st;
+    sym_metrics_loop l = {.messages = st->messages,
+                          .bad_messages = st->bad_messages,
+                          .requests = st->requests + st->rejected_line, /* so that requests = answered + refused + in flight */
+                          .answered = st->answered,
+                          .refused_bad_line = st->rejected_line,
+                          .refused_bad_row = st->rejected_row,
+                          .refused_in_flight_id = st->rejected_id_in_flight,
+                          .refused_engine = st->rejected_engine,
+                          .has_in_flight = 1,
+                          .in_flight = st->in_flight,
+                          .has_clients = 1,
+                          .clients = s->n_clients,
+                          .connections = st->connections,
+                          .refused_connections = st->refused_connections,
+                          .dropped_clients = st->dropped,
+                          .discarded = st->discarded,
+                          .latency = st->latency};
+    sym_metrics_publish(s->o->metrics, &l);
+}
+
 int sym_serve_run(sym_engine *g, const sym_serve_opts *o, sym_serve_stats *st, sym_err *e) {
     server s = {.g = g, .o = o, .st = st, .lfd = -1, .free_flight = -1};
     memset(st, 0, sizeof *st);
@@ -514,6 +545,8 @@ int sym_serve_run(sym_engine *g, const sym_serve_opts *o, sym_serve_stats *st, s
     if (s.lfd < 0) goto out;
     sym_info("serve: listening on %s:%d (at most %d clients)", o->host, bound, o->max_clients);
     if (o->on_listen) o->on_listen(bound);
+    publish(&s);
+    if (o->metrics) sym_metrics_set_healthy(o->metrics, 1);
     int efd = sym_engine_ready_fd(g);
     uint64_t status_ns = (uint64_t)(o->status_s * 1e9), next_status = sym_now_ns() + status_ns, stop_at = 0;
     uint64_t answered_at_status = 0, t_status = sym_now_ns();
@@ -524,6 +557,7 @@ int sym_serve_run(sym_engine *g, const sym_serve_opts *o, sym_serve_stats *st, s
             close(s.lfd);
             s.lfd = -1;
             sym_info("serve: stopping: no more requests taken; sending the answers in flight");
+            if (o->metrics) sym_metrics_set_healthy(o->metrics, 0);
         }
         if (stop_at) {
             int busy = 0;
@@ -577,16 +611,19 @@ int sym_serve_run(sym_engine *g, const sym_serve_opts *o, sym_serve_stats *st, s
             status_line(&s, (double)(now - t_status) / 1e9, answered_at_status);
             answered_at_status = st->answered, t_status = now, next_status = now + status_ns;
         }
+        publish(&s);
     }
     rc = 0;
     status_line(&s, (double)(sym_now_ns() - t_status) / 1e9, answered_at_status);
 out:
+    if (o->metrics) sym_metrics_set_healthy(o->metrics, 0);
     if (s.cl)
         for (int k = 0; k < o->max_clients; k++)
             if (s.cl[k].fd >= 0) {
                 sym_outbuf_flush(&s.cl[k].out, s.cl[k].fd); /* best effort: answers already made */
                 drop(&s, &s.cl[k], 0, "the server stops");
             }
+    publish(&s);
     if (s.lfd >= 0) close(s.lfd);
     free(s.cl);
     free(f);

@@ -32,6 +32,9 @@
  *    closed.
  *  - Every status_s, one status line: clients, requests/s, answered,
  *    refused, dropped.
+ *  - With o->metrics: the loop's counters are published there once per
+ *    loop turn (net/metrics.h; never waiting on a scrape), and /healthz
+ *    says ok from listening until *stop.
  *  - *stop set (a signal): no more connections or lines are taken; the
  *    answers in flight are sent for up to 2 s; then every connection is
  *    closed and the call returns.
@@ -46,6 +49,7 @@
 
 #include "actors/engine.h"
 #include "common/err.h"
+#include "net/metrics.h"
 
 #define SYM_SERVE_MAX_OTHER (16 << 20) /* messages other than inference_request are read into a tree */
 
@@ -59,11 +63,17 @@ typedef struct {
     size_t max_line_bytes;   /* the config's net.max_line_bytes */
     size_t max_output_bytes; /* the config's net.max_output_bytes, per client */
     void (*on_listen)(int port); /* told the bound port */
+    sym_metrics *metrics;        /* optional: where the counters are published */
 } sym_serve_opts;
 
 typedef struct {
     uint64_t connections, refused_connections, dropped, closed;
     uint64_t messages, requests, submitted, answered, rejected, bad_messages, overlong;
+    /* rejected, by reason: rows of a line refused whole, rows refused by
+     * validation, rows reusing an id in flight, rows the engine refused */
+    uint64_t rejected_line, rejected_row, rejected_id_in_flight, rejected_engine;
+    uint64_t in_flight;         /* rows in the engine now */
+    sym_latency_hist latency;   /* submit -> answer written, per answer */
     uint64_t discarded; /* answers whose client was gone */
     uint64_t responses_sent, errors_received;
 } sym_serve_stats;

@@ -55,7 +55,7 @@ for c in 1 2 3 4 5 6 7; do
   rc=$?
   a=$(json_field answered "$tmp/r$c.json") d=$(json_field duplicates "$tmp/r$c.json")
   if [ $rc -ne 0 ] || [ "$a" != 300 ] || [ "$d" != 0 ]; then
-    echo "FAIL client $c: exit $rc, answered $a, duplicates $d"; tail -5 "$tmp/r$c.out" "$tmp/r$c.err"; fail=1
+    echo "FAIL client $c: exit $rc, answered $a, duplicates $d"; tail -n 5 "$tmp/r$c.out" "$tmp/r$c.err"; fail=1
   fi
 done
 grep -q "injected 13 bad lines, 13 errors received" "$tmp/r1.out" || { echo "FAIL the bad lines did not each draw an error"; cat "$tmp/r1.out"; fail=1; }
