@@ -211,8 +211,9 @@ static int read_segment(recovery *r, uint64_t num, int last, int pass, sym_err *
 }
 
 /* Checks snapshot num whole: 1 usable, 0 to be skipped (why logged), -1
- * refused (another engine's: e). */
-static int check_snapshot(recovery *r, uint64_t num, int first_segment_is_one, uint64_t first_seg, sym_err *e) {
+ * refused (another engine's: e). has_fallback: an older snapshot, or the
+ * log from its start, can stand in for one ahead of the log. */
+static int check_snapshot(recovery *r, uint64_t num, int has_fallback, uint64_t first_seg, sym_err *e) {
     char path[1100], name[SYM_SYMBOL_MAX + 1];
     uint64_t steps, n = 0;
     sym_snapshot_reader sr;
@@ -240,7 +241,7 @@ static int check_snapshot(recovery *r, uint64_t num, int first_segment_is_one, u
         sym_warn("state: %s: skipped", why.msg);
         return 0;
     }
-    if (ahead && first_segment_is_one) {
+    if (ahead && has_fallback) {
         sym_warn("state: snapshot %s holds steps the log does not (it finished just before the stop): skipped", path);
         return 0;
     }
