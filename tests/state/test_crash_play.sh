@@ -47,7 +47,7 @@ tear() {
 }
 
 start_replay --requests "$tmp/req.csv" --expected "$tmp/expect.csv" --tolerance 0 --speed 1 --batch-rows 4 \
-  --resend --report "$tmp/r.json" --timeout 60 || { echo "FAIL replay did not start: $(cat "$tmp/replay.err")"; exit 1; }
+  --resend --report "$tmp/r.json" --timeout 240 || { echo "FAIL replay did not start: $(cat "$tmp/replay.err")"; exit 1; }
 for k in 1 2 3; do
   play "$tmp/play$k.log"
   # once this run has a snapshot in use (30 s at most: a sanitized build is
