@@ -20,6 +20,7 @@ int sym_cmd_play(int argc, char **argv) {
 #else
 #include "actors/engine.h"
 #include "app/cli_args.h"
+#include "app/engine_args.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "kernels/cuda_backend.h"
@@ -43,19 +44,13 @@ static const char usage_text[] =
     "  --metrics-port P: Prometheus text at http://ADDR:P/metrics, and /healthz; P 0: a free port, written to\n"
     "                   --metrics-port-file; --metrics-host: the address it listens on (default 0.0.0.0)\n";
 
-enum { O_HOST = 1, O_PORT, O_CONFIG, O_MODEL, O_SYNTHETIC, O_SIZE, O_BACKEND, O_PRECISION, O_NUM_SYMBOLS,
-       O_HEARTBEAT, O_MAX_RECONNECTS, O_STATE_DIR, O_FSYNC, O_METRICS_PORT, O_METRICS_HOST, O_METRICS_PORT_FILE };
+enum { O_HOST = 1, O_PORT, O_HEARTBEAT, O_MAX_RECONNECTS, O_STATE_DIR, O_FSYNC, O_METRICS_PORT, O_METRICS_HOST,
+       O_METRICS_PORT_FILE };
 
 static const struct option options[] = {
     {"host", required_argument, NULL, O_HOST},
     {"port", required_argument, NULL, O_PORT},
-    {"config", required_argument, NULL, O_CONFIG},
-    {"model", required_argument, NULL, O_MODEL},
-    {"synthetic", required_argument, NULL, O_SYNTHETIC},
-    {"size", required_argument, NULL, O_SIZE},
-    {"backend", required_argument, NULL, O_BACKEND},
-    {"precision", required_argument, NULL, O_PRECISION},
-    {"num-symbols", required_argument, NULL, O_NUM_SYMBOLS},
+    ENGINE_ARGS_OPTIONS,
     {"heartbeat", required_argument, NULL, O_HEARTBEAT},
     {"max-reconnects", required_argument, NULL, O_MAX_RECONNECTS},
     {"state-dir", required_argument, NULL, O_STATE_DIR},
@@ -68,43 +63,30 @@ static const struct option options[] = {
 };
 
 typedef struct {
-    const char *config, *model, *precision, *state_dir;
+    engine_args ea;
+    const char *state_dir;
     const char *metrics_host, *metrics_port_file;
     int metrics_port; /* -1: no metrics endpoint */
     int fsync; /* -1 or one of fsyncs[] */
-    int synthetic, size, backend; /* size: -1 or an index of sizes[]; backend: -1 or one of backends[] */
-    uint64_t seed;
-    int num_symbols; /* 0: the config's max_symbols */
     sym_play_opts po;
 } play_opts;
 
-static const char *const sizes[] = {"small", "full", NULL};
-static const char *const backends[] = {"cpu", "cuda", "auto", NULL};
 static const char *const fsyncs[] = {"no", "every_s", "always", NULL};
-static const sym_backend_kind backend_kinds[] = {SYM_BACKEND_CPU, SYM_BACKEND_CUDA, SYM_BACKEND_AUTO};
 
 /* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
 static int parse(int argc, char **argv, play_opts *o) {
-    *o = (play_opts){.size = -1, .backend = -1, .fsync = -1, .metrics_port = -1};
+    *o = (play_opts){.fsync = -1, .metrics_port = -1};
+    engine_args_init(&o->ea);
     sym_play_opts_default(&o->po);
     o->po.port = -1;
     cli_args a;
     cli_start(&a, "play", argc, argv, options);
     int c, bad = 0;
     while (!bad && (c = cli_next(&a)) != CLI_END) {
+        if (engine_args_take(&o->ea, &a, c, &bad)) continue;
         switch (c) {
         case O_HOST: o->po.host = optarg; break;
         case O_PORT: bad = cli_int(&a, optarg, 1, 65535, &o->po.port); break;
-        case O_CONFIG: o->config = optarg; break;
-        case O_MODEL: o->model = optarg; break;
-        case O_SYNTHETIC:
-            o->synthetic = 1;
-            bad = cli_u64(&a, optarg, &o->seed);
-            break;
-        case O_SIZE: bad = cli_choice(&a, optarg, sizes, &o->size); break;
-        case O_BACKEND: bad = cli_choice(&a, optarg, backends, &o->backend); break;
-        case O_PRECISION: o->precision = optarg; break;
-        case O_NUM_SYMBOLS: bad = cli_int(&a, optarg, 1, 1 << 20, &o->num_symbols); break; /* CONFIG.md's max_symbols */
         case O_HEARTBEAT: bad = cli_double(&a, optarg, 0, 1, &o->po.heartbeat_s); break;
         case O_MAX_RECONNECTS: bad = cli_int(&a, optarg, -1, INT_MAX, &o->po.max_reconnects); break;
         case O_STATE_DIR: o->state_dir = optarg; break;
@@ -118,7 +100,7 @@ static int parse(int argc, char **argv, play_opts *o) {
     }
     if (bad) return CLI_BAD;
     if (o->po.port < 0) return cli_error(&a, "--port P is required");
-    if (o->model && o->synthetic) return cli_error(&a, "give --model DIR or --synthetic SEED, not both");
+    if (engine_args_check(&o->ea, &a)) return CLI_BAD;
     if (o->metrics_port < 0 && (o->metrics_host || o->metrics_port_file))
         return cli_error(&a, "--metrics-host and --metrics-port-file need --metrics-port");
     return 0;
@@ -153,26 +135,15 @@ int sym_cmd_play(int argc, char **argv) {
     play_opts o;
     int parsed = parse(argc, argv, &o);
     if (parsed) return cli_usage(parsed, usage_text);
-    const char *precision = o.precision;
     sym_err e = {{0}};
     sym_config cfg;
-    sym_config_defaults(&cfg);
-    if (o.config && sym_config_load(&cfg, o.config, &e)) goto fail;
-    if (o.model) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", o.model);
-    if (o.synthetic) cfg.model_dir[0] = '\0', cfg.synthetic_seed = o.seed;
-    if (o.size >= 0) cfg.synthetic_full = !strcmp(sizes[o.size], "full");
-    if (o.backend >= 0) cfg.backend = backend_kinds[o.backend];
-    if (o.num_symbols) cfg.max_symbols = o.num_symbols;
+    int cuda;
+    if (engine_args_config(&o.ea, &cfg, &cuda, &e)) goto fail;
     if (o.state_dir && snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", o.state_dir) >= (int)sizeof cfg.state_dir) {
         sym_fail(&e, "--state-dir: path too long");
         goto fail;
     }
     if (o.fsync >= 0 && sym_fsync_policy_parse(fsyncs[o.fsync], &cfg.state_fsync)) goto fail;
-    /* without a precision from the flags or a file, each backend gets its
-     * own default: fp64 (the reference) on cpu, mixed on cuda */
-    int cuda = cfg.backend == SYM_BACKEND_CUDA || (cfg.backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
-    if (!precision && !o.config) precision = cuda ? "mixed" : "fp64";
-    if (precision && sym_config_set_precision(&cfg, precision, &e)) goto fail;
     o.po.max_line_bytes = cfg.net_max_line_bytes;
     o.po.max_output_bytes = cfg.net_max_output_bytes;
     o.po.id_window = cfg.net_id_window;

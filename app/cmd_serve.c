@@ -20,6 +20,7 @@ int sym_cmd_serve(int argc, char **argv) {
 #else
 #include "actors/engine.h"
 #include "app/cli_args.h"
+#include "app/engine_args.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "kernels/cuda_backend.h"
@@ -42,18 +43,11 @@ static const char usage_text[] =
     "  --metrics-port P: Prometheus text at http://ADDR:P/metrics, and /healthz (ok while serving); P 0: a free\n"
     "      port, written to --metrics-port-file; --metrics-host: the address it listens on (default 0.0.0.0)\n";
 
-enum { O_LISTEN = 1, O_CONFIG, O_MODEL, O_SYNTHETIC, O_SIZE, O_BACKEND, O_PRECISION, O_NUM_SYMBOLS, O_MAX_CLIENTS,
-       O_STALL_TIMEOUT, O_STATUS_EVERY, O_PORT_FILE, O_METRICS_PORT, O_METRICS_HOST, O_METRICS_PORT_FILE };
+enum { O_LISTEN = 1, O_MAX_CLIENTS, O_STALL_TIMEOUT, O_STATUS_EVERY, O_PORT_FILE, O_METRICS_PORT, O_METRICS_HOST, O_METRICS_PORT_FILE };
 
 static const struct option options[] = {
     {"listen", required_argument, NULL, O_LISTEN},
-    {"config", required_argument, NULL, O_CONFIG},
-    {"model", required_argument, NULL, O_MODEL},
-    {"synthetic", required_argument, NULL, O_SYNTHETIC},
-    {"size", required_argument, NULL, O_SIZE},
-    {"backend", required_argument, NULL, O_BACKEND},
-    {"precision", required_argument, NULL, O_PRECISION},
-    {"num-symbols", required_argument, NULL, O_NUM_SYMBOLS},
+    ENGINE_ARGS_OPTIONS,
     {"max-clients", required_argument, NULL, O_MAX_CLIENTS},
     {"stall-timeout", required_argument, NULL, O_STALL_TIMEOUT},
     {"status-every", required_argument, NULL, O_STATUS_EVERY},
@@ -66,19 +60,14 @@ static const struct option options[] = {
 };
 
 typedef struct {
-    const char *config, *model, *precision, *port_file;
+    engine_args ea;
+    const char *port_file;
     const char *metrics_host, *metrics_port_file;
     int metrics_port; /* -1: no metrics endpoint */
-    int synthetic, size, backend; /* size: -1 or an index of sizes[]; backend: -1 or one of backends[] */
-    uint64_t seed;
-    int num_symbols; /* 0: the config's max_symbols */
     char host[256];
     sym_serve_opts so;
 } serve_opts;
 
-static const char *const sizes[] = {"small", "full", NULL};
-static const char *const backends[] = {"cpu", "cuda", "auto", NULL};
-static const sym_backend_kind backend_kinds[] = {SYM_BACKEND_CPU, SYM_BACKEND_CUDA, SYM_BACKEND_AUTO};
 
 /* HOST:PORT (the port after the last ':'; [v6]:PORT too). */
 static int parse_listen(const cli_args *a, const char *v, serve_opts *o) {
@@ -96,7 +85,7 @@ static int parse_listen(const cli_args *a, const char *v, serve_opts *o) {
 /* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
 static int parse(int argc, char **argv, serve_opts *o) {
     memset(o, 0, sizeof *o);
-    o->size = -1, o->backend = -1;
+    engine_args_init(&o->ea);
     sym_serve_opts_default(&o->so);
     o->so.port = -1;
     o->metrics_port = -1;
@@ -104,18 +93,9 @@ static int parse(int argc, char **argv, serve_opts *o) {
     cli_start(&a, "serve", argc, argv, options);
     int c, bad = 0;
     while (!bad && (c = cli_next(&a)) != CLI_END) {
+        if (engine_args_take(&o->ea, &a, c, &bad)) continue;
         switch (c) {
         case O_LISTEN: bad = parse_listen(&a, optarg, o); break;
-        case O_CONFIG: o->config = optarg; break;
-        case O_MODEL: o->model = optarg; break;
-        case O_SYNTHETIC:
-            o->synthetic = 1;
-            bad = cli_u64(&a, optarg, &o->seed);
-            break;
-        case O_SIZE: bad = cli_choice(&a, optarg, sizes, &o->size); break;
-        case O_BACKEND: bad = cli_choice(&a, optarg, backends, &o->backend); break;
-        case O_PRECISION: o->precision = optarg; break;
-        case O_NUM_SYMBOLS: bad = cli_int(&a, optarg, 1, 1 << 20, &o->num_symbols); break; /* CONFIG.md's max_symbols */
         case O_MAX_CLIENTS: bad = cli_int(&a, optarg, 1, 65536, &o->so.max_clients); break;
         case O_STALL_TIMEOUT: bad = cli_double(&a, optarg, 0, 0, &o->so.stall_s); break;
         case O_STATUS_EVERY: bad = cli_double(&a, optarg, 0, 0, &o->so.status_s); break;
@@ -129,7 +109,7 @@ static int parse(int argc, char **argv, serve_opts *o) {
     }
     if (bad) return CLI_BAD;
     if (o->so.port < 0) return cli_error(&a, "--listen HOST:PORT is required");
-    if (o->model && o->synthetic) return cli_error(&a, "give --model DIR or --synthetic SEED, not both");
+    if (engine_args_check(&o->ea, &a)) return CLI_BAD;
     if (o->metrics_port < 0 && (o->metrics_host || o->metrics_port_file))
         return cli_error(&a, "--metrics-host and --metrics-port-file need --metrics-port");
     return 0;
@@ -159,20 +139,10 @@ int sym_cmd_serve(int argc, char **argv) {
     serve_opts o;
     int parsed = parse(argc, argv, &o);
     if (parsed) return cli_usage(parsed, usage_text);
-    const char *precision = o.precision;
     sym_err e = {{0}};
     sym_config cfg;
-    sym_config_defaults(&cfg);
-    if (o.config && sym_config_load(&cfg, o.config, &e)) goto fail;
-    if (o.model) snprintf(cfg.model_dir, sizeof cfg.model_dir, "%s", o.model);
-    if (o.synthetic) cfg.model_dir[0] = '\0', cfg.synthetic_seed = o.seed;
-    if (o.size >= 0) cfg.synthetic_full = !strcmp(sizes[o.size], "full");
-    if (o.backend >= 0) cfg.backend = backend_kinds[o.backend];
-    if (o.num_symbols) cfg.max_symbols = o.num_symbols;
-    /* as play: without a precision from the flags or a file, fp64 on cpu, mixed on cuda */
-    int cuda = cfg.backend == SYM_BACKEND_CUDA || (cfg.backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
-    if (!precision && !o.config) precision = cuda ? "mixed" : "fp64";
-    if (precision && sym_config_set_precision(&cfg, precision, &e)) goto fail;
+    int cuda;
+    if (engine_args_config(&o.ea, &cfg, &cuda, &e)) goto fail;
     o.so.max_line_bytes = cfg.net_max_line_bytes;
     o.so.max_output_bytes = cfg.net_max_output_bytes;
     sym_log_set_level(cfg.log_level);
