@@ -19,7 +19,6 @@
 
 #define POLL_BATCH 256
 #define READS_PER_WAKE 16 /* bound the bytes read per wake so answers go out between reads */
-#define IDS_NAMED 16      /* unique_ids listed in the error for a refused line */
 
 void sym_play_opts_default(sym_play_opts *o) {
     *o = (sym_play_opts){.host = "127.0.0.1",
@@ -85,21 +84,8 @@ static void refuse_message(play *p, const char *why) {
 /* A line refused whole: the error names the unique_ids that could be read
  * in it (none of them served), so the server knows what went unanswered. */
 static void refuse_line(play *p, const char *why) {
-    uint64_t ids[IDS_NAMED];
-    int n = sym_request_ids_read(&p->msg, ids, IDS_NAMED);
-    if (!n) {
-        char details[768];
-        snprintf(details, sizeof details, "%s; no unique_id could be read in it", why);
-        refuse_message(p, details);
-        return;
-    }
     char details[1024];
-    int at = snprintf(details, sizeof details, "%s; none of its requests was served, unique_ids", why);
-    for (int k = 0; k < n && k < IDS_NAMED && at < (int)sizeof details; k++)
-        at += snprintf(details + at, sizeof details - (size_t)at, "%s %llu", k ? "," : "", (unsigned long long)ids[k]);
-    if (n > IDS_NAMED && at < (int)sizeof details)
-        snprintf(details + at, sizeof details - (size_t)at, " and %d more", n - IDS_NAMED);
-    p->st->rejected += (uint64_t)n;
+    p->st->rejected += (uint64_t)sym_request_refusal(&p->msg, why, details, sizeof details);
     refuse_message(p, details);
 }
 

@@ -505,6 +505,22 @@ int sym_request_ids_read(const sym_request_msg *m, uint64_t *ids, int max) {
     return n;
 }
 
+#define IDS_NAMED 16 /* unique_ids named in a refused line's error */
+
+int sym_request_refusal(const sym_request_msg *m, const char *why, char *details, size_t cap) {
+    uint64_t ids[IDS_NAMED];
+    int n = sym_request_ids_read(m, ids, IDS_NAMED);
+    if (!n) {
+        snprintf(details, cap, "%s; no unique_id could be read in it", why);
+        return 0;
+    }
+    int at = snprintf(details, cap, "%s; none of its requests was served, unique_ids", why);
+    for (int k = 0; k < n && k < IDS_NAMED && at < (int)cap; k++)
+        at += snprintf(details + at, cap - (size_t)at, "%s %llu", k ? "," : "", (unsigned long long)ids[k]);
+    if (n > IDS_NAMED && at < (int)cap) snprintf(details + at, cap - (size_t)at, " and %d more", n - IDS_NAMED);
+    return n;
+}
+
 void sym_request_msg_free(sym_request_msg *m) {
     free(m->uid);
     free(m->uid_st);

@@ -82,4 +82,10 @@ int sym_request_row(const sym_request_msg *m, int k, uint64_t *uid, int *uid_ok,
  * before the fault). Returns how many; ids[] gets the first max of them. */
 int sym_request_ids_read(const sym_request_msg *m, uint64_t *ids, int max);
 
+/* The details of the error for a line refused whole (why): the unique_ids
+ * read in it, up to 16 named ("...; none of its requests was served,
+ * unique_ids 1, 2 and 3 more"), so the peer knows what went unanswered.
+ * Returns how many ids were read. */
+int sym_request_refusal(const sym_request_msg *m, const char *why, char *details, size_t cap);
+
 #endif

@@ -23,7 +23,6 @@
 
 #define POLL_BATCH 256
 #define READS_PER_WAKE 4     /* reads per client per wake: one busy client cannot starve the others */
-#define IDS_NAMED 16         /* unique_ids listed in the error for a refused line */
 #define STOP_DRAIN_NS 2000000000ull
 #define NOTSENT_MAX (32 << 10) /* bytes the kernel holds for a client before they can go */
 
@@ -102,21 +101,10 @@ static void refuse_message(server *s, client *c, const char *why) {
 
 /* A line refused whole: the error names the unique_ids read in it. */
 static void refuse_line(server *s, client *c, const char *why) {
-    uint64_t ids[IDS_NAMED];
-    int n = sym_request_ids_read(&c->msg, ids, IDS_NAMED);
     char details[1024];
-    if (!n) {
-        snprintf(details, sizeof details, "%s; no unique_id could be read in it", why);
-        refuse_message(s, c, details);
-        return;
-    }
-    int at = snprintf(details, sizeof details, "%s; none of its requests was served, unique_ids", why);
-    for (int k = 0; k < n && k < IDS_NAMED && at < (int)sizeof details; k++)
-        at += snprintf(details + at, sizeof details - (size_t)at, "%s %llu", k ? "," : "", (unsigned long long)ids[k]);
-    if (n > IDS_NAMED && at < (int)sizeof details)
-        snprintf(details + at, sizeof details - (size_t)at, " and %d more", n - IDS_NAMED);
-    s->st->rejected += (uint64_t)n;
-    s->st->rejected_line += (uint64_t)n;
+    uint64_t n = (uint64_t)sym_request_refusal(&c->msg, why, details, sizeof details);
+    s->st->rejected += n;
+    s->st->rejected_line += n;
     refuse_message(s, c, details);
 }
 
