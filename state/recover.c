@@ -298,7 +298,8 @@ static int keep(recovery *r, uint64_t num, sym_err *e) {
     return 0;
 }
 
-/* Snapshots a stop cut short (their temporary files) go. */
+/* Files a stop cut short go: snapshots and log segments still under
+ * their temporary names (state/snapshot.h, store_open_segment). */
 static void remove_unfinished(const sym_store *s) {
     DIR *d = opendir(s->dir);
     struct dirent *de;
@@ -306,7 +307,9 @@ static void remove_unfinished(const sym_store *s) {
     while ((de = readdir(d))) {
         size_t len = strlen(de->d_name);
         char path[1400];
-        if (strncmp(de->d_name, "snap-", 5) || len < 9 || strcmp(de->d_name + len - 8, ".bin.tmp")) continue;
+        int snap = !strncmp(de->d_name, "snap-", 5) && len > 8 && !strcmp(de->d_name + len - 8, ".bin.tmp");
+        int seg = !strncmp(de->d_name, "wal-", 4) && len > 8 && !strcmp(de->d_name + len - 8, ".log.tmp");
+        if (!snap && !seg) continue;
         snprintf(path, sizeof path, "%s/%s", s->dir, de->d_name);
         if (unlink(path)) sym_warn("state: cannot remove %s: %s", path, strerror(errno));
     }

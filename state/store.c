@@ -133,20 +133,28 @@ static store_segment *seg_of(sym_store *s, uint64_t n) {
 }
 
 /* Segment s->segment + 1: header written and synced, with the directory
- * entry, whatever the policy (once per segment). */
+ * entry, whatever the policy (once per segment). The header is written
+ * under a temporary name and the segment gets its name only once the
+ * header is on disk: a crash in between leaves a `.tmp` file (removed at
+ * the next recovery), never a segment without a header, which recovery
+ * would have to refuse. link(2) rather than rename(2): an existing
+ * segment of that number is an error, never replaced. */
 int store_open_segment(sym_store *s, sym_err *e) {
-    char path[1100];
+    char path[1100], tmp[1110];
     uint64_t n = s->segment + 1;
-    if (store_segment_path(s, n, path, sizeof path)) return sym_fail(e, "state dir path too long");
+    if (store_segment_path(s, n, path, sizeof path) || snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return sym_fail(e, "state dir path too long");
     if (!s->first_seg) s->first_seg = n;
     if (track_segment(s, n)) return sym_fail(e, "out of memory");
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return sym_fail(e, "%s: %s", path, strerror(errno));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return sym_fail(e, "%s: %s", tmp, strerror(errno));
     sym_wal_buf h = {0};
-    if (sym_wal_put_header(&h, s->fingerprint, n) || write_all(fd, h.p, h.len) || fdatasync(fd) || sync_dir(s->dir)) {
+    if (sym_wal_put_header(&h, s->fingerprint, n) || write_all(fd, h.p, h.len) || fdatasync(fd) || link(tmp, path) ||
+        unlink(tmp) || sync_dir(s->dir)) {
         int er = errno;
         sym_wal_buf_free(&h);
         close(fd);
+        unlink(tmp);
         return sym_fail(e, "%s: %s", path, strerror(er));
     }
     s->stats.log_bytes += h.len;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Durable state across crashes: `symserve replay --resend` streams the
-# golden_small requests (1,000, 5 ms apart) to `symserve play
+# golden_small requests (1,000, 5 ms apart, or further apart on a build
+# too slow for that pace: see below) to `symserve play
 # --state-dir` (golden_small model, CPU fp64), which is killed with SIGKILL
 # at 3 random points (each once a snapshot of that run is in use) and
 # started again each time; before the second kill
@@ -10,7 +11,8 @@
 # --tolerance 0): a step lost or applied twice by a crash would put its
 # symbol off and every later answer of it. Then a directory written for
 # another engine, and one whose log is corrupt before its end, must be
-# refused by name. Skipped (77) when this build has no engine.
+# refused by name; a damaged newest snapshot is skipped, and a segment
+# whose creation a kill cut short is removed. Skipped (77) when this build has no engine.
 set -u
 bin=$1 data=$2
 tmp=$(mktemp -d)
@@ -22,9 +24,16 @@ fail=0
 ok() { echo "PASS $*"; }
 ko() { echo "FAIL $*"; fail=1; }
 
-awk 'NR == 1 { print $0 ",delay_ms"; next } { print $0 ",5" }' "$model/requests.csv" >"$tmp/req.csv"
-"$bin" predict --model "$model" --requests "$tmp/req.csv" --out "$tmp/expect.csv" --backend cpu --precision fp64 \
+t0=$(date +%s%N)
+"$bin" predict --model "$model" --requests "$model/requests.csv" --out "$tmp/expect.csv" --backend cpu --precision fp64 \
   >"$tmp/predict.log" 2>&1 || { echo "FAIL predict: $(tail -2 "$tmp/predict.log")"; exit 1; }
+# the kills must come while the stream runs: rows 3x as far apart as
+# this build takes to step one (a sanitized build is 20x slower), 5 ms at
+# least
+delay=$(( ($(date +%s%N) - t0) * 3 / 1000000000 ))
+[ "$delay" -ge 5 ] || delay=5
+awk -v d="$delay" 'NR == 1 { print $0 ",delay_ms"; next } { print $0 "," d }' "$model/requests.csv" >"$tmp/req.csv"
+echo "rows $delay ms apart"
 
 # snapshots every 0.1 s, and a window of 300 ids, so that snapshots are
 # taken, used and the files they make unneeded removed within the stream
@@ -33,8 +42,9 @@ play() { # log file; plays against $port with the state dir
   "$bin" play --config "$tmp/play.cfg" --host 127.0.0.1 --port "$port" --model "$model" --backend cpu --precision fp64 \
     --state-dir "$tmp/state" --max-reconnects 50 >"$1" 2>&1 &
   play_pid=$!
-  for _ in $(seq 200); do # until it has recovered and registered (10 s at most)
+  for _ in $(seq 2400); do # until it has recovered and registered (120 s at most: slow under TSan)
     grep -q "registered" "$1" 2>/dev/null && break
+    kill -0 "$play_pid" 2>/dev/null || break
     sleep 0.05
   done
 }
@@ -84,6 +94,12 @@ for k in 2 3 4; do
   if ! echo "$line" | grep -qE "[1-9][0-9]* ids answered before"; then ko "run $k recovered nothing"; fi
   echo "$line" | grep -q "snapshot snap-" && snaps=$((snaps + 1))
 done
+before=$(grep "state recovered" "$tmp/play2.log" | grep -oE "[0-9]+ ids answered before" | cut -d' ' -f1)
+if [ -n "$before" ] && [ "$before" -lt 1000 ]; then
+  ok "the first kill came mid-stream: $before of 1000 answered before it"
+else
+  ko "the first kill did not come mid-stream (${before:-no} ids answered before it): the test tested nothing"
+fi
 removed=$(grep -ho "[0-9]* log segments and [0-9]* snapshots removed" "$tmp/play4.log")
 echo "  files now: $(ls "$tmp/state" | tr '\n' ' ')"
 # kept: the two newest relied on, and at most one newer whose last answers
@@ -116,6 +132,11 @@ n_snaps=$(ls "$tmp"/state/snap-*.bin | wc -l)
 last=$(ls "$tmp"/state/snap-*.bin | tail -1)
 mv "$last" "$tmp/saved.bin"
 head -c 100 "$tmp/saved.bin" >"$last"
+# and a kill while a new segment's header was being written: its
+# temporary file, which recovery removes
+next=$(ls "$tmp"/state/wal-*.log | tail -1 | sed 's/.*wal-0*\([0-9]*\)\.log/\1/')
+unfinished=$(printf "%s/state/wal-%08d.log.tmp" "$tmp" $((next + 1)))
+printf 'SYMWAL' >"$unfinished"
 "$bin" play --config "$tmp/play.cfg" --host 127.0.0.1 --port 1 --model "$model" --backend cpu --precision fp64 \
   --state-dir "$tmp/state" --max-reconnects 0 >"$tmp/skip.log" 2>&1
 if grep -q "cut short.*skipped" "$tmp/skip.log" && grep "state recovered" "$tmp/skip.log" | grep -q "1 newer skipped"; then
@@ -124,6 +145,11 @@ elif [ "$n_snaps" = 1 ] && grep -q "no snapshot before it is usable" "$tmp/skip.
   ok "the only snapshot damaged, the log not from its start: refused: $(grep "symserve play" "$tmp/skip.log")"
 else
   ko "a damaged snapshot ($n_snaps on disk): $(grep -i "snapshot\|state" "$tmp/skip.log" | head -3)"
+fi
+if [ ! -e "$unfinished" ]; then
+  ok "a segment cut short while its header was written (its temporary file) is removed at recovery"
+else
+  ko "an unfinished segment: $(ls "$tmp/state" | tr '\n' ' '): $(grep -i "state" "$tmp/skip.log" | head -3)"
 fi
 first=$(ls "$tmp"/state/wal-*.log | head -1)
 size=$(stat -c %s "$first")
