@@ -15,6 +15,7 @@
 #include "actors/control.h"
 #include "actors/engine.h"
 #include "actors/mailbox.h"
+#include "actors/model_backends.h"
 #include "actors/output_queue.h"
 #include "actors/router.h"
 #include "actors/shard.h"
@@ -23,24 +24,15 @@
 #include "common/log.h"
 #include "common/request.h"
 #include "kernels/backend.h"
-#include "kernels/cuda_backend.h"
-#include "kernels/split_backend.h"
-#include "kernels/weights.h"
 #include "sharding/symbol_table.h"
 
 struct sym_engine {
     sym_config cfg;
     sym_model_config model;
-    sym_weights w;
-    int have_weights;
+    sym_model_backends *mb; /* the built-in factory's weights (NULL with a test's factory) */
     sym_backend_factory make_backend;
     void *factory_ctx;
-    int cpu_precision; /* for the built-in factory */
-    sym_precision cuda_prec[SYM_TOWERS];
-    int use_cuda;
-    /* weights placed on each GPU of the first shards while they are built
-     * (NULL after creation: shards added later upload from g->w) */
-    struct sym_device_weights *placed;
+    sym_shard_connector connect; /* shards in other processes (connect.fn NULL: none reachable) */
 
     sym_doorbell router_bell;
     sym_mailbox inbox; /* producers -> router, several producers */
@@ -65,120 +57,6 @@ struct sym_engine {
     /* control calls (migrate, rebalance): one at a time, under ctl_api_mu */
     pthread_mutex_t ctl_api_mu;
 };
-
-/* --- the built-in backend factory ---------------------------------------- */
-
-/* The device of part j of shard i: shards take consecutive runs of
- * tower_split entries of shards.devices, wrapping around. */
-static int part_device(const sym_config *c, int shard, int part) {
-    return c->shard_devices[(shard * c->tower_split + part) % c->n_shard_devices];
-}
-
-static sym_backend *one_backend(sym_engine *g, int dev, sym_err *e) {
-    if (!g->use_cuda) {
-        sym_backend *b = sym_cpu_backend_create(&g->w, (sym_precision)g->cpu_precision, sym_config_slots_per_shard(&g->cfg), e);
-        if (b && sym_cpu_backend_set_threads(b, g->cfg.cpu_threads, e)) {
-            sym_backend_destroy(b);
-            return NULL;
-        }
-        return b;
-    }
-    if (sym_cuda_device_weights_has(g->placed, dev))
-        return sym_cuda_backend_create_placed(g->placed, g->cuda_prec, dev, sym_config_slots_per_shard(&g->cfg),
-                                             g->cfg.max_batch, e);
-    return sym_cuda_backend_create(&g->w, g->cuda_prec, dev, sym_config_slots_per_shard(&g->cfg), g->cfg.max_batch, e);
-}
-
-/* A shard's backend: one, or tower_split parts that each step some towers. */
-static sym_backend *model_backend(void *ctx, int shard, sym_err *e) {
-    sym_engine *g = ctx;
-    int n = g->cfg.tower_split, masks[SYM_MAX_SPLIT];
-    if (n == 1) return one_backend(g, part_device(&g->cfg, shard, 0), e);
-    sym_backend *parts[SYM_MAX_SPLIT];
-    if (sym_split_masks(n, masks)) {
-        sym_fail(e, "tower_split %d: 1, 2 or 4", n);
-        return NULL;
-    }
-    for (int j = 0; j < n; j++) {
-        if (!(parts[j] = one_backend(g, part_device(&g->cfg, shard, j), e))) {
-            for (int k = 0; k < j; k++) sym_backend_destroy(parts[k]);
-            sym_failctx(e, "tower split part %d", j);
-            return NULL;
-        }
-    }
-    sym_info("shard %d: towers split over %d parts", shard, n);
-    return sym_split_backend_create(parts, masks, n, e);
-}
-
-/* The weights onto every GPU that the first shards use, once per GPU (a
- * broadcast between GPUs, not one host upload per shard). One shard
- * uploads its own: the placed copy would only take room from its slots. */
-static int place_weights(sym_engine *g, sym_err *e) {
-    const sym_config *c = &g->cfg;
-    if (c->shard_count * c->tower_split == 1) return 0;
-    int devs[SYM_MAX_PLACE_DEVICES], n = 0;
-    for (int i = 0; i < c->shard_count * c->tower_split; i++) {
-        int d = part_device(c, i / c->tower_split, i % c->tower_split), seen = 0;
-        for (int k = 0; k < n; k++) seen |= devs[k] == d;
-        if (!seen && n < SYM_MAX_PLACE_DEVICES) devs[n++] = d;
-    }
-    uint64_t t0 = sym_now_ns();
-    g->placed = sym_cuda_weights_place(&g->w, devs, n, SYM_PLACE_AUTO, e);
-    if (!g->placed) return -1;
-    sym_info("weights placed on %d GPU%s in %.0f ms", n, n > 1 ? "s" : "", (double)(sym_now_ns() - t0) * 1e-6);
-    return 0;
-}
-
-/* Picks the backend kind and precisions, loads or makes the weights. */
-static int prepare_model(sym_engine *g, sym_err *e) {
-    const sym_config *c = &g->cfg;
-    g->use_cuda = c->backend == SYM_BACKEND_CUDA || (c->backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
-    if (g->use_cuda && sym_cuda_device_count() <= 0) return sym_fail(e, "backend cuda: no CUDA device");
-    if (g->use_cuda) {
-        for (int t = 0; t < SYM_TOWERS; t++) {
-            g->cuda_prec[t] = c->precision_set ? c->tower_precision[t]
-                              : t == SYM_TOWER_RETNET ? SYM_PREC_FP32 : SYM_PREC_BF16;
-            if (g->cuda_prec[t] == SYM_PREC_FP64) return sym_fail(e, "precision fp64 is not available on cuda (fp32, bf16, mixed)");
-        }
-        for (int i = 0; i < c->n_shard_devices; i++)
-            if (c->shard_devices[i] >= sym_cuda_device_count())
-                return sym_fail(e, "config key 'shards.devices': device %d does not exist (%d present)",
-                                c->shard_devices[i], sym_cuda_device_count());
-    }
-    if (c->model_dir[0]) {
-        if (sym_weights_load_dir(&g->w, c->model_dir, e)) return -1;
-    } else {
-        sym_model_config mc = c->synthetic_full ? sym_model_config_full() : sym_model_config_small();
-        /* with a GPU, draw the same numbers there: seconds instead of a minute at full size */
-        if (g->use_cuda) {
-            if (sym_weights_alloc(&g->w, &mc, e)) return -1;
-            if (sym_cuda_synthetic_to_host(&g->w, c->synthetic_seed, c->shard_devices[0], e)) {
-                sym_weights_free(&g->w);
-                return -1;
-            }
-        } else if (sym_weights_synthetic(&g->w, &mc, c->synthetic_seed, e)) {
-            return -1;
-        }
-    }
-    g->have_weights = 1;
-    g->model = g->w.cfg;
-    if (g->use_cuda && place_weights(g, e)) return -1;
-    if (!g->use_cuda) {
-        /* cpu: fp64 unless told; bf16 towers mean the fp64 reference of
-         * bf16 storage (weights rounded, arithmetic fp64) */
-        int mask = 0, all32 = 1;
-        for (int t = 0; t < SYM_TOWERS; t++) {
-            if (c->tower_precision[t] == SYM_PREC_BF16) mask |= 1 << t;
-            if (c->tower_precision[t] != SYM_PREC_FP32) all32 = 0;
-        }
-        g->cpu_precision = SYM_PREC_FP64;
-        if (c->precision_set && mask) sym_weights_round_bf16(&g->w, mask);
-        else if (c->precision_set && all32) g->cpu_precision = SYM_PREC_FP32;
-    }
-    g->make_backend = model_backend;
-    g->factory_ctx = g;
-    return 0;
-}
 
 /* --- creation and teardown ------------------------------------------------ */
 
@@ -239,6 +117,48 @@ static sym_shard *start_shard(sym_engine *g, int i, sym_backend *b, sym_err *e) 
     return s;
 }
 
+static sym_backend *model_backend(void *ctx, int shard, sym_err *e) { return sym_model_backends_make(ctx, shard, e); }
+
+/* Shard i in another process, through the connector: the same state
+ * format as every other shard, checked as start_shard checks a backend's. */
+static sym_shard *connect_shard(sym_engine *g, int i, const char *endpoint, sym_err *e) {
+    const sym_config *c = &g->cfg;
+    if (!g->connect.fn)
+        return sym_fail(e, "shard %d: endpoint %s: this program reaches no shard process", i, endpoint), NULL;
+    sym_shard_params p = {.index = i, .n_ids = c->max_symbols, .queue_cap = c->queue_capacity,
+                          .max_batch = c->max_batch, .rows_per_symbol = c->rows_per_symbol,
+                          .features = g->model.features, .idle_spin_us = c->idle_spin_us};
+    size_t slot_bytes = 0, elem = 0;
+    sym_shard *s = g->connect.fn(g->connect.ctx, &p, endpoint, &g->router_bell, &g->slots, &slot_bytes, &elem, e);
+    if (!s) return sym_failctx(e, "shard %d at %s", i, endpoint), NULL;
+    if (i == 0) g->slot_bytes = slot_bytes, g->state_elem_size = elem;
+    if (slot_bytes != g->slot_bytes || elem != g->state_elem_size) {
+        sym_fail(e, "shard %d at %s keeps %zu-byte states of %zu-byte elements, shard 0's %zu of %zu", i, endpoint,
+                 slot_bytes, elem, g->slot_bytes, g->state_elem_size);
+        sym_shard_stop(s);
+        sym_shard_join_destroy(s);
+        return NULL;
+    }
+    if (sym_shard_start(s, e)) {
+        sym_shard_stop(s);
+        sym_shard_join_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Shard i, started: in another process when the config gives it an
+ * endpoint, else over a backend of the factory. */
+static sym_shard *make_shard(sym_engine *g, int i, sym_err *e) {
+    const char *endpoint = sym_config_shard_endpoint(&g->cfg, i);
+    if (endpoint) return connect_shard(g, i, endpoint, e);
+    if (!g->make_backend && !(g->mb = sym_model_backends_create(&g->cfg, e))) return NULL; /* the first local shard */
+    if (!g->make_backend) g->make_backend = model_backend, g->factory_ctx = g->mb;
+    sym_backend *b = g->make_backend(g->factory_ctx, i, e);
+    if (!b) return sym_failctx(e, "shard %d", i), NULL;
+    return start_shard(g, i, b, e);
+}
+
 static int engine_start(sym_engine *g, sym_err *e) {
     const sym_config *c = &g->cfg;
     if (sym_symbol_table_init(&g->symbols, c->max_symbols, e)) return -1;
@@ -250,14 +170,10 @@ static int engine_start(sym_engine *g, sym_err *e) {
     if (sym_mailbox_init(&g->inbox, c->queue_capacity, 1, &g->router_bell, e)) return -1;
     g->have_inbox = 1;
     for (int i = 0; i < c->shard_count; i++) {
-        sym_backend *b = g->make_backend(g->factory_ctx, i, e);
-        if (!b) return sym_failctx(e, "shard %d", i);
-        if (!(g->shards[i] = start_shard(g, i, b, e))) return -1;
+        if (!(g->shards[i] = make_shard(g, i, e))) return -1;
         g->n_shards = i + 1;
     }
-    /* every shard has built its weights: the placed copies go */
-    sym_cuda_device_weights_free(g->placed);
-    g->placed = NULL;
+    if (g->mb) sym_model_backends_placed_done(g->mb);
     sym_router_links links = {.cfg = &g->cfg, .inbox = &g->inbox, .bell = &g->router_bell, .shards = g->shards,
                               .where = g->where, .out = &g->out, .control = &g->control, .slots = &g->slots};
     if (!(g->router = sym_router_create(&links, e))) return -1;
@@ -278,15 +194,41 @@ sym_engine *sym_engine_create_with(const sym_config *cfg, const sym_model_config
     return g;
 }
 
-sym_engine *sym_engine_create(const sym_config *cfg, sym_err *e) {
+sym_engine *sym_engine_create_connected(const sym_config *cfg, const sym_shard_connector *connect, sym_err *e) {
     sym_engine *g = engine_alloc(cfg, e);
-    if (!g) return NULL;
-    if (prepare_model(g, e) || engine_start(g, e)) {
+    if (!g) {
+        if (connect && connect->free) connect->free(connect->ctx);
+        return NULL;
+    }
+    if (connect) g->connect = *connect;
+    int local = 0;
+    for (int i = 0; i < cfg->shard_count; i++) local |= !sym_config_shard_endpoint(cfg, i);
+    if (local) { /* else the weights stay with the shard processes: only the model's shape is read here */
+        if (!(g->mb = sym_model_backends_create(cfg, e))) {
+            sym_engine_destroy(g);
+            return NULL;
+        }
+        g->model = *sym_model_backends_model(g->mb);
+        g->make_backend = model_backend;
+        g->factory_ctx = g->mb;
+    } else if (cfg->model_dir[0]) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s/config.json", cfg->model_dir);
+        if (sym_model_config_load(path, &g->model, e)) {
+            sym_engine_destroy(g);
+            return NULL;
+        }
+    } else {
+        g->model = cfg->synthetic_full ? sym_model_config_full() : sym_model_config_small();
+    }
+    if (engine_start(g, e)) {
         sym_engine_destroy(g);
         return NULL;
     }
     return g;
 }
+
+sym_engine *sym_engine_create(const sym_config *cfg, sym_err *e) { return sym_engine_create_connected(cfg, NULL, e); }
 
 void sym_engine_destroy(sym_engine *g) {
     if (!g) return;
@@ -300,8 +242,8 @@ void sym_engine_destroy(sym_engine *g) {
     if (g->have_out) sym_output_queue_destroy(&g->out);
     sym_symbol_table_free(&g->symbols);
     free(g->where);
-    sym_cuda_device_weights_free(g->placed);
-    if (g->have_weights) sym_weights_free(&g->w);
+    sym_model_backends_destroy(g->mb);
+    if (g->connect.free) g->connect.free(g->connect.ctx);
     sym_slot_pool_destroy(&g->slots);
     sym_control_destroy(&g->control);
     sym_doorbell_destroy(&g->router_bell);
@@ -383,8 +325,7 @@ int sym_engine_rebalance(sym_engine *g, int n_shards, sym_err *e) {
     int old = g->n_shards, rc = 0;
     /* new shards exist (and run) before the router may place anything on them */
     for (int i = old; i < n_shards; i++) {
-        sym_backend *b = g->make_backend(g->factory_ctx, i, e);
-        if (!b || !(g->shards[i] = start_shard(g, i, b, e))) {
+        if (!(g->shards[i] = make_shard(g, i, e))) {
             rc = sym_failctx(e, "rebalance: shard %d", i);
             break;
         }
@@ -481,3 +422,16 @@ int sym_engine_shard_count(sym_engine *g) {
     pthread_mutex_unlock(&g->ctl_api_mu);
     return n;
 }
+
+/* --- the router's numbers ---------------------------------------------------- */
+
+int sym_engine_shard_stats(sym_engine *g, int shard, sym_shard_stats *out, sym_err *e) {
+    pthread_mutex_lock(&g->ctl_api_mu);
+    int rc = 0;
+    if (shard < 0 || shard >= g->n_shards) rc = sym_fail(e, "shard stats: shard %d out of range 0..%d", shard, g->n_shards - 1);
+    else sym_router_shard_stats(g->router, shard, out);
+    pthread_mutex_unlock(&g->ctl_api_mu);
+    return rc;
+}
+
+void sym_engine_migration_stats(sym_engine *g, sym_migration_stats *out) { sym_router_migration_stats(g->router, out); }

@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 #include "actors/paging.h"
+#include "actors/shard_connector.h"
+#include "actors/shard_stats.h"
 #include "common/err.h"
 #include "common/request.h" /* sym_request, sym_prediction */
 #include "config/config.h"
@@ -26,6 +28,11 @@ typedef struct sym_engine sym_engine;
 
 /* Builds weights (from cfg's model source), backends and threads. */
 sym_engine *sym_engine_create(const sym_config *cfg, sym_err *e);
+
+/* sym_engine_create, where shards with an endpoint are reached through
+ * connect (NULL: such a config is refused); the engine takes connect's
+ * ctx (freed with it, or at once on failure). */
+sym_engine *sym_engine_create_connected(const sym_config *cfg, const sym_shard_connector *connect, sym_err *e);
 
 /* Validates the request (symbol syntax, feature count, finite features,
  * the max_symbols capacity): a bad one returns -1 with the reason in e and
@@ -99,5 +106,18 @@ struct sym_backend;
 typedef struct sym_backend *(*sym_backend_factory)(void *ctx, int shard, sym_err *e);
 sym_engine *sym_engine_create_with(const sym_config *cfg, const sym_model_config *model, sym_backend_factory make,
                                    void *ctx, sym_err *e);
+
+/* --- the router's numbers ---------------------------------------------------- */
+
+/* Shard's steps (their time, their rows) and queue depth, as the router
+ * publishes them: a step when its answers come back, the depth once per
+ * turn of the router's loop. 0, or -1 when there is no such shard. Any
+ * thread; like sym_engine_paging it waits while a control call (migrate,
+ * rebalance, export or import of a symbol) holds the engine's control lock. */
+int sym_engine_shard_stats(sym_engine *g, int shard, sym_shard_stats *out, sym_err *e);
+
+/* The migrations and rebalances so far; any thread, never waits. Those of
+ * a migrate or rebalance call are counted when the call returns. */
+void sym_engine_migration_stats(sym_engine *g, sym_migration_stats *out);
 
 #endif

@@ -21,7 +21,7 @@
 #include "common/err.h"
 
 /* A wake-up for one sleeping thread. ring() is cheap when nobody sleeps. */
-typedef struct {
+typedef struct sym_doorbell {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_uint seq;

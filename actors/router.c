@@ -100,6 +100,11 @@ struct sym_router {
     int n_out;
     sym_status status;
     sym_paging_stats paging[SYM_MAX_SHARDS]; /* read from the shards for the status line */
+    /* for other threads (sym_router_shard_stats), and what of it was last
+     * published: a depth is stored only when it changed */
+    sym_router_pub pub;
+    int pub_depth[SYM_MAX_SHARDS];
+    uint64_t move_t0; /* when the running move started */
     int quit;
 };
 
@@ -268,6 +273,7 @@ static void start_job(sym_router *r) {
         }
         if (r->from == r->job.to) return job_finished(r, 0, "");
         r->moving[sym] = 1;
+        r->move_t0 = sym_now_ns();
         return;
     case JOB_EXPORT: /* the state as it is between two steps: no need to wait for anything */
         if (r->from < 0) return job_finished(r, 0, "");
@@ -302,6 +308,7 @@ static void end_move(sym_router *r, int rc, const char *why) {
     } else {
         snprintf(err, sizeof err, "migrating symbol to shard %d: %s", r->job.to, why);
     }
+    sym_pub_move(&r->pub, !rc, sym_now_ns() - r->move_t0); /* before the answer: a caller sees it counted */
     release_held(r, sym);
     job_finished(r, rc, err);
 }
@@ -384,13 +391,24 @@ static void finish_rebalance(sym_router *r) {
     for (int s = r->n_shards; s < r->n_live; s++) {
         send_ctl(r, s, SYM_MSG_STOP, -1);
         r->to_shard[s] = r->from_shard[s] = NULL; /* the caller destroys it once answered */
+        sym_pub_depth(&r->pub, s, r->pub_depth[s] = 0);
     }
     r->n_live = r->n_shards;
     r->rb_active = 0;
+    sym_pub_rebalance(&r->pub);
     sym_control_answer(r->l.control, r->rb_token, r->rb_rc, r->rb_err);
 }
 
 /* --- the loop ------------------------------------------------------------- */
+
+/* Once per turn, the depth of each shard where it changed: a request costs
+ * nothing here, and a reader lags by at most one turn. */
+static void publish_depths(sym_router *r) {
+    for (int s = 0; s < r->n_live; s++) {
+        int d = r->inflight[s] + r->w_len[s];
+        if (d != r->pub_depth[s]) sym_pub_depth(&r->pub, s, r->pub_depth[s] = d);
+    }
+}
 
 static void flush_out(sym_router *r) {
     if (r->n_out) sym_output_queue_push(r->l.out, r->out, r->n_out);
@@ -408,7 +426,12 @@ static int drain_shards(sym_router *r) {
                 continue;
             }
             r->inflight[s]--;
-            sym_status_record(&r->status, s, m.t_step_ns - m.u.pred.t_submit_ns, m.step_ns, m.batch, m.batch > 0);
+            /* a step's first row carries its batch size; a row the shard
+             * refused without a step (a full pool and tiers) comes with
+             * batch 1 and step_ns 0 */
+            int stepped = m.batch > 0 && m.step_ns > 0;
+            sym_status_record(&r->status, s, m.t_step_ns - m.u.pred.t_submit_ns, m.step_ns, m.batch, stepped);
+            if (stepped) sym_pub_step(&r->pub, s, m.step_ns, m.batch);
             r->out[r->n_out++] = m.u.pred;
             if (r->n_out == OUT_BATCH) flush_out(r);
         }
@@ -466,6 +489,7 @@ static void *router_main(void *arg) {
             if (r->active == was && r->jobs_len == left) break;
         }
         finish_rebalance(r);
+        publish_depths(r);
         uint64_t now = sym_now_ns();
         if (!sym_status_due_in(&r->status, now)) {
             for (int s = 0; s < r->n_live; s++) {
@@ -503,3 +527,7 @@ int sym_router_stop(sym_router *r) {
     r->started = 0;
     return 1;
 }
+
+void sym_router_shard_stats(sym_router *r, int shard, sym_shard_stats *out) { sym_pub_read_shard(&r->pub, shard, out); }
+
+void sym_router_migration_stats(sym_router *r, sym_migration_stats *out) { sym_pub_read_migrations(&r->pub, out); }

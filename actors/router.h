@@ -11,6 +11,7 @@
 #include "actors/mailbox.h"
 #include "actors/output_queue.h"
 #include "actors/shard.h"
+#include "actors/shard_stats.h"
 #include "actors/slot_pool.h"
 #include "config/config.h"
 
@@ -39,5 +40,12 @@ int sym_router_start(sym_router *r, sym_err *e);
  * the router was not running (the shards are the caller's to stop). */
 int sym_router_stop(sym_router *r);
 void sym_router_destroy(sym_router *r);
+
+/* What the router publishes for other threads (actors/status.h says how):
+ * a shard's numbers (shard 0..SYM_MAX_SHARDS-1: one that never existed
+ * reads as zeros, one a rebalance removed keeps its counts, at depth 0),
+ * and the migrations. Any thread, while r exists; never waits on it. */
+void sym_router_shard_stats(sym_router *r, int shard, sym_shard_stats *out);
+void sym_router_migration_stats(sym_router *r, sym_migration_stats *out);
 
 #endif

@@ -52,7 +52,8 @@
 
 struct sym_shard {
     int index;
-    sym_backend *backend;
+    sym_backend *backend;   /* NULL for a remote shard */
+    sym_shard_remote remote; /* remote.run != NULL: the actor is in another process */
     sym_slot_pool *bufs; /* the buffers EXPORT and IMPORT name */
     sym_doorbell bell;   /* the shard sleeps on it when idle */
     sym_mailbox inbox;   /* router -> shard, single producer */
@@ -621,8 +622,38 @@ sym_shard *sym_shard_create(const sym_shard_params *p, sym_backend *b, sym_doorb
     return s;
 }
 
+sym_shard *sym_shard_create_remote(const sym_shard_params *p, const sym_shard_remote *r, sym_doorbell *router_bell,
+                                   sym_err *e) {
+    sym_shard *s = calloc(1, sizeof *s);
+    if (!s) {
+        sym_fail(e, "out of memory for shard %d", p->index);
+        return NULL;
+    }
+    s->index = p->index;
+    s->remote = *r;
+    s->queue_cap = p->queue_cap;
+    sym_doorbell_init(&s->bell);
+    if (sym_mailbox_init(&s->inbox, s->queue_cap + 64, 0, &s->bell, e)) {
+        free_shard(s);
+        return NULL;
+    }
+    if (sym_mailbox_init(&s->outbox, s->queue_cap + 64, 0, router_bell, e)) {
+        sym_mailbox_destroy(&s->inbox);
+        free_shard(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void *remote_main(void *arg) {
+    sym_shard *s = arg;
+    s->remote.run(s->remote.ctx, &s->inbox, &s->outbox, &s->bell);
+    return NULL;
+}
+
 int sym_shard_start(sym_shard *s, sym_err *e) {
-    if (pthread_create(&s->thread, NULL, shard_main, s)) return sym_fail(e, "cannot start shard %d's thread", s->index);
+    if (pthread_create(&s->thread, NULL, s->remote.run ? remote_main : shard_main, s))
+        return sym_fail(e, "cannot start shard %d's thread", s->index);
     s->started = 1;
     return 0;
 }
@@ -631,6 +662,10 @@ sym_mailbox *sym_shard_inbox(sym_shard *s) { return &s->inbox; }
 sym_mailbox *sym_shard_outbox(sym_shard *s) { return &s->outbox; }
 
 void sym_shard_paging(sym_shard *s, sym_paging_stats *out) {
+    if (s->remote.run) {
+        s->remote.paging(s->remote.ctx, out);
+        return;
+    }
     *out = (sym_paging_stats){
         .page_outs = atomic_load_explicit(&s->st_outs, memory_order_relaxed),
         .page_ins = atomic_load_explicit(&s->st_ins, memory_order_relaxed),
@@ -652,9 +687,15 @@ void sym_shard_stop(sym_shard *s) {
     sym_mailbox_push(&s->inbox, &m);
 }
 
+void sym_shard_join(sym_shard *s) {
+    if (s->started) pthread_join(s->thread, NULL);
+    s->started = 0;
+}
+
 void sym_shard_join_destroy(sym_shard *s) {
     if (!s) return;
     if (s->started) pthread_join(s->thread, NULL);
+    if (s->remote.destroy) s->remote.destroy(s->remote.ctx);
     sym_backend_destroy(s->backend);
     sym_mailbox_destroy(&s->inbox);
     sym_mailbox_destroy(&s->outbox);

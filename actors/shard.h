@@ -22,13 +22,14 @@
 
 #include "actors/mailbox.h"
 #include "actors/paging.h"
+#include "actors/shard_connector.h"
 #include "actors/slot_pool.h"
 #include "common/err.h"
 #include "kernels/backend.h"
 
 typedef struct sym_shard sym_shard;
 
-typedef struct {
+typedef struct sym_shard_params {
     int index;           /* reported in every message it sends */
     int n_ids;           /* symbol ids 0..n_ids-1 (max_symbols) */
     int queue_cap;       /* requests in flight to it at most (the router's credit) */
@@ -56,10 +57,33 @@ sym_mailbox *sym_shard_outbox(sym_shard *s);
 /* Its paging counts so far; any thread. */
 void sym_shard_paging(sym_shard *s, sym_paging_stats *out);
 
+/* A shard whose actor runs in another process (net/shard_link.h has the
+ * nanomsg one). The router sees it as any shard: the same two mailboxes.
+ * run (on the shard's thread) carries the inbox's messages to the remote
+ * actor and its answers into the outbox until it has handled STOP, then
+ * returns; the slot buffers EXPORT and IMPORT name are the router's (the
+ * link moves their bytes). paging gives the remote shard's counts as last
+ * heard (any thread); destroy frees ctx after the thread is joined. */
+typedef struct {
+    void *ctx;
+    void (*run)(void *ctx, sym_mailbox *inbox, sym_mailbox *outbox, sym_doorbell *inbox_bell);
+    void (*paging)(void *ctx, sym_paging_stats *out);
+    void (*destroy)(void *ctx);
+} sym_shard_remote;
+
+/* On success the shard owns r->ctx (destroyed with it); on failure it is
+ * the caller's. */
+sym_shard *sym_shard_create_remote(const sym_shard_params *p, const sym_shard_remote *r, sym_doorbell *router_bell,
+                                   sym_err *e);
+
+
 /* Sends STOP: only for whoever is the inbox's one producer now. */
 void sym_shard_stop(sym_shard *s);
-/* Joins the thread (after a STOP; not needed when it never started) and
- * frees the shard and its backend. */
+/* Joins the thread once it has handled STOP (what it sent stays in the
+ * outbox), for a consumer that drains the outbox after the last message. */
+void sym_shard_join(sym_shard *s);
+/* Joins the thread (after a STOP; not needed when it never started or was
+ * joined) and frees the shard and its backend. */
 void sym_shard_join_destroy(sym_shard *s);
 
 #endif

@@ -25,7 +25,7 @@ typedef struct {
     size_t cap, len; /* len: the bytes the last exporter wrote */
 } sym_slot_buf;
 
-typedef struct {
+typedef struct sym_slot_pool {
     pthread_mutex_t mu;
     int n_free;
     int free[SYM_SLOT_POOL_MAX];

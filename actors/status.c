@@ -76,3 +76,53 @@ void sym_status_tick(sym_status *s, uint64_t now_ns, int n_shards, const int *de
     double iv = s->interval_s;
     sym_status_init(s, iv, now_ns);
 }
+
+/* --- published ------------------------------------------------------------ */
+
+const uint64_t sym_step_le_ns[SYM_STEP_BUCKETS] = {
+    50000,   100000,  250000,  500000,   750000,   1000000,  1500000,  2000000,   2500000,   3000000,
+    4000000, 5000000, 7500000, 10000000, 15000000, 20000000, 30000000, 50000000, 100000000, 1000000000};
+
+/* One writer: a load and a store, no locked add. */
+static void bump(_Atomic uint64_t *c, uint64_t by) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by, memory_order_relaxed);
+}
+
+void sym_pub_step(sym_router_pub *p, int shard, uint64_t step_ns, int rows) {
+    sym_shard_pub *s = &p->shard[shard];
+    int b = 0;
+    while (b < SYM_STEP_BUCKETS && step_ns > sym_step_le_ns[b]) b++;
+    bump(&s->step_count[b], 1);
+    bump(&s->step_ns, step_ns);
+    bump(&s->rows, (uint64_t)rows);
+}
+
+void sym_pub_depth(sym_router_pub *p, int shard, int depth) {
+    atomic_store_explicit(&p->shard[shard].depth, depth, memory_order_relaxed);
+}
+
+void sym_pub_move(sym_router_pub *p, int ok, uint64_t ns) {
+    bump(ok ? &p->moves_done : &p->moves_failed, 1);
+    bump(&p->move_ns, ns);
+}
+
+void sym_pub_rebalance(sym_router_pub *p) { bump(&p->rebalances, 1); }
+
+void sym_pub_read_shard(sym_router_pub *p, int shard, sym_shard_stats *out) {
+    sym_shard_pub *s = &p->shard[shard];
+    memset(out, 0, sizeof *out);
+    for (int b = 0; b <= SYM_STEP_BUCKETS; b++) {
+        out->step_count[b] = atomic_load_explicit(&s->step_count[b], memory_order_relaxed);
+        out->steps += out->step_count[b];
+    }
+    out->step_ns = atomic_load_explicit(&s->step_ns, memory_order_relaxed);
+    out->rows = atomic_load_explicit(&s->rows, memory_order_relaxed);
+    out->queue_depth = atomic_load_explicit(&s->depth, memory_order_relaxed);
+}
+
+void sym_pub_read_migrations(sym_router_pub *p, sym_migration_stats *out) {
+    out->done = atomic_load_explicit(&p->moves_done, memory_order_relaxed);
+    out->failed = atomic_load_explicit(&p->moves_failed, memory_order_relaxed);
+    out->ns = atomic_load_explicit(&p->move_ns, memory_order_relaxed);
+    out->rebalances = atomic_load_explicit(&p->rebalances, memory_order_relaxed);
+}

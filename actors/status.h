@@ -1,13 +1,28 @@
-/* The periodic status line: requests per second, p50/p99 of step time and
+/* The router's numbers.
+ *
+ * The periodic status line: requests per second, p50/p99 of step time and
  * of queue time (submit -> step start), and per-shard queue depth and mean
  * batch size over the last interval, with a shard's page-outs and page-ins
- * so far once it has paged. Owned by the router thread. */
+ * so far once it has paged. Owned by the router thread.
+ *
+ * What the router publishes for other threads (sym_router_pub, read through
+ * sym_engine_shard_stats and sym_engine_migration_stats): cumulative
+ * counters and the queue depth gauge of actors/shard_stats.h. The router is
+ * their one writer, so each update is a relaxed load and store of its own
+ * counter (no locked read-modify-write, no fence): a few plain stores per
+ * step, nothing per request. They are separate atomics, not one snapshot
+ * under a seqlock: a reader may see a step in its bucket before its time
+ * and rows (off by one step for a moment, never going back), which a scrape
+ * does not need to be exact about; the step count is the sum of the
+ * buckets, so a histogram's count always equals its +Inf bucket. */
 #ifndef SYM_STATUS_H
 #define SYM_STATUS_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "actors/paging.h"
+#include "actors/shard_stats.h"
 #include "config/config.h"
 
 #define SYM_HIST_BUCKETS 512
@@ -39,5 +54,31 @@ void sym_status_record(sym_status *s, int shard, uint64_t queue_ns, uint64_t ste
 void sym_status_tick(sym_status *s, uint64_t now_ns, int n_shards, const int *depth, const sym_paging_stats *pg);
 /* ns until the next line is due (UINT64_MAX when off). */
 uint64_t sym_status_due_in(const sym_status *s, uint64_t now_ns);
+
+/* --- published: one writer (the router), readers on any thread ---------- */
+
+typedef struct {
+    _Atomic uint64_t step_count[SYM_STEP_BUCKETS + 1];
+    _Atomic uint64_t step_ns, rows;
+    atomic_int depth;
+} sym_shard_pub;
+
+/* Fixed for every possible shard (about 200 bytes each, 50 KiB in all):
+ * a shard's numbers stay where readers find them while a rebalance adds
+ * or removes shards, with no pointer to publish. Zeroed memory is the
+ * initial state. */
+typedef struct {
+    sym_shard_pub shard[SYM_MAX_SHARDS];
+    _Atomic uint64_t moves_done, moves_failed, move_ns, rebalances;
+} sym_router_pub;
+
+/* The router's side. */
+void sym_pub_step(sym_router_pub *p, int shard, uint64_t step_ns, int rows);
+void sym_pub_depth(sym_router_pub *p, int shard, int depth);
+void sym_pub_move(sym_router_pub *p, int ok, uint64_t ns);
+void sym_pub_rebalance(sym_router_pub *p);
+/* Any thread. */
+void sym_pub_read_shard(sym_router_pub *p, int shard, sym_shard_stats *out);
+void sym_pub_read_migrations(sym_router_pub *p, sym_migration_stats *out);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+
 void cli_start(cli_args *a, const char *cmd, int argc, char **argv, const struct option *opts) {
     *a = (cli_args){.cmd = cmd, .argc = argc, .argv = argv, .opts = opts};
     optind = 0; /* glibc: start over, whatever an earlier parse left */
@@ -124,4 +126,31 @@ int cli_choice(const cli_args *a, const char *v, const char *const *names, int *
 int cli_usage(int parsed, const char *usage) {
     fputs(usage, parsed == CLI_HELP ? stdout : stderr);
     return parsed == CLI_HELP ? 0 : 2;
+}
+
+/* --- the metrics endpoint's options ----------------------------------------- */
+
+void metrics_args_init(metrics_args *m) { *m = (metrics_args){.port = -1}; }
+
+int metrics_args_take(metrics_args *m, const cli_args *a, int c, int *bad) {
+    switch (c) {
+    case METRICS_OPT_PORT: *bad = cli_int(a, optarg, 0, 65535, &m->port); break;
+    case METRICS_OPT_HOST: m->host = optarg; break;
+    case METRICS_OPT_PORT_FILE: m->port_file = optarg; break;
+    default: return 0;
+    }
+    return 1;
+}
+
+int metrics_args_check(const metrics_args *m, const cli_args *a) {
+    if (m->port < 0 && (m->host || m->port_file))
+        return cli_error(a, "--metrics-host and --metrics-port-file need --metrics-port");
+    return 0;
+}
+
+void metrics_args_write_port(const metrics_args *m, const char *cmd, int port) {
+    if (!m->port_file) return;
+    FILE *f = fopen(m->port_file, "w");
+    if (f) fprintf(f, "%d\n", port), fclose(f);
+    else sym_warn("%s: cannot write %s", cmd, m->port_file);
 }

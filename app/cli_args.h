@@ -55,4 +55,45 @@ int cli_choice(const cli_args *a, const char *v, const char *const *names, int *
  * 2 (the usage error). */
 int cli_usage(int parsed, const char *usage);
 
+/* --- --metrics-port, --metrics-host, --metrics-port-file ---------------------
+ * The metrics endpoint's options, the same on every serving command (play,
+ * serve): one table, one parser, one help text. */
+
+/* getopt values: above any command's own and engine_args.h's */
+enum { METRICS_OPT_PORT = 0x180, METRICS_OPT_HOST, METRICS_OPT_PORT_FILE };
+
+/* Their entries, for a command's struct option array. */
+#define METRICS_ARGS_OPTIONS                                                                                 \
+    {"metrics-port", required_argument, NULL, METRICS_OPT_PORT},                                             \
+        {"metrics-host", required_argument, NULL, METRICS_OPT_HOST},                                         \
+        {"metrics-port-file", required_argument, NULL, METRICS_OPT_PORT_FILE}
+
+/* Their part of a usage synopsis, and their help lines. */
+#define METRICS_ARGS_SYNOPSIS "[--metrics-port P [--metrics-host ADDR] [--metrics-port-file FILE]]"
+#define METRICS_ARGS_HELP                                                                                     \
+    "  --metrics-port P: Prometheus text at http://ADDR:P/metrics, and /healthz (ok while serving); P 0: a\n" \
+    "      free port, written to --metrics-port-file FILE; --metrics-host ADDR: the address it listens on\n"   \
+    "      (default 0.0.0.0)\n"
+
+typedef struct {
+    int port;                     /* -1: no metrics endpoint */
+    const char *host, *port_file; /* NULL: not given */
+} metrics_args;
+
+void metrics_args_init(metrics_args *m);
+
+/* Option c (from cli_next) with its value in optarg: 1 when it is one of
+ * these (*bad set when its value is not: a port outside 0..65535), 0 when
+ * it is not. */
+int metrics_args_take(metrics_args *m, const cli_args *a, int c, int *bad);
+
+/* After the options: 0, or CLI_BAD (printed) for --metrics-host or
+ * --metrics-port-file without --metrics-port. */
+int metrics_args_check(const metrics_args *m, const cli_args *a);
+
+/* The port the endpoint listens on, written to --metrics-port-file when
+ * given ("PORT\n"); one it cannot write is warned of ("CMD: cannot write
+ * FILE"), not fatal, as the endpoint serves anyway. */
+void metrics_args_write_port(const metrics_args *m, const char *cmd, int port);
+
 #endif

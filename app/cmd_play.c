@@ -33,19 +33,16 @@ static const char usage_text[] =
     "usage: symserve play --host H --port P [--config FILE] [--model DIR | --synthetic SEED [--size small|full]]\n"
     "                     [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed] [--num-symbols N]\n"
     "                     [--heartbeat S] [--max-reconnects N] [--state-dir DIR [--fsync no|every_s|always]]\n"
-    "                     [--metrics-port P [--metrics-host ADDR] [--metrics-port-file FILE]]\n"
+    "                     " METRICS_ARGS_SYNOPSIS "\n"
     "  flags override the config file; --num-symbols N (1..1048576) sets the symbol capacity (max_symbols)\n"
     "  --host: default 127.0.0.1; --port: 1..65535\n"
     "  --heartbeat S: seconds between heartbeats (> 0, default 5)\n"
     "  --max-reconnects N: give up after N failed reconnects (default -1: forever; 0: exit when the server closes)\n"
     "  --state-dir DIR: durable symbol state (config key state.dir): every step logged in DIR before its answer\n"
     "                   is sent, snapshots every state.snapshot_every_s (60); on start, the symbols are rebuilt\n"
-    "                   from them. --fsync: state.fsync (default every_s)\n"
-    "  --metrics-port P: Prometheus text at http://ADDR:P/metrics, and /healthz; P 0: a free port, written to\n"
-    "                   --metrics-port-file; --metrics-host: the address it listens on (default 0.0.0.0)\n";
+    "                   from them. --fsync: state.fsync (default every_s)\n" METRICS_ARGS_HELP;
 
-enum { O_HOST = 1, O_PORT, O_HEARTBEAT, O_MAX_RECONNECTS, O_STATE_DIR, O_FSYNC, O_METRICS_PORT, O_METRICS_HOST,
-       O_METRICS_PORT_FILE };
+enum { O_HOST = 1, O_PORT, O_HEARTBEAT, O_MAX_RECONNECTS, O_STATE_DIR, O_FSYNC };
 
 static const struct option options[] = {
     {"host", required_argument, NULL, O_HOST},
@@ -55,18 +52,15 @@ static const struct option options[] = {
     {"max-reconnects", required_argument, NULL, O_MAX_RECONNECTS},
     {"state-dir", required_argument, NULL, O_STATE_DIR},
     {"fsync", required_argument, NULL, O_FSYNC},
-    {"metrics-port", required_argument, NULL, O_METRICS_PORT},
-    {"metrics-host", required_argument, NULL, O_METRICS_HOST},
-    {"metrics-port-file", required_argument, NULL, O_METRICS_PORT_FILE},
+    METRICS_ARGS_OPTIONS,
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 
 typedef struct {
     engine_args ea;
+    metrics_args ma;
     const char *state_dir;
-    const char *metrics_host, *metrics_port_file;
-    int metrics_port; /* -1: no metrics endpoint */
     int fsync; /* -1 or one of fsyncs[] */
     sym_play_opts po;
 } play_opts;
@@ -75,15 +69,16 @@ static const char *const fsyncs[] = {"no", "every_s", "always", NULL};
 
 /* 0: options read; CLI_HELP; CLI_BAD: the problem printed. */
 static int parse(int argc, char **argv, play_opts *o) {
-    *o = (play_opts){.fsync = -1, .metrics_port = -1};
+    *o = (play_opts){.fsync = -1};
     engine_args_init(&o->ea);
+    metrics_args_init(&o->ma);
     sym_play_opts_default(&o->po);
     o->po.port = -1;
     cli_args a;
     cli_start(&a, "play", argc, argv, options);
     int c, bad = 0;
     while (!bad && (c = cli_next(&a)) != CLI_END) {
-        if (engine_args_take(&o->ea, &a, c, &bad)) continue;
+        if (engine_args_take(&o->ea, &a, c, &bad) || metrics_args_take(&o->ma, &a, c, &bad)) continue;
         switch (c) {
         case O_HOST: o->po.host = optarg; break;
         case O_PORT: bad = cli_int(&a, optarg, 1, 65535, &o->po.port); break;
@@ -91,18 +86,13 @@ static int parse(int argc, char **argv, play_opts *o) {
         case O_MAX_RECONNECTS: bad = cli_int(&a, optarg, -1, INT_MAX, &o->po.max_reconnects); break;
         case O_STATE_DIR: o->state_dir = optarg; break;
         case O_FSYNC: bad = cli_choice(&a, optarg, fsyncs, &o->fsync); break;
-        case O_METRICS_PORT: bad = cli_int(&a, optarg, 0, 65535, &o->metrics_port); break;
-        case O_METRICS_HOST: o->metrics_host = optarg; break;
-        case O_METRICS_PORT_FILE: o->metrics_port_file = optarg; break;
         case 'h': return CLI_HELP;
         default: return CLI_BAD;
         }
     }
     if (bad) return CLI_BAD;
     if (o->po.port < 0) return cli_error(&a, "--port P is required");
-    if (engine_args_check(&o->ea, &a)) return CLI_BAD;
-    if (o->metrics_port < 0 && (o->metrics_host || o->metrics_port_file))
-        return cli_error(&a, "--metrics-host and --metrics-port-file need --metrics-port");
+    if (engine_args_check(&o->ea, &a) || metrics_args_check(&o->ma, &a)) return CLI_BAD;
     return 0;
 }
 
@@ -157,7 +147,7 @@ int sym_cmd_play(int argc, char **argv) {
             goto fail;
         o.po.store = store;
     }
-    sym_engine *g = sym_engine_create(&cfg, &e);
+    sym_engine *g = engine_args_engine(&cfg, &e);
     if (!g) {
         sym_store_close(store);
         goto fail;
@@ -165,16 +155,14 @@ int sym_cmd_play(int argc, char **argv) {
     sym_info("play: engine ready (%s backend); serving %s:%d", cuda ? "cuda" : "cpu", o.po.host, o.po.port);
     sym_metrics *metrics = NULL; /* the engine's numbers; healthy while play runs */
     play_metrics pm = {.store = store};
-    if (o.metrics_port >= 0) {
+    if (o.ma.port >= 0) {
         int mport;
-        if (!(metrics = sym_metrics_start(o.metrics_host, o.metrics_port, g, &mport, &e))) {
+        if (!(metrics = sym_metrics_start(o.ma.host, o.ma.port, g, &mport, &e))) {
             sym_store_close(store);
             sym_engine_destroy(g);
             goto fail;
         }
-        FILE *f = o.metrics_port_file ? fopen(o.metrics_port_file, "w") : NULL;
-        if (f) fprintf(f, "%d\n", mport), fclose(f);
-        else if (o.metrics_port_file) sym_warn("play: cannot write %s", o.metrics_port_file);
+        metrics_args_write_port(&o.ma, "play", mport);
         sym_metrics_set_healthy(metrics, 1);
         pm.m = metrics;
         o.po.on_turn = publish_metrics, o.po.turn_ctx = &pm;

@@ -15,6 +15,7 @@
 
 #include "actors/engine.h"
 #include "app/cli_args.h"
+#include "app/engine_args.h"
 #include "app/commands.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -249,7 +250,7 @@ int sym_cmd_predict(int argc, char **argv) {
     if (sym_requests_load(o.requests, 0, &rf, &e)) goto out;
     if (build_config(&o, count_symbols(&rf), &cfg, &e)) goto out;
     sym_log_set_level(cfg.log_level);
-    if (!(g = sym_engine_create(&cfg, &e))) goto out;
+    if (!(g = engine_args_engine(&cfg, &e))) goto out;
     int F = sym_engine_model(g)->features;
     if (rf.n && rf.n_features != F) {
         sym_fail(&e, "%s has %d features per row, the model takes %d", o.requests, rf.n_features, F);

@@ -30,7 +30,7 @@ static const char usage_text[] =
     "usage: symserve serve --listen HOST:PORT [--config FILE] [--model DIR | --synthetic SEED [--size small|full]]\n"
     "                      [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed] [--num-symbols N]\n"
     "                      [--max-clients N] [--stall-timeout S] [--status-every S] [--port-file FILE]\n"
-    "                      [--metrics-port P [--metrics-host ADDR] [--metrics-port-file FILE]]\n"
+    "                      " METRICS_ARGS_SYNOPSIS "\n"
     "  flags override the config file; --num-symbols N (1..1048576) sets the symbol capacity (max_symbols)\n"
     "  --listen HOST:PORT: the address to listen on (PORT 0: a free one, printed as 'listening on HOST:PORT'\n"
     "      and written to --port-file)\n"
@@ -39,11 +39,9 @@ static const char usage_text[] =
     "  --max-clients N: clients at once (1..65536, default 64); one more is told so and closed\n"
     "  --stall-timeout S: a client whose unread answers stay over net.max_output_bytes for S s is dropped\n"
     "      (default 5); while over it, its input is not read\n"
-    "  --status-every S: seconds between status lines on stderr (default 10; 0: none)\n"
-    "  --metrics-port P: Prometheus text at http://ADDR:P/metrics, and /healthz (ok while serving); P 0: a free\n"
-    "      port, written to --metrics-port-file; --metrics-host: the address it listens on (default 0.0.0.0)\n";
+    "  --status-every S: seconds between status lines on stderr (default 10; 0: none)\n" METRICS_ARGS_HELP;
 
-enum { O_LISTEN = 1, O_MAX_CLIENTS, O_STALL_TIMEOUT, O_STATUS_EVERY, O_PORT_FILE, O_METRICS_PORT, O_METRICS_HOST, O_METRICS_PORT_FILE };
+enum { O_LISTEN = 1, O_MAX_CLIENTS, O_STALL_TIMEOUT, O_STATUS_EVERY, O_PORT_FILE };
 
 static const struct option options[] = {
     {"listen", required_argument, NULL, O_LISTEN},
@@ -52,18 +50,15 @@ static const struct option options[] = {
     {"stall-timeout", required_argument, NULL, O_STALL_TIMEOUT},
     {"status-every", required_argument, NULL, O_STATUS_EVERY},
     {"port-file", required_argument, NULL, O_PORT_FILE},
-    {"metrics-port", required_argument, NULL, O_METRICS_PORT},
-    {"metrics-host", required_argument, NULL, O_METRICS_HOST},
-    {"metrics-port-file", required_argument, NULL, O_METRICS_PORT_FILE},
+    METRICS_ARGS_OPTIONS,
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 
 typedef struct {
     engine_args ea;
+    metrics_args ma;
     const char *port_file;
-    const char *metrics_host, *metrics_port_file;
-    int metrics_port; /* -1: no metrics endpoint */
     char host[256];
     sym_serve_opts so;
 } serve_opts;
@@ -88,30 +83,25 @@ static int parse(int argc, char **argv, serve_opts *o) {
     engine_args_init(&o->ea);
     sym_serve_opts_default(&o->so);
     o->so.port = -1;
-    o->metrics_port = -1;
+    metrics_args_init(&o->ma);
     cli_args a;
     cli_start(&a, "serve", argc, argv, options);
     int c, bad = 0;
     while (!bad && (c = cli_next(&a)) != CLI_END) {
-        if (engine_args_take(&o->ea, &a, c, &bad)) continue;
+        if (engine_args_take(&o->ea, &a, c, &bad) || metrics_args_take(&o->ma, &a, c, &bad)) continue;
         switch (c) {
         case O_LISTEN: bad = parse_listen(&a, optarg, o); break;
         case O_MAX_CLIENTS: bad = cli_int(&a, optarg, 1, 65536, &o->so.max_clients); break;
         case O_STALL_TIMEOUT: bad = cli_double(&a, optarg, 0, 0, &o->so.stall_s); break;
         case O_STATUS_EVERY: bad = cli_double(&a, optarg, 0, 0, &o->so.status_s); break;
         case O_PORT_FILE: o->port_file = optarg; break;
-        case O_METRICS_PORT: bad = cli_int(&a, optarg, 0, 65535, &o->metrics_port); break;
-        case O_METRICS_HOST: o->metrics_host = optarg; break;
-        case O_METRICS_PORT_FILE: o->metrics_port_file = optarg; break;
         case 'h': return CLI_HELP;
         default: return CLI_BAD;
         }
     }
     if (bad) return CLI_BAD;
     if (o->so.port < 0) return cli_error(&a, "--listen HOST:PORT is required");
-    if (engine_args_check(&o->ea, &a)) return CLI_BAD;
-    if (o->metrics_port < 0 && (o->metrics_host || o->metrics_port_file))
-        return cli_error(&a, "--metrics-host and --metrics-port-file need --metrics-port");
+    if (engine_args_check(&o->ea, &a) || metrics_args_check(&o->ma, &a)) return CLI_BAD;
     return 0;
 }
 
@@ -146,17 +136,17 @@ int sym_cmd_serve(int argc, char **argv) {
     o.so.max_line_bytes = cfg.net_max_line_bytes;
     o.so.max_output_bytes = cfg.net_max_output_bytes;
     sym_log_set_level(cfg.log_level);
-    sym_engine *g = sym_engine_create(&cfg, &e);
+    sym_engine *g = engine_args_engine(&cfg, &e);
     if (!g) goto fail;
     sym_info("serve: engine ready (%s backend)", cuda ? "cuda" : "cpu");
     sym_metrics *metrics = NULL;
-    if (o.metrics_port >= 0) {
+    if (o.ma.port >= 0) {
         int mport;
-        if (!(metrics = sym_metrics_start(o.metrics_host, o.metrics_port, g, &mport, &e))) {
+        if (!(metrics = sym_metrics_start(o.ma.host, o.ma.port, g, &mport, &e))) {
             sym_engine_destroy(g);
             goto fail;
         }
-        if (o.metrics_port_file) write_port(o.metrics_port_file, mport);
+        metrics_args_write_port(&o.ma, "serve", mport);
         o.so.metrics = metrics;
     }
     struct sigaction sa = {.sa_handler = on_signal};

@@ -6,6 +6,10 @@
 #include <string.h>
 
 #include "kernels/cuda_backend.h"
+#ifdef SYM_NET_HAVE_ENGINE
+#include "actors/engine.h"
+#include "net/shard_link.h"
+#endif
 
 static const char *const sizes[] = {"small", "full", NULL};
 static const char *const backends[] = {"cpu", "cuda", "auto", NULL};
@@ -48,3 +52,13 @@ int engine_args_config(const engine_args *ea, sym_config *cfg, int *cuda, sym_er
     if (!precision && !ea->config) precision = *cuda ? "mixed" : "fp64";
     return precision ? sym_config_set_precision(cfg, precision, e) : 0;
 }
+
+#ifdef SYM_NET_HAVE_ENGINE
+sym_engine *engine_args_engine(const sym_config *cfg, sym_err *e) {
+    if (!cfg->n_shard_endpoints) return sym_engine_create(cfg, e);
+    int cuda = cfg->backend == SYM_BACKEND_CUDA || (cfg->backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
+    sym_shard_connector c;
+    if (sym_shard_link_connector(cfg, cuda, &c, e)) return NULL;
+    return sym_engine_create_connected(cfg, &c, e);
+}
+#endif

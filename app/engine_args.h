@@ -45,4 +45,10 @@ int engine_args_check(const engine_args *ea, const cli_args *a);
  * on the GPU. */
 int engine_args_config(const engine_args *ea, sym_config *cfg, int *cuda, sym_err *e);
 
+/* The engine of cfg (as sym_engine_create), with the shards that
+ * shards.endpoints places in other processes reached over nanomsg
+ * (net/shard_link.h). */
+struct sym_engine;
+struct sym_engine *engine_args_engine(const sym_config *cfg, sym_err *e);
+
 #endif

@@ -23,6 +23,8 @@ void sym_config_defaults(sym_config *c) {
     c->shard_devices[0] = 0;
     c->n_shard_devices = 1;
     c->tower_split = 1;
+    c->shard_heartbeat_ms = 500;
+    c->shard_timeout_ms = 5000;
     c->max_batch = 128;
     c->rows_per_symbol = 4;
     c->max_symbols = 1024;
@@ -136,7 +138,7 @@ static int parse_model(sym_config *c, const cJSON *m, sym_err *e) {
 }
 
 static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
-    static const char *const keys[] = {"count", "devices", "tower_split", NULL};
+    static const char *const keys[] = {"count", "devices", "tower_split", "endpoints", "heartbeat_ms", "timeout_ms", NULL};
     if (check_keys(s, "shards", keys, e)) return -1;
     const cJSON *v;
     long long n = 0;
@@ -160,7 +162,44 @@ static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
         if (n == 3) return sym_fail(e, "config key 'shards.tower_split': 1, 2 or 4 (got 3)");
         c->tower_split = (int)n;
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "endpoints"))) {
+        int len = cJSON_GetArraySize(v);
+        if (!cJSON_IsArray(v) || len > SYM_MAX_SHARDS)
+            return sym_fail(e, "config key 'shards.endpoints': expected an array of at most %d strings", SYM_MAX_SHARDS);
+        int i = 0;
+        for (const cJSON *d = v->child; d; d = d->next, i++) {
+            if (!cJSON_IsString(d)) return sym_fail(e, "config key 'shards.endpoints': item %d is not a string", i);
+            if (sym_endpoint_check(d->valuestring, e)) return sym_failctx(e, "config key 'shards.endpoints': item %d", i);
+            snprintf(c->shard_endpoints[i], sizeof c->shard_endpoints[i], "%s", d->valuestring);
+        }
+        c->n_shard_endpoints = len;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "heartbeat_ms"))) {
+        if (get_int(v, "shards.heartbeat_ms", 10, 60000, &n, e)) return -1;
+        c->shard_heartbeat_ms = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "timeout_ms"))) {
+        if (get_int(v, "shards.timeout_ms", 50, 600000, &n, e)) return -1;
+        c->shard_timeout_ms = (int)n;
+    }
+    if (c->shard_timeout_ms < 2 * c->shard_heartbeat_ms)
+        return sym_fail(e, "config key 'shards.timeout_ms': %d is less than two heartbeats (shards.heartbeat_ms %d)",
+                        c->shard_timeout_ms, c->shard_heartbeat_ms);
     return 0;
+}
+
+int sym_endpoint_check(const char *url, sym_err *e) {
+    size_t len = strlen(url);
+    if (!len) return 0;
+    if (len >= SYM_ENDPOINT_MAX) return sym_fail(e, "\"%.40s...\": longer than %d bytes", url, SYM_ENDPOINT_MAX - 1);
+    if (strncmp(url, "tcp://", 6) && strncmp(url, "ipc://", 6))
+        return sym_fail(e, "\"%s\": expected \"tcp://HOST:PORT\", \"ipc://PATH\" or \"\" (in this process)", url);
+    if (len == 6) return sym_fail(e, "\"%s\": no address after the scheme", url);
+    return 0;
+}
+
+const char *sym_config_shard_endpoint(const sym_config *c, int shard) {
+    return shard >= 0 && shard < c->n_shard_endpoints && c->shard_endpoints[shard][0] ? c->shard_endpoints[shard] : NULL;
 }
 
 static int parse_net(sym_config *c, const cJSON *s, sym_err *e) {

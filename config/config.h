@@ -9,9 +9,12 @@
  *     "backend": "auto",            // "cpu" | "cuda" | "auto" (cuda when a GPU is present)
  *     "precision": null,            // null: fp64 on cpu, "mixed" on cuda; cuda: "fp32" | "bf16" | "mixed"; cpu: "fp64" | "fp32"
  *     "tower_precision": null,      // optional ["bf16","bf16","fp32","bf16"], overrides precision
- *     "shards": {"count": 1, "devices": [0], "tower_split": 1},
+ *     "shards": {"count": 1, "devices": [0], "tower_split": 1, "endpoints": [],
+ *                "heartbeat_ms": 500, "timeout_ms": 5000},
  *                                   // shard i runs on devices[i % len]; tower_split 2 or 4:
- *                                   // each shard's towers spread over that many devices
+ *                                   // each shard's towers spread over that many devices;
+ *                                   // endpoints[i] (nanomsg URL, "" = in this process):
+ *                                   // shard i is a `symserve shard` process there
  *     "max_batch": 128,
  *     "rows_per_symbol": 4,         // waiting requests of one symbol a step may take (in order)
  *     "max_symbols": 1024,          // distinct symbols the engine accepts (the front door's table)
@@ -40,6 +43,7 @@
 #include "kernels/backend.h"
 
 #define SYM_MAX_SHARDS 256
+#define SYM_ENDPOINT_MAX 128 /* a nanomsg address, with its terminating NUL (NN_SOCKADDR_MAX) */
 /* net.*: what one peer may make the game client hold */
 #define SYM_NET_MAX_LINE_DEFAULT ((size_t)64 << 20)   /* 64 MiB: ~40,000 requests of 79 features */
 #define SYM_NET_MAX_OUTPUT_DEFAULT ((size_t)64 << 20) /* ~600,000 answers the server has not read */
@@ -60,6 +64,12 @@ typedef struct {
     int shard_devices[SYM_MAX_SHARDS];
     int n_shard_devices;
     int tower_split;        /* 1, 2 or 4 parts per shard (kernels/split_backend.h) */
+    /* shard i runs in another process (symserve shard) at endpoints[i]
+     * when i < n_shard_endpoints and it is not "" (net/shard_link.h) */
+    char shard_endpoints[SYM_MAX_SHARDS][SYM_ENDPOINT_MAX];
+    int n_shard_endpoints;
+    int shard_heartbeat_ms;   /* a link to a shard process sends a heartbeat this often, each way */
+    int shard_timeout_ms;     /* ... and declares the other side lost after this long without a message */
     int max_batch;
     int rows_per_symbol; /* waiting requests of one symbol a shard's step takes, in order */
     int max_symbols;        /* distinct symbols the engine accepts */
@@ -85,6 +95,13 @@ void sym_config_defaults(sym_config *c);
 /* The slots of each shard's backend: slots_per_shard, or max_symbols when
  * that is unset or smaller (a shard never holds more symbols than that). */
 int sym_config_slots_per_shard(const sym_config *c);
+
+/* Shard i's endpoint (config shards.endpoints), or NULL when shard i runs
+ * in this process. */
+const char *sym_config_shard_endpoint(const sym_config *c, int shard);
+/* A shards.endpoints item: "" (in this process), "tcp://..." or
+ * "ipc://...", shorter than SYM_ENDPOINT_MAX. */
+int sym_endpoint_check(const char *url, sym_err *e);
 
 /* Parses a JSON config text over the defaults already in c; on error c is
  * left as it was. */

@@ -138,15 +138,55 @@ static void per_shard(text *t, const sym_paging_stats *pg, int n, const char *na
     for (int i = 0; i < n; i++) put(t, "symserve_%s{shard=\"%d\"} %llu\n", name, i, (unsigned long long)f(&pg[i]));
 }
 
+/* The router's numbers of shards 0..n-1: steps, their time and rows, queue depth. */
+static void render_router(text *t, const sym_shard_stats *ss, int n) {
+    head(t, "shard_queue_depth", "gauge",
+         "Requests the router has sent a shard and not had answered, and those it holds for the shard's credit.");
+    for (int i = 0; i < n; i++) put(t, "symserve_shard_queue_depth{shard=\"%d\"} %d\n", i, ss[i].queue_depth);
+    head(t, "shard_step_seconds", "histogram", "Time a shard's backend took for a step.");
+    for (int i = 0; i < n; i++) {
+        uint64_t cum = 0;
+        for (int b = 0; b < SYM_STEP_BUCKETS; b++) {
+            cum += ss[i].step_count[b];
+            put(t, "symserve_shard_step_seconds_bucket{shard=\"%d\",le=\"%g\"} %llu\n", i,
+                (double)sym_step_le_ns[b] * 1e-9, (unsigned long long)cum);
+        }
+        put(t, "symserve_shard_step_seconds_bucket{shard=\"%d\",le=\"+Inf\"} %llu\n", i, (unsigned long long)ss[i].steps);
+        put(t, "symserve_shard_step_seconds_sum{shard=\"%d\"} %.9g\n", i, (double)ss[i].step_ns * 1e-9);
+        put(t, "symserve_shard_step_seconds_count{shard=\"%d\"} %llu\n", i, (unsigned long long)ss[i].steps);
+    }
+    head(t, "shard_batch_rows", "summary", "Rows a shard's step took (its batch size): _sum rows, _count steps.");
+    for (int i = 0; i < n; i++) {
+        put(t, "symserve_shard_batch_rows_sum{shard=\"%d\"} %llu\n", i, (unsigned long long)ss[i].rows);
+        put(t, "symserve_shard_batch_rows_count{shard=\"%d\"} %llu\n", i, (unsigned long long)ss[i].steps);
+    }
+}
+
+static void render_migrations(text *t, const sym_migration_stats *m) {
+    head(t, "migrations_total", "counter", "Moves of a symbol's state between shards (migrate, and a rebalance's), by result.");
+    put(t, "symserve_migrations_total{result=\"done\"} %llu\n", (unsigned long long)m->done);
+    put(t, "symserve_migrations_total{result=\"failed\"} %llu\n", (unsigned long long)m->failed);
+    head(t, "migration_seconds_total", "counter",
+         "Time migrations took, from holding the symbol's new requests to its move done or failed.");
+    put(t, "symserve_migration_seconds_total %.9g\n", (double)m->ns * 1e-9);
+    one(t, "rebalances_total", "counter", "Rebalances finished (their moves are counted in migrations_total).", m->rebalances);
+}
+
 static void render_engine(text *t, sym_engine *g) {
     int n = sym_engine_shard_count(g);
     if (n < 0) n = 0;
     if (n > SYM_MAX_SHARDS) n = SYM_MAX_SHARDS;
     sym_paging_stats pg[SYM_MAX_SHARDS];
+    sym_shard_stats *ss = calloc((size_t)(n ? n : 1), sizeof *ss); /* 200 bytes a shard: off the HTTP thread's stack */
+    if (!ss) {
+        t->oom = 1;
+        return;
+    }
     int got = 0;
     for (; got < n; got++) {
         sym_err e = {{0}};
-        if (sym_engine_paging(g, got, &pg[got], &e)) break; /* a rebalance removed it meanwhile */
+        /* either fails when a rebalance removed the shard meanwhile */
+        if (sym_engine_paging(g, got, &pg[got], &e) || sym_engine_shard_stats(g, got, &ss[got], &e)) break;
     }
     one(t, "shards", "gauge", "Shard actors of the engine.", (uint64_t)got);
     per_shard(t, pg, got, "shard_symbols", "gauge", "Symbols a shard holds: in slots, in its host tier, on disk.", f_symbols);
@@ -165,6 +205,11 @@ static void render_engine(text *t, sym_engine *g) {
         put(t, "symserve_shard_page_seconds_total{shard=\"%d\",direction=\"out\"} %.9g\n", i, (double)pg[i].page_out_ns * 1e-9);
         put(t, "symserve_shard_page_seconds_total{shard=\"%d\",direction=\"in\"} %.9g\n", i, (double)pg[i].page_in_ns * 1e-9);
     }
+    render_router(t, ss, got);
+    free(ss);
+    sym_migration_stats ms;
+    sym_engine_migration_stats(g, &ms);
+    render_migrations(t, &ms);
 }
 
 char *sym_metrics_render(const sym_metrics_loop *l, sym_engine *g, size_t *len) {

@@ -9,10 +9,13 @@
  *    them here once per turn (sym_metrics_publish), under a mutex it only
  *    tries (a turn that finds it taken publishes at the next one). A
  *    scrape reads the last copy, so it lags the loop by at most one turn.
- *  - The engine's per-shard numbers (symbols, slots, steps, paging) are
- *    read at scrape time from sym_engine_paging, which is safe from any
- *    thread (it waits, on the HTTP thread, while a migration holds the
- *    engine's control lock).
+ *  - The engine's numbers are read at scrape time, through calls that are
+ *    safe from any thread: per shard, symbols, slots, steps and paging
+ *    (sym_engine_paging: the shards publish them), step times, batch rows
+ *    and queue depth (sym_engine_shard_stats: the router publishes them);
+ *    migrations and rebalances (sym_engine_migration_stats). The per-shard
+ *    calls wait, on the HTTP thread, while a migration holds the engine's
+ *    control lock.
  *  - Bounded: only GET (HEAD too) of /metrics and /healthz are served; any
  *    other path is 404, any other method 405; at most
  *    SYM_METRICS_MAX_CONNECTIONS connections, each closed after
@@ -71,7 +74,7 @@ typedef struct sym_metrics sym_metrics;
 
 /* Listens on host (an IPv4 or IPv6 literal; NULL: every IPv4 address) and
  * port (0: a free one, written to *bound); g (may be NULL) gives the
- * per-shard numbers. NULL with e when it cannot listen. Healthy starts 0. */
+ * engine's numbers. NULL with e when it cannot listen. Healthy starts 0. */
 sym_metrics *sym_metrics_start(const char *host, int port, sym_engine *g, int *bound, sym_err *e);
 
 /* Copies *l for the next scrapes, unless a scrape is copying it out now

@@ -39,7 +39,7 @@ int sym_state_fingerprint(const sym_config *cfg, int cuda, uint64_t *fp, sym_err
     const char tag[] = "symserve state 1";
     h = mix(h, tag, sizeof tag);
     h = mix(h, &cuda, sizeof cuda);
-    for (int t = 0; t < SYM_TOWERS; t++) { /* as the engine resolves them (actors/engine.c) */
+    for (int t = 0; t < SYM_TOWERS; t++) { /* as the engine resolves them (actors/model_backends.c) */
         int p = cfg->precision_set ? (int)cfg->tower_precision[t]
                 : !cuda              ? SYM_PREC_FP64
                 : t == SYM_TOWER_RETNET ? SYM_PREC_FP32

@@ -93,6 +93,23 @@ int main(void) {
     bad("{\"tower_precision\": [\"fp32\"]}", "tower_precision");
     bad("{\"tower_precision\": [\"fp32\",\"fp32\",\"fp64\",\"fp32\"]}", "tower_precision");
     bad("{\"shards\": {\"count\": 0}}", "shards.count");
+    bad("{\"shards\": {\"endpoints\": [\"http://h:1\"]}}", "shards.endpoints");
+    bad("{\"shards\": {\"endpoints\": [\"tcp://\"]}}", "shards.endpoints");
+    bad("{\"shards\": {\"endpoints\": [7]}}", "shards.endpoints");
+    bad("{\"shards\": {\"endpoints\": \"tcp://h:1\"}}", "shards.endpoints");
+    bad("{\"shards\": {\"heartbeat_ms\": 5}}", "shards.heartbeat_ms");
+    bad("{\"shards\": {\"heartbeat_ms\": 1000, \"timeout_ms\": 1500}}", "shards.timeout_ms");
+    {
+        sym_config c;
+        sym_err e = {{0}};
+        sym_config_defaults(&c);
+        CHECK(!sym_config_parse(&c, "{\"shards\": {\"endpoints\": [\"tcp://10.0.0.2:7600\", \"\", \"ipc:///run/s2\"], "
+                                    "\"heartbeat_ms\": 100, \"timeout_ms\": 300}}", &e), "endpoints: %s", e.msg);
+        CHECK(c.n_shard_endpoints == 3 && !strcmp(sym_config_shard_endpoint(&c, 0), "tcp://10.0.0.2:7600") &&
+                  !sym_config_shard_endpoint(&c, 1) && !strcmp(sym_config_shard_endpoint(&c, 2), "ipc:///run/s2") &&
+                  !sym_config_shard_endpoint(&c, 3) && c.shard_heartbeat_ms == 100 && c.shard_timeout_ms == 300,
+              "endpoints: shard 1 and 3 in this process");
+    }
     bad("{\"shards\": {\"count\": 1.5}}", "shards.count");
     bad("{\"shards\": {\"count\": \"2\"}}", "shards.count");
     bad("{\"shards\": {\"devices\": []}}", "shards.devices");

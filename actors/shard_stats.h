@@ -1,0 +1,31 @@
+/* The router's numbers for other threads, as sym_engine_shard_stats and
+ * sym_engine_migration_stats copy them out (actors/status.h says how the
+ * router publishes them): per shard, the steps it ran (their time and their
+ * rows) and its queue depth; engine-wide, the migrations and rebalances. */
+#ifndef SYM_SHARD_STATS_H
+#define SYM_SHARD_STATS_H
+
+#include <stdint.h>
+
+/* Upper bounds (ns) of the step-time buckets; one more bucket (+Inf) takes
+ * the rest. From a small model's CPU step (tens of us) to a full-size
+ * GPU step of 128 rows (about 20 ms), with room above. Defined in status.c. */
+#define SYM_STEP_BUCKETS 20
+extern const uint64_t sym_step_le_ns[SYM_STEP_BUCKETS];
+
+typedef struct {
+    uint64_t step_count[SYM_STEP_BUCKETS + 1]; /* steps per bucket of step time, not cumulative; the last: +Inf */
+    uint64_t steps;                            /* steps that ran rows: the sum of step_count */
+    uint64_t step_ns;                          /* their time, summed */
+    uint64_t rows;                             /* the rows they stepped (a step's batch size, summed) */
+    int queue_depth; /* requests the router has sent the shard and not had answered, and those it holds
+                        for the shard's credit (not those held while their symbol moves) */
+} sym_shard_stats;
+
+typedef struct {
+    uint64_t done, failed; /* moves of a symbol's state between shards (migrate, and a rebalance's), ended */
+    uint64_t ns;           /* their time: from the move's start (its symbol's new requests held) to its end */
+    uint64_t rebalances;   /* rebalances finished, whether or not each of their moves succeeded */
+} sym_migration_stats;
+
+#endif

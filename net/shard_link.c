@@ -1,0 +1,532 @@
+/* The router's link to a shard process; see shard_link.h. Two threads:
+ * the shard's own (link_run: the inbox to the socket, heartbeats) and a
+ * receiver (rx_main: the socket to the outbox). The outbox has one
+ * producer at a time: the receiver while the link lives; once it is lost,
+ * the receiver fails what was in flight and exits, and link_run (after
+ * joining it) answers every later message itself. */
+#include "net/shard_link.h"
+
+#include <errno.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pair.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "net/shard_wire.h"
+#include "state/fingerprint.h"
+
+typedef struct {
+    uint64_t fingerprint; /* the engine's (state/fingerprint.h) */
+    int heartbeat_ms, timeout_ms;
+} sym_shard_link_opts;
+
+typedef struct {
+    int sym, next;
+    uint64_t uid, t_submit_ns;
+} in_flight;
+
+typedef struct {
+    int sock, index;
+    char endpoint[SYM_ENDPOINT_MAX];
+    sym_slot_pool *slots;
+    size_t slot_bytes;
+    int n_ids, heartbeat_ms, timeout_ms;
+    uint64_t tx_seq; /* link_run's */
+    uint64_t rx_seq; /* rx_main's */
+    sym_mailbox *outbox;
+    sym_doorbell *inbox_bell;
+    pthread_t rx;
+    int rx_running; /* link_run's view: started and not joined */
+    atomic_int stop_sent;
+    /* a slot's bytes arriving (rx_main's): buffer, bytes so far */
+    int rx_buf;
+    size_t rx_got;
+
+    pthread_mutex_t mu; /* everything below */
+    int lost;
+    char why[200];
+    sym_paging_stats pg;
+    in_flight *fl; /* requests sent and not answered, a FIFO per symbol */
+    int fl_cap, fl_free, *fl_head, *fl_tail;
+    sym_msg slot_wait[SYM_SLOT_POOL_MAX]; /* EXPORT and IMPORT sent and not answered */
+    int n_slot_wait;
+} link;
+
+static void declare_lost(link *l, const char *why) {
+    pthread_mutex_lock(&l->mu);
+    if (!l->lost) {
+        l->lost = 1;
+        snprintf(l->why, sizeof l->why, "%s", why);
+        sym_error("shard %d at %s is lost: %s; the state of its symbols is gone, their requests are refused", l->index,
+                  l->endpoint, why);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int is_lost(link *l) {
+    pthread_mutex_lock(&l->mu);
+    int v = l->lost;
+    pthread_mutex_unlock(&l->mu);
+    return v;
+}
+
+/* --- what is in flight ---------------------------------------------------- */
+
+/* 0 tracked; 1 the link is lost (not tracked: the caller answers it). */
+static int track(link *l, const sym_msg *m) {
+    pthread_mutex_lock(&l->mu);
+    int rc = l->lost;
+    if (!rc && m->type == SYM_MSG_STEP_REQ) {
+        if (l->fl_free < 0) { /* more than the router's credit: not a router we know */
+            pthread_mutex_unlock(&l->mu);
+            declare_lost(l, "more requests in flight than the router's credit");
+            return 1;
+        }
+        int i = l->fl_free;
+        l->fl_free = l->fl[i].next;
+        l->fl[i] = (in_flight){.sym = m->sym, .next = -1, .uid = m->u.req.uid, .t_submit_ns = m->u.req.t_submit_ns};
+        if (l->fl_tail[m->sym] >= 0) l->fl[l->fl_tail[m->sym]].next = i;
+        else l->fl_head[m->sym] = i;
+        l->fl_tail[m->sym] = i;
+    } else if (!rc && (m->type == SYM_MSG_EXPORT || m->type == SYM_MSG_IMPORT)) {
+        if (l->n_slot_wait == SYM_SLOT_POOL_MAX) rc = -1;
+        else l->slot_wait[l->n_slot_wait++] = *m;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (rc < 0) declare_lost(l, "more slot messages in flight than slot buffers");
+    return rc != 0;
+}
+
+/* An answer arrived: what it answers leaves the books. -1 when it answers
+ * nothing sent. */
+static int settle(link *l, const sym_msg *m) {
+    int rc = -1;
+    pthread_mutex_lock(&l->mu);
+    if (m->type == SYM_MSG_DONE) { /* the oldest of its symbol's, as a shard answers them; else by uid */
+        for (int prev = -1, i = l->fl_head[m->sym]; i >= 0; prev = i, i = l->fl[i].next) {
+            if (l->fl[i].uid != m->u.pred.uid) continue;
+            if (prev < 0) l->fl_head[m->sym] = l->fl[i].next;
+            else l->fl[prev].next = l->fl[i].next;
+            if (l->fl_tail[m->sym] == i) l->fl_tail[m->sym] = prev;
+            l->fl[i].next = l->fl_free;
+            l->fl_free = i;
+            rc = 0;
+            break;
+        }
+    } else {
+        int want = m->type == SYM_MSG_EXPORTED ? SYM_MSG_EXPORT : SYM_MSG_IMPORT;
+        for (int k = 0; k < l->n_slot_wait; k++) {
+            const sym_msg *w = &l->slot_wait[k];
+            if (w->type == want && w->sym == m->sym && w->token == m->token && w->u.io.buf == m->u.io.buf) {
+                l->slot_wait[k] = l->slot_wait[--l->n_slot_wait];
+                rc = 0;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+/* The answer a lost shard gives m (a request or a slot message). */
+static int lost_answer(link *l, const sym_msg *m, sym_msg *a) {
+    char why[200];
+    pthread_mutex_lock(&l->mu);
+    snprintf(why, sizeof why, "%s", l->why);
+    pthread_mutex_unlock(&l->mu);
+    if (m->type == SYM_MSG_STEP_REQ) {
+        *a = (sym_msg){.type = SYM_MSG_DONE, .sym = m->sym, .shard = l->index, .batch = 1};
+        a->u.pred.uid = m->u.req.uid;
+        a->u.pred.status = -1;
+        a->u.pred.t_submit_ns = m->u.req.t_submit_ns;
+        a->u.pred.t_done_ns = a->t_step_ns = sym_now_ns();
+        snprintf(a->u.pred.error, sizeof a->u.pred.error,
+                 "shard %d is lost (%.50s): the state of %.30s is gone; not answered", l->index, why,
+                 m->u.req.symbol);
+        return 1;
+    }
+    if (m->type == SYM_MSG_EXPORT || m->type == SYM_MSG_IMPORT) {
+        *a = *m;
+        a->type = m->type == SYM_MSG_EXPORT ? SYM_MSG_EXPORTED : SYM_MSG_IMPORTED;
+        a->shard = l->index;
+        a->u.io.status = -1;
+        snprintf(a->u.io.error, sizeof a->u.io.error, "shard %d at %.60s is lost (%.60s)", l->index, l->endpoint, why);
+        return 1;
+    }
+    return 0; /* RELEASE: nothing to free any more */
+}
+
+/* The receiver's last act on a lost link: everything in flight answered. */
+static void fail_in_flight(link *l) {
+    sym_msg m, a;
+    pthread_mutex_lock(&l->mu);
+    for (int s = 0; s < l->n_ids; s++) {
+        for (int i = l->fl_head[s]; i >= 0; i = l->fl[i].next) {
+            m = (sym_msg){.type = SYM_MSG_STEP_REQ, .sym = s};
+            m.u.req.uid = l->fl[i].uid;
+            m.u.req.t_submit_ns = l->fl[i].t_submit_ns;
+            pthread_mutex_unlock(&l->mu);
+            lost_answer(l, &m, &a);
+            sym_mailbox_push(l->outbox, &a);
+            pthread_mutex_lock(&l->mu);
+        }
+        l->fl_head[s] = l->fl_tail[s] = -1;
+    }
+    int n = l->n_slot_wait;
+    sym_msg waiting[SYM_SLOT_POOL_MAX];
+    memcpy(waiting, l->slot_wait, (size_t)n * sizeof *waiting);
+    l->n_slot_wait = 0;
+    pthread_mutex_unlock(&l->mu);
+    for (int k = 0; k < n; k++)
+        if (lost_answer(l, &waiting[k], &a)) sym_mailbox_push(l->outbox, &a);
+}
+
+static int in_flight_count(link *l) {
+    pthread_mutex_lock(&l->mu);
+    int n = l->n_slot_wait;
+    for (int s = 0; s < l->n_ids && !n; s++) n += l->fl_head[s] >= 0;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+/* --- the receiver ---------------------------------------------------------- */
+
+/* 0 read, 1 BYE, -1 a frame this link cannot take (e says why). */
+static int take_frame(link *l, const void *buf, size_t len, sym_err *e) {
+    sym_wire_in in;
+    if (sym_wire_open(&in, buf, len, e)) return -1;
+    if (in.seq != l->rx_seq + 1)
+        return sym_fail(e, "frame %llu after %llu: frames were lost", (unsigned long long)in.seq,
+                        (unsigned long long)l->rx_seq);
+    l->rx_seq = in.seq;
+    switch (in.kind) {
+    case SYM_WIRE_MSGS: {
+        uint32_t n;
+        if (sym_wire_get(&in, &n, 4, e)) return -1;
+        for (uint32_t k = 0; k < n; k++) {
+            sym_msg m;
+            if (sym_wire_get_msg(&in, &m, e)) return -1;
+            if ((m.type != SYM_MSG_DONE && m.type != SYM_MSG_EXPORTED && m.type != SYM_MSG_IMPORTED) || m.sym < 0 ||
+                m.sym >= l->n_ids)
+                return sym_fail(e, "a message of type %d for symbol id %d from a shard", m.type, m.sym);
+            if (settle(l, &m)) return sym_fail(e, "an answer (type %d, symbol id %d) to nothing sent", m.type, m.sym);
+            if (m.type == SYM_MSG_EXPORTED && m.u.io.status == 0) {
+                if (m.u.io.buf != l->rx_buf || l->rx_got != l->slot_bytes)
+                    return sym_fail(e, "an export of symbol id %d without its %zu bytes", m.sym, l->slot_bytes);
+                l->rx_buf = -1, l->rx_got = 0;
+            }
+            m.shard = l->index;
+            if (m.type == SYM_MSG_DONE) { /* its times on this host's clock: it ended now, after step_ns */
+                uint64_t now = sym_now_ns();
+                m.u.pred.t_done_ns = now;
+                m.t_step_ns = m.step_ns < now ? now - m.step_ns : now;
+                m.u.pred.error[sizeof m.u.pred.error - 1] = '\0';
+            }
+            else {
+                m.u.io.error[sizeof m.u.io.error - 1] = '\0';
+            }
+            sym_mailbox_push(l->outbox, &m);
+        }
+        return 0;
+    }
+    case SYM_WIRE_BYTES: {
+        int32_t b;
+        uint64_t off, total;
+        if (sym_wire_get(&in, &b, 4, e) || sym_wire_get(&in, &off, 8, e) || sym_wire_get(&in, &total, 8, e)) return -1;
+        size_t n = (size_t)(in.end - in.p);
+        int lent = 0;
+        pthread_mutex_lock(&l->mu);
+        for (int k = 0; k < l->n_slot_wait; k++)
+            lent |= l->slot_wait[k].type == SYM_MSG_EXPORT && l->slot_wait[k].u.io.buf == b;
+        pthread_mutex_unlock(&l->mu);
+        if (!lent || total != l->slot_bytes || off != (off ? l->rx_got : 0) || (off && b != l->rx_buf) ||
+            n > total - off)
+            return sym_fail(e, "slot bytes (buffer %d, %llu of %llu at %llu) that no export asked for", b,
+                            (unsigned long long)n, (unsigned long long)total, (unsigned long long)off);
+        size_t have = 0;
+        void *dst = off ? (void *)sym_slot_pool_bytes(l->slots, b, &have) : sym_slot_pool_reserve(l->slots, b, total);
+        if (!dst) return sym_fail(e, "out of memory for a slot's bytes");
+        memcpy((unsigned char *)dst + off, in.p, n);
+        l->rx_buf = b, l->rx_got = off + n;
+        return 0;
+    }
+    case SYM_WIRE_HEARTBEAT: {
+        sym_paging_stats pg;
+        if (sym_wire_get(&in, &pg, sizeof pg, e)) return -1;
+        pthread_mutex_lock(&l->mu);
+        l->pg = pg;
+        pthread_mutex_unlock(&l->mu);
+        return 0;
+    }
+    case SYM_WIRE_BYE: return 1;
+    default: return sym_fail(e, "a frame of kind %d in a session", in.kind);
+    }
+}
+
+static void *rx_main(void *arg) {
+    link *l = arg;
+    uint64_t last = sym_now_ns(), timeout = (uint64_t)l->timeout_ms * 1000000u;
+    char why[240];
+    for (;;) {
+        void *buf = NULL;
+        int n = nn_recv(l->sock, &buf, NN_MSG, 0);
+        uint64_t now = sym_now_ns();
+        if (n < 0) {
+            int er = nn_errno();
+            if (is_lost(l)) break;
+            if (er == ETIMEDOUT || er == EAGAIN || er == EINTR) {
+                if (now - last <= timeout) continue;
+                if (atomic_load(&l->stop_sent) && !in_flight_count(l)) { /* its BYE went missing: nothing is lost */
+                    sym_info("shard %d at %s: no goodbye after STOP, with nothing in flight", l->index, l->endpoint);
+                    break;
+                }
+                snprintf(why, sizeof why, "no message for %d ms", l->timeout_ms);
+            } else {
+                snprintf(why, sizeof why, "receive: %s", nn_strerror(er));
+            }
+            declare_lost(l, why);
+            break;
+        }
+        last = now;
+        sym_err e = {{0}};
+        int rc = take_frame(l, buf, (size_t)n, &e);
+        nn_freemsg(buf);
+        if (rc == 1) break;
+        if (rc < 0) {
+            snprintf(why, sizeof why, "%.200s", e.msg);
+            declare_lost(l, why);
+            break;
+        }
+    }
+    if (is_lost(l)) fail_in_flight(l);
+    sym_doorbell_ring(l->inbox_bell);
+    return NULL;
+}
+
+/* --- the sender (the shard's thread) ---------------------------------------- */
+
+static int send_frame(link *l, const sym_wire_out *o) {
+    for (;;) {
+        if (nn_send(l->sock, o->p, o->len, 0) >= 0) return 0;
+        int er = nn_errno();
+        if (er == EINTR) continue;
+        char why[200];
+        snprintf(why, sizeof why, "send: %s", er == ETIMEDOUT ? "the shard did not take a frame in time" : nn_strerror(er));
+        declare_lost(l, why);
+        return -1;
+    }
+}
+
+/* An IMPORT's bytes, in chunks, before the frame that names them. */
+static int send_bytes(link *l, sym_wire_out *o, int32_t buf) {
+    size_t len = 0;
+    const unsigned char *p = sym_slot_pool_bytes(l->slots, buf, &len);
+    if (!p || len != l->slot_bytes) {
+        declare_lost(l, "an import whose buffer does not hold one slot");
+        return -1;
+    }
+    for (uint64_t off = 0, total = len; off < total; off += SYM_WIRE_CHUNK_BYTES) {
+        size_t n = total - off < SYM_WIRE_CHUNK_BYTES ? (size_t)(total - off) : SYM_WIRE_CHUNK_BYTES;
+        if (sym_wire_begin(o, SYM_WIRE_BYTES, ++l->tx_seq) || sym_wire_put(o, &buf, 4) || sym_wire_put(o, &off, 8) ||
+            sym_wire_put(o, &total, 8) || sym_wire_put(o, p + off, n)) {
+            declare_lost(l, "out of memory for a frame");
+            return -1;
+        }
+        if (send_frame(l, o)) return -1;
+    }
+    return 0;
+}
+
+/* After the link is lost: the receiver has answered what was in flight;
+ * this thread answers the rest until STOP. */
+static void run_lost(link *l, sym_mailbox *inbox, sym_doorbell *bell, const sym_msg *first) {
+    if (l->rx_running) pthread_join(l->rx, NULL), l->rx_running = 0;
+    if (l->sock >= 0) nn_close(l->sock), l->sock = -1; /* the shard process sees the session end */
+    sym_msg m, a;
+    if (first) {
+        if (first->type == SYM_MSG_STOP) return;
+        if (lost_answer(l, first, &a)) sym_mailbox_push(l->outbox, &a);
+    }
+    for (;;) {
+        unsigned seen = sym_doorbell_seq(bell);
+        while (sym_mailbox_pop(inbox, &m)) {
+            if (m.type == SYM_MSG_STOP) return;
+            if (lost_answer(l, &m, &a)) sym_mailbox_push(l->outbox, &a);
+        }
+        sym_doorbell_wait(bell, seen, 0);
+    }
+}
+
+static void link_run(void *ctx, sym_mailbox *inbox, sym_mailbox *outbox, sym_doorbell *bell) {
+    link *l = ctx;
+    l->outbox = outbox, l->inbox_bell = bell;
+    if (pthread_create(&l->rx, NULL, rx_main, l)) {
+        declare_lost(l, "cannot start the receiving thread");
+        run_lost(l, inbox, bell, NULL);
+        return;
+    }
+    l->rx_running = 1;
+    sym_wire_out o = {0};
+    uint64_t last_sent = sym_now_ns(), hb = (uint64_t)l->heartbeat_ms * 1000000u;
+    for (;;) {
+        unsigned seen = sym_doorbell_seq(bell);
+        sym_msg m;
+        int got = 0, stop = 0, failed = 0;
+        if (sym_wire_begin(&o, SYM_WIRE_MSGS, l->tx_seq + 1)) failed = 1;
+        while (!failed && o.n < SYM_WIRE_BATCH && sym_mailbox_pop(inbox, &m)) {
+            got = 1;
+            if (track(l, &m)) { /* lost meanwhile: m is not in the books, so it is answered here */
+                sym_wire_out_free(&o);
+                run_lost(l, inbox, bell, &m);
+                return;
+            }
+            if (m.type == SYM_MSG_IMPORT) { /* its bytes go first, outside this frame */
+                if (o.n && (l->tx_seq++, send_frame(l, &o))) break;
+                if (send_bytes(l, &o, m.u.io.buf) || sym_wire_begin(&o, SYM_WIRE_MSGS, l->tx_seq + 1)) break;
+            }
+            if (sym_wire_put_msg(&o, &m)) failed = 1;
+            if (m.type == SYM_MSG_STOP) stop = 1, atomic_store(&l->stop_sent, 1);
+            if (stop) break;
+        }
+        if (failed) declare_lost(l, "out of memory for a frame");
+        if (!is_lost(l) && o.n) {
+            l->tx_seq++;
+            if (!send_frame(l, &o)) last_sent = sym_now_ns();
+        }
+        if (is_lost(l)) {
+            sym_wire_out_free(&o);
+            run_lost(l, inbox, bell, stop ? &m : NULL);
+            return;
+        }
+        if (stop) { /* the receiver ends at the shard's BYE (or when it gives up) */
+            sym_wire_out_free(&o);
+            pthread_join(l->rx, NULL);
+            l->rx_running = 0;
+            return;
+        }
+        if (got) continue;
+        uint64_t now = sym_now_ns();
+        if (now - last_sent >= hb) {
+            if (sym_wire_begin(&o, SYM_WIRE_HEARTBEAT, ++l->tx_seq) || send_frame(l, &o)) continue;
+            last_sent = now;
+            continue;
+        }
+        sym_doorbell_wait(bell, seen, hb - (now - last_sent));
+    }
+}
+
+static void link_paging(void *ctx, sym_paging_stats *out) {
+    link *l = ctx;
+    pthread_mutex_lock(&l->mu);
+    *out = l->pg;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void link_destroy(void *ctx) {
+    link *l = ctx;
+    if (!l) return;
+    if (l->sock >= 0) nn_close(l->sock);
+    free(l->fl), free(l->fl_head), free(l->fl_tail);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+/* --- connecting ------------------------------------------------------------- */
+
+static int set_ms(int sock, int opt, int ms) { return nn_setsockopt(sock, NN_SOL_SOCKET, opt, &ms, sizeof ms); }
+
+/* HELLO, and the shard's WELCOME (or REFUSE). */
+static int handshake(link *l, const sym_shard_params *p, const sym_shard_link_opts *o, size_t *elem, sym_err *e) {
+    sym_wire_out out = {0};
+    sym_wire_hello h = {.version = SYM_WIRE_VERSION, .msg_size = sizeof(sym_msg), .fingerprint = o->fingerprint,
+                        .index = p->index, .max_symbols = p->n_ids, .queue_capacity = p->queue_cap,
+                        .max_batch = p->max_batch, .rows_per_symbol = p->rows_per_symbol, .features = p->features,
+                        .heartbeat_ms = o->heartbeat_ms, .timeout_ms = o->timeout_ms};
+    if (sym_wire_begin(&out, SYM_WIRE_HELLO, ++l->tx_seq) || sym_wire_put(&out, &h, sizeof h)) {
+        sym_wire_out_free(&out);
+        return sym_fail(e, "out of memory");
+    }
+    int n = nn_send(l->sock, out.p, out.len, 0);
+    sym_wire_out_free(&out);
+    if (n < 0)
+        return sym_fail(e, "no shard process took the handshake within %d ms (shards.timeout_ms): %s", o->timeout_ms,
+                        nn_strerror(nn_errno()));
+    void *buf = NULL;
+    if ((n = nn_recv(l->sock, &buf, NN_MSG, 0)) < 0)
+        return sym_fail(e, "the shard process did not answer within %d ms (shards.timeout_ms): %s", o->timeout_ms,
+                        nn_strerror(nn_errno()));
+    sym_wire_in in;
+    int rc = sym_wire_open(&in, buf, (size_t)n, e);
+    if (!rc && in.seq != 1) rc = sym_fail(e, "its answer is frame %llu, not 1", (unsigned long long)in.seq);
+    if (!rc && in.kind == SYM_WIRE_REFUSE) {
+        rc = sym_fail(e, "refused by the shard process: %.*s", (int)(in.end - in.p), (const char *)in.p);
+    } else if (!rc && in.kind != SYM_WIRE_WELCOME) {
+        rc = sym_fail(e, "its answer is a frame of kind %d, not a welcome", in.kind);
+    } else if (!rc) {
+        uint64_t sb, el;
+        if (!(rc = sym_wire_get(&in, &sb, 8, e) || sym_wire_get(&in, &el, 8, e))) {
+            l->slot_bytes = (size_t)sb, *elem = (size_t)el;
+            l->rx_seq = 1;
+        }
+    }
+    nn_freemsg(buf);
+    return rc ? -1 : 0;
+}
+
+static sym_shard *link_connect(void *ctx, const sym_shard_params *p, const char *endpoint, sym_doorbell *router_bell,
+                               sym_slot_pool *slots, size_t *slot_bytes, size_t *elem_size, sym_err *e) {
+    const sym_shard_link_opts *o = ctx;
+    link *l = calloc(1, sizeof *l);
+    if (!l) return sym_fail(e, "out of memory"), NULL;
+    pthread_mutex_init(&l->mu, NULL);
+    l->index = p->index, l->slots = slots, l->n_ids = p->n_ids, l->rx_buf = -1;
+    l->heartbeat_ms = o->heartbeat_ms, l->timeout_ms = o->timeout_ms;
+    snprintf(l->endpoint, sizeof l->endpoint, "%s", endpoint);
+    l->fl_cap = p->queue_cap + 64;
+    l->fl = malloc((size_t)l->fl_cap * sizeof *l->fl);
+    l->fl_head = malloc((size_t)l->n_ids * sizeof(int));
+    l->fl_tail = malloc((size_t)l->n_ids * sizeof(int));
+    l->sock = nn_socket(AF_SP, NN_PAIR);
+    int big = -1;
+    if (!l->fl || !l->fl_head || !l->fl_tail) {
+        sym_fail(e, "out of memory");
+    } else if (l->sock < 0 || nn_setsockopt(l->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0 ||
+               set_ms(l->sock, NN_SNDTIMEO, o->timeout_ms) < 0 || set_ms(l->sock, NN_RCVTIMEO, o->timeout_ms) < 0) {
+        sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
+    } else if (nn_connect(l->sock, endpoint) < 0) {
+        sym_fail(e, "%s: %s", endpoint, nn_strerror(nn_errno()));
+    } else if (!handshake(l, p, o, elem_size, e)) {
+        for (int i = 0; i < l->fl_cap; i++) l->fl[i].next = i + 1 < l->fl_cap ? i + 1 : -1;
+        for (int s = 0; s < l->n_ids; s++) l->fl_head[s] = l->fl_tail[s] = -1;
+        /* a session's receive wakes at least once per heartbeat to check the time */
+        set_ms(l->sock, NN_RCVTIMEO, o->heartbeat_ms);
+        *slot_bytes = l->slot_bytes;
+        sym_shard_remote r = {.ctx = l, .run = link_run, .paging = link_paging, .destroy = link_destroy};
+        sym_shard *s = sym_shard_create_remote(p, &r, router_bell, e);
+        if (s) {
+            sym_info("shard %d: the shard process at %s, %zu-byte states", p->index, endpoint, l->slot_bytes);
+            return s;
+        }
+    }
+    if (l->sock < 0) l->sock = -1;
+    link_destroy(l);
+    return NULL;
+}
+
+int sym_shard_link_connector(const sym_config *cfg, int cuda, sym_shard_connector *out, sym_err *e) {
+    sym_shard_link_opts *o = calloc(1, sizeof *o);
+    if (!o) return sym_fail(e, "out of memory");
+    o->heartbeat_ms = cfg->shard_heartbeat_ms;
+    o->timeout_ms = cfg->shard_timeout_ms;
+    if (sym_state_fingerprint(cfg, cuda, &o->fingerprint, e)) {
+        free(o);
+        return -1;
+    }
+    *out = (sym_shard_connector){.fn = link_connect, .ctx = o, .free = free};
+    return 0;
+}

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Shards in other processes (`symserve shard`, config shards.endpoints),
+# over loopback tcp:// and ipc:// (network namespaces are not used: the
+# test runs unprivileged), on the golden small model (CPU, fp64):
+#  1. predict over three shard processes, a random symbol migrated every
+#     50 requests and a rebalance to a fourth shard process at request
+#     500: the outputs equal one in-process shard's bit for bit, and every
+#     shard process ends its session at the router's STOP;
+#  2. a shard process of another precision, or another max_symbols, is
+#     refused by name;
+#  3. serve over three shard processes, `replay --connect` streaming 300
+#     rows (5 ms apart, or further on a slow build):
+#     one shard process is stopped (SIGSTOP) for 2 s, within
+#     shards.timeout_ms: every request answered, each right (1e-9);
+#  4. the same with a shard process killed (SIGKILL) mid-stream: every
+#     request still gets an answer; those of the lost shard's symbols an
+#     error that says so, every prediction right (never one from a state
+#     that missed a step).
+# Skipped (77) when this build has no engine.
+set -u
+bin=$1 data=$2
+model=$data/golden_small
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/replay_lib.sh"
+if "$bin" shard --help 2>&1 | grep -q "has no engine"; then echo "SKIP: symserve built without the engine"; exit 77; fi
+fail=0
+ok() { echo "PASS $*"; }
+ko() { echo "FAIL $*"; fail=1; }
+free_port() { # a loopback port nothing listens on
+  local p
+  for _ in $(seq 50); do
+    p=$((30000 + RANDOM % 30000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  echo 1
+}
+# the largest of the report's max_abs_err, "" when it has none
+max_err() { sed -n 's/.*"max_abs_err": \[\([^]]*\)\].*/\1/p' "$1" | tr ',' '\n' | tr -d ' ' | sort -g | tail -1; }
+within() { awk -v x="$1" -v t="$2" 'BEGIN { exit !(x != "" && x + 0 <= t + 0) }'; }
+
+# shard processes at the endpoints given; extra args after --
+shards() { # name, urls..., [-- args]
+  local name=$1 i=0
+  shift
+  urls=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do urls+=("$1"); shift; done
+  [ "${1:-}" = "--" ] && shift
+  spids=()
+  for u in "${urls[@]}"; do
+    "$bin" shard --listen "$u" --model "$model" --backend cpu --precision fp64 --status-every 0 "$@" \
+      >"$tmp/$name.shard$i.log" 2>&1 &
+    spids+=($!)
+    pids+=($!)
+    i=$((i + 1))
+  done
+}
+endpoints_json() { local IFS=,; local q=(); for u in "$@"; do q+=("\"$u\""); done; echo "[${q[*]}]"; }
+
+t0=$(date +%s%N)
+"$bin" predict --model "$model" --requests "$model/requests.csv" --out "$tmp/ref.csv" --backend cpu --precision fp64 \
+  >"$tmp/ref.log" 2>&1 || { echo "FAIL predict in process: $(tail -2 "$tmp/ref.log")"; exit 1; }
+# this build's pace (a sanitized one is 20x slower): rows for serve 3x as
+# far apart as one process steps one, 5 ms at least, and replay waits 3x
+# that build's time for the last answers
+ms=$((($(date +%s%N) - t0) / 1000000))
+delay=$((ms * 3 / 1000))
+[ "$delay" -ge 5 ] || delay=5
+wait_s=$((ms * 3 / 1000))
+[ "$wait_s" -ge 5 ] || wait_s=5
+
+# 1. migrations and a rebalance over shard processes
+urls=("tcp://127.0.0.1:$(free_port)" "ipc://$tmp/s1.ipc" "tcp://127.0.0.1:$(free_port)" "tcp://127.0.0.1:$(free_port)")
+echo "{\"shards\": {\"endpoints\": $(endpoints_json "${urls[@]}"), \"heartbeat_ms\": 100, \"timeout_ms\": 3000}}" >"$tmp/p.json"
+shards p "${urls[@]}" -- --sessions 1
+timeout 300 "$bin" predict --config "$tmp/p.json" --model "$model" --requests "$model/requests.csv" --out "$tmp/out.csv" \
+  --backend cpu --precision fp64 --shards 3 --migrate-every 50 --rebalance-at 500:4 >"$tmp/p.log" 2>&1
+rc=$?
+ended=0
+for p in "${spids[@]}"; do wait "$p" && ended=$((ended + 1)); done
+if [ $rc -eq 0 ] && cmp -s "$tmp/ref.csv" "$tmp/out.csv" && [ $ended = 4 ] && ! grep -q "is lost" "$tmp/p.log" &&
+   [ "$(cat "$tmp"/p.shard*.log | grep -c "session ended by the router")" = 4 ]; then
+  ok "3 shard processes (tcp, ipc), $(grep -o "[0-9]* migrations" "$tmp/p.log"), a rebalance to a 4th: equal to one in-process shard bit for bit"
+else
+  ko "shard processes: predict exit $rc, $ended of 4 ended: $(tail -3 "$tmp/p.log"); $(cat "$tmp"/p.shard*.log | grep -v "info" | head -3)"
+fi
+
+# 2. refused by name
+refused() { # name, text, shard args...
+  local name=$1 text=$2
+  shift 2
+  local u="tcp://127.0.0.1:$(free_port)"
+  echo "{\"shards\": {\"endpoints\": [\"$u\"], \"timeout_ms\": 3000}}" >"$tmp/r.json"
+  shards r "$u" -- "$@"
+  timeout 60 "$bin" predict --config "$tmp/r.json" --model "$model" --requests "$model/requests.csv" --out "$tmp/r.csv" \
+    --backend cpu --precision fp64 >"$tmp/r.log" 2>&1
+  local rc=$?
+  kill "${spids[0]}" 2>/dev/null
+  wait "${spids[0]}" 2>/dev/null
+  if [ $rc -eq 1 ] && grep -q -- "$text" "$tmp/r.log"; then ok "$name: $(grep -o "refused by the shard process.*" "$tmp/r.log" | head -1)"
+  else ko "$name: exit $rc: $(tail -2 "$tmp/r.log")"; fi
+}
+refused "another precision" "another engine" --precision fp32
+echo '{"max_symbols": 512}' >"$tmp/m512.json"
+refused "another max_symbols" "config key 'max_symbols'" --config "$tmp/m512.json"
+
+# 3 and 4: serve over shard processes, a client streaming 300 rows
+rows=300
+awk -v d="$delay" -v n=$rows 'NR == 1 { print $0 ",delay_ms"; next } NR <= n + 1 { print $0 "," d }' \
+  "$data/traces/small.csv" >"$tmp/trace.csv"
+at=$(awk -v d="$delay" -v n=$rows 'BEGIN { printf "%.2f", n * d * 0.3 / 1000 }') # 30 % into the stream
+serve_run() { # name, timeout_ms, what to do to shard 1 ("stop" or "kill"), replay's --timeout
+  local name=$1 to=$2 what=$3 rto=$4
+  local u=("tcp://127.0.0.1:$(free_port)" "tcp://127.0.0.1:$(free_port)" "ipc://$tmp/$name.ipc")
+  echo "{\"shards\": {\"count\": 3, \"endpoints\": $(endpoints_json "${u[@]}"), \"heartbeat_ms\": 100, \"timeout_ms\": $to}}" \
+    >"$tmp/$name.json"
+  shards "$name" "${u[@]}"
+  "$bin" serve --listen 127.0.0.1:0 --port-file "$tmp/$name.port" --config "$tmp/$name.json" --model "$model" \
+    --backend cpu --precision fp64 --status-every 0 >"$tmp/$name.serve.out" 2>"$tmp/$name.serve.err" &
+  local serve=$!
+  pids+=($serve)
+  for _ in $(seq 400); do [ -s "$tmp/$name.port" ] && break; kill -0 $serve 2>/dev/null || break; sleep 0.05; done
+  local port
+  port=$(cat "$tmp/$name.port" 2>/dev/null)
+  [ -n "$port" ] || { ko "$name: serve did not start: $(tail -3 "$tmp/$name.serve.err")"; return; }
+  timeout 300 "$bin" replay --connect "127.0.0.1:$port" --requests "$tmp/trace.csv" \
+    --expected "$data/golden_small/expected_f64.csv" --tolerance 1e-9 --speed 1 --timeout "$rto" \
+    --report "$tmp/$name.r.json" >"$tmp/$name.r.out" 2>"$tmp/$name.r.err" &
+  local replay=$!
+  sleep "$at"
+  if [ "$what" = stop ]; then
+    kill -STOP "${spids[1]}"; sleep 2; kill -CONT "${spids[1]}"
+  else
+    kill -9 "${spids[1]}"
+  fi
+  wait $replay
+  rrc=$?
+  kill $serve 2>/dev/null
+  wait $serve 2>/dev/null
+  for p in "${spids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  a=$(json_field answered "$tmp/$name.r.json") er=$(json_field errors_received "$tmp/$name.r.json")
+  err=$(max_err "$tmp/$name.r.json")
+}
+serve_run stopped 5000 stop 300
+if [ "$a" = $rows ] && [ "$er" = 0 ] && [ $rrc -eq 0 ] && within "$err" 1e-9 && ! grep -q "is lost" "$tmp/stopped.serve.err"; then
+  ok "a shard process stopped for 2 s (timeout 5 s) $at s into the stream: $rows of $rows answered, max error $err, none lost"
+else
+  ko "a shard process stopped for 2 s: replay exit $rrc, answered $a, errors $er: $(grep -i "lost\|error" "$tmp/stopped.serve.err" | head -2)"
+fi
+# replay waits --timeout for answers that will never come (errors are not answers)
+serve_run killed 1000 kill "$wait_s"
+if [ -n "$a" ] && [ -n "$er" ] && [ $((a + er)) -ge $rows ] && [ "$er" -gt 0 ] && [ "$a" -gt 0 ] && within "$err" 1e-9 &&
+   grep -q "shard 1 at .* is lost" "$tmp/killed.serve.err"; then
+  ok "a shard process killed $at s into the stream: $a answered (max error $err), $er refused naming the lost shard, none unanswered"
+else
+  ko "a shard process killed: replay exit $rrc, answered $a, errors $er: $(tail -3 "$tmp/killed.r.out"); $(grep "lost" "$tmp/killed.serve.err" | head -2)"
+fi
+exit $fail
