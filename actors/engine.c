@@ -435,3 +435,5 @@ int sym_engine_shard_stats(sym_engine *g, int shard, sym_shard_stats *out, sym_e
 }
 
 void sym_engine_migration_stats(sym_engine *g, sym_migration_stats *out) { sym_router_migration_stats(g->router, out); }
+
+int sym_engine_shards_lost(sym_engine *g) { return sym_router_shards_lost(g->router); }

@@ -120,4 +120,12 @@ int sym_engine_shard_stats(sym_engine *g, int shard, sym_shard_stats *out, sym_e
  * a migrate or rebalance call are counted when the call returns. */
 void sym_engine_migration_stats(sym_engine *g, sym_migration_stats *out);
 
+/* Shards in other processes lost so far (net/shard_link.h): the state of
+ * their symbols is gone, and their requests are refused. Any thread,
+ * never waits. A poll() that returns a failed answer of a lost shard's
+ * request is followed by a call that sees the loss counted, so a caller
+ * that checks after each poll sees the loss before it acts on any of
+ * those answers. */
+int sym_engine_shards_lost(sym_engine *g);
+
 #endif

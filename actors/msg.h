@@ -30,6 +30,8 @@ typedef enum {
     SYM_MSG_DONE,        /* pred, sym, stats */
     SYM_MSG_EXPORTED,    /* sym, slot, token, io: the answer to EXPORT (io.buf as sent) */
     SYM_MSG_IMPORTED,    /* sym, slot, token, io: the answer to IMPORT (io.buf as sent) */
+    SYM_MSG_LOST,        /* a shard in another process is lost (net/shard_link.h): the state of its symbols is
+                          * gone; it comes before the failed answers of what was in flight */
 } sym_msg_type;
 
 /* EXPORT / IMPORT and their answers. The buffer stays the sender's: the

@@ -421,6 +421,10 @@ static int drain_shards(sym_router *r) {
     for (int s = 0; s < r->n_live; s++) {
         while (sym_mailbox_pop(r->from_shard[s], &m)) {
             got = 1;
+            if (m.type == SYM_MSG_LOST) { /* published before any failed answer it precedes reaches poll() */
+                sym_pub_lost(&r->pub);
+                continue;
+            }
             if (m.type != SYM_MSG_DONE) {
                 on_slot_answer(r, &m);
                 continue;
@@ -531,3 +535,5 @@ int sym_router_stop(sym_router *r) {
 void sym_router_shard_stats(sym_router *r, int shard, sym_shard_stats *out) { sym_pub_read_shard(&r->pub, shard, out); }
 
 void sym_router_migration_stats(sym_router *r, sym_migration_stats *out) { sym_pub_read_migrations(&r->pub, out); }
+
+int sym_router_shards_lost(sym_router *r) { return sym_pub_read_lost(&r->pub); }

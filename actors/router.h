@@ -47,5 +47,7 @@ void sym_router_destroy(sym_router *r);
  * and the migrations. Any thread, while r exists; never waits on it. */
 void sym_router_shard_stats(sym_router *r, int shard, sym_shard_stats *out);
 void sym_router_migration_stats(sym_router *r, sym_migration_stats *out);
+/* Shards in other processes lost so far; any thread, never waits. */
+int sym_router_shards_lost(sym_router *r);
 
 #endif

@@ -108,6 +108,12 @@ void sym_pub_move(sym_router_pub *p, int ok, uint64_t ns) {
 
 void sym_pub_rebalance(sym_router_pub *p) { bump(&p->rebalances, 1); }
 
+void sym_pub_lost(sym_router_pub *p) {
+    atomic_store_explicit(&p->lost, atomic_load_explicit(&p->lost, memory_order_relaxed) + 1, memory_order_release);
+}
+
+int sym_pub_read_lost(sym_router_pub *p) { return atomic_load_explicit(&p->lost, memory_order_acquire); }
+
 void sym_pub_read_shard(sym_router_pub *p, int shard, sym_shard_stats *out) {
     sym_shard_pub *s = &p->shard[shard];
     memset(out, 0, sizeof *out);

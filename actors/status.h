@@ -70,6 +70,7 @@ typedef struct {
 typedef struct {
     sym_shard_pub shard[SYM_MAX_SHARDS];
     _Atomic uint64_t moves_done, moves_failed, move_ns, rebalances;
+    atomic_int lost; /* shards lost; stored with release before the failed answers that follow reach poll() */
 } sym_router_pub;
 
 /* The router's side. */
@@ -77,8 +78,10 @@ void sym_pub_step(sym_router_pub *p, int shard, uint64_t step_ns, int rows);
 void sym_pub_depth(sym_router_pub *p, int shard, int depth);
 void sym_pub_move(sym_router_pub *p, int ok, uint64_t ns);
 void sym_pub_rebalance(sym_router_pub *p);
+void sym_pub_lost(sym_router_pub *p);
 /* Any thread. */
 void sym_pub_read_shard(sym_router_pub *p, int shard, sym_shard_stats *out);
 void sym_pub_read_migrations(sym_router_pub *p, sym_migration_stats *out);
+int sym_pub_read_lost(sym_router_pub *p);
 
 #endif

@@ -189,6 +189,9 @@ static void render_engine(text *t, sym_engine *g) {
         if (sym_engine_paging(g, got, &pg[got], &e) || sym_engine_shard_stats(g, got, &ss[got], &e)) break;
     }
     one(t, "shards", "gauge", "Shard actors of the engine.", (uint64_t)got);
+    one(t, "shards_lost_total", "counter",
+        "Shards in other processes lost (no heartbeat within shards.timeout_ms, or a broken link): their symbols' "
+        "state is gone.", (uint64_t)sym_engine_shards_lost(g));
     per_shard(t, pg, got, "shard_symbols", "gauge", "Symbols a shard holds: in slots, in its host tier, on disk.", f_symbols);
     per_shard(t, pg, got, "shard_symbols_resident", "gauge", "Symbols in a shard's state slots.", f_resident);
     per_shard(t, pg, got, "shard_symbols_host_tier", "gauge", "Symbols paged out to a shard's host tier.", f_host);

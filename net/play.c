@@ -52,6 +52,7 @@ typedef struct {
     uint64_t *re_uids;
     double (*re_pred)[4];
     int oom;
+    int lost; /* with a store: a shard process was lost (sym_engine_shards_lost): play stops */
     int tries;      /* connection attempts since the last good one (1 right after a loss) */
     int lines_wait; /* complete lines left in the reader while answers wait (drain_lines) */
     int row_next;   /* the next row of a message paused by waiting answers; -1: none */
@@ -96,6 +97,13 @@ static void collect(play *p) {
     int n;
     do {
         n = sym_engine_poll(p->g, p->preds, POLL_BATCH, 0);
+        if (n > 0 && p->o->store && sym_engine_shards_lost(p->g)) {
+            /* this batch may hold that shard's refusals: none is logged or
+             * sent; a restart restores its symbols from the state dir, and
+             * the server sends what was not answered again */
+            p->lost = 1;
+            return;
+        }
         int k_ok = 0, orphans = 0;
         for (int i = 0; i < n; i++) {
             const sym_prediction *r = &p->preds[i];
@@ -482,7 +490,7 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
     double backoff = o->backoff_min_s;
     uint64_t next_hb = 0, hb_ns = (uint64_t)(o->heartbeat_s * 1e9);
     int efd = sym_engine_ready_fd(g);
-    while (!stopped(&p) && !p.oom) {
+    while (!stopped(&p) && !p.oom && !p.lost) {
         if (p.fd < 0) {
             if (p.tries > 0) { /* after a failed attempt or a lost connection */
                 if (o->max_reconnects >= 0 && p.tries > o->max_reconnects) {
@@ -560,6 +568,9 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
         }
     }
     if (p.oom) rc = sym_fail(e, "out of memory");
+    if (p.lost)
+        rc = sym_fail(e, "a shard process was lost, and with it the state of its symbols: stopping without "
+                         "answering them, so that play started again restores every symbol from the state dir");
     if (p.fd >= 0) {
         sym_err ce;
         if (!rc && !commit(&p, &ce)) sym_outbuf_flush(&p.out, p.fd); /* best effort: answers already made */

@@ -303,7 +303,11 @@ static void *rx_main(void *arg) {
             break;
         }
     }
-    if (is_lost(l)) fail_in_flight(l);
+    if (is_lost(l)) {
+        sym_msg lost = {.type = SYM_MSG_LOST, .shard = l->index};
+        sym_mailbox_push(l->outbox, &lost); /* before the failed answers: the router counts the loss first */
+        fail_in_flight(l);
+    }
     sym_doorbell_ring(l->inbox_bell);
     return NULL;
 }
@@ -367,6 +371,8 @@ static void link_run(void *ctx, sym_mailbox *inbox, sym_mailbox *outbox, sym_doo
     l->outbox = outbox, l->inbox_bell = bell;
     if (pthread_create(&l->rx, NULL, rx_main, l)) {
         declare_lost(l, "cannot start the receiving thread");
+        sym_msg lost = {.type = SYM_MSG_LOST, .shard = l->index};
+        sym_mailbox_push(outbox, &lost);
         run_lost(l, inbox, bell, NULL);
         return;
     }
