@@ -26,6 +26,8 @@ typedef enum {
                           * the buffer's bytes; now, or once sym's queued requests are stepped */
     SYM_MSG_RELEASE,     /* sym: free sym's slot (its state lives on elsewhere); ignored while sym has requests here */
     SYM_MSG_STOP,
+    SYM_MSG_LOST_SEEN,   /* to a lost shard's link, after its LOST: the router sends no request of a symbol whose
+                          * state was lost from here on (FIFO), so the link may join the shard process again */
     /* shard -> router */
     SYM_MSG_DONE,        /* pred, sym, stats */
     SYM_MSG_EXPORTED,    /* sym, slot, token, io: the answer to EXPORT (io.buf as sent) */

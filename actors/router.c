@@ -38,7 +38,13 @@
  * the symbol's new requests like a move, waits for its requests here to
  * reach the shard, and sends IMPORT (after the symbol's queued requests),
  * placing a symbol it has not seen by its name. Both use the caller's pool
- * buffer. */
+ * buffer.
+ *
+ * A shard in another process that is lost (LOST from its link) took the
+ * state of every symbol placed on it: those are marked lost and their
+ * requests refused here, never sent to a shard that would step them from a
+ * fresh state; a move or export of one fails; an import gives it a state
+ * again. LOST_SEEN then tells the link that no such request follows. */
 #include "actors/router.h"
 
 #include <stdio.h>
@@ -77,6 +83,7 @@ struct sym_router {
     int n_shards, n_live; /* placement count; shards still polled (>= n_shards while shrinking) */
     /* per symbol */
     int *loc, *moving, *waiting; /* waiting: requests parked in a shard's credit queue here */
+    unsigned char *lost;         /* its state went with a lost shard: refused here until an import gives it one */
     int *h_head, *h_tail;       /* hold queue while moving */
     /* pool of requests waiting here */
     sym_request *pool;
@@ -134,6 +141,7 @@ sym_router *sym_router_create(const sym_router_links *l, sym_err *e) {
     }
     r->loc = malloc((size_t)r->n_ids * sizeof(int));
     r->moving = calloc((size_t)r->n_ids, sizeof(int));
+    r->lost = calloc((size_t)r->n_ids, 1);
     r->waiting = calloc((size_t)r->n_ids, sizeof(int));
     r->h_head = calloc((size_t)r->n_ids, sizeof(int));
     r->h_tail = calloc((size_t)r->n_ids, sizeof(int));
@@ -141,7 +149,7 @@ sym_router *sym_router_create(const sym_router_links *l, sym_err *e) {
     r->pool_sym = malloc((size_t)r->cap * sizeof(int));
     r->pool_next = malloc((size_t)r->cap * sizeof(int));
     r->jobs = malloc((size_t)r->jobs_cap * sizeof *r->jobs);
-    if (!r->loc || !r->moving || !r->waiting || !r->h_head || !r->h_tail || !r->pool || !r->pool_sym ||
+    if (!r->loc || !r->moving || !r->lost || !r->waiting || !r->h_head || !r->h_tail || !r->pool || !r->pool_sym ||
         !r->pool_next || !r->jobs) {
         sym_router_destroy(r);
         sym_fail(e, "out of memory for the router");
@@ -157,7 +165,7 @@ sym_router *sym_router_create(const sym_router_links *l, sym_err *e) {
 void sym_router_destroy(sym_router *r) {
     if (!r) return;
     sym_shard_map_free(&r->map);
-    free(r->loc), free(r->moving), free(r->waiting), free(r->h_head), free(r->h_tail);
+    free(r->loc), free(r->moving), free(r->lost), free(r->waiting), free(r->h_head), free(r->h_tail);
     free(r->pool), free(r->pool_sym), free(r->pool_next), free(r->jobs);
     free(r);
 }
@@ -180,7 +188,21 @@ static void pool_give(sym_router *r, int i) {
     r->pool_used--;
 }
 
+static void flush_out(sym_router *r);
+
+/* A request of a symbol whose state was lost is answered here: no shard
+ * may step it from a state that missed steps. */
+static void refuse_lost(sym_router *r, int shard, const sym_request *q) {
+    sym_prediction *p = &r->out[r->n_out++];
+    *p = (sym_prediction){.uid = q->uid, .status = -1, .t_submit_ns = q->t_submit_ns, .t_done_ns = sym_now_ns()};
+    snprintf(p->error, sizeof p->error,
+             "the state of %.64s was lost with shard %d (a shard process that stopped answering); not answered", q->symbol,
+             shard);
+    if (r->n_out == OUT_BATCH) flush_out(r);
+}
+
 static void send_to_shard(sym_router *r, int shard, int sym, const sym_request *q) {
+    if (r->lost[sym]) return refuse_lost(r, shard, q);
     sym_msg m = {.type = SYM_MSG_STEP_REQ, .sym = sym, .shard = shard};
     m.u.req = *q;
     sym_mailbox_push(r->to_shard[shard], &m); /* never blocks: credit */
@@ -265,6 +287,8 @@ static void start_job(sym_router *r) {
     r->from = r->loc[sym];
     r->buf = r->job.kind == JOB_MOVE ? -1 : r->job.buf; /* a move borrows its own when it starts copying */
     r->phase = JOB_WAIT_CREDIT;
+    if (r->lost[sym] && r->job.kind != JOB_IMPORT) /* no state to move or copy: never a fresh one in its place */
+        return job_finished(r, -1, "its state was lost with a shard process");
     switch (r->job.kind) {
     case JOB_MOVE:
         if (r->from < 0) { /* never routed: placement is all there is to change */
@@ -344,6 +368,7 @@ static void on_slot_answer(sym_router *r, const sym_msg *m) {
     switch (r->job.kind) {
     case JOB_EXPORT: return job_finished(r, st == 0 ? 1 : st == 1 ? 0 : -1, m->u.io.error);
     case JOB_IMPORT:
+        if (!st) r->lost[r->job.sym] = 0; /* it has a state again */
         release_held(r, r->job.sym);
         return job_finished(r, st ? -1 : 0, m->u.io.error);
     }
@@ -423,6 +448,12 @@ static int drain_shards(sym_router *r) {
             got = 1;
             if (m.type == SYM_MSG_LOST) { /* published before any failed answer it precedes reaches poll() */
                 sym_pub_lost(&r->pub);
+                int n = 0;
+                for (int i = 0; i < r->n_ids; i++)
+                    if (r->loc[i] == s && !r->lost[i]) r->lost[i] = 1, n++;
+                sym_warn("router: shard %d lost the state of %d symbols: they are refused until their state is imported",
+                         s, n);
+                send_ctl(r, s, SYM_MSG_LOST_SEEN, -1);
                 continue;
             }
             if (m.type != SYM_MSG_DONE) {

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -36,7 +38,10 @@ typedef struct {
     sym_slot_pool *slots;
     size_t slot_bytes;
     int n_ids, heartbeat_ms, timeout_ms;
-    uint64_t tx_seq; /* link_run's */
+    sym_shard_params p;     /* as connected, for joining again */
+    sym_shard_link_opts o;
+    uint64_t session; /* this session's number (shard_wire.h), new at each connection */
+    uint64_t tx_seq;  /* link_run's */
     uint64_t rx_seq; /* rx_main's */
     sym_mailbox *outbox;
     sym_doorbell *inbox_bell;
@@ -55,9 +60,9 @@ typedef struct {
     int fl_cap, fl_free, *fl_head, *fl_tail;
     sym_msg slot_wait[SYM_SLOT_POOL_MAX]; /* EXPORT and IMPORT sent and not answered */
     int n_slot_wait;
-} link;
+} shard_link;
 
-static void declare_lost(link *l, const char *why) {
+static void declare_lost(shard_link *l, const char *why) {
     pthread_mutex_lock(&l->mu);
     if (!l->lost) {
         l->lost = 1;
@@ -68,7 +73,7 @@ static void declare_lost(link *l, const char *why) {
     pthread_mutex_unlock(&l->mu);
 }
 
-static int is_lost(link *l) {
+static int is_lost(shard_link *l) {
     pthread_mutex_lock(&l->mu);
     int v = l->lost;
     pthread_mutex_unlock(&l->mu);
@@ -78,7 +83,7 @@ static int is_lost(link *l) {
 /* --- what is in flight ---------------------------------------------------- */
 
 /* 0 tracked; 1 the link is lost (not tracked: the caller answers it). */
-static int track(link *l, const sym_msg *m) {
+static int track(shard_link *l, const sym_msg *m) {
     pthread_mutex_lock(&l->mu);
     int rc = l->lost;
     if (!rc && m->type == SYM_MSG_STEP_REQ) {
@@ -104,7 +109,7 @@ static int track(link *l, const sym_msg *m) {
 
 /* An answer arrived: what it answers leaves the books. -1 when it answers
  * nothing sent. */
-static int settle(link *l, const sym_msg *m) {
+static int settle(shard_link *l, const sym_msg *m) {
     int rc = -1;
     pthread_mutex_lock(&l->mu);
     if (m->type == SYM_MSG_DONE) { /* the oldest of its symbol's, as a shard answers them; else by uid */
@@ -134,7 +139,7 @@ static int settle(link *l, const sym_msg *m) {
 }
 
 /* The answer a lost shard gives m (a request or a slot message). */
-static int lost_answer(link *l, const sym_msg *m, sym_msg *a) {
+static int lost_answer(shard_link *l, const sym_msg *m, sym_msg *a) {
     char why[200];
     pthread_mutex_lock(&l->mu);
     snprintf(why, sizeof why, "%s", l->why);
@@ -162,7 +167,7 @@ static int lost_answer(link *l, const sym_msg *m, sym_msg *a) {
 }
 
 /* The receiver's last act on a lost link: everything in flight answered. */
-static void fail_in_flight(link *l) {
+static void fail_in_flight(shard_link *l) {
     sym_msg m, a;
     pthread_mutex_lock(&l->mu);
     for (int s = 0; s < l->n_ids; s++) {
@@ -186,7 +191,7 @@ static void fail_in_flight(link *l) {
         if (lost_answer(l, &waiting[k], &a)) sym_mailbox_push(l->outbox, &a);
 }
 
-static int in_flight_count(link *l) {
+static int in_flight_count(shard_link *l) {
     pthread_mutex_lock(&l->mu);
     int n = l->n_slot_wait;
     for (int s = 0; s < l->n_ids && !n; s++) n += l->fl_head[s] >= 0;
@@ -197,9 +202,10 @@ static int in_flight_count(link *l) {
 /* --- the receiver ---------------------------------------------------------- */
 
 /* 0 read, 1 BYE, -1 a frame this link cannot take (e says why). */
-static int take_frame(link *l, const void *buf, size_t len, sym_err *e) {
+static int take_frame(shard_link *l, const void *buf, size_t len, sym_err *e) {
     sym_wire_in in;
     if (sym_wire_open(&in, buf, len, e)) return -1;
+    if (in.session != l->session) return 0; /* sent to a router before us on this socket */
     if (in.seq != l->rx_seq + 1)
         return sym_fail(e, "frame %llu after %llu: frames were lost", (unsigned long long)in.seq,
                         (unsigned long long)l->rx_seq);
@@ -269,7 +275,7 @@ static int take_frame(link *l, const void *buf, size_t len, sym_err *e) {
 }
 
 static void *rx_main(void *arg) {
-    link *l = arg;
+    shard_link *l = arg;
     uint64_t last = sym_now_ns(), timeout = (uint64_t)l->timeout_ms * 1000000u;
     char why[240];
     for (;;) {
@@ -314,7 +320,7 @@ static void *rx_main(void *arg) {
 
 /* --- the sender (the shard's thread) ---------------------------------------- */
 
-static int send_frame(link *l, const sym_wire_out *o) {
+static int send_frame(shard_link *l, const sym_wire_out *o) {
     for (;;) {
         if (nn_send(l->sock, o->p, o->len, 0) >= 0) return 0;
         int er = nn_errno();
@@ -327,7 +333,7 @@ static int send_frame(link *l, const sym_wire_out *o) {
 }
 
 /* An IMPORT's bytes, in chunks, before the frame that names them. */
-static int send_bytes(link *l, sym_wire_out *o, int32_t buf) {
+static int send_bytes(shard_link *l, sym_wire_out *o, int32_t buf) {
     size_t len = 0;
     const unsigned char *p = sym_slot_pool_bytes(l->slots, buf, &len);
     if (!p || len != l->slot_bytes) {
@@ -336,7 +342,7 @@ static int send_bytes(link *l, sym_wire_out *o, int32_t buf) {
     }
     for (uint64_t off = 0, total = len; off < total; off += SYM_WIRE_CHUNK_BYTES) {
         size_t n = total - off < SYM_WIRE_CHUNK_BYTES ? (size_t)(total - off) : SYM_WIRE_CHUNK_BYTES;
-        if (sym_wire_begin(o, SYM_WIRE_BYTES, ++l->tx_seq) || sym_wire_put(o, &buf, 4) || sym_wire_put(o, &off, 8) ||
+        if (sym_wire_begin(o, SYM_WIRE_BYTES, l->session, ++l->tx_seq) || sym_wire_put(o, &buf, 4) || sym_wire_put(o, &off, 8) ||
             sym_wire_put(o, &total, 8) || sym_wire_put(o, p + off, n)) {
             declare_lost(l, "out of memory for a frame");
             return -1;
@@ -346,54 +352,60 @@ static int send_bytes(link *l, sym_wire_out *o, int32_t buf) {
     return 0;
 }
 
+static int rejoin(shard_link *l);
+
 /* After the link is lost: the receiver has answered what was in flight;
- * this thread answers the rest until STOP. */
-static void run_lost(link *l, sym_mailbox *inbox, sym_doorbell *bell, const sym_msg *first) {
+ * this thread answers the rest, and once the router has seen the loss
+ * (LOST_SEEN: it sends no request of a lost symbol after it) tries to join
+ * the shard process again, as a new shard. 0 after STOP; 1 joined. */
+static int run_lost(shard_link *l, sym_mailbox *inbox, sym_doorbell *bell, const sym_msg *first) {
     if (l->rx_running) pthread_join(l->rx, NULL), l->rx_running = 0;
     if (l->sock >= 0) nn_close(l->sock), l->sock = -1; /* the shard process sees the session end */
     sym_msg m, a;
     if (first) {
-        if (first->type == SYM_MSG_STOP) return;
+        if (first->type == SYM_MSG_STOP) return 0;
         if (lost_answer(l, first, &a)) sym_mailbox_push(l->outbox, &a);
     }
+    int seen_by_router = 0;
+    uint64_t next_try = 0, retry = (uint64_t)l->timeout_ms * 1000000u;
     for (;;) {
         unsigned seen = sym_doorbell_seq(bell);
         while (sym_mailbox_pop(inbox, &m)) {
-            if (m.type == SYM_MSG_STOP) return;
-            if (lost_answer(l, &m, &a)) sym_mailbox_push(l->outbox, &a);
+            if (m.type == SYM_MSG_STOP) return 0;
+            if (m.type == SYM_MSG_LOST_SEEN) seen_by_router = 1;
+            else if (lost_answer(l, &m, &a)) sym_mailbox_push(l->outbox, &a);
         }
-        sym_doorbell_wait(bell, seen, 0);
+        uint64_t now = sym_now_ns();
+        if (seen_by_router && now >= next_try) {
+            if (!rejoin(l)) return 1;
+            next_try = (now = sym_now_ns()) + retry;
+        }
+        sym_doorbell_wait(bell, seen, seen_by_router ? next_try - now : 0);
     }
 }
 
-static void link_run(void *ctx, sym_mailbox *inbox, sym_mailbox *outbox, sym_doorbell *bell) {
-    link *l = ctx;
-    l->outbox = outbox, l->inbox_bell = bell;
-    if (pthread_create(&l->rx, NULL, rx_main, l)) {
-        declare_lost(l, "cannot start the receiving thread");
-        sym_msg lost = {.type = SYM_MSG_LOST, .shard = l->index};
-        sym_mailbox_push(outbox, &lost);
-        run_lost(l, inbox, bell, NULL);
-        return;
-    }
-    l->rx_running = 1;
+/* One session, until STOP (0) or the link is lost (1; *pending: a message
+ * taken from the inbox and not in the books, to be answered as lost, or
+ * type 0). */
+static int run_session(shard_link *l, sym_mailbox *inbox, sym_doorbell *bell, sym_msg *pending) {
     sym_wire_out o = {0};
     uint64_t last_sent = sym_now_ns(), hb = (uint64_t)l->heartbeat_ms * 1000000u;
+    int rc = 1;
     for (;;) {
         unsigned seen = sym_doorbell_seq(bell);
         sym_msg m;
         int got = 0, stop = 0, failed = 0;
-        if (sym_wire_begin(&o, SYM_WIRE_MSGS, l->tx_seq + 1)) failed = 1;
+        if (sym_wire_begin(&o, SYM_WIRE_MSGS, l->session, l->tx_seq + 1)) failed = 1;
         while (!failed && o.n < SYM_WIRE_BATCH && sym_mailbox_pop(inbox, &m)) {
             got = 1;
-            if (track(l, &m)) { /* lost meanwhile: m is not in the books, so it is answered here */
-                sym_wire_out_free(&o);
-                run_lost(l, inbox, bell, &m);
-                return;
+            if (m.type == SYM_MSG_LOST_SEEN) continue; /* of an earlier session */
+            if (track(l, &m)) { /* lost meanwhile: m is not in the books, so it is answered as lost */
+                *pending = m;
+                goto out;
             }
             if (m.type == SYM_MSG_IMPORT) { /* its bytes go first, outside this frame */
                 if (o.n && (l->tx_seq++, send_frame(l, &o))) break;
-                if (send_bytes(l, &o, m.u.io.buf) || sym_wire_begin(&o, SYM_WIRE_MSGS, l->tx_seq + 1)) break;
+                if (send_bytes(l, &o, m.u.io.buf) || sym_wire_begin(&o, SYM_WIRE_MSGS, l->session, l->tx_seq + 1)) break;
             }
             if (sym_wire_put_msg(&o, &m)) failed = 1;
             if (m.type == SYM_MSG_STOP) stop = 1, atomic_store(&l->stop_sent, 1);
@@ -405,36 +417,55 @@ static void link_run(void *ctx, sym_mailbox *inbox, sym_mailbox *outbox, sym_doo
             if (!send_frame(l, &o)) last_sent = sym_now_ns();
         }
         if (is_lost(l)) {
-            sym_wire_out_free(&o);
-            run_lost(l, inbox, bell, stop ? &m : NULL);
-            return;
+            if (stop) *pending = m;
+            goto out;
         }
         if (stop) { /* the receiver ends at the shard's BYE (or when it gives up) */
-            sym_wire_out_free(&o);
             pthread_join(l->rx, NULL);
             l->rx_running = 0;
-            return;
+            rc = 0;
+            goto out;
         }
         if (got) continue;
         uint64_t now = sym_now_ns();
         if (now - last_sent >= hb) {
-            if (sym_wire_begin(&o, SYM_WIRE_HEARTBEAT, ++l->tx_seq) || send_frame(l, &o)) continue;
+            if (sym_wire_begin(&o, SYM_WIRE_HEARTBEAT, l->session, ++l->tx_seq) || send_frame(l, &o)) continue;
             last_sent = now;
             continue;
         }
         sym_doorbell_wait(bell, seen, hb - (now - last_sent));
     }
+out:
+    sym_wire_out_free(&o);
+    return rc;
+}
+
+static void link_run(void *ctx, sym_mailbox *inbox, sym_mailbox *outbox, sym_doorbell *bell) {
+    shard_link *l = ctx;
+    l->outbox = outbox, l->inbox_bell = bell;
+    for (;;) {
+        sym_msg pending = {0};
+        if (pthread_create(&l->rx, NULL, rx_main, l)) {
+            declare_lost(l, "cannot start the receiving thread");
+            sym_msg lost = {.type = SYM_MSG_LOST, .shard = l->index};
+            sym_mailbox_push(outbox, &lost);
+        } else {
+            l->rx_running = 1;
+            if (!run_session(l, inbox, bell, &pending)) return;
+        }
+        if (!run_lost(l, inbox, bell, pending.type ? &pending : NULL)) return;
+    }
 }
 
 static void link_paging(void *ctx, sym_paging_stats *out) {
-    link *l = ctx;
+    shard_link *l = ctx;
     pthread_mutex_lock(&l->mu);
     *out = l->pg;
     pthread_mutex_unlock(&l->mu);
 }
 
 static void link_destroy(void *ctx) {
-    link *l = ctx;
+    shard_link *l = ctx;
     if (!l) return;
     if (l->sock >= 0) nn_close(l->sock);
     free(l->fl), free(l->fl_head), free(l->fl_tail);
@@ -447,13 +478,25 @@ static void link_destroy(void *ctx) {
 static int set_ms(int sock, int opt, int ms) { return nn_setsockopt(sock, NN_SOL_SOCKET, opt, &ms, sizeof ms); }
 
 /* HELLO, and the shard's WELCOME (or REFUSE). */
-static int handshake(link *l, const sym_shard_params *p, const sym_shard_link_opts *o, size_t *elem, sym_err *e) {
+/* A number no earlier session of this shard process has had. */
+static uint64_t new_session(void) {
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v || !v) { /* no entropy: the clock and the process */
+        static atomic_uint_fast64_t n;
+        v = sym_now_ns() ^ ((uint64_t)getpid() << 32) ^ (atomic_fetch_add(&n, 1) * 0x9e3779b97f4a7c15ull);
+        v ^= v >> 31, v *= 0xbf58476d1ce4e5b9ull, v ^= v >> 29;
+    }
+    return v;
+}
+
+static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_link_opts *o, size_t *elem, sym_err *e) {
     sym_wire_out out = {0};
+    l->session = new_session();
     sym_wire_hello h = {.version = SYM_WIRE_VERSION, .msg_size = sizeof(sym_msg), .fingerprint = o->fingerprint,
                         .index = p->index, .max_symbols = p->n_ids, .queue_capacity = p->queue_cap,
                         .max_batch = p->max_batch, .rows_per_symbol = p->rows_per_symbol, .features = p->features,
                         .heartbeat_ms = o->heartbeat_ms, .timeout_ms = o->timeout_ms};
-    if (sym_wire_begin(&out, SYM_WIRE_HELLO, ++l->tx_seq) || sym_wire_put(&out, &h, sizeof h)) {
+    if (sym_wire_begin(&out, SYM_WIRE_HELLO, l->session, ++l->tx_seq) || sym_wire_put(&out, &h, sizeof h)) {
         sym_wire_out_free(&out);
         return sym_fail(e, "out of memory");
     }
@@ -463,12 +506,16 @@ static int handshake(link *l, const sym_shard_params *p, const sym_shard_link_op
         return sym_fail(e, "no shard process took the handshake within %d ms (shards.timeout_ms): %s", o->timeout_ms,
                         nn_strerror(nn_errno()));
     void *buf = NULL;
-    if ((n = nn_recv(l->sock, &buf, NN_MSG, 0)) < 0)
-        return sym_fail(e, "the shard process did not answer within %d ms (shards.timeout_ms): %s", o->timeout_ms,
-                        nn_strerror(nn_errno()));
     sym_wire_in in;
-    int rc = sym_wire_open(&in, buf, (size_t)n, e);
-    if (!rc && in.seq != 1) rc = sym_fail(e, "its answer is frame %llu, not 1", (unsigned long long)in.seq);
+    for (;;) { /* frames of an earlier session (to a router gone) may come first: not ours */
+        if ((n = nn_recv(l->sock, &buf, NN_MSG, 0)) < 0)
+            return sym_fail(e, "the shard process did not answer within %d ms (shards.timeout_ms): %s", o->timeout_ms,
+                            nn_strerror(nn_errno()));
+        if (!sym_wire_open(&in, buf, (size_t)n, e) && in.session == l->session) break;
+        nn_freemsg(buf);
+    }
+    int rc = 0;
+    if (in.seq != 1) rc = sym_fail(e, "its answer is frame %llu, not 1", (unsigned long long)in.seq);
     if (!rc && in.kind == SYM_WIRE_REFUSE) {
         rc = sym_fail(e, "refused by the shard process: %.*s", (int)(in.end - in.p), (const char *)in.p);
     } else if (!rc && in.kind != SYM_WIRE_WELCOME) {
@@ -484,14 +531,55 @@ static int handshake(link *l, const sym_shard_params *p, const sym_shard_link_op
     return rc ? -1 : 0;
 }
 
+/* A fresh session with the shard process, on a new socket: the link as
+ * new (nothing in flight, every frame counted from 1). 0, or -1 (the
+ * process is not back yet, or refused: logged). */
+static int rejoin(shard_link *l) {
+    int sock = nn_socket(AF_SP, NN_PAIR), big = -1;
+    size_t old_bytes = l->slot_bytes, elem = 0;
+    sym_err e = {{0}};
+    if (sock < 0) return -1;
+    if (nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0 ||
+        set_ms(sock, NN_SNDTIMEO, l->heartbeat_ms) < 0 || set_ms(sock, NN_RCVTIMEO, l->timeout_ms) < 0 ||
+        nn_connect(sock, l->endpoint) < 0) {
+        nn_close(sock);
+        return -1;
+    }
+    l->sock = sock, l->tx_seq = 0;
+    if (handshake(l, &l->p, &l->o, &elem, &e) || l->slot_bytes != old_bytes) {
+        if (e.msg[0] && !strstr(e.msg, "within")) sym_warn("shard %d at %s: joining again: %s", l->index, l->endpoint, e.msg);
+        else if (!e.msg[0]) sym_warn("shard %d at %s: joining again: %zu-byte states, not %zu", l->index, l->endpoint,
+                                     l->slot_bytes, old_bytes);
+        l->slot_bytes = old_bytes;
+        nn_close(sock), l->sock = -1;
+        return -1;
+    }
+    set_ms(sock, NN_RCVTIMEO, l->heartbeat_ms);
+    set_ms(sock, NN_SNDTIMEO, l->timeout_ms);
+    pthread_mutex_lock(&l->mu);
+    l->lost = 0, l->why[0] = '\0';
+    for (int i = 0; i < l->fl_cap; i++) l->fl[i].next = i + 1 < l->fl_cap ? i + 1 : -1;
+    l->fl_free = 0;
+    for (int s = 0; s < l->n_ids; s++) l->fl_head[s] = l->fl_tail[s] = -1;
+    l->n_slot_wait = 0;
+    pthread_mutex_unlock(&l->mu);
+    l->rx_buf = -1, l->rx_got = 0;
+    atomic_store(&l->stop_sent, 0);
+    sym_info("shard %d at %s: joined again, as a new shard (the symbols whose state was lost stay refused until "
+             "their state is imported)", l->index, l->endpoint);
+    return 0;
+}
+
 static sym_shard *link_connect(void *ctx, const sym_shard_params *p, const char *endpoint, sym_doorbell *router_bell,
                                sym_slot_pool *slots, size_t *slot_bytes, size_t *elem_size, sym_err *e) {
     const sym_shard_link_opts *o = ctx;
-    link *l = calloc(1, sizeof *l);
+    shard_link *l = calloc(1, sizeof *l);
     if (!l) return sym_fail(e, "out of memory"), NULL;
     pthread_mutex_init(&l->mu, NULL);
     l->index = p->index, l->slots = slots, l->n_ids = p->n_ids, l->rx_buf = -1;
     l->heartbeat_ms = o->heartbeat_ms, l->timeout_ms = o->timeout_ms;
+    l->p = *p, l->o = *o;
+    l->p.state_dir = NULL;
     snprintf(l->endpoint, sizeof l->endpoint, "%s", endpoint);
     l->fl_cap = p->queue_cap + 64;
     l->fl = malloc((size_t)l->fl_cap * sizeof *l->fl);

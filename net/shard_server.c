@@ -34,6 +34,7 @@ typedef struct {
     sym_doorbell bell; /* the shard's outbox rings it */
     int index, n_ids, features, heartbeat_ms, timeout_ms;
     size_t slot_bytes;
+    uint64_t session; /* the router's number for this session (shard_wire.h) */
     uint64_t tx_seq, rx_seq;
     atomic_int state;     /* RUNNING, then STOPPED (STOP forwarded) or LOST, set by the receiver */
     atomic_int tx_failed; /* a send failed: the receiver ends the session */
@@ -58,7 +59,7 @@ static int send_out(server *s, const sym_wire_out *o) {
 /* A frame out of a session (REFUSE, WELCOME) or in it. */
 static void send_simple(server *s, sym_wire_kind kind, uint64_t seq, const void *p, size_t n) {
     sym_wire_out o = {0};
-    if (!sym_wire_begin(&o, kind, seq) && !sym_wire_put(&o, p, n)) send_out(s, &o);
+    if (!sym_wire_begin(&o, kind, s->session, seq) && !sym_wire_put(&o, p, n)) send_out(s, &o);
     sym_wire_out_free(&o);
 }
 
@@ -147,6 +148,7 @@ static int take_frame(server *s, const void *buf, size_t len, sym_err *e) {
         s->hello_waiting = 1;
         return sym_fail(e, "another router connected");
     }
+    if (in.session != s->session) return 0; /* a router's before this one: gone */
     if (in.seq != s->rx_seq + 1)
         return sym_fail(e, "frame %llu after %llu: frames were lost", (unsigned long long)in.seq,
                         (unsigned long long)s->rx_seq);
@@ -231,7 +233,7 @@ static int give_back(server *s, sym_msg *m, sym_wire_out *o, int sending) {
         for (uint64_t off = 0, total = len; !rc && off < total; off += SYM_WIRE_CHUNK_BYTES) {
             size_t n = total - off < SYM_WIRE_CHUNK_BYTES ? (size_t)(total - off) : SYM_WIRE_CHUNK_BYTES;
             int32_t b = rb;
-            rc = sym_wire_begin(o, SYM_WIRE_BYTES, ++s->tx_seq) || sym_wire_put(o, &b, 4) || sym_wire_put(o, &off, 8) ||
+            rc = sym_wire_begin(o, SYM_WIRE_BYTES, s->session, ++s->tx_seq) || sym_wire_put(o, &b, 4) || sym_wire_put(o, &off, 8) ||
                  sym_wire_put(o, &total, 8) || sym_wire_put(o, p + off, n) || send_out(s, o);
         }
     }
@@ -246,13 +248,13 @@ static void forward(server *s, sym_wire_out *o, uint64_t *last_sent) {
     sym_msg m;
     int more = 1;
     while (more) {
-        sym_wire_begin(o, SYM_WIRE_MSGS, s->tx_seq + 1);
+        sym_wire_begin(o, SYM_WIRE_MSGS, s->session, s->tx_seq + 1);
         while (o->n < SYM_WIRE_BATCH && (more = sym_mailbox_pop(sym_shard_outbox(s->shard), &m))) {
             int sending = !atomic_load(&s->tx_failed);
             if (sending && m.type == SYM_MSG_EXPORTED && m.u.io.status == 0) { /* its bytes go before it */
                 if (o->n) s->tx_seq++, send_out(s, o);
                 give_back(s, &m, o, 1);
-                sym_wire_begin(o, SYM_WIRE_MSGS, s->tx_seq + 1);
+                sym_wire_begin(o, SYM_WIRE_MSGS, s->session, s->tx_seq + 1);
             } else {
                 give_back(s, &m, o, 0);
             }
@@ -290,7 +292,7 @@ static void serve_session(server *s) {
         if (now - last_sent >= hb && !atomic_load(&s->tx_failed)) {
             sym_paging_stats pg;
             sym_shard_paging(s->shard, &pg);
-            if (!sym_wire_begin(&o, SYM_WIRE_HEARTBEAT, ++s->tx_seq) && !sym_wire_put(&o, &pg, sizeof pg) && !send_out(s, &o))
+            if (!sym_wire_begin(&o, SYM_WIRE_HEARTBEAT, s->session, ++s->tx_seq) && !sym_wire_put(&o, &pg, sizeof pg) && !send_out(s, &o))
                 last_sent = now;
         }
         if (every && now - last_status >= every) status_line(s), last_status = now;
@@ -302,7 +304,7 @@ static void serve_session(server *s) {
     sym_shard_join(s->shard);
     forward(s, &o, &last_sent);
     int stopped = atomic_load(&s->state) == STOPPED;
-    if (stopped && !atomic_load(&s->tx_failed) && !sym_wire_begin(&o, SYM_WIRE_BYE, ++s->tx_seq)) send_out(s, &o);
+    if (stopped && !atomic_load(&s->tx_failed) && !sym_wire_begin(&o, SYM_WIRE_BYE, s->session, ++s->tx_seq)) send_out(s, &o);
     pthread_join(rx, NULL);
     status_line(s);
     sym_info("shard %d: session %s; its states are dropped", s->index, stopped ? "ended by the router" : "lost");
@@ -353,6 +355,7 @@ static void start_session(server *s, const void *frame, size_t len) {
         sym_warn("shard: a frame that does not start a session, ignored%s%s", e.msg[0] ? ": " : "", e.msg);
         return;
     }
+    s->session = in.session; /* every frame to this router carries it, a refusal too */
     if (check_hello(s, &h, why, sizeof why)) {
         sym_warn("shard: a router refused: %s", why);
         send_simple(s, SYM_WIRE_REFUSE, 1, why, strlen(why));

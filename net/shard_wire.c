@@ -31,10 +31,11 @@ int sym_wire_put(sym_wire_out *o, const void *p, size_t n) {
     return 0;
 }
 
-int sym_wire_begin(sym_wire_out *o, sym_wire_kind kind, uint64_t seq) {
+int sym_wire_begin(sym_wire_out *o, sym_wire_kind kind, uint64_t session, uint64_t seq) {
     uint16_t k = (uint16_t)kind, zero = 0;
     o->len = 0, o->n = 0, o->count_at = 0;
-    if (sym_wire_put(o, magic, 4) || sym_wire_put(o, &k, 2) || sym_wire_put(o, &zero, 2) || sym_wire_put(o, &seq, 8))
+    if (sym_wire_put(o, magic, 4) || sym_wire_put(o, &k, 2) || sym_wire_put(o, &zero, 2) ||
+        sym_wire_put(o, &session, 8) || sym_wire_put(o, &seq, 8))
         return -1;
     if (kind == SYM_WIRE_MSGS) {
         o->count_at = o->len;
@@ -74,7 +75,8 @@ int sym_wire_open(sym_wire_in *in, const void *frame, size_t len, sym_err *e) {
     uint16_t k;
     if (len < SYM_WIRE_HEADER_BYTES || memcmp(f, magic, 4)) return sym_fail(e, "a frame that is not a symserve shard frame");
     memcpy(&k, f + 4, 2);
-    memcpy(&in->seq, f + 8, 8);
+    memcpy(&in->session, f + 8, 8);
+    memcpy(&in->seq, f + 16, 8);
     if (k < SYM_WIRE_HELLO || k > SYM_WIRE_BYE) return sym_fail(e, "a frame of unknown kind %u", (unsigned)k);
     in->kind = k;
     in->p = f + SYM_WIRE_HEADER_BYTES, in->end = f + len;

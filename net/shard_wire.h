@@ -2,11 +2,14 @@
  * `symserve shard` process (net/shard_server.h): one nanomsg message
  * (NN_PAIR socket, tcp:// or ipc://) per frame.
  *
- *   header: u32 magic "SSW1" | u16 kind | u16 0 | u64 seq
+ *   header: u32 magic "SSW1" | u16 kind | u16 0 | u64 session | u64 seq
  *
- * seq counts a direction's frames from 1 within a session (HELLO starts
- * one): a frame that does not carry the next number means frames were lost
- * (a connection that broke and came back) and ends the session, so a lost
+ * session is the router's random number for one session (its HELLO): a
+ * side drops a frame of another session (a shard process still sending to
+ * a router that has gone, whose frames reach the next one on the same
+ * socket). seq counts a direction's frames from 1 within a session: a
+ * frame that does not carry the next number means frames were lost (a
+ * connection that broke and came back) and ends the session, so a lost
  * request or answer is never mistaken for none.
  *
  *   HELLO     router -> shard   u32 wire version, u32 sizeof(sym_msg),
@@ -36,8 +39,8 @@
 #include "actors/paging.h"
 #include "common/err.h"
 
-#define SYM_WIRE_VERSION 1u
-#define SYM_WIRE_HEADER_BYTES 16
+#define SYM_WIRE_VERSION 2u
+#define SYM_WIRE_HEADER_BYTES 24
 #define SYM_WIRE_CHUNK_BYTES ((size_t)1 << 20) /* a slot's bytes travel in frames of this much */
 #define SYM_WIRE_BATCH 256                       /* messages per MSGS frame at most */
 
@@ -67,7 +70,7 @@ typedef struct {
 
 void sym_wire_out_free(sym_wire_out *o);
 /* Each -1 when memory runs out. begin starts a new frame (len = header). */
-int sym_wire_begin(sym_wire_out *o, sym_wire_kind kind, uint64_t seq);
+int sym_wire_begin(sym_wire_out *o, sym_wire_kind kind, uint64_t session, uint64_t seq);
 int sym_wire_put(sym_wire_out *o, const void *p, size_t n);
 /* MSGS: one message appended (its encoded length, then its bytes). */
 int sym_wire_put_msg(sym_wire_out *o, const sym_msg *m);
@@ -76,7 +79,7 @@ int sym_wire_put_msg(sym_wire_out *o, const sym_msg *m);
 typedef struct {
     const unsigned char *p, *end; /* the payload not read yet */
     int kind;
-    uint64_t seq;
+    uint64_t session, seq;
 } sym_wire_in;
 
 /* -1 with e when the frame is shorter than a header or not ours. */

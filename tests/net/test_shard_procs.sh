@@ -15,14 +15,15 @@
 #  4. the same with a shard process killed (SIGKILL) mid-stream: every
 #     request still gets an answer; those of the lost shard's symbols an
 #     error that says so, every prediction right (never one from a state
-#     that missed a step).
+#     that missed a step). Started again, the shard process joins as a new
+#     shard: a client of new symbols is answered right.
 # Skipped (77) when this build has no engine.
 set -u
 bin=$1 data=$2
 model=$data/golden_small
 tmp=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/replay_lib.sh"
 if "$bin" shard --help 2>&1 | grep -q "has no engine"; then echo "SKIP: symserve built without the engine"; exit 77; fi
 fail=0
@@ -136,11 +137,23 @@ serve_run() { # name, timeout_ms, what to do to shard 1 ("stop" or "kill"), repl
   fi
   wait $replay
   rrc=$?
+  a=$(json_field answered "$tmp/$name.r.json") er=$(json_field errors_received "$tmp/$name.r.json")
+  err=$(max_err "$tmp/$name.r.json")
+  if [ "$what" = kill ]; then # the shard process back: it joins as a new shard; a client of new symbols
+    "$bin" shard --listen "${u[1]}" --model "$model" --backend cpu --precision fp64 --status-every 0 \
+      >>"$tmp/$name.shard1.log" 2>&1 &
+    spids[1]=$!
+    pids+=($!)
+    for _ in $(seq 400); do grep -q "shard 1 at .* joined again" "$tmp/$name.serve.err" && break; sleep 0.05; done
+    awk -F, -v OFS=, 'NR == 1 { print; next } { $(NF - 1) = "N_" $(NF - 1); print }' "$tmp/trace.csv" >"$tmp/$name.new.csv"
+    timeout 300 "$bin" replay --connect "127.0.0.1:$port" --requests "$tmp/$name.new.csv" \
+      --expected "$data/golden_small/expected_f64.csv" --tolerance 1e-9 --speed 0 --timeout 60 \
+      --report "$tmp/$name.new.json" >"$tmp/$name.new.out" 2>"$tmp/$name.new.err"
+    nrc=$?
+  fi
   kill $serve 2>/dev/null
   wait $serve 2>/dev/null
   for p in "${spids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  a=$(json_field answered "$tmp/$name.r.json") er=$(json_field errors_received "$tmp/$name.r.json")
-  err=$(max_err "$tmp/$name.r.json")
 }
 serve_run stopped 5000 stop 300
 if [ "$a" = $rows ] && [ "$er" = 0 ] && [ $rrc -eq 0 ] && within "$err" 1e-9 && ! grep -q "is lost" "$tmp/stopped.serve.err"; then
@@ -155,5 +168,13 @@ if [ -n "$a" ] && [ -n "$er" ] && [ $((a + er)) -ge $rows ] && [ "$er" -gt 0 ] &
   ok "a shard process killed $at s into the stream: $a answered (max error $err), $er refused naming the lost shard, none unanswered"
 else
   ko "a shard process killed: replay exit $rrc, answered $a, errors $er: $(tail -3 "$tmp/killed.r.out"); $(grep "lost" "$tmp/killed.serve.err" | head -2)"
+fi
+na=$(json_field answered "$tmp/killed.new.json")
+if [ "$nrc" = 0 ] && [ "$na" = $rows ] && grep -q "shard 1 at .* joined again" "$tmp/killed.serve.err" &&
+   [ "$(grep -c "a router connected" "$tmp/killed.shard1.log")" = 2 ]; then
+  ok "the killed shard process started again joins as a new shard: $rows requests of new symbols answered right"
+else
+  ko "the killed shard process started again: replay exit $nrc, answered $na of $rows: $(tail -2 "$tmp/killed.new.out");" \
+    "$(grep -i "joined\|joining" "$tmp/killed.serve.err" | head -2)"
 fi
 exit $fail

@@ -17,7 +17,7 @@ set -u
 bin=$1 data=$2
 tmp=$(mktemp -d)
 spid=() play_pid=
-trap 'for p in "${spid[@]}" $play_pid ${replay_pid:-}; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+trap 'for p in "${spid[@]}" $play_pid ${replay_pid:-}; do kill -9 "$p" 2>/dev/null; done; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/../net/replay_lib.sh"
 if "$bin" shard --help 2>&1 | grep -q "has no engine"; then echo "SKIP: symserve built without the engine"; exit 77; fi
 model=$data/golden_small
