@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Shards in other processes (`symserve shard`, config shards.endpoints),
-# over loopback tcp:// and ipc:// (network namespaces are not used: the
-# test runs unprivileged), on the golden small model (CPU, fp64):
+# on the golden small model (CPU, fp64). As root where network namespaces
+# are allowed, the router runs in one namespace and each shard process in
+# its own, joined to the router's by a veth link (10.213.I.1 - 10.213.I.2,
+# made here and removed at the end; traffic goes nowhere else); otherwise
+# everything runs on loopback (tcp:// and ipc://). The test says which.
 #  1. predict over three shard processes, a random symbol migrated every
 #     50 requests and a rebalance to a fourth shard process at request
 #     500: the outputs equal one in-process shard's bit for bit, and every
@@ -9,21 +12,26 @@
 #  2. a shard process of another precision, or another max_symbols, is
 #     refused by name;
 #  3. serve over three shard processes, `replay --connect` streaming 300
-#     rows (5 ms apart, or further on a slow build):
-#     one shard process is stopped (SIGSTOP) for 2 s, within
-#     shards.timeout_ms: every request answered, each right (1e-9);
+#     rows (5 ms apart, or further on a slow build): one shard process's
+#     link is set down for 2 s (on loopback: the process is stopped,
+#     SIGSTOP), within shards.timeout_ms: every request answered, each
+#     right (1e-9);
 #  4. the same with a shard process killed (SIGKILL) mid-stream: every
 #     request still gets an answer; those of the lost shard's symbols an
 #     error that says so, every prediction right (never one from a state
 #     that missed a step). Started again, the shard process joins as a new
 #     shard: a client of new symbols is answered right.
 # Skipped (77) when this build has no engine.
+# A third argument "loopback" runs on loopback even where namespaces are
+# allowed.
 set -u
-bin=$1 data=$2
+bin=$1 data=$2 want=${3:-}
 model=$data/golden_small
 tmp=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
+ns_r='' ns=()
+netns_cleanup() { for n in $ns_r "${ns[@]}"; do ip netns del "$n" 2>/dev/null; done; }
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; netns_cleanup; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/replay_lib.sh"
 if "$bin" shard --help 2>&1 | grep -q "has no engine"; then echo "SKIP: symserve built without the engine"; exit 77; fi
 fail=0
@@ -41,7 +49,45 @@ free_port() { # a loopback port nothing listens on
 max_err() { sed -n 's/.*"max_abs_err": \[\([^]]*\)\].*/\1/p' "$1" | tr ',' '\n' | tr -d ' ' | sort -g | tail -1; }
 within() { awk -v x="$1" -v t="$2" 'BEGIN { exit !(x != "" && x + 0 <= t + 0) }'; }
 
-# shard processes at the endpoints given; extra args after --
+# The namespaces: the router's (ns_r) and one per shard (ns[I]), each
+# shard's veth link up with its address. 1 when not allowed here.
+netns_setup() {
+  [ "$want" != loopback ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null || return 1
+  local p=sym$$ i
+  ip netns add "${p}r" 2>/dev/null || return 1
+  ns_r=${p}r
+  ip -n "$ns_r" link set lo up || return 1
+  for i in 0 1 2 3; do
+    ip netns add "${p}s$i" || return 1
+    ns[$i]=${p}s$i
+    ip link add "${p}a$i" netns "$ns_r" type veth peer name "${p}b$i" netns "${ns[$i]}" &&
+      ip -n "$ns_r" addr add "10.213.$i.1/24" dev "${p}a$i" && ip -n "$ns_r" link set "${p}a$i" up &&
+      ip -n "${ns[$i]}" addr add "10.213.$i.2/24" dev "${p}b$i" && ip -n "${ns[$i]}" link set "${p}b$i" up &&
+      ip -n "${ns[$i]}" link set lo up || return 1
+  done
+}
+veth() { echo "sym$$a$1"; } # shard I's link, the router's end
+# in NS (empty: here) CMD...; as_ns: the same in place of the (sub)shell,
+# for `(as_ns NS CMD...) &`, so that $! is CMD's own pid
+in_ns() { local n=$1; shift; if [ -n "$n" ]; then ip netns exec "$n" "$@"; else "$@"; fi; }
+as_ns() { local n=$1; shift; if [ -n "$n" ]; then exec ip netns exec "$n" "$@"; else exec "$@"; fi; }
+if netns_setup; then
+  mode=netns
+  echo "network namespaces: the router in $ns_r, shard I in ${ns[0]%0}I over veth 10.213.I.1 - 10.213.I.2"
+else
+  netns_cleanup
+  ns_r='' ns=() mode=loopback
+  echo "loopback: $([ "$want" = loopback ] && echo "as asked" || echo "network namespaces are not allowed here (not root, or no ip netns)")"
+fi
+# shard I's endpoint for a run: in its namespace, or on loopback
+endpoint() { # I, name
+  if [ $mode = netns ]; then echo "tcp://10.213.$1.2:7600"
+  elif [ "$1" = 1 ]; then echo "ipc://$tmp/$2.s1.ipc"
+  else echo "tcp://127.0.0.1:$(free_port)"; fi
+}
+
+# shard processes at the endpoints given (shard I in its namespace when
+# the endpoint is one of 10.213.I.2); extra args after --
 shards() { # name, urls..., [-- args]
   local name=$1 i=0
   shift
@@ -50,7 +96,9 @@ shards() { # name, urls..., [-- args]
   [ "${1:-}" = "--" ] && shift
   spids=()
   for u in "${urls[@]}"; do
-    "$bin" shard --listen "$u" --model "$model" --backend cpu --precision fp64 --status-every 0 "$@" \
+    local n=''
+    case $u in tcp://10.213.*) n=${ns[$i]} ;; esac
+    (as_ns "$n" "$bin" shard --listen "$u" --model "$model" --backend cpu --precision fp64 --status-every 0 "$@") \
       >"$tmp/$name.shard$i.log" 2>&1 &
     spids+=($!)
     pids+=($!)
@@ -72,17 +120,17 @@ wait_s=$((ms * 3 / 1000))
 [ "$wait_s" -ge 5 ] || wait_s=5
 
 # 1. migrations and a rebalance over shard processes
-urls=("tcp://127.0.0.1:$(free_port)" "ipc://$tmp/s1.ipc" "tcp://127.0.0.1:$(free_port)" "tcp://127.0.0.1:$(free_port)")
+urls=("$(endpoint 0 p)" "$(endpoint 1 p)" "$(endpoint 2 p)" "$(endpoint 3 p)")
 echo "{\"shards\": {\"endpoints\": $(endpoints_json "${urls[@]}"), \"heartbeat_ms\": 100, \"timeout_ms\": 3000}}" >"$tmp/p.json"
 shards p "${urls[@]}" -- --sessions 1
-timeout 300 "$bin" predict --config "$tmp/p.json" --model "$model" --requests "$model/requests.csv" --out "$tmp/out.csv" \
+in_ns "$ns_r" timeout 300 "$bin" predict --config "$tmp/p.json" --model "$model" --requests "$model/requests.csv" --out "$tmp/out.csv" \
   --backend cpu --precision fp64 --shards 3 --migrate-every 50 --rebalance-at 500:4 >"$tmp/p.log" 2>&1
 rc=$?
 ended=0
 for p in "${spids[@]}"; do wait "$p" && ended=$((ended + 1)); done
 if [ $rc -eq 0 ] && cmp -s "$tmp/ref.csv" "$tmp/out.csv" && [ $ended = 4 ] && ! grep -q "is lost" "$tmp/p.log" &&
    [ "$(cat "$tmp"/p.shard*.log | grep -c "session ended by the router")" = 4 ]; then
-  ok "3 shard processes (tcp, ipc), $(grep -o "[0-9]* migrations" "$tmp/p.log"), a rebalance to a 4th: equal to one in-process shard bit for bit"
+  ok "3 shard processes ($mode), $(grep -o "[0-9]* migrations" "$tmp/p.log"), a rebalance to a 4th: equal to one in-process shard bit for bit"
 else
   ko "shard processes: predict exit $rc, $ended of 4 ended: $(tail -3 "$tmp/p.log"); $(cat "$tmp"/p.shard*.log | grep -v "info" | head -3)"
 fi
@@ -113,24 +161,26 @@ awk -v d="$delay" -v n=$rows 'NR == 1 { print $0 ",delay_ms"; next } NR <= n + 1
 at=$(awk -v d="$delay" -v n=$rows 'BEGIN { printf "%.2f", n * d * 0.3 / 1000 }') # 30 % into the stream
 serve_run() { # name, timeout_ms, what to do to shard 1 ("stop" or "kill"), replay's --timeout
   local name=$1 to=$2 what=$3 rto=$4
-  local u=("tcp://127.0.0.1:$(free_port)" "tcp://127.0.0.1:$(free_port)" "ipc://$tmp/$name.ipc")
+  local u=("$(endpoint 0 "$name")" "$(endpoint 1 "$name")" "$(endpoint 2 "$name")")
   echo "{\"shards\": {\"count\": 3, \"endpoints\": $(endpoints_json "${u[@]}"), \"heartbeat_ms\": 100, \"timeout_ms\": $to}}" \
     >"$tmp/$name.json"
   shards "$name" "${u[@]}"
-  "$bin" serve --listen 127.0.0.1:0 --port-file "$tmp/$name.port" --config "$tmp/$name.json" --model "$model" \
-    --backend cpu --precision fp64 --status-every 0 >"$tmp/$name.serve.out" 2>"$tmp/$name.serve.err" &
+  (as_ns "$ns_r" "$bin" serve --listen 127.0.0.1:0 --port-file "$tmp/$name.port" --config "$tmp/$name.json" \
+    --model "$model" --backend cpu --precision fp64 --status-every 0) >"$tmp/$name.serve.out" 2>"$tmp/$name.serve.err" &
   local serve=$!
   pids+=($serve)
   for _ in $(seq 400); do [ -s "$tmp/$name.port" ] && break; kill -0 $serve 2>/dev/null || break; sleep 0.05; done
   local port
   port=$(cat "$tmp/$name.port" 2>/dev/null)
   [ -n "$port" ] || { ko "$name: serve did not start: $(tail -3 "$tmp/$name.serve.err")"; return; }
-  timeout 300 "$bin" replay --connect "127.0.0.1:$port" --requests "$tmp/trace.csv" \
+  (as_ns "$ns_r" timeout 300 "$bin" replay --connect "127.0.0.1:$port" --requests "$tmp/trace.csv" \
     --expected "$data/golden_small/expected_f64.csv" --tolerance 1e-9 --speed 1 --timeout "$rto" \
-    --report "$tmp/$name.r.json" >"$tmp/$name.r.out" 2>"$tmp/$name.r.err" &
+    --report "$tmp/$name.r.json") >"$tmp/$name.r.out" 2>"$tmp/$name.r.err" &
   local replay=$!
   sleep "$at"
-  if [ "$what" = stop ]; then
+  if [ "$what" = stop ] && [ $mode = netns ]; then
+    ip -n "$ns_r" link set "$(veth 1)" down; sleep 2; ip -n "$ns_r" link set "$(veth 1)" up
+  elif [ "$what" = stop ]; then
     kill -STOP "${spids[1]}"; sleep 2; kill -CONT "${spids[1]}"
   else
     kill -9 "${spids[1]}"
@@ -140,13 +190,13 @@ serve_run() { # name, timeout_ms, what to do to shard 1 ("stop" or "kill"), repl
   a=$(json_field answered "$tmp/$name.r.json") er=$(json_field errors_received "$tmp/$name.r.json")
   err=$(max_err "$tmp/$name.r.json")
   if [ "$what" = kill ]; then # the shard process back: it joins as a new shard; a client of new symbols
-    "$bin" shard --listen "${u[1]}" --model "$model" --backend cpu --precision fp64 --status-every 0 \
-      >>"$tmp/$name.shard1.log" 2>&1 &
+    (as_ns "${ns[1]:-}" "$bin" shard --listen "${u[1]}" --model "$model" --backend cpu --precision fp64 \
+      --status-every 0) >>"$tmp/$name.shard1.log" 2>&1 &
     spids[1]=$!
     pids+=($!)
     for _ in $(seq 400); do grep -q "shard 1 at .* joined again" "$tmp/$name.serve.err" && break; sleep 0.05; done
     awk -F, -v OFS=, 'NR == 1 { print; next } { $(NF - 1) = "N_" $(NF - 1); print }' "$tmp/trace.csv" >"$tmp/$name.new.csv"
-    timeout 300 "$bin" replay --connect "127.0.0.1:$port" --requests "$tmp/$name.new.csv" \
+    in_ns "$ns_r" timeout 300 "$bin" replay --connect "127.0.0.1:$port" --requests "$tmp/$name.new.csv" \
       --expected "$data/golden_small/expected_f64.csv" --tolerance 1e-9 --speed 0 --timeout 60 \
       --report "$tmp/$name.new.json" >"$tmp/$name.new.out" 2>"$tmp/$name.new.err"
     nrc=$?
@@ -157,9 +207,9 @@ serve_run() { # name, timeout_ms, what to do to shard 1 ("stop" or "kill"), repl
 }
 serve_run stopped 5000 stop 300
 if [ "$a" = $rows ] && [ "$er" = 0 ] && [ $rrc -eq 0 ] && within "$err" 1e-9 && ! grep -q "is lost" "$tmp/stopped.serve.err"; then
-  ok "a shard process stopped for 2 s (timeout 5 s) $at s into the stream: $rows of $rows answered, max error $err, none lost"
+  ok "a shard process cut off for 2 s ($([ $mode = netns ] && echo "its link down" || echo "SIGSTOP"), timeout 5 s) $at s into the stream: $rows of $rows answered, max error $err, none lost"
 else
-  ko "a shard process stopped for 2 s: replay exit $rrc, answered $a, errors $er: $(grep -i "lost\|error" "$tmp/stopped.serve.err" | head -2)"
+  ko "a shard process cut off for 2 s: replay exit $rrc, answered $a, errors $er: $(grep -i "lost\|error" "$tmp/stopped.serve.err" | head -2)"
 fi
 # replay waits --timeout for answers that will never come (errors are not answers)
 serve_run killed 1000 kill "$wait_s"
