@@ -201,11 +201,12 @@ static int in_flight_count(shard_link *l) {
 
 /* --- the receiver ---------------------------------------------------------- */
 
-/* 0 read, 1 BYE, -1 a frame this link cannot take (e says why). */
+/* 0 read, 1 BYE, 2 not of this session (dropped), -1 a frame this link
+ * cannot take (e says why). */
 static int take_frame(shard_link *l, const void *buf, size_t len, sym_err *e) {
     sym_wire_in in;
     if (sym_wire_open(&in, buf, len, e)) return -1;
-    if (in.session != l->session) return 0; /* sent to a router before us on this socket */
+    if (in.session != l->session) return 2; /* sent to a router before us on this socket */
     if (in.seq != l->rx_seq + 1)
         return sym_fail(e, "frame %llu after %llu: frames were lost", (unsigned long long)in.seq,
                         (unsigned long long)l->rx_seq);
@@ -232,8 +233,7 @@ static int take_frame(shard_link *l, const void *buf, size_t len, sym_err *e) {
                 m.u.pred.t_done_ns = now;
                 m.t_step_ns = m.step_ns < now ? now - m.step_ns : now;
                 m.u.pred.error[sizeof m.u.pred.error - 1] = '\0';
-            }
-            else {
+            } else {
                 m.u.io.error[sizeof m.u.io.error - 1] = '\0';
             }
             sym_mailbox_push(l->outbox, &m);
@@ -298,10 +298,10 @@ static void *rx_main(void *arg) {
             declare_lost(l, why);
             break;
         }
-        last = now;
         sym_err e = {{0}};
         int rc = take_frame(l, buf, (size_t)n, &e);
         nn_freemsg(buf);
+        if (rc != 2) last = now; /* only this session's frames say the shard is there */
         if (rc == 1) break;
         if (rc < 0) {
             snprintf(why, sizeof why, "%.200s", e.msg);

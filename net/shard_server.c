@@ -138,7 +138,8 @@ static int take_bytes(server *s, sym_wire_in *in, sym_err *e) {
     return 0;
 }
 
-/* 0 read; 1 STOP forwarded; -1 the session cannot go on (e). */
+/* 0 read; 1 STOP forwarded; 2 not of this session (dropped); -1 the
+ * session cannot go on (e). */
 static int take_frame(server *s, const void *buf, size_t len, sym_err *e) {
     sym_wire_in in;
     if (sym_wire_open(&in, buf, len, e)) return -1;
@@ -148,7 +149,7 @@ static int take_frame(server *s, const void *buf, size_t len, sym_err *e) {
         s->hello_waiting = 1;
         return sym_fail(e, "another router connected");
     }
-    if (in.session != s->session) return 0; /* a router's before this one: gone */
+    if (in.session != s->session) return 2; /* a router's before this one: gone */
     if (in.seq != s->rx_seq + 1)
         return sym_fail(e, "frame %llu after %llu: frames were lost", (unsigned long long)in.seq,
                         (unsigned long long)s->rx_seq);
@@ -192,10 +193,10 @@ static void *rx_main(void *arg) {
                      er == ETIMEDOUT || er == EAGAIN || er == EINTR ? "nothing heard within shards.timeout_ms" : nn_strerror(er));
             break;
         }
-        last = now;
         sym_err e = {{0}};
         int rc = take_frame(s, buf, (size_t)n, &e);
         nn_freemsg(buf);
+        if (rc != 2) last = now; /* only this session's frames say the router is there */
         if (rc == 1) {
             end = STOPPED;
             break;
