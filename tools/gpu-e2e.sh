@@ -15,7 +15,10 @@
 # rests on a few hundred requests, so a point near the 25 ms line can land
 # on either side of it; NAME names the tarball (e2e-NAME.tar.gz);
 # ROWS_PER_SYMBOL (config rows_per_symbol, default 4): waiting requests of
-# a symbol a step takes together (docs/design/runs.md).
+# a symbol a step takes together (docs/design/runs.md). SHARD_PROCS=1 runs
+# each shard as a `symserve shard` process over ipc:// (shards.endpoints),
+# for the in-process against shard-process comparison of
+# docs/design/shard-processes.md.
 set -u
 OUT=${OUT:-/tmp/e2e}
 b=${BUILD:-build-gpu}
@@ -25,12 +28,26 @@ prec=${PRECISION:-mixed}
 d=$(mktemp -d)
 maxsym=${MAX_SYMBOLS:-130}
 symsb=${SYMS_B:-128}
-printf '{"shards": {"count": %d, "devices": [%s], "tower_split": %d}, "max_symbols": %d, "idle_spin_us": %d, "rows_per_symbol": %d}\n' \
-  "${SHARDS:-1}" "${DEVICES:-0}" "${TOWER_SPLIT:-1}" "$maxsym" "${IDLE_SPIN_US:-200}" "${ROWS_PER_SYMBOL:-4}" >"$d/play-config.cfg"
+endpoints=""
+shard_pids=()
+if [ -n "${SHARD_PROCS:-}" ]; then
+  for ((i = 0; i < ${SHARDS:-1}; i++)); do endpoints+="${endpoints:+, }\"ipc://$d/shard$i.ipc\""; done
+fi
+printf '{"shards": {"count": %d, "devices": [%s], "tower_split": %d, "endpoints": [%s]}, "max_symbols": %d, "idle_spin_us": %d, "rows_per_symbol": %d}\n' \
+  "${SHARDS:-1}" "${DEVICES:-0}" "${TOWER_SPLIT:-1}" "$endpoints" "$maxsym" "${IDLE_SPIN_US:-200}" "${ROWS_PER_SYMBOL:-4}" >"$d/play-config.cfg"
+if [ -n "${SHARD_PROCS:-}" ]; then
+  IFS=, read -ra devs <<<"${DEVICES:-0}"
+  for ((i = 0; i < ${SHARDS:-1}; i++)); do
+    "$bin" shard --listen "ipc://$d/shard$i.ipc" --config "$d/play-config.cfg" --synthetic 1 --size "${SIZE:-full}" \
+      --backend "${BACKEND:-cuda}" --precision "$prec" --num-symbols "$maxsym" --device "${devs[$((i % ${#devs[@]}))]// /}" \
+      >"$d/shard$i.log" 2>&1 &
+    shard_pids+=($!)
+  done
+fi
 "$bin" play --config "$d/play-config.cfg" --host 127.0.0.1 --port "$port" --synthetic 1 --size "${SIZE:-full}" --backend "${BACKEND:-cuda}" --precision "$prec" \
   --num-symbols "$maxsym" >"$d/play.out" 2>"$d/play.log" &
 play=$!
-trap 'kill $play 2>/dev/null' EXIT
+trap 'kill $play "${shard_pids[@]}" 2>/dev/null' EXIT
 run() { # name, replay args...
   local name=$1
   shift
@@ -42,6 +59,7 @@ for r in ${RATES39-1000 2000 3000 4000 5000 6000 7000}; do run "poisson39_$r" --
 for r in ${RATES_B-${RATES128-2000 4000 6000 8000 10000}}; do run "poisson${symsb}_$r" --rate "$r" --symbols "$symsb" --duration "${DURATION:-4}" --seed 2; done
 kill $play 2>/dev/null
 wait $play 2>/dev/null
+for p in "${shard_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 trap - EXIT
 python3 - "$d" >"$d/table.txt" <<'PY'
 import json, os, sys
