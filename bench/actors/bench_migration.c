@@ -4,9 +4,12 @@
  * its own), timed around sym_engine_migrate, and the latency of that
  * symbol's next request against its latency without a migration. Two shards
  * on the devices given (one or two GPUs: device -> host -> device either
- * way), or the CPU backend without a GPU.
+ * way), or the CPU backend without a GPU. With ENDPOINT0,ENDPOINT1 the two
+ * shards are `symserve shard` processes there (started by the caller with
+ * the same model, backend and precision, and --num-symbols 2): the slot
+ * travels over nanomsg (net/shard_link.h).
  *
- *   bench_migration [small|full] [repetitions] [gpus]   */
+ *   bench_migration [small|full] [repetitions] [gpus] [ENDPOINT0,ENDPOINT1]   */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include "common/clock.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/state_layout.h"
+#include "net/shard_link.h"
 
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -51,7 +55,21 @@ int main(int argc, char **argv) {
     c.n_shard_devices = gpus;
     for (int i = 0; i < gpus; i++) c.shard_devices[i] = i;
     sym_err e;
-    sym_engine *g = sym_engine_create(&c, &e);
+    sym_engine *g;
+    if (argc > 4) { /* shard processes */
+        const char *comma = strchr(argv[4], ',');
+        if (!comma || (size_t)(comma - argv[4]) >= SYM_ENDPOINT_MAX || strlen(comma + 1) >= SYM_ENDPOINT_MAX)
+            return fprintf(stderr, "expected ENDPOINT0,ENDPOINT1\n"), 2;
+        snprintf(c.shard_endpoints[0], SYM_ENDPOINT_MAX, "%.*s", (int)(comma - argv[4]), argv[4]);
+        snprintf(c.shard_endpoints[1], SYM_ENDPOINT_MAX, "%s", comma + 1);
+        c.n_shard_endpoints = 2;
+        c.backend = sym_cuda_device_count() > 0 ? SYM_BACKEND_CUDA : SYM_BACKEND_CPU;
+        sym_shard_connector conn;
+        if (sym_shard_link_connector(&c, c.backend == SYM_BACKEND_CUDA, &conn, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+        g = sym_engine_create_connected(&c, &conn, &e);
+    } else {
+        g = sym_engine_create(&c, &e);
+    }
     if (!g) return fprintf(stderr, "engine: %s\n", e.msg), 1;
     const sym_model_config *mc = sym_engine_model(g);
     sym_state_layout L;
@@ -75,8 +93,9 @@ int main(int argc, char **argv) {
     qsort(base, 64, sizeof *base, cmp);
     qsort(mig, (size_t)reps, sizeof *mig, cmp);
     qsort(next, (size_t)reps, sizeof *next, cmp);
-    printf("# %s model on %s (%d GPU%s), slot %.1f MB, %d migrations between 2 shards\n", size,
-           cuda ? "cuda" : "cpu", cuda ? gpus : 0, gpus > 1 ? "s" : "", slot_mb, reps);
+    printf("# %s model on %s (%d GPU%s), slot %.1f MB, %d migrations between 2 shards%s\n", size,
+           cuda ? "cuda" : "cpu", cuda ? gpus : 0, gpus > 1 ? "s" : "", slot_mb, reps,
+           argc > 4 ? " in other processes" : "");
     printf("migration ms: median %.3f min %.3f max %.3f (%.1f GB/s of slot moved at the median)\n", mig[reps / 2], mig[0],
            mig[reps - 1], slot_mb * 1e-3 / (mig[reps / 2] * 1e-3));
     printf("request latency ms: without migration median %.3f; first request after a migration median %.3f max %.3f\n",
