@@ -206,11 +206,8 @@ static int in_flight_count(shard_link *l) {
 static int take_frame(shard_link *l, const void *buf, size_t len, sym_err *e) {
     sym_wire_in in;
     if (sym_wire_open(&in, buf, len, e)) return -1;
-    if (in.session != l->session) return 2; /* sent to a router before us on this socket */
-    if (in.seq != l->rx_seq + 1)
-        return sym_fail(e, "frame %llu after %llu: frames were lost", (unsigned long long)in.seq,
-                        (unsigned long long)l->rx_seq);
-    l->rx_seq = in.seq;
+    int k = sym_wire_in_session(&in, l->session, &l->rx_seq, e);
+    if (k) return k < 0 ? -1 : 2; /* 2: sent to a router before us on this socket */
     switch (in.kind) {
     case SYM_WIRE_MSGS: {
         uint32_t n;

@@ -149,11 +149,8 @@ static int take_frame(server *s, const void *buf, size_t len, sym_err *e) {
         s->hello_waiting = 1;
         return sym_fail(e, "another router connected");
     }
-    if (in.session != s->session) return 2; /* a router's before this one: gone */
-    if (in.seq != s->rx_seq + 1)
-        return sym_fail(e, "frame %llu after %llu: frames were lost", (unsigned long long)in.seq,
-                        (unsigned long long)s->rx_seq);
-    s->rx_seq = in.seq;
+    int k = sym_wire_in_session(&in, s->session, &s->rx_seq, e);
+    if (k) return k < 0 ? -1 : 2; /* 2: a router's before this one: gone */
     switch (in.kind) {
     case SYM_WIRE_MSGS: {
         uint32_t n;

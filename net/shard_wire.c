@@ -83,6 +83,15 @@ int sym_wire_open(sym_wire_in *in, const void *frame, size_t len, sym_err *e) {
     return 0;
 }
 
+int sym_wire_in_session(const sym_wire_in *in, uint64_t session, uint64_t *seq, sym_err *e) {
+    if (in->session != session) return 1;
+    if (in->seq != *seq + 1)
+        return sym_fail(e, "frame %llu after %llu: frames were lost", (unsigned long long)in->seq,
+                        (unsigned long long)*seq);
+    *seq = in->seq;
+    return 0;
+}
+
 int sym_wire_get(sym_wire_in *in, void *out, size_t n, sym_err *e) {
     if ((size_t)(in->end - in->p) < n) return sym_fail(e, "a frame cut short (kind %d)", in->kind);
     memcpy(out, in->p, n);

@@ -84,6 +84,10 @@ typedef struct {
 
 /* -1 with e when the frame is shorter than a header or not ours. */
 int sym_wire_open(sym_wire_in *in, const void *frame, size_t len, sym_err *e);
+/* A frame of a session: 1 when it is of another session (to be dropped);
+ * -1 with e when it is not the next of *seq (frames were lost); else 0,
+ * *seq advanced. */
+int sym_wire_in_session(const sym_wire_in *in, uint64_t session, uint64_t *seq, sym_err *e);
 /* -1 with e when fewer than n bytes are left. */
 int sym_wire_get(sym_wire_in *in, void *out, size_t n, sym_err *e);
 /* MSGS: the next message, its unsent tail zeroed; -1 with e when the
