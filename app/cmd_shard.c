@@ -19,18 +19,19 @@ int sym_cmd_shard(int argc, char **argv) {
 #include "app/engine_args.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "net/metrics.h"
 #include "net/shard_server.h"
 
 static const char usage_text[] =
     "usage: symserve shard --listen URL [--config FILE] [--model DIR | --synthetic SEED [--size small|full]]\n"
     "                      [--backend cpu|cuda|auto] [--precision fp64|fp32|bf16|mixed] [--num-symbols N]\n"
-    "                      [--device N] [--status-every S] [--sessions N]\n"
+    "                      [--device N] [--status-every S] [--sessions N] " METRICS_ARGS_SYNOPSIS "\n"
     "  --listen URL: tcp://HOST:PORT or ipc://PATH, where a router (the config's shards.endpoints) connects\n"
     "  the engine options as play's and serve's: the router must run the same model, backend and precision,\n"
     "      and the same max_symbols, queue_capacity, max_batch and rows_per_symbol, or it is refused by name\n"
     "  --device N: the GPU this shard runs on (default: the config's shards.devices[0])\n"
     "  --status-every S: seconds between status lines on stderr (default 10; 0: none)\n"
-    "  --sessions N: exit after N router sessions (default: serve until SIGINT/SIGTERM)\n";
+    "  --sessions N: exit after N router sessions (default: serve until SIGINT/SIGTERM)\n" METRICS_ARGS_HELP;
 
 enum { O_LISTEN = 1, O_DEVICE, O_STATUS_EVERY, O_SESSIONS };
 
@@ -40,12 +41,14 @@ static const struct option options[] = {
     {"device", required_argument, NULL, O_DEVICE},
     {"status-every", required_argument, NULL, O_STATUS_EVERY},
     {"sessions", required_argument, NULL, O_SESSIONS},
+    METRICS_ARGS_OPTIONS,
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 
 typedef struct {
     engine_args ea;
+    metrics_args ma;
     const char *listen;
     int device, sessions;
     double status_every;
@@ -54,12 +57,13 @@ typedef struct {
 static int parse(int argc, char **argv, shard_opts *o) {
     memset(o, 0, sizeof *o);
     engine_args_init(&o->ea);
+    metrics_args_init(&o->ma);
     o->device = -1, o->status_every = 10;
     cli_args a;
     cli_start(&a, "shard", argc, argv, options);
     int c, bad = 0;
     while (!bad && (c = cli_next(&a)) != CLI_END) {
-        if (engine_args_take(&o->ea, &a, c, &bad)) continue;
+        if (engine_args_take(&o->ea, &a, c, &bad) || metrics_args_take(&o->ma, &a, c, &bad)) continue;
         switch (c) {
         case O_LISTEN: o->listen = optarg; break;
         case O_DEVICE: bad = cli_int(&a, optarg, 0, 1023, &o->device); break;
@@ -73,7 +77,7 @@ static int parse(int argc, char **argv, shard_opts *o) {
     if (!o->listen) return cli_error(&a, "--listen URL is required");
     sym_err e = {{0}};
     if (!o->listen[0] || sym_endpoint_check(o->listen, &e)) return cli_error(&a, "--listen: %s", o->listen[0] ? e.msg : "empty");
-    return engine_args_check(&o->ea, &a);
+    return engine_args_check(&o->ea, &a) || metrics_args_check(&o->ma, &a) ? CLI_BAD : 0;
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -98,7 +102,14 @@ int sym_cmd_shard(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     sym_shard_server_opts so = {.listen = o.listen, .cfg = &cfg, .stop = &stop_flag, .status_every_s = o.status_every,
                                 .max_sessions = o.sessions};
-    if (sym_shard_server_run(&so, &e)) goto fail;
+    if (o.ma.port >= 0) {
+        int mport;
+        if (!(so.metrics = sym_metrics_start(o.ma.host, o.ma.port, NULL, &mport, &e))) goto fail;
+        metrics_args_write_port(&o.ma, "shard", mport);
+    }
+    int rc = sym_shard_server_run(&so, &e);
+    sym_metrics_stop(so.metrics);
+    if (rc) goto fail;
     return 0;
 fail:
     fprintf(stderr, "symserve shard: %s\n", e.msg);

@@ -77,7 +77,35 @@ static void one(text *t, const char *name, const char *type, const char *help, u
     put(t, "symserve_%s %llu\n", name, (unsigned long long)v);
 }
 
+/* symserve shard: its sessions and its shard, labelled with the index
+ * its router gave it */
+static void render_shard_process(text *t, const sym_metrics_loop *l) {
+    const sym_paging_stats *p = &l->shard;
+    one(t, "shard_sessions_total", "counter", "Router sessions this shard process served (the current one included).",
+        l->sessions);
+    one(t, "shard_routers_refused_total", "counter", "Routers refused at their handshake (another engine or config).",
+        l->refused_routers);
+    one(t, "shard_session_active", "gauge", "1 while a router is connected.", (uint64_t)(l->in_session != 0));
+    struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } f[] = {
+        {"shard_symbols", "gauge", "Symbols a shard holds: in slots, in its host tier, on disk.",
+         (uint64_t)p->resident + (uint64_t)p->paged + (uint64_t)p->on_disk},
+        {"shard_symbols_resident", "gauge", "Symbols in a shard's state slots.", (uint64_t)p->resident},
+        {"shard_slots", "gauge", "State slots of a shard's pool.", (uint64_t)p->slots},
+        {"shard_steps_total", "counter", "Steps a shard ran (this session).", p->steps},
+        {"shard_page_outs_total", "counter", "States copied from a slot to a tier (this session).", p->page_outs},
+        {"shard_page_ins_total", "counter", "States copied from a tier to a slot (this session).", p->page_ins},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        head(t, f[i].name, f[i].type, f[i].help);
+        put(t, "symserve_%s{shard=\"%d\"} %llu\n", f[i].name, l->shard_index, (unsigned long long)f[i].v);
+    }
+}
+
 static void render_loop(text *t, const sym_metrics_loop *l) {
+    if (l->has_shard_process) return render_shard_process(t, l);
     one(t, "messages_total", "counter", "Lines read from clients.", l->messages);
     one(t, "bad_messages_total", "counter", "Lines refused whole (not one well-formed message, or over max_line_bytes).",
         l->bad_messages);

@@ -1,4 +1,4 @@
-/* Metrics and health over HTTP (`--metrics-port` of serve and play):
+/* Metrics and health over HTTP (`--metrics-port` of serve, play and shard):
  * Prometheus text exposition (format 0.0.4) at GET /metrics, and GET
  * /healthz: 200 "ok" while the loop serves, 503 otherwise (starting,
  * stopping). docs/design/metrics.md lists every metric.
@@ -65,6 +65,10 @@ typedef struct {
     int clients;                      /* gauge: connected now */
     uint64_t connections, refused_connections, dropped_clients, discarded;
     sym_latency_hist latency;         /* submit to the engine -> answer written, per answer */
+    int has_shard_process;            /* symserve shard: the numbers below are meaningful, and no others */
+    uint64_t sessions, refused_routers; /* router sessions served (or being served); HELLOs refused */
+    int in_session, shard_index;      /* a router is connected; the index it gave this shard */
+    sym_paging_stats shard;           /* the session's shard: steps, symbols, paging (zeros between sessions) */
     int has_store;                    /* play --state-dir: the store numbers below are meaningful */
     uint64_t log_bytes, snapshots;    /* state/store.h's sym_store_stats */
     double last_snapshot_s;

@@ -18,6 +18,7 @@
 #include "actors/shard.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "net/metrics.h"
 #include "net/shard_wire.h"
 #include "state/fingerprint.h"
 
@@ -42,6 +43,7 @@ typedef struct {
     int local_of[SYM_SLOT_POOL_MAX]; /* the router's buffer -> ours (-1: none) */
     int router_of[SYM_SLOT_POOL_MAX];
     size_t got[SYM_SLOT_POOL_MAX]; /* an import's bytes so far, by the router's buffer */
+    sym_metrics_loop pub;          /* what --metrics-port shows (the caller's thread) */
     int hello_waiting;             /* a new router's HELLO ended the session: it is in hello */
     unsigned char hello[SYM_WIRE_HEADER_BYTES + sizeof(sym_wire_hello)];
     size_t hello_len;
@@ -265,6 +267,15 @@ static void forward(server *s, sym_wire_out *o, uint64_t *last_sent) {
     }
 }
 
+/* The numbers for --metrics-port, from the caller's thread (never waits). */
+static void publish(server *s) {
+    if (!s->o->metrics) return;
+    s->pub.in_session = s->shard != NULL;
+    if (s->shard) sym_shard_paging(s->shard, &s->pub.shard);
+    else s->pub.shard = (sym_paging_stats){0};
+    sym_metrics_publish(s->o->metrics, &s->pub);
+}
+
 static void status_line(server *s) {
     sym_paging_stats pg;
     sym_shard_paging(s->shard, &pg);
@@ -294,6 +305,7 @@ static void serve_session(server *s) {
                 last_sent = now;
         }
         if (every && now - last_status >= every) status_line(s), last_status = now;
+        publish(s);
         if (atomic_load(&s->state) != RUNNING) break;
         sym_doorbell_wait(&s->bell, seen, hb);
     }
@@ -355,6 +367,7 @@ static void start_session(server *s, const void *frame, size_t len) {
     }
     s->session = in.session; /* every frame to this router carries it, a refusal too */
     if (check_hello(s, &h, why, sizeof why)) {
+        s->pub.refused_routers++;
         sym_warn("shard: a router refused: %s", why);
         send_simple(s, SYM_WIRE_REFUSE, 1, why, strlen(why));
         return;
@@ -382,6 +395,7 @@ static void start_session(server *s, const void *frame, size_t len) {
         return;
     }
     s->index = h.index, s->n_ids = h.max_symbols, s->features = h.features;
+    s->pub.sessions++, s->pub.shard_index = h.index;
     s->heartbeat_ms = h.heartbeat_ms, s->timeout_ms = h.timeout_ms;
     s->slot_bytes = b->slot_bytes;
     s->tx_seq = 1, s->rx_seq = 1;
@@ -395,6 +409,7 @@ static void start_session(server *s, const void *frame, size_t len) {
     send_simple(s, SYM_WIRE_WELCOME, 1, w, sizeof w);
     sym_info("shard %d: a router connected (%d symbols at most, %zu-byte states)", s->index, s->n_ids, s->slot_bytes);
     serve_session(s);
+    publish(s);
     sym_slot_pool_destroy(&s->pool);
     sym_doorbell_destroy(&s->bell);
 }
@@ -419,6 +434,9 @@ int sym_shard_server_run(const sym_shard_server_opts *o, sym_err *e) {
     sym_info("shard: listening on %s (%s backend); waiting for a router", o->listen,
              sym_model_backends_cuda(s.mb) ? "cuda" : "cpu");
     rc = 0;
+    s.pub.has_shard_process = 1;
+    publish(&s);
+    if (o->metrics) sym_metrics_set_healthy(o->metrics, 1);
     for (int sessions = 0; !(o->stop && *o->stop) && !(o->max_sessions && sessions >= o->max_sessions);) {
         if (s.hello_waiting) {
             s.hello_waiting = 0;
@@ -427,6 +445,7 @@ int sym_shard_server_run(const sym_shard_server_opts *o, sym_err *e) {
             continue;
         }
         nn_setsockopt(s.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &wait_ms, sizeof wait_ms);
+        publish(&s);
         void *buf = NULL;
         int n = nn_recv(s.sock, &buf, NN_MSG, 0);
         if (n < 0) continue;
@@ -440,6 +459,7 @@ int sym_shard_server_run(const sym_shard_server_opts *o, sym_err *e) {
         nn_freemsg(buf); /* else: a frame of a session already over */
     }
 done:
+    if (o->metrics) sym_metrics_set_healthy(o->metrics, 0);
     if (s.sock >= 0) {
         /* nanomsg drops what is still queued when a socket closes (it has
          * no linger): give the last session's BYE time to leave */

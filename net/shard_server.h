@@ -31,6 +31,7 @@ typedef struct {
     volatile sig_atomic_t *stop; /* set (by a signal handler): the server returns, a session ends as lost */
     double status_every_s;       /* a status line this often (0: none) */
     int max_sessions;            /* return after this many sessions (0: never) */
+    struct sym_metrics *metrics; /* NULL, or the endpoint the server publishes its numbers to (net/metrics.h) */
 } sym_shard_server_opts;
 
 /* Serves until *stop (0) or max_sessions; -1 with e when it cannot start

@@ -98,7 +98,8 @@ shards() { # name, urls..., [-- args]
   for u in "${urls[@]}"; do
     local n=''
     case $u in tcp://10.213.*) n=${ns[$i]} ;; esac
-    (as_ns "$n" "$bin" shard --listen "$u" --model "$model" --backend cpu --precision fp64 --status-every 0 "$@") \
+    (as_ns "$n" "$bin" shard --listen "$u" --model "$model" --backend cpu --precision fp64 --status-every 0 \
+      --metrics-port 0 --metrics-host 127.0.0.1 --metrics-port-file "$tmp/$name.mport$i" "$@") \
       >"$tmp/$name.shard$i.log" 2>&1 &
     spids+=($!)
     pids+=($!)
@@ -187,6 +188,11 @@ serve_run() { # name, timeout_ms, what to do to shard 1 ("stop" or "kill"), repl
   fi
   wait $replay
   rrc=$?
+  # shard 1's own /metrics (in its namespace): its session, its steps
+  local mp
+  mp=$(cat "$tmp/$name.mport1" 2>/dev/null)
+  in_ns "${ns[1]:-}" bash -c "exec 3<>/dev/tcp/127.0.0.1/$mp && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && timeout 5 cat <&3" \
+    >"$tmp/$name.shard1.metrics" 2>/dev/null
   a=$(json_field answered "$tmp/$name.r.json") er=$(json_field errors_received "$tmp/$name.r.json")
   err=$(max_err "$tmp/$name.r.json")
   if [ "$what" = kill ]; then # the shard process back: it joins as a new shard; a client of new symbols
@@ -206,6 +212,15 @@ serve_run() { # name, timeout_ms, what to do to shard 1 ("stop" or "kill"), repl
   for p in "${spids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 }
 serve_run stopped 5000 stop 300
+m=$tmp/stopped.shard1.metrics
+sm() { awk -v k="$1" '$1 == k { print $2 }' "$m"; }
+if grep -q "^symserve_shard_session_active 1" "$m" && [ "$(sm symserve_shard_sessions_total)" = 1 ] &&
+   [ "$(sm 'symserve_shard_steps_total{shard="1"}')" -gt 0 ] 2>/dev/null &&
+   [ "$(sm 'symserve_shard_symbols{shard="1"}')" -gt 0 ] 2>/dev/null; then
+  ok "a shard process's /metrics: 1 session, active, $(sm 'symserve_shard_steps_total{shard="1"}') steps over $(sm 'symserve_shard_symbols{shard="1"}') symbols"
+else
+  ko "a shard process's /metrics: $(grep -v "^#" "$m" | head -5 | tr '\n' ' ')"
+fi
 if [ "$a" = $rows ] && [ "$er" = 0 ] && [ $rrc -eq 0 ] && within "$err" 1e-9 && ! grep -q "is lost" "$tmp/stopped.serve.err"; then
   ok "a shard process cut off for 2 s ($([ $mode = netns ] && echo "its link down" || echo "SIGSTOP"), timeout 5 s) $at s into the stream: $rows of $rows answered, max error $err, none lost"
 else
