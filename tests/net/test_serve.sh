@@ -63,8 +63,8 @@ for c in 1 2 3 4 5 6 7; do
   awk -F, -v OFS=, -v p="C${c}_" 'NR == 1 { print; next } NR <= 301 { $NF = p $NF; print }' "$data/traces/small.csv" >"$tmp/t$c.csv"
   extra=()
   [ $c = 1 ] && extra=(--inject-bad)
-  timeout 120 "$bin" replay --connect "127.0.0.1:$port" --requests "$tmp/t$c.csv" --expected "$data/golden_small/expected_f64.csv" \
-    --tolerance 1e-9 --speed 0 --batch-rows 8 --timeout 60 --report "$tmp/r$c.json" "${extra[@]}" >"$tmp/r$c.out" 2>"$tmp/r$c.err" &
+  timeout 240 "$bin" replay --connect "127.0.0.1:$port" --requests "$tmp/t$c.csv" --expected "$data/golden_small/expected_f64.csv" \
+    --tolerance 1e-9 --speed 0 --batch-rows 8 --timeout 180 --report "$tmp/r$c.json" "${extra[@]}" >"$tmp/r$c.out" 2>"$tmp/r$c.err" &
   pids+=($!)
 done
 fail=0
