@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/split_backend.h"
+#include "kernels/state_precision.h"
 #include "kernels/weights.h"
 
 struct sym_model_backends {
@@ -31,6 +32,15 @@ static sym_backend *one_backend(sym_model_backends *g, int dev, sym_err *e) {
         if (b && sym_cpu_backend_set_threads(b, g->cfg.cpu_threads, e)) {
             sym_backend_destroy(b);
             return NULL;
+        }
+        if (b && g->cfg.state_precision_set) {
+            sym_state_precision sp;
+            sym_state_precision_native(&sp);
+            for (int t = 0; t < SYM_TOWERS; t++) sp.tower[t] = g->cfg.state_precision[t];
+            if (sym_cpu_backend_set_state_precision(b, &sp, e)) {
+                sym_backend_destroy(b);
+                return NULL;
+            }
         }
         return b;
     }
@@ -83,6 +93,8 @@ static int place_weights(sym_model_backends *g, sym_err *e) {
 static int prepare_model(sym_model_backends *g, sym_err *e) {
     const sym_config *c = &g->cfg;
     g->use_cuda = c->backend == SYM_BACKEND_CUDA || (c->backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
+    if (g->use_cuda && c->state_precision_set)
+        return sym_fail(e, "config key 'state_precision': not implemented on cuda yet (the CPU backend emulates it)");
     if (g->use_cuda && sym_cuda_device_count() <= 0) return sym_fail(e, "backend cuda: no CUDA device");
     if (g->use_cuda) {
         for (int t = 0; t < SYM_TOWERS; t++) {

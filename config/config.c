@@ -273,8 +273,27 @@ static int parse_log(sym_config *c, const cJSON *s, sym_err *e) {
     return 0;
 }
 
+/* null (every tower native) or 4 format names, one per tower. */
+static int parse_state_precision(sym_config *c, const cJSON *v, sym_err *e) {
+    static const char expected[] = "\"fp32\", \"bf16\", \"bf16-sr\", \"fp16\" or \"fp16-sr\"";
+    if (cJSON_IsNull(v)) {
+        for (int t = 0; t < SYM_TOWERS; t++) c->state_precision[t] = SYM_STATE_NATIVE;
+        c->state_precision_set = 0;
+        return 0;
+    }
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != SYM_TOWERS)
+        return sym_fail(e, "config key 'state_precision': expected null or an array of 4 of %s ([xLSTM, Mamba2, RetNet, Hawk])",
+                        expected);
+    int t = 0;
+    for (const cJSON *p = v->child; p; p = p->next, t++)
+        if (!cJSON_IsString(p) || sym_state_format_parse(p->valuestring, &c->state_precision[t]))
+            return sym_fail(e, "config key 'state_precision': element %d is not %s", t, expected);
+    c->state_precision_set = 1;
+    return 0;
+}
+
 static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
-    static const char *const keys[] = {"model",     "backend",     "precision",    "tower_precision",
+    static const char *const keys[] = {"model",     "backend",     "precision",    "tower_precision", "state_precision",
                                        "shards",    "max_batch",   "rows_per_symbol", "max_symbols", "slots_per_shard", "host_tier_mb",
                                        "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", "net", "state", "cpu", "log", NULL};
     if (!cJSON_IsObject(root)) return sym_fail(e, "config: the top level must be a JSON object");
@@ -306,6 +325,7 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
         }
         c->precision_set = 1;
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "state_precision")) && parse_state_precision(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "shards")) && parse_shards(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "net")) && parse_net(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "state")) && parse_state(c, v, e)) return -1;

@@ -9,6 +9,8 @@
  *     "backend": "auto",            // "cpu" | "cuda" | "auto" (cuda when a GPU is present)
  *     "precision": null,            // null: fp64 on cpu, "mixed" on cuda; cuda: "fp32" | "bf16" | "mixed"; cpu: "fp64" | "fp32"
  *     "tower_precision": null,      // optional ["bf16","bf16","fp32","bf16"], overrides precision
+ *     "state_precision": null,      // optional ["bf16","fp16-sr","fp32","bf16"]: each tower's state storage
+ *                                   // (kernels/state_precision.h); cpu only for now, refused on cuda
  *     "shards": {"count": 1, "devices": [0], "tower_split": 1, "endpoints": [],
  *                "heartbeat_ms": 500, "timeout_ms": 5000},
  *                                   // shard i runs on devices[i % len]; tower_split 2 or 4:
@@ -41,6 +43,7 @@
 
 #include "common/err.h"
 #include "kernels/backend.h"
+#include "kernels/state_precision.h"
 
 #define SYM_MAX_SHARDS 256
 #define SYM_ENDPOINT_MAX 128 /* a nanomsg address, with its terminating NUL (NN_SOCKADDR_MAX) */
@@ -60,6 +63,8 @@ typedef struct {
     sym_backend_kind backend;
     sym_precision tower_precision[SYM_TOWERS]; /* for cuda: fp32/bf16 per tower; for cpu: all fp64 or all fp32 */
     int precision_set;      /* 0: none given, the backend's default (cpu fp64, cuda mixed) */
+    sym_state_format state_precision[SYM_TOWERS]; /* each tower's state storage; all native unless set */
+    int state_precision_set; /* 1: a state_precision array was given (cuda refuses it) */
     int shard_count;
     int shard_devices[SYM_MAX_SHARDS];
     int n_shard_devices;

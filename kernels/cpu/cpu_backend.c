@@ -4,7 +4,10 @@
  * costs memory only for the slots a shard uses; the four towers of a batch run on up to four worker threads (a
  * tower's arithmetic is the same whichever thread runs it, so results do
  * not depend on the thread count): one per tower up to the cores online,
- * or what sym_cpu_backend_set_threads says (config key cpu.threads). */
+ * or what sym_cpu_backend_set_threads says (config key cpu.threads).
+ * With a state precision set (sym_cpu_backend_set_state_precision, config
+ * key state_precision), each row's tower state is rounded to its storage
+ * format right after the tower steps it, on the same worker. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 #include "common/fanout.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_step.h"
+#include "kernels/state_precision.h"
 #include "kernels/weights.h"
 
 typedef struct cpu_backend cpu_backend;
@@ -24,6 +28,8 @@ struct cpu_backend {
     void **slots; /* [n_slots]: layout.numel elements each, NULL until first used */
     int M;
     int tower_mask; /* towers step() computes (set_towers) */
+    int round_state; /* any tower of sp is not native: only then is sp looked at */
+    sym_state_precision sp;
     void *scratch[SYM_TOWERS];
     /* the batch being stepped, shared with the workers */
     int B;
@@ -67,6 +73,12 @@ static void run_tower(cpu_backend *c, int t) {
                        ? sym_cpu_tower_f64(c->w, t, &c->base.layout, slot, x, c->scratch[t], c->M, NULL, NULL)
                        : sym_cpu_tower_f32(c->w, t, &c->base.layout, slot, x, c->scratch[t], c->M, NULL, NULL);
         c->out[(size_t)r * SYM_TOWERS + (size_t)t] = p;
+        if (c->round_state && c->sp.tower[t] != SYM_STATE_NATIVE) {
+            /* the counter of the state this step writes: the step count it advances to */
+            int64_t step = sym_state_steps(slot) + 1;
+            if (c->precision == SYM_PREC_FP64) sym_state_round_tower_f64(&c->sp, &c->base.layout, t, slot, step);
+            else sym_state_round_tower_f32(&c->sp, &c->base.layout, t, slot, step);
+        }
     }
 }
 
@@ -174,6 +186,17 @@ int sym_cpu_backend_set_threads(sym_backend *b, int threads, sym_err *e) {
     return sym_failctx(e, "CPU backend threads");
 }
 
+int sym_cpu_backend_set_state_precision(sym_backend *b, const sym_state_precision *sp, sym_err *e) {
+    if (!is_cpu(b)) return sym_fail(e, "%s is not the CPU backend: state precision is emulated on the CPU only", b->ops->name);
+    for (int t = 0; t < SYM_TOWERS; t++)
+        if (sp->tower[t] < SYM_STATE_NATIVE || sp->tower[t] >= SYM_STATE_FORMATS)
+            return sym_fail(e, "state precision of tower %d: unknown format %d", t, (int)sp->tower[t]);
+    cpu_backend *c = (cpu_backend *)b;
+    c->sp = *sp;
+    c->round_state = sym_state_precision_on(sp);
+    return 0;
+}
+
 sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precision, int n_slots, sym_err *e) {
     if (precision != SYM_PREC_FP64 && precision != SYM_PREC_FP32) {
         sym_fail(e, "the CPU backend computes in fp64 or fp32 (round the weights for a bf16 reference)");
@@ -189,6 +212,7 @@ sym_backend *sym_cpu_backend_create(const sym_weights *w, sym_precision precisio
         return NULL;
     }
     c->tower_mask = 15;
+    sym_state_precision_native(&c->sp);
     sym_backend *b = &c->base;
     b->ops = precision == SYM_PREC_FP64 ? &cpu_ops_f64 : &cpu_ops_f32;
     b->cfg = w->cfg;
