@@ -334,8 +334,8 @@ static int check_hello(server *s, const sym_wire_hello *h, char *why, size_t cap
         snprintf(why, cap, "another symserve build: wire version %u with %u-byte messages, this shard %u with %zu",
                  h->version, h->msg_size, SYM_WIRE_VERSION, sizeof(sym_msg));
     else if (h->fingerprint != s->fingerprint)
-        snprintf(why, cap, "another engine: fingerprint %016llx, this shard's %016llx (another model, precision or "
-                 "backend)", (unsigned long long)h->fingerprint, (unsigned long long)s->fingerprint);
+        snprintf(why, cap, "another engine: fingerprint %016llx, this shard's %016llx (another model, backend, "
+                 "precision or state precision)", (unsigned long long)h->fingerprint, (unsigned long long)s->fingerprint);
     else if (h->features != mc->features)
         snprintf(why, cap, "%d features, this shard's model takes %d", h->features, mc->features);
     else if (h->max_symbols != c->max_symbols)

@@ -46,6 +46,11 @@ int sym_state_fingerprint(const sym_config *cfg, int cuda, uint64_t *fp, sym_err
                                         : SYM_PREC_BF16;
         h = mix(h, &p, sizeof p);
     }
+    if (cfg->state_precision_set) /* each tower's state storage (kernels/state_precision.h); native: as before */
+        for (int t = 0; t < SYM_TOWERS; t++) {
+            int f = (int)cfg->state_precision[t];
+            h = mix(h, &f, sizeof f);
+        }
     if (cfg->model_dir[0]) {
         if (mix_file(&h, cfg->model_dir, "config.json", e) || mix_file(&h, cfg->model_dir, "weights.safetensors", e))
             return sym_failctx(e, "state fingerprint");

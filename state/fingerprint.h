@@ -1,6 +1,7 @@
 /* What a state directory's bytes mean: a 64-bit fingerprint of everything
  * that decides a step's result (the model's config and weights, the
- * backend, each tower's precision), written into every log segment. A
+ * backend, each tower's precision and state storage), written into every
+ * log segment and checked by a shard process at a router's handshake. A
  * directory written by another engine is refused by name rather than
  * replayed into states that would silently differ. */
 #ifndef SYM_STATE_FINGERPRINT_H

@@ -110,7 +110,7 @@ int sym_snapshot_open(sym_snapshot_reader *r, const char *path, uint64_t fingerp
     memcpy(&sb, h + 40, 8);
     if (fp != fingerprint)
         return sym_fail(e, "snapshot %s: written for another engine (fingerprint %016" PRIx64 ", this one is %016" PRIx64
-                           ": another model, precision or backend)", path, fp, fingerprint);
+                           ": another model, backend, precision or state precision)", path, fp, fingerprint);
     if (sb != slot_bytes)
         return sym_fail(e, "snapshot %s: slots of %" PRIu64 " bytes, this engine's are %zu", path, sb, slot_bytes);
     return 0;

@@ -127,7 +127,7 @@ int sym_wal_reader_open(sym_wal_reader *r, FILE *f, const char *path, uint64_t f
     memcpy(segment, h + 24, 8);
     if (fp != fingerprint)
         return sym_fail(e, "%s: written for another engine (fingerprint %016llx, this one is %016llx: another model, "
-                           "precision or backend)", path, (unsigned long long)fp, (unsigned long long)fingerprint);
+                           "backend, precision or state precision)", path, (unsigned long long)fp, (unsigned long long)fingerprint);
     r->offset = SYM_WAL_HEADER_BYTES;
     return 0;
 }

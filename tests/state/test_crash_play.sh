@@ -126,6 +126,8 @@ refused() { # name, text, extra args...
   else ko "$name: exit $rc: $(tail -2 "$tmp/refused.log")"; fi
 }
 refused "another precision" "written for another engine" --precision fp32
+echo '{"state_precision": ["fp16", "bf16", "fp32", "fp32"]}' >"$tmp/sp.json"
+refused "another state precision" "written for another engine" --precision fp64 --config "$tmp/sp.json"
 # the newest snapshot cut short: skipped for the one before, or, when it
 # is the only one and the log no longer goes back to the start, refused
 n_snaps=$(ls "$tmp"/state/snap-*.bin | wc -l)
