@@ -331,6 +331,7 @@ int sym_engine_rebalance(sym_engine *g, int n_shards, sym_err *e) {
         }
         g->n_shards = i + 1;
     }
+    if (g->mb) sym_model_backends_placed_done(g->mb); /* weights first loaded here (all shards were remote) */
     if (rc) {
         /* the router never heard of them: stop them ourselves */
         for (int i = old; i < g->n_shards; i++) {
