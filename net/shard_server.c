@@ -290,6 +290,7 @@ static void serve_session(server *s) {
         sym_warn("shard %d: cannot start the receiving thread", s->index);
         sym_shard_stop(s->shard);
         sym_shard_join_destroy(s->shard);
+        s->shard = NULL;
         return;
     }
     uint64_t last_sent = sym_now_ns(), hb = (uint64_t)s->heartbeat_ms * 1000000u, last_status = sym_now_ns();
