@@ -88,23 +88,34 @@ static sym_engine *engine_alloc(const sym_config *cfg, sym_err *e) {
     return g;
 }
 
-/* Shard i over backend b, started; on failure b is destroyed. Shard 0's
- * backend sets the state format; every other must keep the same, so that a
- * state moves between any two shards as bytes. */
-static sym_shard *start_shard(sym_engine *g, int i, sym_backend *b, sym_err *e) {
+/* Shard i's parameters (a shard in another process uses the first ones:
+ * its tiers are its own process's). */
+static sym_shard_params shard_params(const sym_engine *g, int i) {
     const sym_config *c = &g->cfg;
-    if (i == 0) g->slot_bytes = b->slot_bytes, g->state_elem_size = b->state_elem_size;
-    if (b->slot_bytes != g->slot_bytes || b->state_elem_size != g->state_elem_size) {
-        sym_fail(e, "shard %d's backend (%s) keeps %zu-byte states of %zu-byte elements, shard 0's %zu of %zu", i,
-                 b->ops->name, b->slot_bytes, b->state_elem_size, g->slot_bytes, g->state_elem_size);
+    return (sym_shard_params){.index = i, .n_ids = c->max_symbols, .queue_cap = c->queue_capacity,
+                              .max_batch = c->max_batch, .rows_per_symbol = c->rows_per_symbol,
+                              .features = g->model.features, .idle_spin_us = c->idle_spin_us,
+                              .host_tier_mb = c->host_tier_mb,
+                              .state_dir = c->state_dir[0] ? c->state_dir : NULL, .disk_tier_mb = c->disk_tier_mb};
+}
+
+/* Shard 0 sets the state format; every other must keep the same, so that
+ * a state moves between any two shards as bytes. -1 (e names what) when
+ * shard i's (described by what) differs. */
+static int same_format(sym_engine *g, int i, size_t slot_bytes, size_t elem, const char *what, sym_err *e) {
+    if (i == 0) g->slot_bytes = slot_bytes, g->state_elem_size = elem;
+    if (slot_bytes == g->slot_bytes && elem == g->state_elem_size) return 0;
+    return sym_fail(e, "shard %d (%s) keeps %zu-byte states of %zu-byte elements, shard 0's %zu of %zu", i, what,
+                    slot_bytes, elem, g->slot_bytes, g->state_elem_size);
+}
+
+/* Shard i over backend b, started; on failure b is destroyed. */
+static sym_shard *start_shard(sym_engine *g, int i, sym_backend *b, sym_err *e) {
+    if (same_format(g, i, b->slot_bytes, b->state_elem_size, b->ops->name, e)) {
         sym_backend_destroy(b);
         return NULL;
     }
-    sym_shard_params p = {.index = i, .n_ids = c->max_symbols, .queue_cap = c->queue_capacity,
-                          .max_batch = c->max_batch, .rows_per_symbol = c->rows_per_symbol,
-                          .features = g->model.features, .idle_spin_us = c->idle_spin_us,
-                          .host_tier_mb = c->host_tier_mb,
-                          .state_dir = c->state_dir[0] ? c->state_dir : NULL, .disk_tier_mb = c->disk_tier_mb};
+    sym_shard_params p = shard_params(g, i);
     sym_shard *s = sym_shard_create(&p, b, &g->router_bell, &g->slots, e);
     if (!s) {
         sym_backend_destroy(b);
@@ -119,27 +130,15 @@ static sym_shard *start_shard(sym_engine *g, int i, sym_backend *b, sym_err *e) 
 
 static sym_backend *model_backend(void *ctx, int shard, sym_err *e) { return sym_model_backends_make(ctx, shard, e); }
 
-/* Shard i in another process, through the connector: the same state
- * format as every other shard, checked as start_shard checks a backend's. */
+/* Shard i in another process, through the connector, started. */
 static sym_shard *connect_shard(sym_engine *g, int i, const char *endpoint, sym_err *e) {
-    const sym_config *c = &g->cfg;
     if (!g->connect.fn)
         return sym_fail(e, "shard %d: endpoint %s: this program reaches no shard process", i, endpoint), NULL;
-    sym_shard_params p = {.index = i, .n_ids = c->max_symbols, .queue_cap = c->queue_capacity,
-                          .max_batch = c->max_batch, .rows_per_symbol = c->rows_per_symbol,
-                          .features = g->model.features, .idle_spin_us = c->idle_spin_us};
+    sym_shard_params p = shard_params(g, i);
     size_t slot_bytes = 0, elem = 0;
     sym_shard *s = g->connect.fn(g->connect.ctx, &p, endpoint, &g->router_bell, &g->slots, &slot_bytes, &elem, e);
     if (!s) return sym_failctx(e, "shard %d at %s", i, endpoint), NULL;
-    if (i == 0) g->slot_bytes = slot_bytes, g->state_elem_size = elem;
-    if (slot_bytes != g->slot_bytes || elem != g->state_elem_size) {
-        sym_fail(e, "shard %d at %s keeps %zu-byte states of %zu-byte elements, shard 0's %zu of %zu", i, endpoint,
-                 slot_bytes, elem, g->slot_bytes, g->state_elem_size);
-        sym_shard_stop(s);
-        sym_shard_join_destroy(s);
-        return NULL;
-    }
-    if (sym_shard_start(s, e)) {
+    if (same_format(g, i, slot_bytes, elem, endpoint, e) || sym_shard_start(s, e)) {
         sym_shard_stop(s);
         sym_shard_join_destroy(s);
         return NULL;

@@ -94,9 +94,9 @@ static void render_shard_process(text *t, const sym_metrics_loop *l) {
          (uint64_t)p->resident + (uint64_t)p->paged + (uint64_t)p->on_disk},
         {"shard_symbols_resident", "gauge", "Symbols in a shard's state slots.", (uint64_t)p->resident},
         {"shard_slots", "gauge", "State slots of a shard's pool.", (uint64_t)p->slots},
-        {"shard_steps_total", "counter", "Steps a shard ran (this session).", p->steps},
-        {"shard_page_outs_total", "counter", "States copied from a slot to a tier (this session).", p->page_outs},
-        {"shard_page_ins_total", "counter", "States copied from a tier to a slot (this session).", p->page_ins},
+        {"shard_steps_total", "counter", "Steps the shard ran in the current router session.", p->steps},
+        {"shard_page_outs_total", "counter", "States copied from a slot to a tier in the current router session.", p->page_outs},
+        {"shard_page_ins_total", "counter", "States copied from a tier to a slot in the current router session.", p->page_ins},
     };
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
         head(t, f[i].name, f[i].type, f[i].help);

@@ -30,101 +30,22 @@
 #include "actors/engine.h"
 #include "kernels/backend.h"
 #include "kernels/weights.h"
-#include "tests/actors/thread_check_backend.h"
+#include "tests/actors/paging_rig.h"
 #include "tests/check.h"
 
-static sym_weights weights;
 static char root[64];      /* the state dir */
 static char shard0[128];   /* its shard 0 page folder */
 
-typedef struct {
-    const sym_config *cfg;
-} cpu_factory;
-
-static sym_backend *make_cpu(void *ctx, int shard, sym_err *e) {
-    (void)shard;
-    const cpu_factory *f = ctx;
-    sym_backend *b = sym_cpu_backend_create(&weights, SYM_PREC_FP64, sym_config_slots_per_shard(f->cfg), e);
-    if (b && sym_cpu_backend_set_threads(b, 1, e)) {
-        sym_backend_destroy(b);
-        return NULL;
-    }
-    return b ? sym_thread_check_wrap(b, e) : NULL;
-}
-
-typedef struct {
-    sym_config cfg;
-    cpu_factory f;
-    sym_engine *g;
-} run;
+typedef paging_run run;
 
 /* disk_tier_mb < 0: no state dir. */
 static int start(run *r, int n_slots, int host_tier_mb, int disk_tier_mb) {
-    sym_config_defaults(&r->cfg);
-    r->cfg.backend = SYM_BACKEND_CPU;
-    r->cfg.max_symbols = 64;
-    r->cfg.slots_per_shard = n_slots;
-    r->cfg.host_tier_mb = host_tier_mb;
-    r->cfg.status_interval_s = 0;
-    r->cfg.idle_spin_us = 20;
+    pr_config(&r->cfg, n_slots, host_tier_mb, 64);
     if (disk_tier_mb >= 0) {
         snprintf(r->cfg.state_dir, sizeof r->cfg.state_dir, "%s", root);
         r->cfg.disk_tier_mb = disk_tier_mb;
     }
-    r->f.cfg = &r->cfg;
-    sym_err e;
-    r->g = sym_engine_create_with(&r->cfg, &weights.cfg, make_cpu, &r->f, &e);
-    if (!r->g) fprintf(stderr, "engine: %s\n", e.msg), failures++;
-    return r->g ? 0 : -1;
-}
-
-static sym_request request(int sym, uint64_t uid) {
-    sym_request q = {.uid = uid, .n_features = weights.cfg.features};
-    snprintf(q.symbol, sizeof q.symbol, "S%03d", sym);
-    for (int i = 0; i < q.n_features; i++) q.features[i] = (float)(0.8 * sin(0.37 * (double)uid + 0.11 * i + sym));
-    return q;
-}
-
-static void submit_wait(run *r, const int *syms, int n, uint64_t uid0, sym_prediction *out) {
-    sym_err e;
-    for (int i = 0; i < n; i++) {
-        sym_request q = request(syms[i], uid0 + (uint64_t)i);
-        CHECK(!sym_engine_submit(r->g, &q, &e), "submit: %s", e.msg);
-    }
-    sym_prediction p[64];
-    for (int got = 0; got < n;) {
-        int k = sym_engine_poll(r->g, p, 64, 10000);
-        if (k <= 0) {
-            CHECK(0, "%d of %d predictions came", got, n);
-            return;
-        }
-        for (int j = 0; j < k; j++) {
-            uint64_t at = p[j].uid - uid0;
-            if (at < (uint64_t)n) out[at] = p[j];
-        }
-        got += k;
-    }
-}
-
-static sym_paging_stats paging(run *r) {
-    sym_paging_stats st = {0};
-    sym_err e;
-    CHECK(!sym_engine_paging(r->g, 0, &st, &e), "paging: %s", e.msg);
-    return st;
-}
-
-/* Predictions i of a and b with skip[i] unset are bit-identical and stepped. */
-static void same(const char *what, const sym_prediction *a, const sym_prediction *b, int n, const unsigned char *skip) {
-    int diff = 0, bad = 0, first = -1;
-    for (int i = 0; i < n; i++) {
-        if (skip && skip[i]) continue;
-        int off = a[i].status != 0 || b[i].status != 0 || memcmp(a[i].pred, b[i].pred, sizeof a[i].pred) != 0;
-        bad += a[i].status != 0 || b[i].status != 0;
-        diff += off;
-        if (off && first < 0) first = i;
-    }
-    CHECK(!bad && !diff, "%s: %d of %d predictions differ, %d not stepped (first %d: %s)", what, diff, n, bad, first,
-          first >= 0 ? (a[first].status ? a[first].error : b[first].error) : "");
+    return pr_start(r);
 }
 
 static int file_exists(const char *path) {
@@ -175,8 +96,8 @@ static void round_robin(int host_mb) {
     if (start(&a, SYMS, 0, -1) || start(&b, 4, host_mb, 65536)) return;
     size_t slot = sym_engine_slot_bytes(a.g);
     for (int k = 0; k < ROUNDS; k++) {
-        submit_wait(&a, syms, SYMS, (uint64_t)(k * SYMS), ref + k * SYMS);
-        submit_wait(&b, syms, SYMS, (uint64_t)(k * SYMS), small + k * SYMS);
+        pr_submit_wait(&a, syms, SYMS, (uint64_t)(k * SYMS), ref + k * SYMS);
+        pr_submit_wait(&b, syms, SYMS, (uint64_t)(k * SYMS), small + k * SYMS);
         if (k == 0) {
             /* ids follow first use: S000 is id 0. Stepped in order, four a
              * step, 20..23 are resident; of the paged-out 0..19 the host
@@ -195,8 +116,8 @@ static void round_robin(int host_mb) {
     }
     char what[96];
     snprintf(what, sizeof what, "round robin, 24 symbols on 4 slots, host_tier_mb %d and a disk tier", host_mb);
-    same(what, ref, small, N, NULL);
-    sym_paging_stats pb = paging(&b);
+    pr_same(what, ref, small, N, NULL);
+    sym_paging_stats pb = pr_paging(&b, 0);
     printf("%s: %llu page-outs (%llu to disk), %llu page-ins (%llu from disk); %d resident, %d in memory, %d on disk\n",
            what, (unsigned long long)pb.page_outs, (unsigned long long)pb.disk_outs, (unsigned long long)pb.page_ins,
            (unsigned long long)pb.disk_ins, pb.resident, pb.paged, pb.on_disk);
@@ -221,9 +142,9 @@ static void round_robin(int host_mb) {
     CHECK(page_exists(3), "S003 is not on disk");
     CHECK(!sym_engine_import_symbol(a.g, "S003", sa[22], &e), "import: %s", e.msg);
     CHECK(!sym_engine_import_symbol(b.g, "S003", sa[22], &e), "import into a symbol on disk: %s", e.msg);
-    submit_wait(&a, syms, SYMS, (uint64_t)N, ref + N);
-    submit_wait(&b, syms, SYMS, (uint64_t)N, small + N);
-    same("a round after an import into a symbol on disk", ref + N, small + N, SYMS, NULL);
+    pr_submit_wait(&a, syms, SYMS, (uint64_t)N, ref + N);
+    pr_submit_wait(&b, syms, SYMS, (uint64_t)N, small + N);
+    pr_same("a round after an import into a symbol on disk", ref + N, small + N, SYMS, NULL);
     for (int i = 0; i < SYMS; i++) free(sa[i]), free(sb[i]);
     sym_engine_destroy(a.g);
     sym_engine_destroy(b.g);
@@ -266,8 +187,8 @@ static void corrupt(void) {
     run a, b;
     if (start(&a, SYMS, 0, -1) || start(&b, 4, 2, 65536)) return;
     size_t slot = sym_engine_slot_bytes(a.g);
-    submit_wait(&a, syms, SYMS, 0, ref);
-    submit_wait(&b, syms, SYMS, 0, small);
+    pr_submit_wait(&a, syms, SYMS, 0, ref);
+    pr_submit_wait(&b, syms, SYMS, 0, small);
     char path[256];
     snprintf(path, sizeof path, "%s/%d.page", shard0, BAD);
     FILE *f = fopen(path, "r+b");
@@ -282,15 +203,15 @@ static void corrupt(void) {
         fclose(f);
     }
     for (int k = 1; k < 3; k++) {
-        submit_wait(&a, syms, SYMS, (uint64_t)(k * SYMS), ref + k * SYMS);
-        submit_wait(&b, syms, SYMS, (uint64_t)(k * SYMS), small + k * SYMS);
+        pr_submit_wait(&a, syms, SYMS, (uint64_t)(k * SYMS), ref + k * SYMS);
+        pr_submit_wait(&b, syms, SYMS, (uint64_t)(k * SYMS), small + k * SYMS);
         const sym_prediction *p = &small[k * SYMS + BAD];
         CHECK(p->status == -1 && strstr(p->error, "checksum") && strstr(p->error, path),
               "round %d: S%03d with a corrupt page file: status %d (%s)", k, BAD, p->status, p->error);
         if (k == 1) printf("corrupt page file: %s\n", p->error);
         skip[k * SYMS + BAD] = 1;
     }
-    same("the other symbols beside a corrupt page file", ref, small, 3 * SYMS, skip);
+    pr_same("the other symbols beside a corrupt page file", ref, small, 3 * SYMS, skip);
     unsigned char *good = malloc(slot), *got = malloc(slot);
     sym_err e = {{0}};
     char name[16];
@@ -303,10 +224,10 @@ static void corrupt(void) {
     CHECK(!sym_engine_import_symbol(a.g, name, good, &e), "import: %s", e.msg);
     CHECK(!sym_engine_import_symbol(b.g, name, good, &e), "import over a corrupt page file: %s", e.msg);
     for (int k = 3; k < ROUNDS; k++) {
-        submit_wait(&a, syms, SYMS, (uint64_t)(k * SYMS), ref + k * SYMS);
-        submit_wait(&b, syms, SYMS, (uint64_t)(k * SYMS), small + k * SYMS);
+        pr_submit_wait(&a, syms, SYMS, (uint64_t)(k * SYMS), ref + k * SYMS);
+        pr_submit_wait(&b, syms, SYMS, (uint64_t)(k * SYMS), small + k * SYMS);
     }
-    same("every symbol after importing a good state", ref + 3 * SYMS, small + 3 * SYMS, (ROUNDS - 3) * SYMS, NULL);
+    pr_same("every symbol after importing a good state", ref + 3 * SYMS, small + 3 * SYMS, (ROUNDS - 3) * SYMS, NULL);
     free(good), free(got);
     sym_engine_destroy(a.g);
     sym_engine_destroy(b.g);
@@ -326,11 +247,11 @@ static void all_full(void) {
     static sym_prediction ref[MAXN], small[MAXN];
     int syms[64];
     for (int k = 0; k < cap; k++) syms[k] = k;
-    submit_wait(&a, syms, cap, 0, ref);
-    submit_wait(&b, syms, cap, 0, small);
+    pr_submit_wait(&a, syms, cap, 0, ref);
+    pr_submit_wait(&b, syms, cap, 0, small);
     int extra = cap;
     sym_prediction refused;
-    submit_wait(&b, &extra, 1, 1000, &refused);
+    pr_submit_wait(&b, &extra, 1, 1000, &refused);
     char want[200];
     snprintf(want, sizeof want,
              "symbol capacity: slots_per_shard 4 in use, host_tier_mb 2 full (%d states) and state.disk_tier_mb 3 full "
@@ -338,11 +259,11 @@ static void all_full(void) {
     CHECK(refused.status == -1 && strstr(refused.error, want), "new symbol past every tier: status %d (%s), want '%s'",
           refused.status, refused.error, want);
     for (int round = 1; round < 4; round++) {
-        submit_wait(&a, syms, cap, (uint64_t)(2000 + round * cap), ref + cap * round);
-        submit_wait(&b, syms, cap, (uint64_t)(2000 + round * cap), small + cap * round);
+        pr_submit_wait(&a, syms, cap, (uint64_t)(2000 + round * cap), ref + cap * round);
+        pr_submit_wait(&b, syms, cap, (uint64_t)(2000 + round * cap), small + cap * round);
     }
-    same("admitted symbols after a refusal", ref, small, cap * 4, NULL);
-    sym_paging_stats pb = paging(&b);
+    pr_same("admitted symbols after a refusal", ref, small, cap * 4, NULL);
+    sym_paging_stats pb = pr_paging(&b, 0);
     printf("every tier full (%d + %d + %d states): refused: %s\n", 4, host, disk, refused.error);
     CHECK(pb.resident == 4 && pb.paged == host && pb.on_disk == disk && count_pages() <= disk + 1,
           "full: %d resident, %d in memory, %d on disk, %d files", pb.resident, pb.paged, pb.on_disk, count_pages());
@@ -353,7 +274,7 @@ static void all_full(void) {
 int main(int argc, char **argv) {
     if (argc != 2) return fprintf(stderr, "usage: test_disk_tier MODEL_DIR\n"), 2;
     sym_err e;
-    if (sym_weights_load_dir(&weights, argv[1], &e)) return fprintf(stderr, "weights: %s\n", e.msg), 1;
+    if (sym_weights_load_dir(&pr_weights, argv[1], &e)) return fprintf(stderr, "weights: %s\n", e.msg), 1;
     snprintf(root, sizeof root, "/tmp/symserve-disk-XXXXXX");
     if (!mkdtemp(root)) return fprintf(stderr, "mkdtemp failed\n"), 1;
     snprintf(shard0, sizeof shard0, "%s/pages/shard-0", root);
@@ -365,7 +286,7 @@ int main(int argc, char **argv) {
     all_full();
     CHECK(sym_thread_check_violations() == 0, "backend calls off the shard's thread: %s", sym_thread_check_report());
     remove_root();
-    sym_weights_free(&weights);
+    sym_weights_free(&pr_weights);
     printf("%d failures\n", failures);
     return failures != 0;
 }

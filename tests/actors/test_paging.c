@@ -22,95 +22,17 @@
 #include "actors/engine.h"
 #include "kernels/backend.h"
 #include "kernels/weights.h"
+#include "tests/actors/paging_rig.h"
 #include "tests/actors/thread_check_backend.h"
 #include "tests/check.h"
 
 static const char *model_dir;
-static sym_weights weights;
 
-typedef struct {
-    const sym_config *cfg;
-} cpu_factory;
-
-static sym_backend *make_cpu(void *ctx, int shard, sym_err *e) {
-    (void)shard;
-    const cpu_factory *f = ctx;
-    sym_backend *b = sym_cpu_backend_create(&weights, SYM_PREC_FP64, sym_config_slots_per_shard(f->cfg), e);
-    if (b && sym_cpu_backend_set_threads(b, 1, e)) {
-        sym_backend_destroy(b);
-        return NULL;
-    }
-    return b ? sym_thread_check_wrap(b, e) : NULL;
-}
-
-typedef struct {
-    sym_config cfg;
-    cpu_factory f;
-    sym_engine *g;
-} run;
+typedef paging_run run;
 
 static int start(run *r, int n_slots, int host_tier_mb, int max_symbols) {
-    sym_config_defaults(&r->cfg);
-    r->cfg.backend = SYM_BACKEND_CPU;
-    r->cfg.max_symbols = max_symbols;
-    r->cfg.slots_per_shard = n_slots;
-    r->cfg.host_tier_mb = host_tier_mb;
-    r->cfg.status_interval_s = 0;
-    r->cfg.idle_spin_us = 20;
-    r->f.cfg = &r->cfg;
-    sym_err e;
-    r->g = sym_engine_create_with(&r->cfg, &weights.cfg, make_cpu, &r->f, &e);
-    if (!r->g) fprintf(stderr, "engine: %s\n", e.msg), failures++;
-    return r->g ? 0 : -1;
-}
-
-static sym_request request(int sym, uint64_t uid) {
-    sym_request q = {.uid = uid, .n_features = weights.cfg.features};
-    snprintf(q.symbol, sizeof q.symbol, "S%03d", sym);
-    for (int i = 0; i < q.n_features; i++) q.features[i] = (float)(0.8 * sin(0.37 * (double)uid + 0.11 * i + sym));
-    return q;
-}
-
-/* Submits n requests (symbols syms[0..n-1], uids from uid0), waits for
- * their predictions and files them by uid - uid0 into out. */
-static void submit_wait(run *r, const int *syms, int n, uint64_t uid0, sym_prediction *out) {
-    sym_err e;
-    for (int i = 0; i < n; i++) {
-        sym_request q = request(syms[i], uid0 + (uint64_t)i);
-        CHECK(!sym_engine_submit(r->g, &q, &e), "submit: %s", e.msg);
-    }
-    sym_prediction p[64];
-    for (int got = 0; got < n;) {
-        int k = sym_engine_poll(r->g, p, 64, 10000);
-        if (k <= 0) {
-            CHECK(0, "%d of %d predictions came", got, n);
-            return;
-        }
-        for (int j = 0; j < k; j++) {
-            uint64_t at = p[j].uid - uid0;
-            if (at < (uint64_t)n) out[at] = p[j];
-        }
-        got += k;
-    }
-}
-
-static sym_paging_stats paging(run *r, int shard) {
-    sym_paging_stats st = {0};
-    sym_err e;
-    CHECK(!sym_engine_paging(r->g, shard, &st, &e), "paging: %s", e.msg);
-    return st;
-}
-
-/* The predictions of a and b (n each) are bit-identical and all stepped. */
-static int same(const char *what, const sym_prediction *a, const sym_prediction *b, int n) {
-    int diff = 0, bad = 0;
-    for (int i = 0; i < n; i++) {
-        bad += a[i].status != 0 || b[i].status != 0;
-        diff += memcmp(a[i].pred, b[i].pred, sizeof a[i].pred) != 0;
-    }
-    CHECK(!bad && !diff, "%s: %d of %d predictions differ, %d not stepped (%s)", what, diff, n, bad,
-          a[0].status ? a[0].error : b[0].error);
-    return !bad && !diff;
+    pr_config(&r->cfg, n_slots, host_tier_mb, max_symbols);
+    return pr_start(r);
 }
 
 /* 24 symbols, round robin, on a pool of 8: a round at a time, then all
@@ -124,11 +46,11 @@ static double round_robin(void) {
     run a, b;
     if (start(&a, SYMS, 0, 64) || start(&b, 8, 4096, 64)) return 0;
     for (int k = 0; k < ROUNDS; k++) {
-        submit_wait(&a, syms + k * SYMS, SYMS, (uint64_t)(k * SYMS), ref + k * SYMS);
-        submit_wait(&b, syms + k * SYMS, SYMS, (uint64_t)(k * SYMS), small + k * SYMS);
+        pr_submit_wait(&a, syms + k * SYMS, SYMS, (uint64_t)(k * SYMS), ref + k * SYMS);
+        pr_submit_wait(&b, syms + k * SYMS, SYMS, (uint64_t)(k * SYMS), small + k * SYMS);
     }
-    sym_paging_stats pa = paging(&a, 0), pb = paging(&b, 0);
-    same("round robin, 24 symbols on 8 slots", ref, small, N);
+    sym_paging_stats pa = pr_paging(&a, 0), pb = pr_paging(&b, 0);
+    pr_same("round robin, 24 symbols on 8 slots", ref, small, N, NULL);
     CHECK(pa.page_outs == 0 && pa.page_ins == 0 && pa.resident == SYMS, "24 slots paged: %llu out, %llu in",
           (unsigned long long)pa.page_outs, (unsigned long long)pa.page_ins);
     CHECK(pb.page_outs > 0 && pb.page_ins > 0 && pb.resident == 8 && pb.paged == SYMS - 8,
@@ -141,9 +63,9 @@ static double round_robin(void) {
     sym_engine_destroy(b.g);
 
     if (!start(&b, 8, 4096, 64)) {
-        submit_wait(&b, syms, N, 0, burst);
-        same("round robin, all rounds at once, on 8 slots", ref, burst, N);
-        sym_paging_stats pc = paging(&b, 0);
+        pr_submit_wait(&b, syms, N, 0, burst);
+        pr_same("round robin, all rounds at once, on 8 slots", ref, burst, N, NULL);
+        sym_paging_stats pc = pr_paging(&b, 0);
         CHECK(pc.page_outs > 0, "all at once: no page-out");
         sym_engine_destroy(b.g);
     }
@@ -187,11 +109,11 @@ static void zipf(double rr_per_request) {
     run a, b;
     if (start(&a, SYMS, 0, 64) || start(&b, 8, 4096, 64)) return;
     for (int i = 0; i < N; i++) {
-        submit_wait(&a, syms + i, 1, (uint64_t)i, ref + i);
-        submit_wait(&b, syms + i, 1, (uint64_t)i, small + i);
+        pr_submit_wait(&a, syms + i, 1, (uint64_t)i, ref + i);
+        pr_submit_wait(&b, syms + i, 1, (uint64_t)i, small + i);
     }
-    same("zipf, 16 symbols on 8 slots", ref, small, N);
-    sym_paging_stats pb = paging(&b, 0);
+    pr_same("zipf, 16 symbols on 8 slots", ref, small, N, NULL);
+    sym_paging_stats pb = pr_paging(&b, 0);
     double share = pb.steps ? (double)pb.steps_paged / (double)pb.steps : 1;
     printf("zipf 1.1, 16 symbols on 8 slots, one request a step: %llu page-ins over %d requests, %llu of %llu steps "
            "paged (%.0f%%; round robin pages %.0f%% of its requests in); p50/p99 %.3f/%.3f ms, without paging "
@@ -221,11 +143,11 @@ static void tier_full(void) {
     static sym_prediction ref[MAXN], small[MAXN];
     int syms[MAXN], n = 0;
     for (int k = 0; k < cap; k++) syms[n++] = k;
-    submit_wait(&a, syms, n, 0, ref);
-    submit_wait(&b, syms, n, 0, small);
+    pr_submit_wait(&a, syms, n, 0, ref);
+    pr_submit_wait(&b, syms, n, 0, small);
     int extra = cap;
     sym_prediction refused;
-    submit_wait(&b, &extra, 1, 1000, &refused);
+    pr_submit_wait(&b, &extra, 1, 1000, &refused);
     char want[160];
     snprintf(want, sizeof want, "symbol capacity: slots_per_shard 4 in use and host_tier_mb 4 full (%d states) on shard 0",
              room);
@@ -237,11 +159,11 @@ static void tier_full(void) {
     snprintf(name, sizeof name, "S%03d", extra);
     CHECK(buf && sym_engine_export_symbol(b.g, name, buf, &e) == 0, "the refused symbol has a state");
     for (int round = 0; round < 3; round++) {
-        submit_wait(&a, syms, cap, (uint64_t)(2000 + round * cap), ref + cap * (round + 1));
-        submit_wait(&b, syms, cap, (uint64_t)(2000 + round * cap), small + cap * (round + 1));
+        pr_submit_wait(&a, syms, cap, (uint64_t)(2000 + round * cap), ref + cap * (round + 1));
+        pr_submit_wait(&b, syms, cap, (uint64_t)(2000 + round * cap), small + cap * (round + 1));
     }
-    same("admitted symbols after a refusal", ref, small, cap * 4);
-    sym_paging_stats pb = paging(&b, 0);
+    pr_same("admitted symbols after a refusal", ref, small, cap * 4, NULL);
+    sym_paging_stats pb = pr_paging(&b, 0);
     printf("host tier of 4 MiB (%zu-byte states): %d paged-out states beside 4 slots; refused: %s\n", slot, room,
            refused.error);
     CHECK(pb.paged == room && pb.resident == 4, "tier: %d paged, %d resident", pb.paged, pb.resident);
@@ -262,8 +184,8 @@ static int script(run *r, sym_prediction *out, unsigned char **states, sym_pagin
     for (int k = 0; k < SCRIPT_SYMS; k++) syms[k] = k;
     syms[SCRIPT_SYMS] = 99; /* "S099": imported below */
     for (int round = 0; round < 3; round++, n += SCRIPT_SYMS)
-        submit_wait(r, syms, SCRIPT_SYMS, (uint64_t)n, out + n);
-    *at_export = paging(r, 0);
+        pr_submit_wait(r, syms, SCRIPT_SYMS, (uint64_t)n, out + n);
+    *at_export = pr_paging(r, 0);
     char name[16];
     for (int k = 0; k < SCRIPT_SYMS; k++) {
         snprintf(name, sizeof name, "S%03d", k);
@@ -275,7 +197,7 @@ static int script(run *r, sym_prediction *out, unsigned char **states, sym_pagin
     int where = sym_engine_symbol_shard(r->g, "S002");
     CHECK(!sym_engine_migrate(r->g, "S002", 1 - where, &e), "migrate S002: %s", e.msg);
     for (int round = 0; round < 3; round++, n += SCRIPT_SYMS + 1)
-        submit_wait(r, syms, SCRIPT_SYMS + 1, (uint64_t)n, out + n);
+        pr_submit_wait(r, syms, SCRIPT_SYMS + 1, (uint64_t)n, out + n);
     for (int k = 0; k <= SCRIPT_SYMS; k++) {
         snprintf(name, sizeof name, "S%03d", syms[k]);
         CHECK(sym_engine_export_symbol(r->g, name, states[SCRIPT_SYMS + k], &e) == 1, "export %s: %s", name, e.msg);
@@ -293,7 +215,7 @@ static void slot_messages(void) {
     sym_paging_stats pa, pb;
     int n = script(&a, ref, sa, &pa);
     script(&b, small, sb, &pb);
-    same("export, import, rebalance, migrate on 4 slots", ref, small, n);
+    pr_same("export, import, rebalance, migrate on 4 slots", ref, small, n, NULL);
     CHECK(pa.page_outs == 0 && pb.paged == SCRIPT_SYMS - 4 && pb.page_outs > 0,
           "before the exports: 64 slots paged %llu; 4 slots had %d paged out", (unsigned long long)pa.page_outs,
           pb.paged);
@@ -309,15 +231,15 @@ static void slot_messages(void) {
  * slot never written steps and exports from a reset state. */
 static void lazy_cpu_slots(void) {
     sym_err e;
-    sym_backend *b = sym_cpu_backend_create(&weights, SYM_PREC_FP64, 1 << 20, &e);
+    sym_backend *b = sym_cpu_backend_create(&pr_weights, SYM_PREC_FP64, 1 << 20, &e);
     CHECK(b != NULL, "a CPU backend of 2^20 slots of %zu bytes: %s", b ? b->slot_bytes : 0, e.msg);
     if (!b) return;
-    sym_backend *r = sym_cpu_backend_create(&weights, SYM_PREC_FP64, 2, &e);
+    sym_backend *r = sym_cpu_backend_create(&pr_weights, SYM_PREC_FP64, 2, &e);
     unsigned char *x = malloc(b->slot_bytes), *y = malloc(b->slot_bytes);
     CHECK(r && x && y && !b->ops->export_slot(b, 1000000, x, &e) && !r->ops->reset_slot(r, 0, &e) &&
               !r->ops->export_slot(r, 0, y, &e) && !memcmp(x, y, b->slot_bytes),
           "a slot never used exports as reset");
-    sym_request q = request(1, 7);
+    sym_request q = pr_request(1, 7);
     double o1[SYM_TOWERS], o2[SYM_TOWERS];
     int32_t s1 = 999999, s2 = 1;
     CHECK(!sym_backend_step(b, 1, &s1, q.features, o1, &e) && !sym_backend_step(r, 1, &s2, q.features, o2, &e) &&
@@ -332,14 +254,14 @@ int main(int argc, char **argv) {
     if (argc != 2) return fprintf(stderr, "usage: test_paging MODEL_DIR\n"), 2;
     model_dir = argv[1];
     sym_err e;
-    if (sym_weights_load_dir(&weights, model_dir, &e)) return fprintf(stderr, "weights: %s\n", e.msg), 1;
+    if (sym_weights_load_dir(&pr_weights, model_dir, &e)) return fprintf(stderr, "weights: %s\n", e.msg), 1;
     lazy_cpu_slots();
     double rr = round_robin();
     zipf(rr);
     tier_full();
     slot_messages();
     CHECK(sym_thread_check_violations() == 0, "backend calls off the shard's thread: %s", sym_thread_check_report());
-    sym_weights_free(&weights);
+    sym_weights_free(&pr_weights);
     printf("%d failures\n", failures);
     return failures != 0;
 }

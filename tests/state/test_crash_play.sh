@@ -18,36 +18,19 @@ bin=$1 data=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; [ -n "${play_pid:-}" ] && kill -9 "$play_pid" 2>/dev/null' EXIT
 . "$(dirname "$0")/../net/replay_lib.sh"
+. "$(dirname "$0")/crash_lib.sh"
 if "$bin" play --help 2>&1 | grep -q "has no engine"; then echo "SKIP: symserve built without the engine"; exit 77; fi
 model=$data/golden_small
 fail=0
 ok() { echo "PASS $*"; }
 ko() { echo "FAIL $*"; fail=1; }
 
-t0=$(date +%s%N)
-"$bin" predict --model "$model" --requests "$model/requests.csv" --out "$tmp/expect.csv" --backend cpu --precision fp64 \
-  >"$tmp/predict.log" 2>&1 || { echo "FAIL predict: $(tail -2 "$tmp/predict.log")"; exit 1; }
-# the kills must come while the stream runs: rows 3x as far apart as
-# this build takes to step one (a sanitized build is 20x slower), 5 ms at
-# least
-delay=$(( ($(date +%s%N) - t0) * 3 / 1000000000 ))
-[ "$delay" -ge 5 ] || delay=5
-awk -v d="$delay" 'NR == 1 { print $0 ",delay_ms"; next } { print $0 "," d }' "$model/requests.csv" >"$tmp/req.csv"
-echo "rows $delay ms apart"
+paced_requests
 
 # snapshots every 0.1 s, and a window of 300 ids, so that snapshots are
 # taken, used and the files they make unneeded removed within the stream
 echo '{"state": {"snapshot_every_s": 0.1}, "net": {"id_window": 300}}' >"$tmp/play.cfg"
-play() { # log file; plays against $port with the state dir
-  "$bin" play --config "$tmp/play.cfg" --host 127.0.0.1 --port "$port" --model "$model" --backend cpu --precision fp64 \
-    --state-dir "$tmp/state" --max-reconnects 50 >"$1" 2>&1 &
-  play_pid=$!
-  for _ in $(seq 2400); do # until it has recovered and registered (120 s at most: slow under TSan)
-    grep -q "registered" "$1" 2>/dev/null && break
-    kill -0 "$play_pid" 2>/dev/null || break
-    sleep 0.05
-  done
-}
+play() { play_state "$tmp/play.cfg" "$1"; } # log file
 # a torn write: the first bytes of a record (a length and part of a body)
 # at the end of the newest segment, as a crash in the middle of write(2)
 tear() {
@@ -60,12 +43,9 @@ start_replay --requests "$tmp/req.csv" --expected "$tmp/expect.csv" --tolerance 
   --resend --report "$tmp/r.json" --timeout 240 || { echo "FAIL replay did not start: $(cat "$tmp/replay.err")"; exit 1; }
 for k in 1 2 3; do
   play "$tmp/play$k.log"
-  # once this run has a snapshot in use (30 s at most: a sanitized build is
+  # once this run has a snapshot in use (60 s at most: a sanitized build is
   # slow), then 0.1 .. 0.5 s more, at a random point
-  for _ in $(seq 600); do
-    grep -q "state: snapshot" "$tmp/play$k.log" && break
-    sleep 0.05
-  done
+  snapshot_in_use "$tmp/play$k.log"
   sleep "0.$((RANDOM % 5 + 1))"
   if [ $k = 2 ]; then
     kill -STOP "$play_pid"

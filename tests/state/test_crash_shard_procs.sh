@@ -19,19 +19,14 @@ tmp=$(mktemp -d)
 spid=() play_pid=
 trap 'for p in "${spid[@]}" $play_pid ${replay_pid:-}; do kill -9 "$p" 2>/dev/null; done; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/../net/replay_lib.sh"
+. "$(dirname "$0")/crash_lib.sh"
 if "$bin" shard --help 2>&1 | grep -q "has no engine"; then echo "SKIP: symserve built without the engine"; exit 77; fi
 model=$data/golden_small
 fail=0
 ok() { echo "PASS $*"; }
 ko() { echo "FAIL $*"; fail=1; }
 
-t0=$(date +%s%N)
-"$bin" predict --model "$model" --requests "$model/requests.csv" --out "$tmp/expect.csv" --backend cpu --precision fp64 \
-  >"$tmp/predict.log" 2>&1 || { echo "FAIL predict: $(tail -2 "$tmp/predict.log")"; exit 1; }
-# rows 3x as far apart as this build takes to step one in one process, 5 ms at least
-delay=$((($(date +%s%N) - t0) * 3 / 1000000000))
-[ "$delay" -ge 5 ] || delay=5
-awk -v d="$delay" 'NR == 1 { print $0 ",delay_ms"; next } { print $0 "," d }' "$model/requests.csv" >"$tmp/req.csv"
+paced_requests
 
 urls=("tcp://127.0.0.1:$((30000 + RANDOM % 30000))" "ipc://$tmp/s1.ipc")
 echo "{\"shards\": {\"count\": 2, \"endpoints\": [\"${urls[0]}\", \"${urls[1]}\"], \"heartbeat_ms\": 100, \"timeout_ms\": 1000},
@@ -41,22 +36,7 @@ shard() { # index: (re)starts that shard process
     --status-every 0 >>"$tmp/shard$1.log" 2>&1 &
   spid[$1]=$!
 }
-play() { # log file
-  "$bin" play --config "$tmp/cfg.json" --host 127.0.0.1 --port "$port" --model "$model" --backend cpu --precision fp64 \
-    --state-dir "$tmp/state" --max-reconnects 50 >"$1" 2>&1 &
-  play_pid=$!
-  for _ in $(seq 2400); do # recovered and registered (120 s at most)
-    grep -q "registered" "$1" 2>/dev/null && break
-    kill -0 "$play_pid" 2>/dev/null || break
-    sleep 0.05
-  done
-}
-snapshot_in_use() { # log file: waits (60 s at most) for a snapshot of that run
-  for _ in $(seq 1200); do
-    grep -q "state: snapshot" "$1" && return
-    sleep 0.05
-  done
-}
+play() { play_state "$tmp/cfg.json" "$1"; } # log file
 shard 0
 shard 1
 start_replay --requests "$tmp/req.csv" --expected "$tmp/expect.csv" --tolerance 0 --speed 1 --batch-rows 4 \

@@ -1,0 +1,37 @@
+# Shared by the crash tests of play --state-dir. Needs $bin, $model, $tmp,
+# and $port (replay_lib.sh's start_replay) for play_state.
+#
+# paced_requests: the in-process fp64 answers of $model's requests into
+# $tmp/expect.csv, and the requests into $tmp/req.csv with rows 3x as far
+# apart as this build takes to step one (a sanitized build is 20x
+# slower), 5 ms at least, so that the kills come while the stream runs.
+paced_requests() {
+  local t0
+  t0=$(date +%s%N)
+  "$bin" predict --model "$model" --requests "$model/requests.csv" --out "$tmp/expect.csv" --backend cpu --precision fp64 \
+    >"$tmp/predict.log" 2>&1 || { echo "FAIL predict: $(tail -2 "$tmp/predict.log")"; exit 1; }
+  delay=$((($(date +%s%N) - t0) * 3 / 1000000000))
+  [ "$delay" -ge 5 ] || delay=5
+  awk -v d="$delay" 'NR == 1 { print $0 ",delay_ms"; next } { print $0 "," d }' "$model/requests.csv" >"$tmp/req.csv"
+  echo "rows $delay ms apart"
+}
+# play_state CONFIG LOG: play with the state dir $tmp/state against $port,
+# in the background (play_pid), once it has recovered and registered (120 s
+# at most: slow under TSan)
+play_state() {
+  "$bin" play --config "$1" --host 127.0.0.1 --port "$port" --model "$model" --backend cpu --precision fp64 \
+    --state-dir "$tmp/state" --max-reconnects 50 >"$2" 2>&1 &
+  play_pid=$!
+  for _ in $(seq 2400); do
+    grep -q "registered" "$2" 2>/dev/null && break
+    kill -0 "$play_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+}
+# snapshot_in_use LOG: waits (60 s at most) for a snapshot of that run
+snapshot_in_use() {
+  for _ in $(seq 1200); do
+    grep -q "state: snapshot" "$1" && return
+    sleep 0.05
+  done
+}
