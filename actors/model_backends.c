@@ -46,8 +46,9 @@ static sym_backend *one_backend(sym_model_backends *g, int dev, sym_err *e) {
     }
     if (sym_cuda_device_weights_has(g->placed, dev))
         return sym_cuda_backend_create_placed(g->placed, g->cuda_prec, dev, sym_config_slots_per_shard(&g->cfg),
-                                             g->cfg.max_batch, e);
-    return sym_cuda_backend_create(&g->w, g->cuda_prec, dev, sym_config_slots_per_shard(&g->cfg), g->cfg.max_batch, e);
+                                              g->cfg.max_batch, &g->cfg.cuda, e);
+    return sym_cuda_backend_create(&g->w, g->cuda_prec, dev, sym_config_slots_per_shard(&g->cfg), g->cfg.max_batch,
+                                   &g->cfg.cuda, e);
 }
 
 /* A shard's backend: one, or tower_split parts that each step some towers. */

@@ -40,6 +40,7 @@ void sym_config_defaults(sym_config *c) {
     c->state_fsync = SYM_FSYNC_EVERY_S;
     c->state_snapshot_every_s = 60;
     c->disk_tier_mb = 65536;
+    sym_cuda_tuning_defaults(&c->cuda);
     c->cpu_threads = 0;
     c->log_level = SYM_LOG_INFO;
 }
@@ -253,6 +254,69 @@ static int parse_state(sym_config *c, const cJSON *s, sym_err *e) {
     return 0;
 }
 
+/* n integers in [lo, hi] (one, or an array of n) into out; with nullable,
+ * null sets them all to -1 */
+static int get_ints(const cJSON *v, const char *key, int n, long long lo, long long hi, int nullable, int *out,
+                    sym_err *e) {
+    long long x = 0;
+    if (nullable && cJSON_IsNull(v)) {
+        for (int i = 0; i < n; i++) out[i] = -1;
+        return 0;
+    }
+    if (n == 1) {
+        if (get_int(v, key, lo, hi, &x, e)) return -1;
+        out[0] = (int)x;
+        return 0;
+    }
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != n)
+        return sym_fail(e, "config key '%s': expected %san array of %d integers in %lld..%lld", key,
+                        nullable ? "null or " : "", n, lo, hi);
+    int i = 0;
+    for (const cJSON *d = v->child; d; d = d->next, i++) {
+        if (get_int(d, key, lo, hi, &x, e)) return -1;
+        out[i] = (int)x;
+    }
+    return 0;
+}
+
+/* "cuda": the CUDA engine's tuning (kernels/cuda_backend.h) */
+static int parse_cuda(sym_config *c, const cJSON *s, sym_err *e) {
+    sym_cuda_tuning *t = &c->cuda;
+    const long long B = SYM_CUDA_TUNE_BATCH_MAX, KB = SYM_CUDA_TUNE_SMEM_KB_MAX, PRIO = SYM_CUDA_TUNE_PRIORITY_MAX;
+    const struct {
+        const char *key;
+        int *v, n;
+        long long lo, hi;
+        int nullable;
+    } k[] = {
+        {"cublas_min_batch", &t->cublas_min_batch, 1, 0, B, 0},
+        {"blockdiag_own_max_batch", &t->blockdiag_own_max_batch, 1, 0, B, 0},
+        {"bf16_mma_batch", t->bf16_mma_batch, 2, 0, B, 0},
+        {"bf16_mma_ctas_per_sm", &t->bf16_mma_ctas_per_sm, 1, 1, SYM_CUDA_TUNE_CTAS_MAX, 0},
+        {"bf16_wgmma_batch", t->bf16_wgmma_batch, 2, 0, B, 0},
+        {"bf16_wgmma_sm_pct", t->bf16_wgmma_sm_pct, SYM_TOWERS, 1, 100, 0},
+        {"bf16_wgmma_smem_kb", &t->bf16_wgmma_smem_kb, 1, 1, KB, 0},
+        {"fp32_mma_batch", t->fp32_mma_batch, 2, 0, B, 0},
+        {"fp32_wgmma_batch", t->fp32_wgmma_batch, 2, 0, B, 0},
+        {"fp32_wgmma_sm_pct", &t->fp32_wgmma_sm_pct, 1, 1, 100, 0},
+        {"fp32_wgmma_smem_kb", &t->fp32_wgmma_smem_kb, 1, 1, KB, 0},
+        {"tower_stream_priority", t->tower_stream_priority, SYM_TOWERS, -1, PRIO, 1},
+        {"state_cell_priority", &t->state_cell_priority, 1, 0, PRIO, 1},
+    };
+    enum { N = sizeof k / sizeof *k };
+    const char *keys[N + 1];
+    for (int i = 0; i < N; i++) keys[i] = k[i].key;
+    keys[N] = NULL;
+    if (check_keys(s, "cuda", keys, e)) return -1;
+    for (int i = 0; i < N; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, k[i].key);
+        char path[64];
+        snprintf(path, sizeof path, "cuda.%s", k[i].key);
+        if (v && get_ints(v, path, k[i].n, k[i].lo, k[i].hi, k[i].nullable, k[i].v, e)) return -1;
+    }
+    return 0;
+}
+
 static int parse_cpu(sym_config *c, const cJSON *s, sym_err *e) {
     static const char *const keys[] = {"threads", NULL};
     if (check_keys(s, "cpu", keys, e)) return -1;
@@ -295,7 +359,7 @@ static int parse_state_precision(sym_config *c, const cJSON *v, sym_err *e) {
 static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     static const char *const keys[] = {"model",     "backend",     "precision",    "tower_precision", "state_precision",
                                        "shards",    "max_batch",   "rows_per_symbol", "max_symbols", "slots_per_shard", "host_tier_mb",
-                                       "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", "net", "state", "cpu", "log", NULL};
+                                       "queue_capacity", "hash_seed", "status_interval_s", "idle_spin_us", "net", "state", "cuda", "cpu", "log", NULL};
     if (!cJSON_IsObject(root)) return sym_fail(e, "config: the top level must be a JSON object");
     if (check_keys(root, "", keys, e)) return -1;
     const cJSON *v;
@@ -329,6 +393,7 @@ static int parse_root(sym_config *c, const cJSON *root, sym_err *e) {
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "shards")) && parse_shards(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "net")) && parse_net(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "state")) && parse_state(c, v, e)) return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "cuda")) && parse_cuda(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "cpu")) && parse_cpu(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "log")) && parse_log(c, v, e)) return -1;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "max_batch"))) {

@@ -33,7 +33,9 @@
  *                                   // disk_tier_mb, per shard: disk for states the host tier has
  *                                   // no room for, under dir/pages (only with a dir); 0: none
  *     "cpu": {"threads": 0},        // the CPU backend's threads, 1..4; 0: one per tower up to the cores
- *     "log": {"level": "info"}      // "debug" | "info" | "warn" | "error" (common/log.h)
+ *     "log": {"level": "info"},     // "debug" | "info" | "warn" | "error" (common/log.h)
+ *     "cuda": {"cublas_min_batch": 8, ...}
+ *                                   // the CUDA engine's tuning (sym_cuda_tuning, kernels/cuda_backend.h)
  *   }
  */
 #ifndef SYM_CONFIG_H
@@ -43,6 +45,7 @@
 
 #include "common/err.h"
 #include "kernels/backend.h"
+#include "kernels/cuda_backend.h"
 #include "kernels/state_precision.h"
 
 #define SYM_MAX_SHARDS 256
@@ -90,6 +93,7 @@ typedef struct {
     double state_snapshot_every_s; /* 60; 0: none */
     int disk_tier_mb;             /* per shard: disk for paged-out states past the host tier, MiB, under
                                      state_dir/pages (none without a state_dir); 0: none */
+    sym_cuda_tuning cuda;         /* every CUDA backend is created with it */
     int cpu_threads;              /* every CPU backend is given it (sym_cpu_backend_set_threads) */
     int log_level;                /* SYM_LOG_*: the command applies it (sym_log_set_level) */
 } sym_config;

@@ -15,21 +15,111 @@
 #include "kernels/backend.h"
 #include "kernels/weights.h"
 
+/* --- tuning ---------------------------------------------------------------
+
+ * How the engine runs a step: which linear-layer path takes which batch
+ * sizes, how the tensor-core kernels share the GPU with the other towers,
+ * and launch priorities. Every path holds a layer to fp32 accuracy, so a
+ * tuning changes what a step computes only in fp32 rounding, and how fast.
+ * The config file's "cuda" section fills it (docs/CONFIG.md says what each
+ * value trades); a backend reads it once, when it is created. A batch
+ * range {lo, hi} is inclusive; lo > hi turns its path off. The wgmma paths
+ * run only on a device of compute capability 9.0 (H100, H200). */
+typedef struct {
+    int cublas_min_batch;               /* B from which cuBLAS takes the layers no tensor-core kernel takes */
+    int blockdiag_own_max_batch;        /* block-diagonal layers stay on the own GEMV up to this B */
+    int bf16_mma_batch[2];              /* bf16 layers on the mma.sync tensor-core GEMV */
+    int bf16_mma_ctas_per_sm;           /* its split-K's CTAs per SM */
+    int bf16_wgmma_batch[2];            /* bf16 layers on the wgmma kernel */
+    int bf16_wgmma_sm_pct[SYM_TOWERS];  /* per tower, the share of the SMs (%) its grid aims at */
+    int bf16_wgmma_smem_kb;             /* shared memory for its stages (3 to 8 stages whatever it says) */
+    int fp32_mma_batch[2];              /* fp32 layers on the mma.sync 3xTF32 kernel */
+    int fp32_wgmma_batch[2];            /* fp32 layers on the wgmma 3xTF32 kernel (ahead of the mma.sync one) */
+    int fp32_wgmma_sm_pct;              /* the share of the SMs (%) its grid aims at */
+    int fp32_wgmma_smem_kb;             /* shared memory for its stages */
+    int tower_stream_priority[SYM_TOWERS]; /* each tower's stream's priority level (0: the device's highest); -1: none */
+    int state_cell_priority;            /* the state-streaming cells' priority level; -1: their stream's */
+} sym_cuda_tuning;
+
+/* The ranges each value takes (sym_cuda_tuning_check, config/config.c). */
+#define SYM_CUDA_TUNE_BATCH_MAX (1 << 20)
+#define SYM_CUDA_TUNE_CTAS_MAX 4
+#define SYM_CUDA_TUNE_SMEM_KB_MAX 220 /* stages beside the kernels' 1 KB of alignment within 227 KB */
+#define SYM_CUDA_TUNE_PRIORITY_MAX 64
+
+/* The measured best on an H100 (docs/CONFIG.md). */
+static inline void sym_cuda_tuning_defaults(sym_cuda_tuning *t) {
+    t->cublas_min_batch = 8;
+    t->blockdiag_own_max_batch = 8;
+    t->bf16_mma_batch[0] = 8, t->bf16_mma_batch[1] = 8;
+    t->bf16_mma_ctas_per_sm = 2;
+    t->bf16_wgmma_batch[0] = 9, t->bf16_wgmma_batch[1] = 64;
+    t->bf16_wgmma_sm_pct[SYM_TOWER_XLSTM] = 50; /* the most bytes a layer: the others leave it room */
+    t->bf16_wgmma_sm_pct[SYM_TOWER_MAMBA2] = 20;
+    t->bf16_wgmma_sm_pct[SYM_TOWER_RETNET] = 20;
+    t->bf16_wgmma_sm_pct[SYM_TOWER_HAWK] = 20;
+    t->bf16_wgmma_smem_kb = 190;
+    t->fp32_mma_batch[0] = 8, t->fp32_mma_batch[1] = 48;
+    t->fp32_wgmma_batch[0] = 17, t->fp32_wgmma_batch[1] = 128;
+    t->fp32_wgmma_sm_pct = 75;
+    t->fp32_wgmma_smem_kb = 160;
+    for (int i = 0; i < SYM_TOWERS; i++) t->tower_stream_priority[i] = -1;
+    t->state_cell_priority = -1;
+}
+
+/* 0 when every value is in its range, else an error naming the first
+ * that is not by its config key (cuda.KEY). */
+static inline int sym_cuda_tuning_check(const sym_cuda_tuning *t, sym_err *e) {
+    const struct {
+        const char *key;
+        int v, lo, hi;
+    } r[] = {
+        {"cublas_min_batch", t->cublas_min_batch, 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"blockdiag_own_max_batch", t->blockdiag_own_max_batch, 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"bf16_mma_batch", t->bf16_mma_batch[0], 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"bf16_mma_batch", t->bf16_mma_batch[1], 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"bf16_mma_ctas_per_sm", t->bf16_mma_ctas_per_sm, 1, SYM_CUDA_TUNE_CTAS_MAX},
+        {"bf16_wgmma_batch", t->bf16_wgmma_batch[0], 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"bf16_wgmma_batch", t->bf16_wgmma_batch[1], 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"bf16_wgmma_sm_pct", t->bf16_wgmma_sm_pct[0], 1, 100},
+        {"bf16_wgmma_sm_pct", t->bf16_wgmma_sm_pct[1], 1, 100},
+        {"bf16_wgmma_sm_pct", t->bf16_wgmma_sm_pct[2], 1, 100},
+        {"bf16_wgmma_sm_pct", t->bf16_wgmma_sm_pct[3], 1, 100},
+        {"bf16_wgmma_smem_kb", t->bf16_wgmma_smem_kb, 1, SYM_CUDA_TUNE_SMEM_KB_MAX},
+        {"fp32_mma_batch", t->fp32_mma_batch[0], 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"fp32_mma_batch", t->fp32_mma_batch[1], 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"fp32_wgmma_batch", t->fp32_wgmma_batch[0], 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"fp32_wgmma_batch", t->fp32_wgmma_batch[1], 0, SYM_CUDA_TUNE_BATCH_MAX},
+        {"fp32_wgmma_sm_pct", t->fp32_wgmma_sm_pct, 1, 100},
+        {"fp32_wgmma_smem_kb", t->fp32_wgmma_smem_kb, 1, SYM_CUDA_TUNE_SMEM_KB_MAX},
+        {"tower_stream_priority", t->tower_stream_priority[0], -1, SYM_CUDA_TUNE_PRIORITY_MAX},
+        {"tower_stream_priority", t->tower_stream_priority[1], -1, SYM_CUDA_TUNE_PRIORITY_MAX},
+        {"tower_stream_priority", t->tower_stream_priority[2], -1, SYM_CUDA_TUNE_PRIORITY_MAX},
+        {"tower_stream_priority", t->tower_stream_priority[3], -1, SYM_CUDA_TUNE_PRIORITY_MAX},
+        {"state_cell_priority", t->state_cell_priority, -1, SYM_CUDA_TUNE_PRIORITY_MAX},
+    };
+    for (size_t i = 0; i < sizeof r / sizeof *r; i++)
+        if (r[i].v < r[i].lo || r[i].v > r[i].hi)
+            return sym_fail(e, "cuda tuning 'cuda.%s': %d is not in %d..%d", r[i].key, r[i].v, r[i].lo, r[i].hi);
+    return 0;
+}
+
 /* Number of usable CUDA devices; 0 without a GPU or without a CUDA build. */
 int sym_cuda_device_count(void);
 
 /* Uploads host weights w (fp32 arena) to `device`, storing each tower in
  * tower_prec[t] (SYM_PREC_FP32 or SYM_PREC_BF16). n_slots state slots are
- * allocated and reset. w may be freed after creation. */
+ * allocated and reset. tuning: NULL for sym_cuda_tuning_defaults; read
+ * during the call only. w may be freed after creation. */
 sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_precision tower_prec[SYM_TOWERS], int device,
-                                     int n_slots, int max_batch, sym_err *e);
+                                     int n_slots, int max_batch, const sym_cuda_tuning *tuning, sym_err *e);
 
 /* Same, with MODEL.md's synthetic weights generated on the GPU from seed
  * (any config, full size in seconds): the same numbers as
  * sym_weights_synthetic draws on the CPU (synthetic_init.h). */
 sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint64_t seed,
                                                const sym_precision tower_prec[SYM_TOWERS], int device, int n_slots,
-                                               int max_batch, sym_err *e);
+                                               int max_batch, const sym_cuda_tuning *tuning, sym_err *e);
 
 /* Fills host weights allocated with sym_weights_alloc with MODEL.md's
  * synthetic weights drawn on `device` from seed: bit-identical to
@@ -58,7 +148,8 @@ int sym_cuda_device_weights_has(const sym_device_weights *dw, int device);
 /* A backend on `device`, built from dw's arena there (dw must hold that
  * device; it stays owned by the caller and may be freed afterwards). */
 sym_backend *sym_cuda_backend_create_placed(const sym_device_weights *dw, const sym_precision tower_prec[SYM_TOWERS],
-                                            int device, int n_slots, int max_batch, sym_err *e);
+                                            int device, int n_slots, int max_batch, const sym_cuda_tuning *tuning,
+                                            sym_err *e);
 
 /* Lets `device` reach every other GPU it can (NVLink/PCIe peer access), so
  * that slot copies between GPUs go straight from one to the other. */
@@ -66,6 +157,5 @@ int sym_cuda_enable_peers(int device, sym_err *e);
 
 int sym_cuda_nccl_available(void);
 const char *sym_place_method_name(sym_place_method m);
-
 
 #endif

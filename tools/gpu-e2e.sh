@@ -15,10 +15,12 @@
 # rests on a few hundred requests, so a point near the 25 ms line can land
 # on either side of it; NAME names the tarball (e2e-NAME.tar.gz);
 # ROWS_PER_SYMBOL (config rows_per_symbol, default 4): waiting requests of
-# a symbol a step takes together (docs/design/runs.md). SHARD_PROCS=1 runs
-# each shard as a `symserve shard` process over ipc:// (shards.endpoints),
-# for the in-process against shard-process comparison of
-# docs/design/shard-processes.md.
+# a symbol a step takes together (docs/design/runs.md); CUDA_CONFIG: a JSON
+# object for the config's "cuda" section (the CUDA engine's tuning,
+# docs/CONFIG.md), e.g. CUDA_CONFIG='{"state_cell_priority": 5}'. SHARD_PROCS=1
+# runs each shard as a `symserve shard` process over ipc://
+# (shards.endpoints), for the in-process against shard-process comparison
+# of docs/design/shard-processes.md.
 set -u
 OUT=${OUT:-/tmp/e2e}
 b=${BUILD:-build-gpu}
@@ -33,8 +35,9 @@ shard_pids=()
 if [ -n "${SHARD_PROCS:-}" ]; then
   for ((i = 0; i < ${SHARDS:-1}; i++)); do endpoints+="${endpoints:+, }\"ipc://$d/shard$i.ipc\""; done
 fi
-printf '{"shards": {"count": %d, "devices": [%s], "tower_split": %d, "endpoints": [%s]}, "max_symbols": %d, "idle_spin_us": %d, "rows_per_symbol": %d}\n' \
-  "${SHARDS:-1}" "${DEVICES:-0}" "${TOWER_SPLIT:-1}" "$endpoints" "$maxsym" "${IDLE_SPIN_US:-200}" "${ROWS_PER_SYMBOL:-4}" >"$d/play-config.cfg"
+printf '{"shards": {"count": %d, "devices": [%s], "tower_split": %d, "endpoints": [%s]}, "max_symbols": %d, "idle_spin_us": %d, "rows_per_symbol": %d%s}\n' \
+  "${SHARDS:-1}" "${DEVICES:-0}" "${TOWER_SPLIT:-1}" "$endpoints" "$maxsym" "${IDLE_SPIN_US:-200}" "${ROWS_PER_SYMBOL:-4}" \
+  "${CUDA_CONFIG:+, \"cuda\": $CUDA_CONFIG}" >"$d/play-config.cfg"
 if [ -n "${SHARD_PROCS:-}" ]; then
   IFS=, read -ra devs <<<"${DEVICES:-0}"
   for ((i = 0; i < ${SHARDS:-1}; i++)); do

@@ -6,16 +6,39 @@
  * The engine uses AUTO (see the header); the figures in docs/BENCHMARKS.md
  * are why.
  *   bench_weights_place [small|full] [gpus] [repetitions] */
+#include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
-#include "kernels/cuda/gv/cuda_extra.h"
+#include "kernels/cuda/cuda_probe.h"
 
 static int cmpd(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* *equal = 1 when the weights placed on `device` are bit-identical to the
+ * host arena they came from. */
+static int weights_equal(const sym_device_weights *dw, const sym_weights *host, int device, int *equal, sym_err *e) {
+    size_t floats = 0;
+    const float *a = sym_cuda_device_weights_arena(dw, device, &floats);
+    if (!a) return sym_fail(e, "no weights were placed on GPU %d", device);
+    if (floats != host->arena_floats) return sym_fail(e, "different arenas");
+    const size_t chunk = (size_t)16 << 20;
+    float *buf = malloc(chunk * 4);
+    if (!buf) return sym_fail(e, "out of memory");
+    *equal = 1;
+    cudaError_t ce = cudaSetDevice(device);
+    for (size_t at = 0; ce == cudaSuccess && at < floats && *equal; at += chunk) {
+        size_t n = floats - at < chunk ? floats - at : chunk;
+        ce = cudaMemcpy(buf, a + at, n * 4, cudaMemcpyDeviceToHost);
+        if (ce == cudaSuccess && memcmp(buf, host->arena + at, n * 4)) *equal = 0;
+    }
+    free(buf);
+    if (ce != cudaSuccess) return sym_fail(e, "reading GPU %d's weights: %s", device, cudaGetErrorString(ce));
+    return 0;
 }
 
 /* Median ms of reps placements on devs[0..n); checks the first. */
@@ -29,7 +52,7 @@ static int time_method(const sym_weights *w, const int *devs, int n, sym_place_m
         t[r] = (double)(sym_now_ns() - t0) * 1e-6;
         for (int i = 0; r == 0 && i < n; i++) {
             int eq = 0;
-            if (sym_cuda_device_weights_equal(dw, w, devs[i], &eq, e)) return sym_cuda_device_weights_free(dw), -1;
+            if (weights_equal(dw, w, devs[i], &eq, e)) return sym_cuda_device_weights_free(dw), -1;
             if (!eq) {
                 sym_cuda_device_weights_free(dw);
                 return sym_fail(e, "%s: GPU %d's weights differ from the host's", sym_place_method_name(m), devs[i]);
@@ -92,7 +115,7 @@ int main(int argc, char **argv) {
         printf("%-28s %10.1f %14.1f\n", runs[k].name, ms, gb / (ms * 1e-3));
     }
     printf("engine default (AUTO) for %d GPU%s: %s\n", gpus, gpus > 1 ? "s" : "",
-           gpus == 1 ? "upload" : "peer"); /* SYM_PLACE_AUTO in gv_distribute.cu */
+           gpus == 1 ? "upload" : "peer"); /* SYM_PLACE_AUTO in kernels/cuda/engine/distribute.cu */
     sym_weights_free(&w);
     return rc;
 }

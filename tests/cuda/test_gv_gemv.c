@@ -1,4 +1,4 @@
-/* The linear-layer op (kernels/cuda/gv/gv_gemv*.cu) alone, against a CPU
+/* The linear-layer op (kernels/cuda/ops/linear.cuh, every path) alone, against a CPU
  * fp64 product with the same bf16-rounded weights:
  *  - every path (own GEMV, cuBLAS with the bf16 split, the mma.sync
  *    tensor-core kernel, the wgmma kernel on sm_90) on dense and
@@ -8,17 +8,16 @@
  *    bf16 terms for the next layer where cuBLAS and wgmma write them;
  *  - fp32 weights: own GEMV, cuBLAS SGEMM, the 3xTF32 tensor-core kernel
  *    and its wgmma version on sm_90, all held to the same fp32 bound;
- *  - the tensor-core kernels give a row the same bits whatever B is;
- *  - timing tables (us and GB/s of weights): bf16, the four paths at
- *    B = 1 .. 64; fp32, cuBLAS, 3xTF32 and wgmma 3xTF32 at B = 2 .. 128.
- * `test_gv_gemv quick` skips the timing. */
+ *  - the tensor-core kernels give a row the same bits whatever B is.
+ * The paths' timing tables are dev/cuda/linear's. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cuda/gv/cuda_extra.h"
+#include "dev/cuda/linear_run.h"
+#include "kernels/cuda_backend.h"
 #include "tests/check.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -90,12 +89,11 @@ done:
 
 static const char *path_name[] = {"own", "cublas", "tc", "tf32x3", "wgmma", "wgmma-tf32x3"};
 
-int main(int argc, char **argv) {
+int main(void) {
     if (sym_cuda_device_count() == 0) {
         printf("SKIP: no CUDA device\n");
         return 77;
     }
-    int quick = argc > 1 && !strcmp(argv[1], "quick");
     const int wg = sym_cuda_device_sm90(0); /* the wgmma kernel is sm_90a code */
     if (!wg) printf("note: device 0 is not compute capability 9.0: the wgmma path is not tested\n");
     const shape shapes[] = {
@@ -175,62 +173,6 @@ int main(int argc, char **argv) {
             }
             free(a), free(b);
             CHECKV(same, "%s %s: rows bit-identical at B = 1..64", path_name[p], sh->name);
-        }
-    }
-    if (!quick) {
-        /* fp32: cuBLAS SGEMM against the 3xTF32 kernel (the first layer is
-         * RetNet's q/k/v/g, 64 MB: more than L2 holds) */
-        const shape f32[] = {{"qkvg 8192x2048", 8192, 2048, 8192, 1}, shapes[0], shapes[1]};
-        printf("BENCH | fp32 layer | B | cublas us | tf32x3 us | wgmma-tf32x3 us | cublas GB/s | tf32x3 GB/s | "
-               "wgmma-tf32x3 GB/s\n");
-        for (int s = 0; s < 3; s++) {
-            const shape *sh = &f32[s];
-            float *W = malloc((size_t)sh->out * sh->in * 4), *x = malloc((size_t)128 * sh->in * 4),
-                  *y = malloc((size_t)128 * sh->out * 4);
-            for (size_t i = 0; i < (size_t)sh->out * sh->in; i++) W[i] = frand() * 0.05f;
-            for (size_t i = 0; i < (size_t)128 * sh->in; i++) x[i] = frand();
-            const int tb[] = {2, 8, 16, 24, 39, 48, 64, 128};
-            for (int bi = 0; bi < 8; bi++) {
-                float us[3] = {0};
-                const sym_linear_path ps[3] = {SYM_LINEAR_CUBLAS, SYM_LINEAR_TF32, SYM_LINEAR_WG32};
-                sym_err e = {{0}};
-                for (int p = 0; p < 3; p++) {
-                    if (p == 2 && !wg) continue;
-                    memset(y, 0, (size_t)128 * sh->out * 4);
-                    if (sym_cuda_linear_run(0, ps[p], W, NULL, sh->out, sh->in, sh->blk_rows, 1, 0, x, sh->in, y,
-                                            sh->out, tb[bi], 0, 50, &us[p], &e))
-                        CHECK(0, "timing %s: %s", sh->name, e.msg);
-                }
-                double gb = (double)sh->out * sh->in * 4 / 1e3;
-                printf("BENCH | %s | %d | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f\n", sh->name, tb[bi], us[0], us[1],
-                       us[2], gb / us[0], gb / us[1], us[2] > 0 ? gb / us[2] : 0.0);
-            }
-            free(W), free(x), free(y);
-        }
-        printf("BENCH | layer | B | own us | cublas us (x split before) | tc us | wgmma us (x split before) | "
-               "wgmma GB/s of weights\n");
-        for (int s = 0; s < 4; s++) {
-            const shape *sh = &shapes[s];
-            int ldx = sh->in * sh->xwrap, ldy = sh->out;
-            float *W = malloc((size_t)sh->out * sh->in * 4), *x = malloc((size_t)64 * ldx * 4),
-                  *y = malloc((size_t)64 * ldy * 4);
-            for (size_t i = 0; i < (size_t)sh->out * sh->in; i++) W[i] = frand() * 0.05f;
-            for (size_t i = 0; i < (size_t)64 * ldx; i++) x[i] = frand();
-            const int tb[] = {1, 8, 16, 24, 32, 39, 48, 64};
-            for (int bi = 0; bi < 8; bi++) {
-                float us[5] = {0};
-                sym_err e = {{0}};
-                for (int p = 0; p < 5; p++) {
-                    if (p == 3 || (p == 4 && !wg)) continue;
-                    memset(y, 0, (size_t)64 * ldy * 4);
-                    if (sym_cuda_linear_run(0, (sym_linear_path)p, W, NULL, sh->out, sh->in, sh->blk_rows, sh->xwrap,
-                                            1, x, ldx, y, ldy, tb[bi], 0, 50, &us[p], &e))
-                        CHECK(0, "timing %s: %s", sh->name, e.msg);
-                }
-                printf("BENCH | %s | %d | %.1f | %.1f | %.1f | %.1f | %.0f\n", sh->name, tb[bi], us[0], us[1], us[2],
-                       us[4], (double)sh->out * sh->in * 2 / (us[4] * 1e-6) / 1e9);
-            }
-            free(W), free(x), free(y);
         }
     }
     printf("%s: test_gv_gemv\n", failures ? "FAIL" : "PASS");

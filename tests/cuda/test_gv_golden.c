@@ -5,17 +5,19 @@
  *  - each tower alone in bf16: its outputs within 2e-4 of the CPU fp64 path
  *    on the same weights rounded to bf16 as the device stores them
  *    (sym_weights_round_bf16: matrices only), golden_small. */
-#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kernels/cuda/gv/cuda_extra.h"
+#include "kernels/cuda_backend.h"
 #include "tests/kernels/golden_run.h"
+
+/* the tuning every backend of the test is created with */
+static sym_cuda_tuning tuning;
 
 static int run_cuda(const sym_weights *w, const sym_precision p[4], const sym_request_file *rf, double *out,
                     sym_err *e) {
-    sym_backend *b = sym_cuda_backend_create(w, p, 0, 64, 64, e);
+    sym_backend *b = sym_cuda_backend_create(w, p, 0, 64, 64, &tuning, e);
     if (!b) return -1;
     int rc = sym_test_run_requests(b, rf, 64, out, e);
     sym_backend_destroy(b);
@@ -98,11 +100,12 @@ int main(int argc, char **argv) {
         return 77;
     }
     int fails = 0;
+    sym_cuda_tuning_defaults(&tuning);
     for (int i = 1; i < argc; i++) fails += golden_fp32(argv[i]);
     if (argc > 1)
         for (int t = 0; t < 4; t++) fails += bf16_tower(argv[1], t);
     /* again with the own GEMV kernels at every B (no cuBLAS) */
-    setenv("SYM_GV_GEMM_MIN", "100000", 1);
+    tuning.cublas_min_batch = SYM_CUDA_TUNE_BATCH_MAX;
     printf("-- own GEMV at every B:\n");
     for (int i = 1; i < argc; i++) fails += golden_fp32(argv[i]);
     if (argc > 1)

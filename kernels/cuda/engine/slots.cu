@@ -1,0 +1,52 @@
+/* A CUDA backend's slots: reset, export and import through the host, and
+ * copied straight to another CUDA backend's (on its GPU or another). */
+#include "kernels/cuda/engine/engine.cuh"
+
+static int check_slot(const cuda_backend *c, int32_t slot, sym_err *e) {
+    if (slot < 0 || slot >= c->base.n_slots)
+        return sym_fail(e, "slot %d out of range 0..%d", (int)slot, c->base.n_slots - 1);
+    return 0;
+}
+
+int sym_eng_reset_slot(sym_backend *bb, int32_t slot, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (check_slot(c, slot, e)) return -1;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    CUDA_CHECK(
+        cudaMemcpyAsync(c->pool + (size_t)slot * c->numel, c->init_slot, c->numel * 4, cudaMemcpyDeviceToDevice, c->s));
+    CUDA_CHECK(cudaStreamSynchronize(c->s));
+    return 0;
+}
+
+int sym_eng_export_slot(sym_backend *bb, int32_t slot, void *dst, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (check_slot(c, slot, e)) return -1;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    CUDA_CHECK(cudaMemcpy(dst, c->pool + (size_t)slot * c->numel, c->numel * 4, cudaMemcpyDeviceToHost));
+    return 0;
+}
+
+int sym_eng_import_slot(sym_backend *bb, int32_t slot, const void *src, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (check_slot(c, slot, e)) return -1;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    CUDA_CHECK(cudaMemcpy(c->pool + (size_t)slot * c->numel, src, c->numel * 4, cudaMemcpyHostToDevice));
+    return 0;
+}
+
+int sym_eng_copy_slot(sym_backend *sb, int32_t ss, sym_backend *db, int32_t ds, sym_err *e) {
+    cuda_backend *s = (cuda_backend *)sb, *d = (cuda_backend *)db;
+    if (check_slot(s, ss, e) || check_slot(d, ds, e)) return -1;
+    if (s->numel != d->numel) return sym_fail(e, "different state layouts");
+    float *dp = d->pool + (size_t)ds * d->numel, *sp = s->pool + (size_t)ss * s->numel;
+    /* On the destination's own stream, and waited for: a plain cudaMemcpy
+     * between device buffers returns before the copy ends and runs on the
+     * legacy stream, which the engine's non-blocking streams do not wait
+     * for, so the destination's next step could read a half-copied slot.
+     * The caller (a test, or the split backend's parts) may be any thread:
+     * set the device here. */
+    CUDA_CHECK(cudaSetDevice(d->device));
+    CUDA_CHECK(cudaMemcpyPeerAsync(dp, d->device, sp, s->device, s->numel * 4, d->s));
+    CUDA_CHECK(cudaStreamSynchronize(d->s));
+    return 0;
+}

@@ -1,0 +1,85 @@
+/* The update both matrix-state cells make (RetNet's S, retnet.cu; the
+ * mLSTM's C, xlstm.cu): M' = f M + k v^T over some rows of one head's
+ * matrix, each element read and written once, with the readout q^T M'.
+ * A block is 32 x 8 threads; thread (tx, ty) owns the four columns j..j+3
+ * (16-byte accesses) and every eighth row from ty. Both cells use the same
+ * code, so the same summation order: a row's result does not depend on B,
+ * nor on whether it came in a run (sym_runs). */
+#ifndef SYM_CUDA_MATRIX_STATE_CUH
+#define SYM_CUDA_MATRIX_STATE_CUH
+
+#include <stddef.h>
+#include <cuda_runtime.h>
+
+/* sym_matrix_rows' loop for runs of up to R rows (nr of them) */
+template <int R, typename KF, typename QF>
+__device__ __forceinline__ void matrix_rows_loop(float *M, size_t ld, int i0, int i1, int j, const float (&f)[R],
+                                                 const float4 (&vj)[R], int nr, KF kc, QF qv, float4 (&acc)[R]) {
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 4
+    for (int i = i0 + (int)threadIdx.y; i < i1; i += 8) {
+        float4 *mp = (float4 *)(M + (size_t)i * ld + j);
+        float4 m = *mp;
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (r >= nr) break;
+            const float kk = kc(r, i), qi = qv(r, i);
+            m.x = f[r] * m.x + kk * vj[r].x;
+            m.y = f[r] * m.y + kk * vj[r].y;
+            m.z = f[r] * m.z + kk * vj[r].z;
+            m.w = f[r] * m.w + kk * vj[r].w;
+            acc[r].x += qi * m.x, acc[r].y += qi * m.y, acc[r].z += qi * m.z, acc[r].w += qi * m.w;
+        }
+        *mp = m;
+    }
+}
+
+/* Rows i0 + ty, i0 + ty + 8, ... below i1 of M (row stride ld floats),
+ * columns j..j+3, for the nr (<= RUN) rows of a run in order (sym_runs):
+ * M[i][j..] = f[r] M[i][j..] + kc(r, i) vj[r], in place, each element read
+ * and written once for the whole run, and acc[r] = the sum over those rows
+ * of qv(r, i) M'[i][j..] after row r's update. A row outside a run (nr =
+ * 1) takes the loop of runs of one, with the occupancy the kernel's launch
+ * bounds keep (sym_run_min_blocks). The loop for RUN rows everywhere held
+ * every block of a step with a single run to the occupancy of 80-90
+ * registers (the mLSTM cell's 12 launches 2.75 -> 3.47 ms in a B = 39
+ * step, ncu, H100). The RetNet cell relies on this; the mLSTM cell, two
+ * thirds of a step's state bytes, goes further and launches its rows
+ * outside runs separately (xlstm.cu, MLSTM_SINGLES), so its variant
+ * for runs only ever sees runs. */
+template <int RUN, typename KF, typename QF>
+__device__ __forceinline__ void sym_matrix_rows(float *M, size_t ld, int i0, int i1, int j, const float (&f)[RUN],
+                                                const float4 (&vj)[RUN], int nr, KF kc, QF qv, float4 (&acc)[RUN]) {
+    if constexpr (RUN > 1) {
+        if (nr == 1) {
+            const float f1[1] = {f[0]};
+            const float4 v1[1] = {vj[0]};
+            float4 a1[1];
+            matrix_rows_loop<1>(M, ld, i0, i1, j, f1, v1, 1, kc, qv, a1);
+#pragma unroll
+            for (int r = 0; r < RUN; r++) acc[r] = r ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : a1[0];
+            return;
+        }
+    }
+    matrix_rows_loop<RUN>(M, ld, i0, i1, j, f, vj, nr, kc, qv, acc);
+}
+
+/* The block's eight row groups' readouts, summed in the order 0..7 through
+ * red (a barrier: every thread of the block calls it); the sum is valid in
+ * the threads of ty = 0. */
+__device__ __forceinline__ float4 sym_matrix_readout(float4 acc, float4 (&red)[8][32]) {
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    __syncthreads(); /* a previous readout's reads of red are done */
+    red[ty][tx] = acc;
+    __syncthreads();
+    float4 s = acc;
+    if (ty == 0) {
+        s = red[0][tx];
+#pragma unroll
+        for (int r = 1; r < 8; r++) s.x += red[r][tx].x, s.y += red[r][tx].y, s.z += red[r][tx].z, s.w += red[r][tx].w;
+    }
+    return s;
+}
+
+#endif
