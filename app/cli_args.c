@@ -53,7 +53,7 @@ int cli_next(cli_args *a) {
     /* getopt_long takes an unambiguous prefix for the whole name; a name is
      * written in full here, so that a later option cannot change its meaning */
     if (!o) return cli_error(a, "unknown option '%.*s'", len > 100 ? 100 : len, text);
-    snprintf(a->name, sizeof a->name, "--%s", o->name);
+    snprintf(a->name, sizeof a->name, "--%.*s", (int)sizeof a->name - 3, o->name);
     if (c == ':') return cli_error(a, "%s needs a value", a->name);
     if (o->has_arg == required_argument && !*optarg) return cli_error(a, "%s: the value is empty", a->name);
     /* "--out --shards 3" is a forgotten value, not a file named --shards */
@@ -81,7 +81,7 @@ int cli_llong(const cli_args *a, const char *v, long long lo, long long hi, long
 }
 
 int cli_int(const cli_args *a, const char *v, long lo, long hi, int *out) {
-    long long x;
+    long long x = 0;
     if (cli_llong(a, v, lo, hi, &x)) return CLI_BAD;
     *out = (int)x;
     return 0;

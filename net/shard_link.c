@@ -66,7 +66,9 @@ static void declare_lost(shard_link *l, const char *why) {
     pthread_mutex_lock(&l->mu);
     if (!l->lost) {
         l->lost = 1;
-        snprintf(l->why, sizeof l->why, "%s", why);
+        size_t n = strnlen(why, sizeof l->why - 1); /* a longer reason is cut, as the log line shows it whole */
+        memcpy(l->why, why, n);
+        l->why[n] = '\0';
         sym_error("shard %d at %s is lost: %s; the state of its symbols is gone, their requests are refused", l->index,
                   l->endpoint, why);
     }
