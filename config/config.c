@@ -25,6 +25,7 @@ void sym_config_defaults(sym_config *c) {
     c->tower_split = 1;
     c->shard_heartbeat_ms = 500;
     c->shard_timeout_ms = 5000;
+    c->shard_join_timeout_ms = 120000;
     c->max_batch = 128;
     c->rows_per_symbol = 4;
     c->max_symbols = 1024;
@@ -139,7 +140,8 @@ static int parse_model(sym_config *c, const cJSON *m, sym_err *e) {
 }
 
 static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
-    static const char *const keys[] = {"count", "devices", "tower_split", "endpoints", "heartbeat_ms", "timeout_ms", NULL};
+    static const char *const keys[] = {"count",        "devices",    "tower_split",     "endpoints",
+                                       "heartbeat_ms", "timeout_ms", "join_timeout_ms", NULL};
     if (check_keys(s, "shards", keys, e)) return -1;
     const cJSON *v;
     long long n = 0;
@@ -182,6 +184,10 @@ static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
     if ((v = cJSON_GetObjectItemCaseSensitive(s, "timeout_ms"))) {
         if (get_int(v, "shards.timeout_ms", 50, 600000, &n, e)) return -1;
         c->shard_timeout_ms = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "join_timeout_ms"))) {
+        if (get_int(v, "shards.join_timeout_ms", 100, 3600000, &n, e)) return -1;
+        c->shard_join_timeout_ms = (int)n;
     }
     if (c->shard_timeout_ms < 2 * c->shard_heartbeat_ms)
         return sym_fail(e, "config key 'shards.timeout_ms': %d is less than two heartbeats (shards.heartbeat_ms %d)",

@@ -78,6 +78,7 @@ typedef struct {
     int n_shard_endpoints;
     int shard_heartbeat_ms;   /* a link to a shard process sends a heartbeat this often, each way */
     int shard_timeout_ms;     /* ... and declares the other side lost after this long without a message */
+    int shard_join_timeout_ms; /* the router waits this long for a shard process to take and answer its handshake */
     int max_batch;
     int rows_per_symbol; /* waiting requests of one symbol a shard's step takes, in order */
     int max_symbols;        /* distinct symbols the engine accepts */

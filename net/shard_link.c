@@ -24,7 +24,7 @@
 
 typedef struct {
     uint64_t fingerprint; /* the engine's (state/fingerprint.h) */
-    int heartbeat_ms, timeout_ms;
+    int heartbeat_ms, timeout_ms, join_timeout_ms;
 } sym_shard_link_opts;
 
 typedef struct {
@@ -351,7 +351,7 @@ static int send_bytes(shard_link *l, sym_wire_out *o, int32_t buf) {
     return 0;
 }
 
-static int rejoin(shard_link *l);
+static int rejoin(shard_link *l, sym_mailbox *inbox);
 
 /* After the link is lost: the receiver has answered what was in flight;
  * this thread answers the rest, and once the router has seen the loss
@@ -376,7 +376,9 @@ static int run_lost(shard_link *l, sym_mailbox *inbox, sym_doorbell *bell, const
         }
         uint64_t now = sym_now_ns();
         if (seen_by_router && now >= next_try) {
-            if (!rejoin(l)) return 1;
+            int rc = rejoin(l, inbox);
+            if (rc == 0) return 1;
+            if (rc == 2) return 0; /* a STOP came while it waited */
             next_try = (now = sym_now_ns()) + retry;
         }
         sym_doorbell_wait(bell, seen, seen_by_router ? next_try - now : 0);
@@ -488,7 +490,54 @@ static uint64_t new_session(void) {
     return v;
 }
 
-static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_link_opts *o, size_t *elem, sym_err *e) {
+/* A handshake's wait for the shard process: nn_send and nn_recv in slices
+ * of JOIN_SLICE_MS, up to shards.join_timeout_ms in all. The process may
+ * not listen yet, or may be building its part of the engine, which it does
+ * before it answers (seconds at full size): neither is a loss. A slice is
+ * short so that a rejoin answers its inbox while it waits. */
+#define JOIN_SLICE_MS 100
+typedef struct {
+    uint64_t start, deadline, next_note;
+    int notes;                             /* say every 10 s what it waits for */
+    int (*stop)(shard_link *l, void *ctx); /* between slices: 1 to give up (rejoin: a STOP came) */
+    void *ctx;
+    int stopped, er; /* er: the last nanomsg error */
+} join_wait;
+
+/* After a slice that failed: 1 to wait on. */
+static int join_wait_on(shard_link *l, join_wait *w, const char *what) {
+    int er = w->er = nn_errno();
+    if (er != ETIMEDOUT && er != EAGAIN && er != EINTR) return 0;
+    uint64_t now = sym_now_ns();
+    if (w->stop && w->stop(l, w->ctx)) return w->stopped = 1, 0;
+    if (now >= w->deadline) return 0;
+    if (w->notes && now >= w->next_note) {
+        sym_info("shard %d: waiting for the shard process at %s to %s (%.0f s of shards.join_timeout_ms)", l->index,
+                 l->endpoint, what, (double)(now - w->start) * 1e-9);
+        w->next_note = now + 10000000000ull;
+    }
+    return 1;
+}
+
+/* A PAIR socket connected to endpoint (connecting goes on in the
+ * background until a peer listens), or -1. */
+static int link_socket(const char *endpoint) {
+    int sock = nn_socket(AF_SP, NN_PAIR), big = -1;
+    if (sock < 0) return -1;
+    if (nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0 || nn_connect(sock, endpoint) < 0) {
+        nn_close(sock);
+        return -1;
+    }
+    return sock;
+}
+
+/* HELLO, then WELCOME or REFUSE. 0; -1 (e says why; *stopped set when
+ * w->stop gave up). The socket's timeouts are the slice's after it. A
+ * connection to a local port nobody listens on yet can, while it retries,
+ * be TCP's self-connect (the source port chosen equal to the target's):
+ * the router then hears its own HELLO, and connects again. */
+static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_link_opts *o, join_wait *w, size_t *elem,
+                     sym_err *e) {
     sym_wire_out out = {0};
     l->session = new_session();
     sym_wire_hello h = {.version = SYM_WIRE_VERSION, .msg_size = sizeof(sym_msg), .fingerprint = o->fingerprint,
@@ -499,20 +548,48 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
         sym_wire_out_free(&out);
         return sym_fail(e, "out of memory");
     }
-    int n = nn_send(l->sock, out.p, out.len, 0);
-    sym_wire_out_free(&out);
-    if (n < 0)
-        return sym_fail(e, "no shard process took the handshake within %d ms (shards.timeout_ms): %s", o->timeout_ms,
-                        nn_strerror(nn_errno()));
+    w->start = sym_now_ns();
+    w->deadline = w->start + (uint64_t)o->join_timeout_ms * 1000000u;
+    w->next_note = w->start + 5000000000ull;
+    if (set_ms(l->sock, NN_SNDTIMEO, JOIN_SLICE_MS) < 0 || set_ms(l->sock, NN_RCVTIMEO, JOIN_SLICE_MS) < 0) {
+        sym_wire_out_free(&out);
+        return sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
+    }
     void *buf = NULL;
     sym_wire_in in;
-    for (;;) { /* frames of an earlier session (to a router gone) may come first: not ours */
-        if ((n = nn_recv(l->sock, &buf, NN_MSG, 0)) < 0)
-            return sym_fail(e, "the shard process did not answer within %d ms (shards.timeout_ms): %s", o->timeout_ms,
-                            nn_strerror(nn_errno()));
-        if (!sym_wire_open(&in, buf, (size_t)n, e) && in.session == l->session) break;
-        nn_freemsg(buf);
+    for (int n, sent = 0;;) {
+        while (!sent && (n = nn_send(l->sock, out.p, out.len, 0)) < 0) {
+            if (join_wait_on(l, w, "take the handshake")) continue;
+            sym_wire_out_free(&out);
+            return sym_fail(e, "no shard process took the handshake within %d ms (shards.join_timeout_ms): %s",
+                            o->join_timeout_ms, w->stopped ? "stopped" : nn_strerror(w->er));
+        }
+        sent = 1;
+        if ((n = nn_recv(l->sock, &buf, NN_MSG, 0)) < 0) {
+            if (join_wait_on(l, w, "answer")) continue;
+            sym_wire_out_free(&out);
+            return sym_fail(e, "the shard process did not answer within %d ms (shards.join_timeout_ms): %s",
+                            o->join_timeout_ms, w->stopped ? "stopped" : nn_strerror(w->er));
+        }
+        int ours = !sym_wire_open(&in, buf, (size_t)n, e) && in.session == l->session;
+        if (ours && in.kind == SYM_WIRE_HELLO) { /* its own: connected to itself */
+            nn_freemsg(buf);
+            int sock = link_socket(l->endpoint);
+            if (sock < 0 || set_ms(sock, NN_SNDTIMEO, JOIN_SLICE_MS) < 0 || set_ms(sock, NN_RCVTIMEO, JOIN_SLICE_MS) < 0) {
+                if (sock >= 0) nn_close(sock);
+                sym_wire_out_free(&out);
+                return sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
+            }
+            nn_close(l->sock);
+            l->sock = sock, sent = 0;
+            sym_info("shard %d at %s: connected to itself (TCP self-connect while nothing listened); connecting again",
+                     l->index, l->endpoint);
+            continue;
+        }
+        if (ours) break;
+        nn_freemsg(buf); /* frames of an earlier session (to a router gone) may come first: not ours */
     }
+    sym_wire_out_free(&out);
     int rc = 0;
     if (in.seq != 1) rc = sym_fail(e, "its answer is frame %llu, not 1", (unsigned long long)in.seq);
     if (!rc && in.kind == SYM_WIRE_REFUSE) {
@@ -530,31 +607,36 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
     return rc ? -1 : 0;
 }
 
+/* While a rejoin waits: the inbox answered as run_lost does; 1 at a STOP. */
+static int rejoin_drain(shard_link *l, void *ctx) {
+    sym_mailbox *inbox = ctx;
+    sym_msg m, a;
+    while (sym_mailbox_pop(inbox, &m)) {
+        if (m.type == SYM_MSG_STOP) return 1;
+        if (m.type != SYM_MSG_LOST_SEEN && lost_answer(l, &m, &a)) sym_mailbox_push(l->outbox, &a);
+    }
+    return 0;
+}
+
 /* A fresh session with the shard process, on a new socket: the link as
- * new (nothing in flight, every frame counted from 1). 0, or -1 (the
- * process is not back yet, or refused: logged). */
-static int rejoin(shard_link *l) {
-    int sock = nn_socket(AF_SP, NN_PAIR), big = -1;
+ * new (nothing in flight, every frame counted from 1). 0; 1 (the process
+ * is not back yet, or refused: logged); 2 (a STOP came while it waited). */
+static int rejoin(shard_link *l, sym_mailbox *inbox) {
     size_t old_bytes = l->slot_bytes, elem = 0;
     sym_err e = {{0}};
-    if (sock < 0) return -1;
-    if (nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0 ||
-        set_ms(sock, NN_SNDTIMEO, l->heartbeat_ms) < 0 || set_ms(sock, NN_RCVTIMEO, l->timeout_ms) < 0 ||
-        nn_connect(sock, l->endpoint) < 0) {
-        nn_close(sock);
-        return -1;
-    }
-    l->sock = sock, l->tx_seq = 0;
-    if (handshake(l, &l->p, &l->o, &elem, &e) || l->slot_bytes != old_bytes) {
+    if ((l->sock = link_socket(l->endpoint)) < 0) return 1;
+    l->tx_seq = 0;
+    join_wait w = {.stop = rejoin_drain, .ctx = inbox};
+    if (handshake(l, &l->p, &l->o, &w, &elem, &e) || l->slot_bytes != old_bytes) {
         if (e.msg[0] && !strstr(e.msg, "within")) sym_warn("shard %d at %s: joining again: %s", l->index, l->endpoint, e.msg);
         else if (!e.msg[0]) sym_warn("shard %d at %s: joining again: %zu-byte states, not %zu", l->index, l->endpoint,
                                      l->slot_bytes, old_bytes);
         l->slot_bytes = old_bytes;
-        nn_close(sock), l->sock = -1;
-        return -1;
+        nn_close(l->sock), l->sock = -1;
+        return w.stopped ? 2 : 1;
     }
-    set_ms(sock, NN_RCVTIMEO, l->heartbeat_ms);
-    set_ms(sock, NN_SNDTIMEO, l->timeout_ms);
+    set_ms(l->sock, NN_RCVTIMEO, l->heartbeat_ms);
+    set_ms(l->sock, NN_SNDTIMEO, l->timeout_ms);
     pthread_mutex_lock(&l->mu);
     l->lost = 0, l->why[0] = '\0';
     for (int i = 0; i < l->fl_cap; i++) l->fl[i].next = i + 1 < l->fl_cap ? i + 1 : -1;
@@ -588,16 +670,16 @@ static sym_shard *link_connect(void *ctx, const sym_shard_params *p, const char 
     int big = -1;
     if (!l->fl || !l->fl_head || !l->fl_tail) {
         sym_fail(e, "out of memory");
-    } else if (l->sock < 0 || nn_setsockopt(l->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0 ||
-               set_ms(l->sock, NN_SNDTIMEO, o->timeout_ms) < 0 || set_ms(l->sock, NN_RCVTIMEO, o->timeout_ms) < 0) {
+    } else if (l->sock < 0 || nn_setsockopt(l->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0) {
         sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
     } else if (nn_connect(l->sock, endpoint) < 0) {
         sym_fail(e, "%s: %s", endpoint, nn_strerror(nn_errno()));
-    } else if (!handshake(l, p, o, elem_size, e)) {
+    } else if (!handshake(l, p, o, &(join_wait){.notes = 1}, elem_size, e)) {
         for (int i = 0; i < l->fl_cap; i++) l->fl[i].next = i + 1 < l->fl_cap ? i + 1 : -1;
         for (int s = 0; s < l->n_ids; s++) l->fl_head[s] = l->fl_tail[s] = -1;
         /* a session's receive wakes at least once per heartbeat to check the time */
         set_ms(l->sock, NN_RCVTIMEO, o->heartbeat_ms);
+        set_ms(l->sock, NN_SNDTIMEO, o->timeout_ms);
         *slot_bytes = l->slot_bytes;
         sym_shard_remote r = {.ctx = l, .run = link_run, .paging = link_paging, .destroy = link_destroy};
         sym_shard *s = sym_shard_create_remote(p, &r, router_bell, e);
@@ -616,6 +698,7 @@ int sym_shard_link_connector(const sym_config *cfg, int cuda, sym_shard_connecto
     if (!o) return sym_fail(e, "out of memory");
     o->heartbeat_ms = cfg->shard_heartbeat_ms;
     o->timeout_ms = cfg->shard_timeout_ms;
+    o->join_timeout_ms = cfg->shard_join_timeout_ms;
     if (sym_state_fingerprint(cfg, cuda, &o->fingerprint, e)) {
         free(o);
         return -1;

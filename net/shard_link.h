@@ -12,7 +12,9 @@
  * the socket's send blocks when the peer does not read: push-back reaches
  * the router as it would through a full mailbox.
  *
- * Connecting checks that the process serves this engine (the engine
+ * Connecting waits up to join_timeout_ms for the process to listen and to
+ * answer (it builds its part of the engine first: seconds at full size),
+ * and checks that the process serves this engine (the engine
  * fingerprint of state/fingerprint.h: model files, backend, precisions;
  * and the config keys both sides must agree on): a refusal names why.
  *
@@ -34,7 +36,7 @@
 #include "config/config.h"
 
 /* The connector for sym_engine_create_connected (which takes it) to the
- * shard processes of cfg's shards.endpoints: cfg's heartbeat and timeout,
+ * shard processes of cfg's shards.endpoints: cfg's heartbeat and timeouts,
  * and the fingerprint of the engine it describes (cuda: whether it runs on
  * CUDA), which reads the model's files. */
 int sym_shard_link_connector(const sym_config *cfg, int cuda, sym_shard_connector *out, sym_err *e);

@@ -99,15 +99,19 @@ int main(void) {
     bad("{\"shards\": {\"endpoints\": \"tcp://h:1\"}}", "shards.endpoints");
     bad("{\"shards\": {\"heartbeat_ms\": 5}}", "shards.heartbeat_ms");
     bad("{\"shards\": {\"heartbeat_ms\": 1000, \"timeout_ms\": 1500}}", "shards.timeout_ms");
+    bad("{\"shards\": {\"join_timeout_ms\": 50}}", "shards.join_timeout_ms");
+    bad("{\"shards\": {\"join_timeout_ms\": -1}}", "shards.join_timeout_ms");
     {
         sym_config c;
         sym_err e = {{0}};
         sym_config_defaults(&c);
         CHECK(!sym_config_parse(&c, "{\"shards\": {\"endpoints\": [\"tcp://10.0.0.2:7600\", \"\", \"ipc:///run/s2\"], "
-                                    "\"heartbeat_ms\": 100, \"timeout_ms\": 300}}", &e), "endpoints: %s", e.msg);
+                                    "\"heartbeat_ms\": 100, \"timeout_ms\": 300, \"join_timeout_ms\": 9000}}", &e),
+              "endpoints: %s", e.msg);
         CHECK(c.n_shard_endpoints == 3 && !strcmp(sym_config_shard_endpoint(&c, 0), "tcp://10.0.0.2:7600") &&
                   !sym_config_shard_endpoint(&c, 1) && !strcmp(sym_config_shard_endpoint(&c, 2), "ipc:///run/s2") &&
-                  !sym_config_shard_endpoint(&c, 3) && c.shard_heartbeat_ms == 100 && c.shard_timeout_ms == 300,
+                  !sym_config_shard_endpoint(&c, 3) && c.shard_heartbeat_ms == 100 && c.shard_timeout_ms == 300 &&
+                  c.shard_join_timeout_ms == 9000,
               "endpoints: shard 1 and 3 in this process");
     }
     bad("{\"shards\": {\"count\": 1.5}}", "shards.count");

@@ -20,7 +20,10 @@
 #     request still gets an answer; those of the lost shard's symbols an
 #     error that says so, every prediction right (never one from a state
 #     that missed a step). Started again, the shard process joins as a new
-#     shard: a client of new symbols is answered right.
+#     shard: a client of new symbols is answered right;
+#  5. a router started 6 s before its shard process waits for it
+#     (shards.join_timeout_ms, longer than shards.timeout_ms); with none
+#     there it gives up after join_timeout_ms, naming the key.
 # Skipped (77) when this build has no engine.
 # A third argument "loopback" runs on loopback even where namespaces are
 # allowed.
@@ -154,6 +157,39 @@ refused() { # name, text, shard args...
 refused "another precision" "another engine" --precision fp32
 echo '{"max_symbols": 512}' >"$tmp/m512.json"
 refused "another max_symbols" "config key 'max_symbols'" --config "$tmp/m512.json"
+
+# 5. a router started 6 s before its shard process (shards.timeout_ms 1 s)
+# waits for it (shards.join_timeout_ms) and says so; with no shard process
+# it gives up after join_timeout_ms, naming the key
+u="tcp://127.0.0.1:$(free_port)"
+echo "{\"shards\": {\"endpoints\": [\"$u\"], \"heartbeat_ms\": 100, \"timeout_ms\": 1000, \"join_timeout_ms\": 120000}}" \
+  >"$tmp/j.json"
+timeout 300 "$bin" predict --config "$tmp/j.json" --model "$model" --requests "$model/requests.csv" --out "$tmp/j.csv" \
+  --backend cpu --precision fp64 >"$tmp/j.log" 2>&1 &
+jp=$!
+pids+=($jp)
+sleep 6
+shards j "$u" -- --sessions 1
+wait $jp
+jrc=$?
+if [ $jrc -eq 0 ] && cmp -s "$tmp/ref.csv" "$tmp/j.csv" &&
+   grep -q "waiting for the shard process at .* to take the handshake" "$tmp/j.log"; then
+  ok "a shard process started 6 s after the router (timeout_ms 1000): waited for, the outputs bit for bit"
+else
+  ko "a shard process started after the router: predict exit $jrc: $(tail -2 "$tmp/j.log")"
+fi
+wait "${spids[0]}" 2>/dev/null
+echo "{\"shards\": {\"endpoints\": [\"tcp://127.0.0.1:$(free_port)\"], \"join_timeout_ms\": 1500}}" >"$tmp/j2.json"
+t1=$(date +%s%N)
+timeout 60 "$bin" predict --config "$tmp/j2.json" --model "$model" --requests "$model/requests.csv" --out "$tmp/j2.csv" \
+  --backend cpu --precision fp64 >"$tmp/j2.log" 2>&1
+jrc=$?
+jms=$((($(date +%s%N) - t1) / 1000000))
+if [ $jrc -eq 1 ] && grep -q "within 1500 ms (shards.join_timeout_ms)" "$tmp/j2.log"; then
+  ok "no shard process: the router gives up after join_timeout_ms ($jms ms in all): $(grep -o "no shard process took.*" "$tmp/j2.log" | head -1)"
+else
+  ko "no shard process: predict exit $jrc: $(tail -2 "$tmp/j2.log")"
+fi
 
 # 3 and 4: serve over shard processes, a client streaming 300 rows
 rows=300
