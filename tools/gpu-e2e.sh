@@ -54,7 +54,17 @@ trap 'kill $play "${shard_pids[@]}" 2>/dev/null' EXIT
 run() { # name, replay args...
   local name=$1
   shift
-  "$bin" replay --port "$port" --timeout 180 --report "$d/$name.json" --cdf "$d/$name.cdf" "$@" >"$d/$name.txt" 2>&1
+  "$bin" replay --port "$port" --timeout 180 --report "$d/$name.json" --cdf "$d/$name.cdf" "$@" >"$d/$name.txt" 2>&1 &
+  local r=$!
+  while kill -0 $r 2>/dev/null; do # a play that exited would leave replay waiting for it
+    if ! kill -0 $play 2>/dev/null; then
+      kill $r 2>/dev/null
+      echo "$name: play exited: $(tail -3 "$d/play.log" | tr '\n' ' ')" >>"$d/rc.txt"
+      break
+    fi
+    sleep 0.5
+  done
+  wait $r
   echo "$name rc=$?" >>"$d/rc.txt"
 }
 run trace_speed1 --requests tests/data/traces/small.csv --speed 1
