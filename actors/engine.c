@@ -155,6 +155,7 @@ static sym_shard *make_shard(sym_engine *g, int i, sym_err *e) {
     if (!g->make_backend) g->make_backend = model_backend, g->factory_ctx = g->mb;
     sym_backend *b = g->make_backend(g->factory_ctx, i, e);
     if (!b) return sym_failctx(e, "shard %d", i), NULL;
+    sym_slot_pool_use(&g->slots, b->ops->host_mem); /* the first shard's kind: later ones are alike */
     return start_shard(g, i, b, e);
 }
 

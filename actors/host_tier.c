@@ -2,8 +2,9 @@
 
 #include <stdlib.h>
 
-int sym_host_tier_init(sym_host_tier *t, int n_ids, size_t slot_bytes, size_t bytes, sym_err *e) {
-    *t = (sym_host_tier){.slot_bytes = slot_bytes, .n_ids = n_ids};
+int sym_host_tier_init(sym_host_tier *t, int n_ids, size_t slot_bytes, size_t bytes, const sym_host_mem *mem,
+                       sym_err *e) {
+    *t = (sym_host_tier){.mem = mem, .slot_bytes = slot_bytes, .n_ids = n_ids};
     size_t cap = slot_bytes ? bytes / slot_bytes : 0;
     t->cap = cap > (size_t)n_ids + 1 ? n_ids + 1 : (int)cap; /* more could never be used */
     t->held = calloc((size_t)(n_ids > 0 ? n_ids : 1), sizeof *t->held);
@@ -17,8 +18,8 @@ int sym_host_tier_init(sym_host_tier *t, int n_ids, size_t slot_bytes, size_t by
 }
 
 void sym_host_tier_free(sym_host_tier *t) {
-    for (int i = 0; t->held && i < t->n_ids; i++) free(t->held[i]);
-    for (int i = 0; i < t->n_spare; i++) free(t->spare[i]);
+    for (int i = 0; t->held && i < t->n_ids; i++) sym_host_mem_free(t->mem, t->held[i]);
+    for (int i = 0; i < t->n_spare; i++) sym_host_mem_free(t->mem, t->spare[i]);
     free(t->spare);
     free(t->held);
     free(t->used);
@@ -28,12 +29,7 @@ void sym_host_tier_free(sym_host_tier *t) {
 void *sym_host_tier_take(sym_host_tier *t) {
     if (t->n_spare) return t->spare[--t->n_spare];
     if (t->n_bufs >= t->cap) return NULL;
-    /* Pageable memory: the CUDA engine's copies to and from it run at
-     * pageable rates (a staging copy inside the driver). Pinned buffers
-     * (cudaHostAlloc) would copy at the PCIe rate; that needs a backend op
-     * (say host_alloc / host_free in kernels/backend.h, NULL on the CPU
-     * backend) called here and in sym_host_tier_free. */
-    void *buf = malloc(t->slot_bytes ? t->slot_bytes : 1);
+    void *buf = sym_host_mem_alloc(t->mem, t->slot_bytes);
     if (buf) t->n_bufs++;
     return buf;
 }

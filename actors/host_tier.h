@@ -25,8 +25,10 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "kernels/backend.h"
 
 typedef struct {
+    const sym_host_mem *mem; /* the backend's host memory (NULL: malloc) */
     size_t slot_bytes;
     int n_ids;
     int cap;        /* buffers at most */
@@ -38,8 +40,10 @@ typedef struct {
     int n_spare;
 } sym_host_tier;
 
-/* cap = bytes / slot_bytes (0: no tier). */
-int sym_host_tier_init(sym_host_tier *t, int n_ids, size_t slot_bytes, size_t bytes, sym_err *e);
+/* cap = bytes / slot_bytes (0: no tier); the buffers from mem (the
+ * backend's ops->host_mem, NULL: malloc). */
+int sym_host_tier_init(sym_host_tier *t, int n_ids, size_t slot_bytes, size_t bytes, const sym_host_mem *mem,
+                       sym_err *e);
 void sym_host_tier_free(sym_host_tier *t);
 
 /* Paged-out states the tier can hold (cap - 1, 0 without a tier). */

@@ -602,7 +602,8 @@ sym_shard *sym_shard_create(const sym_shard_params *p, sym_backend *b, sym_doorb
          s->b_idx && s->b_pick && s->b_feat && s->b_out && s->b_ok;
     if (!ok) sym_fail(e, "out of memory for shard %d", p->index);
     if (ok && sym_slot_table_init(&s->slots, s->n_ids, b->n_slots, e)) ok = 0;
-    if (ok && sym_host_tier_init(&s->tier, s->n_ids, b->slot_bytes, (size_t)s->host_tier_mb << 20, e)) ok = 0;
+    if (ok && sym_host_tier_init(&s->tier, s->n_ids, b->slot_bytes, (size_t)s->host_tier_mb << 20, b->ops->host_mem, e))
+        ok = 0;
     if (ok && sym_disk_tier_init(&s->disk, p->state_dir, s->index, s->n_ids, b->slot_bytes,
                                  (uint64_t)s->disk_tier_mb << 20, e)) {
         sym_failctx(e, "shard %d", s->index);

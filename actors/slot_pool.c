@@ -9,8 +9,16 @@ void sym_slot_pool_init(sym_slot_pool *p) {
 }
 
 void sym_slot_pool_destroy(sym_slot_pool *p) {
-    for (int i = 0; i < SYM_SLOT_POOL_MAX; i++) free(p->buf[i].data);
+    for (int i = 0; i < SYM_SLOT_POOL_MAX; i++) sym_host_mem_free(p->mem, p->buf[i].data);
     pthread_mutex_destroy(&p->mu);
+}
+
+int sym_slot_pool_use(sym_slot_pool *p, const sym_host_mem *m) {
+    pthread_mutex_lock(&p->mu);
+    int rc = p->allocated ? -1 : 0;
+    if (!rc) p->mem = m;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 int sym_slot_pool_acquire(sym_slot_pool *p) {
@@ -31,10 +39,13 @@ void *sym_slot_pool_reserve(sym_slot_pool *p, int buf, size_t bytes) {
     if (buf < 0 || buf >= SYM_SLOT_POOL_MAX) return NULL;
     sym_slot_buf *b = &p->buf[buf];
     if (b->cap < bytes) {
+        pthread_mutex_lock(&p->mu); /* mem is fixed from here on */
+        p->allocated = 1;
+        pthread_mutex_unlock(&p->mu);
         /* not realloc: the old bytes are not wanted, so none are copied */
-        free(b->data);
+        sym_host_mem_free(p->mem, b->data);
         b->cap = 0, b->len = 0;
-        if (!(b->data = malloc(bytes ? bytes : 1))) return NULL;
+        if (!(b->data = sym_host_mem_alloc(p->mem, bytes))) return NULL;
         b->cap = bytes;
     }
     b->len = bytes;

@@ -11,12 +11,16 @@
  *
  * A released buffer keeps its memory: a rebalance that moves many symbols
  * one after the other allocates one slot's worth once, and the engine keeps
- * that much host memory afterwards (one slot, 153.5 MB at full size). */
+ * that much host memory afterwards (one slot, 153.5 MB at full size).
+ * The memory is the backends' own kind where they have one (the CUDA
+ * engine's page-locked host memory: kernels/backend.h, sym_host_mem). */
 #ifndef SYM_SLOT_POOL_H
 #define SYM_SLOT_POOL_H
 
 #include <pthread.h>
 #include <stddef.h>
+
+#include "kernels/backend.h"
 
 #define SYM_SLOT_POOL_MAX 64 /* buffers lent at once */
 
@@ -27,6 +31,8 @@ typedef struct {
 
 typedef struct sym_slot_pool {
     pthread_mutex_t mu;
+    const sym_host_mem *mem; /* NULL: malloc */
+    int allocated;           /* a buffer was ever allocated: mem is fixed */
     int n_free;
     int free[SYM_SLOT_POOL_MAX];
     sym_slot_buf buf[SYM_SLOT_POOL_MAX];
@@ -34,6 +40,10 @@ typedef struct sym_slot_pool {
 
 void sym_slot_pool_init(sym_slot_pool *p);
 void sym_slot_pool_destroy(sym_slot_pool *p);
+
+/* The buffers' memory from m (a backend's ops->host_mem) from now on; only
+ * before the first buffer is allocated (0), else -1 and nothing changes. */
+int sym_slot_pool_use(sym_slot_pool *p, const sym_host_mem *m);
 
 /* A buffer's index, or -1 when all SYM_SLOT_POOL_MAX are lent. */
 int sym_slot_pool_acquire(sym_slot_pool *p);

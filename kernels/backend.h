@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "common/err.h"
 #include "kernels/model_config.h"
@@ -34,6 +35,27 @@ typedef enum {
 } sym_precision;
 
 typedef struct sym_backend sym_backend;
+
+/* Host memory a backend copies a slot to and from fastest, for the
+ * buffers slots are exported into and imported from (actors/slot_pool.h,
+ * actors/host_tier.h). The CUDA engine's is page-locked: a 153.5 MB slot
+ * crosses PCIe at its rate instead of through the driver's staging copy.
+ * Any thread may call them; alloc returns NULL when memory runs out, and
+ * memory it cannot pin is still usable (only slower). */
+typedef struct {
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
+} sym_host_mem;
+
+/* From m (NULL: plain malloc and free). */
+static inline void *sym_host_mem_alloc(const sym_host_mem *m, size_t bytes) {
+    return m ? m->alloc(bytes ? bytes : 1) : malloc(bytes ? bytes : 1);
+}
+static inline void sym_host_mem_free(const sym_host_mem *m, void *p) {
+    if (!p) return;
+    if (m) m->free(p);
+    else free(p);
+}
 
 typedef struct {
     const char *name; /* "cpu-fp64", "cpu-fp32", "cuda", ... */
@@ -61,6 +83,9 @@ typedef struct {
      * its step graphs for runs), so that the first steps with runs do not
      * pay for it while serving. Called by a shard that will use runs. */
     int (*prepare_runs)(sym_backend *b, sym_err *e);
+    /* Optional (NULL: malloc): the host memory export_slot and import_slot
+     * copy fastest from and to. */
+    const sym_host_mem *host_mem;
 } sym_backend_ops;
 
 struct sym_backend {

@@ -381,6 +381,7 @@ static void start_session(server *s, const void *frame, size_t len) {
                           .state_dir = c->state_dir[0] ? c->state_dir : NULL, .disk_tier_mb = c->disk_tier_mb};
     sym_doorbell_init(&s->bell);
     sym_slot_pool_init(&s->pool);
+    if (b) sym_slot_pool_use(&s->pool, b->ops->host_mem);
     s->shard = b ? sym_shard_create(&p, b, &s->bell, &s->pool, &e) : NULL;
     if (!s->shard) sym_backend_destroy(b);
     if (s->shard && sym_shard_start(s->shard, &e)) {

@@ -161,9 +161,9 @@ static int cpu_set_towers(sym_backend *b, int mask, sym_err *e) {
 
 /* no step_runs: runs go through sym_backend_step_runs's passes */
 static const sym_backend_ops cpu_ops_f64 = {"cpu-fp64", cpu_step,    cpu_reset,      cpu_export, cpu_import,
-                                            cpu_copy,   cpu_destroy, cpu_set_towers, NULL,       NULL};
+                                            cpu_copy,   cpu_destroy, cpu_set_towers, NULL,       NULL, NULL};
 static const sym_backend_ops cpu_ops_f32 = {"cpu-fp32", cpu_step,    cpu_reset,      cpu_export, cpu_import,
-                                            cpu_copy,   cpu_destroy, cpu_set_towers, NULL,       NULL};
+                                            cpu_copy,   cpu_destroy, cpu_set_towers, NULL,       NULL, NULL};
 
 /* One thread per tower, up to the cores online. */
 static int default_threads(void) {

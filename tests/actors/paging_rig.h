@@ -8,6 +8,7 @@
 #define SYM_TESTS_PAGING_RIG_H
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,31 @@ typedef struct {
     sym_engine *g;
 } paging_run;
 
+/* A host memory (kernels/backend.h) that keeps a record of what it lent:
+ * with pr_mem_on set before an engine starts, its backends offer it, as
+ * the CUDA engine offers its page-locked memory. */
+static int pr_mem_on, pr_mem_allocs, pr_mem_strays; /* strays: frees of what it did not lend */
+static void *pr_mem_live[1024];
+static int pr_mem_n;
+static pthread_mutex_t pr_mem_mu = PTHREAD_MUTEX_INITIALIZER;
+static inline void *pr_mem_alloc(size_t bytes) {
+    void *p = malloc(bytes);
+    pthread_mutex_lock(&pr_mem_mu);
+    if (p && pr_mem_n < 1024) pr_mem_live[pr_mem_n++] = p, pr_mem_allocs++;
+    pthread_mutex_unlock(&pr_mem_mu);
+    return p;
+}
+static inline void pr_mem_free(void *p) {
+    pthread_mutex_lock(&pr_mem_mu);
+    int i = 0;
+    while (i < pr_mem_n && pr_mem_live[i] != p) i++;
+    if (i < pr_mem_n) pr_mem_live[i] = pr_mem_live[--pr_mem_n];
+    else pr_mem_strays++;
+    pthread_mutex_unlock(&pr_mem_mu);
+    free(p);
+}
+static const sym_host_mem pr_mem = {pr_mem_alloc, pr_mem_free};
+
 static inline sym_backend *pr_make_cpu(void *ctx, int shard, sym_err *e) {
     (void)shard;
     const sym_config *c = ctx;
@@ -33,7 +59,14 @@ static inline sym_backend *pr_make_cpu(void *ctx, int shard, sym_err *e) {
         sym_backend_destroy(b);
         return NULL;
     }
-    return b ? sym_thread_check_wrap(b, e) : NULL;
+    if (!(b = b ? sym_thread_check_wrap(b, e) : NULL) || !pr_mem_on) return b;
+    /* one copy of the wrapper's ops, made before any shard thread that
+     * reads it starts (the wrapper's ops are alike for every CPU backend) */
+    static sym_backend_ops with_mem;
+    static int made;
+    if (!made) with_mem = *b->ops, with_mem.host_mem = &pr_mem, made = 1;
+    b->ops = &with_mem;
+    return b;
 }
 
 /* The defaults with the CPU backend, no status line, a short idle spin,

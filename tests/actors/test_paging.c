@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "actors/engine.h"
+#include "actors/slot_pool.h"
 #include "kernels/backend.h"
 #include "kernels/weights.h"
 #include "tests/actors/paging_rig.h"
@@ -207,7 +208,9 @@ static int script(run *r, sym_prediction *out, unsigned char **states, sym_pagin
 
 static void slot_messages(void) {
     run a, b;
-    if (start(&a, 64, 0, 128) || start(&b, 4, 4096, 128)) return;
+    if (start(&a, 64, 0, 128)) return;
+    pr_mem_on = 1; /* b's buffers from its backends' host memory */
+    if (start(&b, 4, 4096, 128)) return;
     size_t slot = sym_engine_slot_bytes(a.g);
     static sym_prediction ref[SCRIPT_N], small[SCRIPT_N];
     unsigned char *sa[2 * SCRIPT_SYMS + 1], *sb[2 * SCRIPT_SYMS + 1];
@@ -225,6 +228,46 @@ static void slot_messages(void) {
     for (int i = 0; i < 2 * SCRIPT_SYMS + 1; i++) free(sa[i]), free(sb[i]);
     sym_engine_destroy(a.g);
     sym_engine_destroy(b.g);
+    pr_mem_on = 0;
+    /* the host tier's paged-out states, and the buffers of the exports,
+     * imports and migration, all from the backend's host memory */
+    CHECK(pr_mem_allocs > 4 && pr_mem_n == 0 && pr_mem_strays == 0,
+          "the backend's host memory: %d buffers lent, %d not given back, %d frees of others'", pr_mem_allocs, pr_mem_n,
+          pr_mem_strays);
+    printf("the backend's host memory: %d buffers (host tier, exports, imports, a migration), all given back\n",
+           pr_mem_allocs);
+}
+
+/* The buffers a symbol's state moves in come from the backends' host
+ * memory (kernels/backend.h): the pool's, fixed before its first buffer,
+ * and an engine's, on a tier-less engine where nothing else lends. */
+static void host_mem(void) {
+    sym_slot_pool p;
+    sym_slot_pool_init(&p);
+    int before = pr_mem_allocs, b = sym_slot_pool_acquire(&p);
+    CHECK(!sym_slot_pool_use(&p, &pr_mem) && sym_slot_pool_reserve(&p, b, 100) && pr_mem_allocs == before + 1 &&
+              sym_slot_pool_use(&p, NULL) == -1,
+          "a pool's memory: from the one given, and fixed once a buffer exists");
+    sym_slot_pool_release(&p, b);
+    sym_slot_pool_destroy(&p);
+    run r;
+    pr_mem_on = 1;
+    before = pr_mem_allocs;
+    if (!start(&r, 8, 0, 16)) {
+        int syms[4] = {0, 1, 2, 3};
+        sym_prediction out[4];
+        pr_submit_wait(&r, syms, 4, 0, out);
+        unsigned char *st = malloc(sym_engine_slot_bytes(r.g));
+        sym_err e;
+        CHECK(st && sym_engine_export_symbol(r.g, "S001", st, &e) == 1 && !sym_engine_import_symbol(r.g, "S009", st, &e),
+              "export and import: %s", e.msg);
+        free(st);
+        sym_engine_destroy(r.g);
+    }
+    pr_mem_on = 0;
+    CHECK(pr_mem_allocs > before && pr_mem_n == 0 && pr_mem_strays == 0,
+          "an engine's slot buffers: %d lent by the backend's host memory, %d not given back, %d frees of others'",
+          pr_mem_allocs - before, pr_mem_n, pr_mem_strays);
 }
 
 /* A CPU backend of 2^20 slots holds memory only for the slots it uses: a
@@ -256,6 +299,7 @@ int main(int argc, char **argv) {
     sym_err e;
     if (sym_weights_load_dir(&pr_weights, model_dir, &e)) return fprintf(stderr, "weights: %s\n", e.msg), 1;
     lazy_cpu_slots();
+    host_mem();
     double rr = round_robin();
     zipf(rr);
     tier_full();

@@ -78,6 +78,7 @@ int sym_eng_prepare_runs(sym_backend *b, sym_err *e);
 
 /* slots.cu */
 int sym_eng_reset_slot(sym_backend *b, int32_t slot, sym_err *e);
+extern const sym_host_mem sym_eng_host_mem;
 int sym_eng_export_slot(sym_backend *b, int32_t slot, void *dst, sym_err *e);
 int sym_eng_import_slot(sym_backend *b, int32_t slot, const void *src, sym_err *e);
 int sym_eng_copy_slot(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_t dst_slot, sym_err *e);

@@ -1,6 +1,35 @@
 /* A CUDA backend's slots: reset, export and import through the host, and
- * copied straight to another CUDA backend's (on its GPU or another). */
+ * copied straight to another CUDA backend's (on its GPU or another); the
+ * host memory those copies run fastest on. */
+#include <stdlib.h>
+
 #include "kernels/cuda/engine/engine.cuh"
+extern "C" {
+#include "common/log.h"
+}
+
+/* malloc, then page-locked for every device (portable). Registering rather
+ * than cudaHostAlloc: memory that cannot be pinned (a locked-memory limit)
+ * stays usable at the pageable rate, and free needs no record of which. */
+static void *host_alloc(size_t bytes) {
+    void *p = malloc(bytes);
+    if (p && cudaHostRegister(p, bytes, cudaHostRegisterPortable) != cudaSuccess) {
+        static int said; /* said once, from whichever thread */
+        cudaError_t why = cudaGetLastError(); /* not this thread's next check's error */
+        if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+            sym_warn("cuda: %zu bytes of host memory could not be pinned (%s): slots move at the pageable rate", bytes,
+                     cudaGetErrorString(why));
+    }
+    return p;
+}
+
+static void host_free(void *p) {
+    if (!p) return;
+    if (cudaHostUnregister(p) != cudaSuccess) cudaGetLastError(); /* never pinned */
+    free(p);
+}
+
+const sym_host_mem sym_eng_host_mem = {host_alloc, host_free};
 
 static int check_slot(const cuda_backend *c, int32_t slot, sym_err *e) {
     if (slot < 0 || slot >= c->base.n_slots)
