@@ -174,6 +174,8 @@ static int engine_start(sym_engine *g, sym_err *e) {
         g->n_shards = i + 1;
     }
     if (g->mb) sym_model_backends_placed_done(g->mb);
+    if (sym_slot_pool_prepare(&g->slots, g->slot_bytes)) /* the first move's buffer pinned now, not mid-serving */
+        sym_warn("engine: no host memory for a slot's buffer yet (%zu bytes)", g->slot_bytes);
     sym_router_links links = {.cfg = &g->cfg, .inbox = &g->inbox, .bell = &g->router_bell, .shards = g->shards,
                               .where = g->where, .out = &g->out, .control = &g->control, .slots = &g->slots};
     if (!(g->router = sym_router_create(&links, e))) return -1;

@@ -52,6 +52,15 @@ void *sym_slot_pool_reserve(sym_slot_pool *p, int buf, size_t bytes) {
     return b->data;
 }
 
+int sym_slot_pool_prepare(sym_slot_pool *p, size_t bytes) {
+    if (!p->mem) return 0;
+    int b = sym_slot_pool_acquire(p);
+    if (b < 0) return 0;
+    int rc = sym_slot_pool_reserve(p, b, bytes) ? 0 : -1;
+    sym_slot_pool_release(p, b); /* on top of the free list: the next acquire's */
+    return rc;
+}
+
 const void *sym_slot_pool_bytes(const sym_slot_pool *p, int buf, size_t *len) {
     if (buf < 0 || buf >= SYM_SLOT_POOL_MAX) return NULL;
     *len = p->buf[buf].len;

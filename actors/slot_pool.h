@@ -45,6 +45,12 @@ void sym_slot_pool_destroy(sym_slot_pool *p);
  * before the first buffer is allocated (0), else -1 and nothing changes. */
 int sym_slot_pool_use(sym_slot_pool *p, const sym_host_mem *m);
 
+/* With a backend's host memory (mem set), one buffer of bytes allocated
+ * now, the one the next acquire returns: pinning 153.5 MB takes tens of
+ * ms, better paid at start than by the first move on a serving shard's
+ * thread. 0; -1 when memory runs out (the move will try again). */
+int sym_slot_pool_prepare(sym_slot_pool *p, size_t bytes);
+
 /* A buffer's index, or -1 when all SYM_SLOT_POOL_MAX are lent. */
 int sym_slot_pool_acquire(sym_slot_pool *p);
 void sym_slot_pool_release(sym_slot_pool *p, int buf);

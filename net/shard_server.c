@@ -381,7 +381,8 @@ static void start_session(server *s, const void *frame, size_t len) {
                           .state_dir = c->state_dir[0] ? c->state_dir : NULL, .disk_tier_mb = c->disk_tier_mb};
     sym_doorbell_init(&s->bell);
     sym_slot_pool_init(&s->pool);
-    if (b) sym_slot_pool_use(&s->pool, b->ops->host_mem);
+    if (b && !sym_slot_pool_use(&s->pool, b->ops->host_mem) && sym_slot_pool_prepare(&s->pool, b->slot_bytes))
+        sym_warn("shard: no host memory for a slot's buffer yet (%zu bytes)", b->slot_bytes);
     s->shard = b ? sym_shard_create(&p, b, &s->bell, &s->pool, &e) : NULL;
     if (!s->shard) sym_backend_destroy(b);
     if (s->shard && sym_shard_start(s->shard, &e)) {

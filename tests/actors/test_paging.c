@@ -240,7 +240,8 @@ static void slot_messages(void) {
 
 /* The buffers a symbol's state moves in come from the backends' host
  * memory (kernels/backend.h): the pool's, fixed before its first buffer,
- * and an engine's, on a tier-less engine where nothing else lends. */
+ * and an engine's, on a tier-less engine where nothing else lends (one
+ * buffer allocated at start, before any move). */
 static void host_mem(void) {
     sym_slot_pool p;
     sym_slot_pool_init(&p);
@@ -254,6 +255,7 @@ static void host_mem(void) {
     pr_mem_on = 1;
     before = pr_mem_allocs;
     if (!start(&r, 8, 0, 16)) {
+        CHECK(pr_mem_allocs == before + 1, "the first move's buffer at start: %d allocated", pr_mem_allocs - before);
         int syms[4] = {0, 1, 2, 3};
         sym_prediction out[4];
         pr_submit_wait(&r, syms, 4, 0, out);
