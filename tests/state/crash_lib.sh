@@ -1,5 +1,8 @@
 # Shared by the crash tests of play --state-dir. Needs $bin, $model, $tmp,
-# and $port (replay_lib.sh's start_replay) for play_state.
+# and $port (replay_lib.sh's start_replay) for play_state. $crash_engine:
+# the engine options of the uninterrupted run and of play (default: the
+# CPU in fp64).
+crash_engine=${crash_engine:-"--backend cpu --precision fp64"}
 #
 # paced_requests: the in-process fp64 answers of $model's requests into
 # $tmp/expect.csv, and the requests into $tmp/req.csv with rows 3x as far
@@ -8,7 +11,7 @@
 paced_requests() {
   local t0
   t0=$(date +%s%N)
-  "$bin" predict --model "$model" --requests "$model/requests.csv" --out "$tmp/expect.csv" --backend cpu --precision fp64 \
+  "$bin" predict --model "$model" --requests "$model/requests.csv" --out "$tmp/expect.csv" $crash_engine \
     >"$tmp/predict.log" 2>&1 || { echo "FAIL predict: $(tail -2 "$tmp/predict.log")"; exit 1; }
   delay=$((($(date +%s%N) - t0) * 3 / 1000000000))
   [ "$delay" -ge 5 ] || delay=5
@@ -19,7 +22,7 @@ paced_requests() {
 # in the background (play_pid), once it has recovered and registered (120 s
 # at most: slow under TSan)
 play_state() {
-  "$bin" play --config "$1" --host 127.0.0.1 --port "$port" --model "$model" --backend cpu --precision fp64 \
+  "$bin" play --config "$1" --host 127.0.0.1 --port "$port" --model "$model" $crash_engine \
     --state-dir "$tmp/state" --max-reconnects 50 >"$2" 2>&1 &
   play_pid=$!
   for _ in $(seq 2400); do
