@@ -8,6 +8,12 @@
 # how its answers compare with the uninterrupted engine's. Logs and
 # reports under $OUT/state; a table is printed last.
 #   BUILD=build-gpu OUT=/tmp/out tools/gpu-state.sh
+# SNAPSHOT_EVERY_S (30) and FSYNC (every_s) set the state config; two
+# further parts, each on its own: PAGING=1, paging at full size
+# (bench_actors_paging: 8 slots, round robin over 24 symbols, a Zipf mix
+# over 16); CRASH=1, the crash test on the CUDA engine
+# (tests/state/test_crash_play.sh, fp32, held to 1e-5 of its own
+# uninterrupted run).
 set -u
 OUT=${OUT:-/tmp/out}
 b=${BUILD:-build-gpu}
@@ -47,6 +53,15 @@ for round in 1 2; do
     [ $mode = on ] && [ $round = 1 ] && rm -rf "$sd"
   done
 done
+if [ -n "${PAGING:-}" ]; then
+  echo '{"backend": "cuda", "precision": "mixed", "model": {"size": "full"}, "status_interval_s": 0}' >"$d/paging.json"
+  timeout 300 "$b/bench/actors/bench_actors_paging" "$d/paging.json" 8 480 >"$d/paging.txt" 2>&1
+  echo "paging rc=$?" >>"$d/rc.txt"
+fi
+if [ -n "${CRASH:-}" ]; then
+  timeout 600 tests/state/test_crash_play.sh "$bin" tests/data "--backend cuda --precision fp32" 1e-5 >"$d/crash.txt" 2>&1
+  echo "crash rc=$?" >>"$d/rc.txt"
+fi
 python3 - "$d" >"$d/table.txt" <<'PY'
 import json, os, sys
 d = sys.argv[1]
@@ -58,3 +73,5 @@ for n in sorted(f for f in os.listdir(d) if f.endswith(".json")):
 PY
 grep -h "state recovered\|snapshot 0\|state:" "$d"/play-*.log | cut -c1-400 >"$d/state-lines.txt"
 cat "$d/rc.txt" "$d/dir-size.txt" "$d/state-lines.txt" "$d/table.txt"
+[ -f "$d/paging.txt" ] && tail -4 "$d/paging.txt"
+[ -f "$d/crash.txt" ] && grep -E "PASS|FAIL" "$d/crash.txt"
