@@ -9,8 +9,8 @@
 #     50 requests and a rebalance to a fourth shard process at request
 #     500: the outputs equal one in-process shard's bit for bit, and every
 #     shard process ends its session at the router's STOP;
-#  2. a shard process of another precision, or another max_symbols, is
-#     refused by name;
+#  2. a shard process of another precision, another state precision or
+#     another max_symbols is refused by name;
 #  3. serve over three shard processes, `replay --connect` streaming 300
 #     rows (5 ms apart, or further on a slow build): one shard process's
 #     link is set down for 2 s (on loopback: the process is stopped,
@@ -155,6 +155,9 @@ refused() { # name, text, shard args...
   else ko "$name: exit $rc: $(tail -2 "$tmp/r.log")"; fi
 }
 refused "another precision" "another engine" --precision fp32
+# a state stored in other formats: a move between the two would be read wrong
+echo '{"state_precision": ["fp16", "bf16", "fp32", "fp32"]}' >"$tmp/sp.json"
+refused "another state precision" "another engine" --config "$tmp/sp.json"
 echo '{"max_symbols": 512}' >"$tmp/m512.json"
 refused "another max_symbols" "config key 'max_symbols'" --config "$tmp/m512.json"
 
