@@ -520,22 +520,26 @@ static int join_wait_on(shard_link *l, join_wait *w, const char *what) {
 }
 
 /* A PAIR socket connected to endpoint (connecting goes on in the
- * background until a peer listens), or -1. */
+ * background until a peer listens) with the handshake's slices as its
+ * timeouts, or -1 (errno as nanomsg set it). */
 static int link_socket(const char *endpoint) {
     int sock = nn_socket(AF_SP, NN_PAIR), big = -1;
     if (sock < 0) return -1;
-    if (nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0 || nn_connect(sock, endpoint) < 0) {
+    if (nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0 || nn_connect(sock, endpoint) < 0 ||
+        set_ms(sock, NN_SNDTIMEO, JOIN_SLICE_MS) < 0 || set_ms(sock, NN_RCVTIMEO, JOIN_SLICE_MS) < 0) {
+        int er = errno;
         nn_close(sock);
+        errno = er;
         return -1;
     }
     return sock;
 }
 
-/* HELLO, then WELCOME or REFUSE. 0; -1 (e says why; *stopped set when
- * w->stop gave up). The socket's timeouts are the slice's after it. A
- * connection to a local port nobody listens on yet can, while it retries,
- * be TCP's self-connect (the source port chosen equal to the target's):
- * the router then hears its own HELLO, and connects again. */
+/* HELLO, then WELCOME or REFUSE, on l->sock (from link_socket). 0; -1
+ * (e says why; w->stopped set when w->stop gave up). A connection to a
+ * local port nobody listens on yet can, while it retries, be TCP's
+ * self-connect (the source port chosen equal to the target's): the router
+ * then hears its own HELLO, and connects again. */
 static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_link_opts *o, join_wait *w, size_t *elem,
                      sym_err *e) {
     sym_wire_out out = {0};
@@ -551,45 +555,39 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
     w->start = sym_now_ns();
     w->deadline = w->start + (uint64_t)o->join_timeout_ms * 1000000u;
     w->next_note = w->start + 5000000000ull;
-    if (set_ms(l->sock, NN_SNDTIMEO, JOIN_SLICE_MS) < 0 || set_ms(l->sock, NN_RCVTIMEO, JOIN_SLICE_MS) < 0) {
-        sym_wire_out_free(&out);
-        return sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
-    }
     void *buf = NULL;
     sym_wire_in in;
+    const char *failed = NULL; /* what did not happen in time */
     for (int n, sent = 0;;) {
-        while (!sent && (n = nn_send(l->sock, out.p, out.len, 0)) < 0) {
+        if (!sent && nn_send(l->sock, out.p, out.len, 0) < 0) {
             if (join_wait_on(l, w, "take the handshake")) continue;
-            sym_wire_out_free(&out);
-            return sym_fail(e, "no shard process took the handshake within %d ms (shards.join_timeout_ms): %s",
-                            o->join_timeout_ms, w->stopped ? "stopped" : nn_strerror(w->er));
+            failed = "no shard process took the handshake";
+            break;
         }
         sent = 1;
         if ((n = nn_recv(l->sock, &buf, NN_MSG, 0)) < 0) {
             if (join_wait_on(l, w, "answer")) continue;
-            sym_wire_out_free(&out);
-            return sym_fail(e, "the shard process did not answer within %d ms (shards.join_timeout_ms): %s",
-                            o->join_timeout_ms, w->stopped ? "stopped" : nn_strerror(w->er));
+            failed = "the shard process did not answer";
+            break;
         }
         int ours = !sym_wire_open(&in, buf, (size_t)n, e) && in.session == l->session;
-        if (ours && in.kind == SYM_WIRE_HELLO) { /* its own: connected to itself */
-            nn_freemsg(buf);
-            int sock = link_socket(l->endpoint);
-            if (sock < 0 || set_ms(sock, NN_SNDTIMEO, JOIN_SLICE_MS) < 0 || set_ms(sock, NN_RCVTIMEO, JOIN_SLICE_MS) < 0) {
-                if (sock >= 0) nn_close(sock);
-                sym_wire_out_free(&out);
-                return sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
-            }
-            nn_close(l->sock);
-            l->sock = sock, sent = 0;
-            sym_info("shard %d at %s: connected to itself (TCP self-connect while nothing listened); connecting again",
-                     l->index, l->endpoint);
-            continue;
-        }
-        if (ours) break;
+        if (ours && in.kind != SYM_WIRE_HELLO) break;
         nn_freemsg(buf); /* frames of an earlier session (to a router gone) may come first: not ours */
+        if (!ours) continue;
+        int sock = link_socket(l->endpoint); /* its own HELLO: connected to itself */
+        if (sock < 0) {
+            sym_wire_out_free(&out);
+            return sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
+        }
+        nn_close(l->sock);
+        l->sock = sock, sent = 0;
+        sym_info("shard %d at %s: connected to itself (TCP self-connect while nothing listened); connecting again",
+                 l->index, l->endpoint);
     }
     sym_wire_out_free(&out);
+    if (failed)
+        return sym_fail(e, "%s within %d ms (shards.join_timeout_ms): %s", failed, o->join_timeout_ms,
+                        w->stopped ? "stopped" : nn_strerror(w->er));
     int rc = 0;
     if (in.seq != 1) rc = sym_fail(e, "its answer is frame %llu, not 1", (unsigned long long)in.seq);
     if (!rc && in.kind == SYM_WIRE_REFUSE) {
@@ -605,6 +603,23 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
     }
     nn_freemsg(buf);
     return rc ? -1 : 0;
+}
+
+/* A session begun: the socket's timeouts for serving (a receive wakes at
+ * least once per heartbeat to check the time), the books as new (nothing
+ * in flight, no slot bytes awaited). */
+static void session_begin(shard_link *l) {
+    set_ms(l->sock, NN_RCVTIMEO, l->heartbeat_ms);
+    set_ms(l->sock, NN_SNDTIMEO, l->timeout_ms);
+    pthread_mutex_lock(&l->mu);
+    l->lost = 0, l->why[0] = '\0';
+    for (int i = 0; i < l->fl_cap; i++) l->fl[i].next = i + 1 < l->fl_cap ? i + 1 : -1;
+    l->fl_free = 0;
+    for (int s = 0; s < l->n_ids; s++) l->fl_head[s] = l->fl_tail[s] = -1;
+    l->n_slot_wait = 0;
+    pthread_mutex_unlock(&l->mu);
+    l->rx_buf = -1, l->rx_got = 0;
+    atomic_store(&l->stop_sent, 0);
 }
 
 /* While a rejoin waits: the inbox answered as run_lost does; 1 at a STOP. */
@@ -635,17 +650,7 @@ static int rejoin(shard_link *l, sym_mailbox *inbox) {
         nn_close(l->sock), l->sock = -1;
         return w.stopped ? 2 : 1;
     }
-    set_ms(l->sock, NN_RCVTIMEO, l->heartbeat_ms);
-    set_ms(l->sock, NN_SNDTIMEO, l->timeout_ms);
-    pthread_mutex_lock(&l->mu);
-    l->lost = 0, l->why[0] = '\0';
-    for (int i = 0; i < l->fl_cap; i++) l->fl[i].next = i + 1 < l->fl_cap ? i + 1 : -1;
-    l->fl_free = 0;
-    for (int s = 0; s < l->n_ids; s++) l->fl_head[s] = l->fl_tail[s] = -1;
-    l->n_slot_wait = 0;
-    pthread_mutex_unlock(&l->mu);
-    l->rx_buf = -1, l->rx_got = 0;
-    atomic_store(&l->stop_sent, 0);
+    session_begin(l);
     sym_info("shard %d at %s: joined again, as a new shard (the symbols whose state was lost stay refused until "
              "their state is imported)", l->index, l->endpoint);
     return 0;
@@ -666,20 +671,13 @@ static sym_shard *link_connect(void *ctx, const sym_shard_params *p, const char 
     l->fl = malloc((size_t)l->fl_cap * sizeof *l->fl);
     l->fl_head = malloc((size_t)l->n_ids * sizeof(int));
     l->fl_tail = malloc((size_t)l->n_ids * sizeof(int));
-    l->sock = nn_socket(AF_SP, NN_PAIR);
-    int big = -1;
+    l->sock = -1;
     if (!l->fl || !l->fl_head || !l->fl_tail) {
         sym_fail(e, "out of memory");
-    } else if (l->sock < 0 || nn_setsockopt(l->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0) {
-        sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
-    } else if (nn_connect(l->sock, endpoint) < 0) {
+    } else if ((l->sock = link_socket(endpoint)) < 0) {
         sym_fail(e, "%s: %s", endpoint, nn_strerror(nn_errno()));
     } else if (!handshake(l, p, o, &(join_wait){.notes = 1}, elem_size, e)) {
-        for (int i = 0; i < l->fl_cap; i++) l->fl[i].next = i + 1 < l->fl_cap ? i + 1 : -1;
-        for (int s = 0; s < l->n_ids; s++) l->fl_head[s] = l->fl_tail[s] = -1;
-        /* a session's receive wakes at least once per heartbeat to check the time */
-        set_ms(l->sock, NN_RCVTIMEO, o->heartbeat_ms);
-        set_ms(l->sock, NN_SNDTIMEO, o->timeout_ms);
+        session_begin(l);
         *slot_bytes = l->slot_bytes;
         sym_shard_remote r = {.ctx = l, .run = link_run, .paging = link_paging, .destroy = link_destroy};
         sym_shard *s = sym_shard_create_remote(p, &r, router_bell, e);
@@ -688,7 +686,6 @@ static sym_shard *link_connect(void *ctx, const sym_shard_params *p, const char 
             return s;
         }
     }
-    if (l->sock < 0) l->sock = -1;
     link_destroy(l);
     return NULL;
 }

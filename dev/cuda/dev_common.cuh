@@ -31,7 +31,8 @@ static int dev_failures;
  * engine's (programmatic dependent launch) */
 static cudaStream_t dev_stream;
 
-/* exits 77 (a skip) without a CUDA device; else device 0 and dev_stream */
+/* exits 77 (a skip) without a CUDA device; else device 0 and dev_stream
+ * (made once) */
 static inline void dev_need_gpu(const char *what) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
@@ -39,7 +40,7 @@ static inline void dev_need_gpu(const char *what) {
         exit(77);
     }
     DEV_CK(cudaSetDevice(0));
-    DEV_CK(cudaStreamCreateWithFlags(&dev_stream, cudaStreamNonBlocking));
+    if (!dev_stream) DEV_CK(cudaStreamCreateWithFlags(&dev_stream, cudaStreamNonBlocking));
 }
 
 /* uniform in [lo, hi), the same sequence every run */
@@ -129,6 +130,19 @@ template <typename F> static inline double dev_time_us(int iters, F launch) {
     cudaEventDestroy(b);
     std::sort(ms.begin(), ms.end());
     return 1000.0 * ms[(size_t)iters / 2];
+}
+
+/* A program's main: run(symbols, runs, iters) for 1, 8 and 39 symbols,
+ * one row each, then (from 3 symbols) with runs; iters from argv[1]
+ * (default 20). The exit code says whether every check passed. */
+template <typename F> static inline int dev_main(int argc, char **argv, const char *what, F run) {
+    dev_need_gpu(what);
+    const int iters = argc > 1 ? atoi(argv[1]) : 20;
+    const int symbols[] = {1, 8, 39};
+    for (int s : symbols)
+        for (int runs = 0; runs < 2; runs++)
+            if (!runs || s >= 3) run(s, runs, iters);
+    return dev_failures != 0;
 }
 
 #endif

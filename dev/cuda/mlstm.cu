@@ -117,13 +117,7 @@ static void run(int symbols, int runs, int bf16, int iters) {
     if (bf16) cudaFree(d_wg);
 }
 
-int main(int argc, char **argv) {
-    dev_need_gpu("mlstm");
-    const int iters = argc > 1 ? atoi(argv[1]) : 20;
-    const int symbols[] = {1, 8, 39};
-    for (int bf16 = 0; bf16 < 2; bf16++)
-        for (int s : symbols)
-            for (int runs = 0; runs < 2; runs++)
-                if (!runs || s >= 3) run(s, runs, bf16, iters);
-    return dev_failures != 0;
+int main(int argc, char **argv) { /* fp32 gates, then bf16 */
+    dev_main(argc, argv, "mlstm", [](int s, int runs, int iters) { run(s, runs, 0, iters); });
+    return dev_main(argc, argv, "mlstm", [](int s, int runs, int iters) { run(s, runs, 1, iters); });
 }

@@ -100,12 +100,4 @@ static void run(int symbols, int runs, int iters) {
     cudaFree(d_slots), cudaFree(d_len);
 }
 
-int main(int argc, char **argv) {
-    dev_need_gpu("retnet");
-    const int iters = argc > 1 ? atoi(argv[1]) : 20;
-    const int symbols[] = {1, 8, 39};
-    for (int s : symbols)
-        for (int runs = 0; runs < 2; runs++)
-            if (!runs || s >= 3) run(s, runs, iters);
-    return dev_failures != 0;
-}
+int main(int argc, char **argv) { return dev_main(argc, argv, "retnet", run); }

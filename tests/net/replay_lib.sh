@@ -1,6 +1,10 @@
-# Shared by the net tests. start_replay: start `symserve replay` on a free
-# loopback port in the background and wait for its port. Needs $bin, $tmp;
-# sets $port and $replay_pid. Every wait is bounded.
+# Shared by the net tests. ok and ko: a test's verdict lines (PASS, FAIL;
+# ko sets $fail, the exit code). start_replay: start `symserve replay` on a
+# free loopback port in the background and wait for its port. Needs $bin,
+# $tmp; sets $port and $replay_pid. Every wait is bounded.
+fail=0
+ok() { echo "PASS $*"; }
+ko() { echo "FAIL $*"; fail=1; }
 start_replay() { # replay args...
   rm -f "$tmp/port"
   "$bin" replay --port 0 --port-file "$tmp/port" "$@" >"$tmp/replay.out" 2>"$tmp/replay.err" &

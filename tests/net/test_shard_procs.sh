@@ -37,9 +37,6 @@ netns_cleanup() { for n in $ns_r "${ns[@]}"; do ip netns del "$n" 2>/dev/null; d
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; netns_cleanup; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/replay_lib.sh"
 if "$bin" shard --help 2>&1 | grep -q "has no engine"; then echo "SKIP: symserve built without the engine"; exit 77; fi
-fail=0
-ok() { echo "PASS $*"; }
-ko() { echo "FAIL $*"; fail=1; }
 free_port() { # a loopback port nothing listens on
   local p
   for _ in $(seq 50); do

@@ -27,9 +27,6 @@ trap 'rm -rf "$tmp"; [ -n "${play_pid:-}" ] && kill -9 "$play_pid" 2>/dev/null' 
 . "$(dirname "$0")/crash_lib.sh"
 if "$bin" play --help 2>&1 | grep -q "has no engine"; then echo "SKIP: symserve built without the engine"; exit 77; fi
 model=$data/golden_small
-fail=0
-ok() { echo "PASS $*"; }
-ko() { echo "FAIL $*"; fail=1; }
 
 paced_requests
 

@@ -22,9 +22,6 @@ trap 'for p in "${spid[@]}" $play_pid ${replay_pid:-}; do kill -9 "$p" 2>/dev/nu
 . "$(dirname "$0")/crash_lib.sh"
 if "$bin" shard --help 2>&1 | grep -q "has no engine"; then echo "SKIP: symserve built without the engine"; exit 77; fi
 model=$data/golden_small
-fail=0
-ok() { echo "PASS $*"; }
-ko() { echo "FAIL $*"; fail=1; }
 
 paced_requests
 
