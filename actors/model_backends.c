@@ -16,6 +16,7 @@ struct sym_model_backends {
     int have_weights;
     int cpu_precision; /* cpu: fp64, or fp32 when every tower asks for it */
     sym_precision cuda_prec[SYM_TOWERS];
+    sym_mat_store cuda_mat[SYM_TOWERS]; /* how the CUDA engine stores each tower's matrix (state_precision) */
     int use_cuda;
     struct sym_device_weights *placed; /* until sym_model_backends_placed_done */
 };
@@ -24,6 +25,13 @@ struct sym_model_backends {
  * tower_split entries of shards.devices, wrapping around. */
 static int part_device(const sym_config *c, int shard, int part) {
     return c->shard_devices[(shard * c->tower_split + part) % c->n_shard_devices];
+}
+
+/* The config's state_precision (all native when not set). */
+static void config_state_precision(const sym_config *c, sym_state_precision *sp) {
+    sym_state_precision_native(sp);
+    if (c->state_precision_set)
+        for (int t = 0; t < SYM_TOWERS; t++) sp->tower[t] = c->state_precision[t];
 }
 
 static sym_backend *one_backend(sym_model_backends *g, int dev, sym_err *e) {
@@ -35,8 +43,7 @@ static sym_backend *one_backend(sym_model_backends *g, int dev, sym_err *e) {
         }
         if (b && g->cfg.state_precision_set) {
             sym_state_precision sp;
-            sym_state_precision_native(&sp);
-            for (int t = 0; t < SYM_TOWERS; t++) sp.tower[t] = g->cfg.state_precision[t];
+            config_state_precision(&g->cfg, &sp);
             if (sym_cpu_backend_set_state_precision(b, &sp, e)) {
                 sym_backend_destroy(b);
                 return NULL;
@@ -45,10 +52,10 @@ static sym_backend *one_backend(sym_model_backends *g, int dev, sym_err *e) {
         return b;
     }
     if (sym_cuda_device_weights_has(g->placed, dev))
-        return sym_cuda_backend_create_placed(g->placed, g->cuda_prec, dev, sym_config_slots_per_shard(&g->cfg),
-                                              g->cfg.max_batch, &g->cfg.cuda, e);
-    return sym_cuda_backend_create(&g->w, g->cuda_prec, dev, sym_config_slots_per_shard(&g->cfg), g->cfg.max_batch,
-                                   &g->cfg.cuda, e);
+        return sym_cuda_backend_create_placed(g->placed, g->cuda_prec, g->cuda_mat, dev,
+                                              sym_config_slots_per_shard(&g->cfg), g->cfg.max_batch, &g->cfg.cuda, e);
+    return sym_cuda_backend_create(&g->w, g->cuda_prec, g->cuda_mat, dev, sym_config_slots_per_shard(&g->cfg),
+                                   g->cfg.max_batch, &g->cfg.cuda, e);
 }
 
 /* A shard's backend: one, or tower_split parts that each step some towers. */
@@ -94,8 +101,11 @@ static int place_weights(sym_model_backends *g, sym_err *e) {
 static int prepare_model(sym_model_backends *g, sym_err *e) {
     const sym_config *c = &g->cfg;
     g->use_cuda = c->backend == SYM_BACKEND_CUDA || (c->backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
-    if (g->use_cuda && c->state_precision_set)
-        return sym_fail(e, "config key 'state_precision': not implemented on cuda yet (the CPU backend emulates it)");
+    if (g->use_cuda) {
+        sym_state_precision sp;
+        config_state_precision(c, &sp);
+        if (sym_state_stores(&sp, g->cuda_mat, e)) return sym_failctx(e, "config key 'state_precision' on cuda");
+    }
     if (g->use_cuda && sym_cuda_device_count() <= 0) return sym_fail(e, "backend cuda: no CUDA device");
     if (g->use_cuda) {
         for (int t = 0; t < SYM_TOWERS; t++) {

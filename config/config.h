@@ -10,7 +10,7 @@
  *     "precision": null,            // null: fp64 on cpu, "mixed" on cuda; cuda: "fp32" | "bf16" | "mixed"; cpu: "fp64" | "fp32"
  *     "tower_precision": null,      // optional ["bf16","bf16","fp32","bf16"], overrides precision
  *     "state_precision": null,      // optional ["bf16","fp16-sr","fp32","bf16"]: each tower's state storage
- *                                   // (kernels/state_precision.h); cpu only for now, refused on cuda
+ *                                   // (kernels/state_precision.h); cuda stores fp32, bf16, fp16 (not -sr; Hawk fp32)
  *     "shards": {"count": 1, "devices": [0], "tower_split": 1, "endpoints": [],
  *                "heartbeat_ms": 500, "timeout_ms": 5000},
  *                                   // shard i runs on devices[i % len]; tower_split 2 or 4:

@@ -3,17 +3,19 @@
 
 int sym_cuda_device_count(void) { return 0; }
 
-sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_precision tower_prec[SYM_TOWERS], int device,
-                                     int n_slots, int max_batch, const sym_cuda_tuning *tuning, sym_err *e) {
-    (void)w, (void)tower_prec, (void)device, (void)n_slots, (void)max_batch, (void)tuning;
+sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_precision tower_prec[SYM_TOWERS],
+                                     const sym_mat_store state_mat[SYM_TOWERS], int device, int n_slots, int max_batch,
+                                     const sym_cuda_tuning *tuning, sym_err *e) {
+    (void)w, (void)tower_prec, (void)state_mat, (void)device, (void)n_slots, (void)max_batch, (void)tuning;
     sym_fail(e, "this symserve was built without CUDA (nvcc was not found at configure time)");
     return NULL;
 }
 
 sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint64_t seed,
-                                               const sym_precision tower_prec[SYM_TOWERS], int device, int n_slots,
+                                               const sym_precision tower_prec[SYM_TOWERS],
+                                               const sym_mat_store state_mat[SYM_TOWERS], int device, int n_slots,
                                                int max_batch, const sym_cuda_tuning *tuning, sym_err *e) {
-    (void)cfg, (void)seed, (void)tower_prec, (void)device, (void)n_slots, (void)max_batch, (void)tuning;
+    (void)cfg, (void)seed, (void)tower_prec, (void)state_mat, (void)device, (void)n_slots, (void)max_batch, (void)tuning;
     sym_fail(e, "this symserve was built without CUDA (nvcc was not found at configure time)");
     return NULL;
 }
@@ -42,9 +44,9 @@ int sym_cuda_device_weights_has(const sym_device_weights *dw, int device) {
 }
 
 sym_backend *sym_cuda_backend_create_placed(const sym_device_weights *dw, const sym_precision tower_prec[SYM_TOWERS],
-                                            int device, int n_slots, int max_batch, const sym_cuda_tuning *tuning,
-                                            sym_err *e) {
-    (void)dw, (void)tower_prec, (void)device, (void)n_slots, (void)max_batch, (void)tuning;
+                                            const sym_mat_store state_mat[SYM_TOWERS], int device, int n_slots,
+                                            int max_batch, const sym_cuda_tuning *tuning, sym_err *e) {
+    (void)dw, (void)tower_prec, (void)state_mat, (void)device, (void)n_slots, (void)max_batch, (void)tuning;
     sym_fail(e, "this symserve was built without CUDA (nvcc was not found at configure time)");
     return NULL;
 }

@@ -4,7 +4,8 @@
  *
  * Weights live on the GPU in fp32 or bf16 per tower (tower_prec), the shared
  * output projection in fp32; arithmetic and state are fp32, so a CUDA
- * backend's slots have the format of the CPU fp32 path (state_elem_size 4).
+ * backend's slots have the format of the CPU fp32 path (state_elem_size 4),
+ * unless the recurrence matrices are stored in two bytes (state_mat).
  * The backend owns one CUDA stream on `device`; step() is synchronous. */
 #ifndef SYM_CUDA_BACKEND_H
 #define SYM_CUDA_BACKEND_H
@@ -109,16 +110,22 @@ int sym_cuda_device_count(void);
 
 /* Uploads host weights w (fp32 arena) to `device`, storing each tower in
  * tower_prec[t] (SYM_PREC_FP32 or SYM_PREC_BF16). n_slots state slots are
- * allocated and reset. tuning: NULL for sym_cuda_tuning_defaults; read
- * during the call only. w may be freed after creation. */
-sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_precision tower_prec[SYM_TOWERS], int device,
-                                     int n_slots, int max_batch, const sym_cuda_tuning *tuning, sym_err *e);
+ * allocated and reset. state_mat: how each tower's recurrence matrix is
+ * stored (state_layout.h's stored layout; the slots are then that layout,
+ * and a stored value is what the CPU backend's state_precision rounds it
+ * to: sym_state_stores), NULL for fp32 everywhere. tuning: NULL for
+ * sym_cuda_tuning_defaults; read during the call only. w may be freed
+ * after creation. */
+sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_precision tower_prec[SYM_TOWERS],
+                                     const sym_mat_store state_mat[SYM_TOWERS], int device, int n_slots, int max_batch,
+                                     const sym_cuda_tuning *tuning, sym_err *e);
 
 /* Same, with MODEL.md's synthetic weights generated on the GPU from seed
  * (any config, full size in seconds): the same numbers as
  * sym_weights_synthetic draws on the CPU (synthetic_init.h). */
 sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint64_t seed,
-                                               const sym_precision tower_prec[SYM_TOWERS], int device, int n_slots,
+                                               const sym_precision tower_prec[SYM_TOWERS],
+                                               const sym_mat_store state_mat[SYM_TOWERS], int device, int n_slots,
                                                int max_batch, const sym_cuda_tuning *tuning, sym_err *e);
 
 /* Fills host weights allocated with sym_weights_alloc with MODEL.md's
@@ -148,8 +155,8 @@ int sym_cuda_device_weights_has(const sym_device_weights *dw, int device);
 /* A backend on `device`, built from dw's arena there (dw must hold that
  * device; it stays owned by the caller and may be freed afterwards). */
 sym_backend *sym_cuda_backend_create_placed(const sym_device_weights *dw, const sym_precision tower_prec[SYM_TOWERS],
-                                            int device, int n_slots, int max_batch, const sym_cuda_tuning *tuning,
-                                            sym_err *e);
+                                            const sym_mat_store state_mat[SYM_TOWERS], int device, int n_slots,
+                                            int max_batch, const sym_cuda_tuning *tuning, sym_err *e);
 
 /* Lets `device` reach every other GPU it can (NVLink/PCIe peer access), so
  * that slot copies between GPUs go straight from one to the other. */

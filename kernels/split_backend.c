@@ -132,7 +132,8 @@ static int check_parts(sym_backend **parts, const int *masks, int n, sym_err *e)
             return sym_fail(e, "tower split: part %d's towers (mask %d) overlap or are empty", k, masks[k]);
         all |= masks[k];
         if (parts[k]->slot_bytes != parts[0]->slot_bytes || parts[k]->state_elem_size != parts[0]->state_elem_size ||
-            parts[k]->n_slots != parts[0]->n_slots)
+            parts[k]->n_slots != parts[0]->n_slots ||
+            memcmp(parts[k]->layout.mat, parts[0]->layout.mat, sizeof parts[0]->layout.mat))
             return sym_fail(e, "tower split: part %d holds other slots than part 0", k);
     }
     if (all != 15) return sym_fail(e, "tower split: the parts leave towers out (masks cover %d, not 15)", all);
@@ -160,7 +161,7 @@ sym_backend *sym_split_backend_create(sym_backend **parts, const int *masks, int
         s->parts[k] = parts[k], s->masks[k] = masks[k];
         if (parts[k]->max_batch < b->max_batch) b->max_batch = parts[k]->max_batch;
     }
-    if (sym_state_layout_init(&b->layout, &b->cfg, e)) {
+    if (sym_state_layout_init_stored(&b->layout, &b->cfg, parts[0]->layout.mat, e)) { /* the parts' layout */
         split_destroy(b);
         return NULL;
     }

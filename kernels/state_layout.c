@@ -9,9 +9,29 @@ static size_t take(size_t *off, size_t n) {
     return at;
 }
 
+/* Elements a matrix of `rows` rows of `row` numbers takes stored as m:
+ * the numbers, then (fp16) the segments' exponents in *exp_at. */
+static size_t take_matrix(size_t *off, size_t rows, size_t row, sym_mat_store m, size_t *exp_at) {
+    size_t n = rows * row;
+    if (m == SYM_MAT_F32) return take(off, n);
+    size_t at = take(off, (n + 1) / 2);
+    if (m == SYM_MAT_F16) *exp_at = take(off, (rows * sym_state_segs(row) + 3) / 4);
+    return at;
+}
+
 int sym_state_layout_init(sym_state_layout *s, const sym_model_config *cfg, sym_err *e) {
+    const sym_mat_store f32[SYM_TOWERS] = {SYM_MAT_F32, SYM_MAT_F32, SYM_MAT_F32, SYM_MAT_F32};
+    return sym_state_layout_init_stored(s, cfg, f32, e);
+}
+
+int sym_state_layout_init_stored(sym_state_layout *s, const sym_model_config *cfg, const sym_mat_store mat[SYM_TOWERS],
+                                 sym_err *e) {
     memset(s, 0, sizeof *s);
     if (sym_model_config_validate(cfg, e)) return -1;
+    for (int t = 0; t < SYM_TOWERS; t++)
+        if (mat[t] < SYM_MAT_F32 || mat[t] > SYM_MAT_F16 || (t == SYM_TOWER_HAWK && mat[t] != SYM_MAT_F32))
+            return sym_fail(e, "tower %d: no such matrix storage", t);
+    memcpy(s->mat, mat, sizeof s->mat);
     s->cfg = *cfg;
     s->blocks = calloc((size_t)cfg->depth, sizeof *s->blocks);
     if (!s->blocks) return sym_fail(e, "out of memory");
@@ -26,7 +46,7 @@ int sym_state_layout_init(sym_state_layout *s, const sym_model_config *cfg, sym_
         b->s_n = take(&off, H);
         b->s_m = take(&off, H);
         b->m_conv = take(&off, 3 * I);
-        b->m_C = take(&off, NH * dm * dm);
+        b->m_C = take_matrix(&off, NH * dm, dm, mat[SYM_TOWER_XLSTM], &b->m_C_exp);
         b->m_n = take(&off, NH * dm);
         b->m_m = take(&off, NH);
     }
@@ -35,12 +55,12 @@ int sym_state_layout_init(sym_state_layout *s, const sym_model_config *cfg, sym_
         b->mb_conv_x = take(&off, 3 * I);
         b->mb_conv_b = take(&off, 3 * SYM_MAMBA_BC);
         b->mb_conv_c = take(&off, 3 * SYM_MAMBA_BC);
-        b->mb_h = take(&off, NM * SYM_MAMBA_HEAD * SYM_MAMBA_BC);
+        b->mb_h = take_matrix(&off, NM * SYM_MAMBA_HEAD, SYM_MAMBA_BC, mat[SYM_TOWER_MAMBA2], &b->mb_h_exp);
     }
     for (int l = 0; l < cfg->depth; l++) {
         sym_block_state *b = &s->blocks[l];
         b->rt_scale = take(&off, NH);
-        b->rt_S = take(&off, NH * hd * hd);
+        b->rt_S = take_matrix(&off, NH * hd, hd, mat[SYM_TOWER_RETNET], &b->rt_S_exp);
     }
     for (int l = 0; l < cfg->depth; l++) {
         sym_block_state *b = &s->blocks[l];

@@ -6,7 +6,15 @@
  * both element types. The first SYM_STATE_HEADER elements are a header whose
  * first 8 bytes hold the symbol's step count as an int64 (the RetNet
  * `offset`, shared by all RetNet blocks since they advance together).
- * Every part starts on a 32-element boundary (128 bytes in fp32). */
+ * Every part starts on a 32-element boundary (128 bytes in fp32).
+ *
+ * A layout may store a tower's recurrence matrix (the mLSTM's C, Mamba2's
+ * h, RetNet's S) in two bytes a number (sym_state_layout_init_stored, the
+ * CUDA engine's slots under `state_precision`): the matrix then takes half
+ * its elements, the 2-byte numbers packed two to an element, and fp16
+ * adds one signed byte per segment of up to SYM_STATE_SEG numbers of a
+ * matrix row: the segment's scale exponent s (kernels/state_precision.h),
+ * four to an element. Offsets stay in elements of 4 bytes. */
 #ifndef SYM_STATE_LAYOUT_H
 #define SYM_STATE_LAYOUT_H
 
@@ -29,15 +37,33 @@ typedef struct {
     size_t rt_scale, rt_S;
     /* Hawk (tower 3): conv [H,3], h [H] */
     size_t hk_conv, hk_h;
+    /* fp16 matrices only: their segments' exponents (int8 [rows][segs]) */
+    size_t m_C_exp, mb_h_exp, rt_S_exp;
 } sym_block_state;
+
+/* How a layout stores a tower's recurrence matrix. */
+typedef enum { SYM_MAT_F32 = 0, SYM_MAT_BF16, SYM_MAT_F16 } sym_mat_store;
+
+/* Numbers of a matrix row one fp16 scale covers: a row of more is cut into
+ * segments of this many from its start (the last may be shorter). 128 is
+ * one warp's share of a row in the CUDA cells (32 lanes x 4). */
+#define SYM_STATE_SEG 128
 
 typedef struct {
     sym_model_config cfg;
     size_t numel;            /* elements per slot, header included */
     sym_block_state *blocks; /* [L] */
+    sym_mat_store mat[SYM_TOWERS]; /* each tower's matrix storage (Hawk's h: always F32) */
 } sym_state_layout;
 
+/* Every part in the slot's element type. */
 int sym_state_layout_init(sym_state_layout *s, const sym_model_config *cfg, sym_err *e);
+/* The matrices of towers 0..2 stored as mat[t] says (mat[SYM_TOWER_HAWK]
+ * must be F32); the element type is fp32. */
+int sym_state_layout_init_stored(sym_state_layout *s, const sym_model_config *cfg, const sym_mat_store mat[SYM_TOWERS],
+                                 sym_err *e);
+/* Segments per row of a matrix whose rows hold `row` numbers. */
+static inline size_t sym_state_segs(size_t row) { return (row + SYM_STATE_SEG - 1) / SYM_STATE_SEG; }
 void sym_state_layout_free(sym_state_layout *s);
 
 /* Elements [*begin, *end) of tower t's state in a slot: the layout keeps

@@ -102,6 +102,23 @@ int sym_fp16_row_exponent_f32(const float *x, size_t n) {
     return clamp_s(e);
 }
 
+int sym_state_stores(const sym_state_precision *sp, sym_mat_store mat[SYM_TOWERS], sym_err *e) {
+    static const char *const tower[SYM_TOWERS] = {"xLSTM", "Mamba2", "RetNet", "Hawk"};
+    if (sp->all_parts) return sym_fail(e, "state precision: only the recurrence matrices can be stored in fewer bytes");
+    for (int t = 0; t < SYM_TOWERS; t++) {
+        sym_state_format f = sp->tower[t];
+        if (f == SYM_STATE_NATIVE || f == SYM_STATE_FP32) mat[t] = SYM_MAT_F32;
+        else if (f == SYM_STATE_BF16 && t != SYM_TOWER_HAWK) mat[t] = SYM_MAT_BF16;
+        else if (f == SYM_STATE_FP16 && t != SYM_TOWER_HAWK) mat[t] = SYM_MAT_F16;
+        else
+            return sym_fail(e, "state precision '%s' for the %s tower is not stored by this backend (%s)",
+                            sym_state_format_name(f), tower[t],
+                            t == SYM_TOWER_HAWK ? "Hawk's state stays fp32: 0.06 % of the bytes"
+                                                : "stochastic rounding is emulated on the CPU only");
+    }
+    return 0;
+}
+
 /* One part of a block's state: where it is, how long, its row length. */
 typedef struct {
     size_t off, len, row;
@@ -188,12 +205,15 @@ size_t sym_state_rounded_elems(const sym_state_precision *sp, const sym_state_la
                         x[i] = (T)sym_round_bf16(x[i], 1, sym_state_sr_bits(key, (uint64_t)(at + i)));            \
                     break;                                                                                        \
                 case SYM_STATE_FP16:                                                                              \
-                case SYM_STATE_FP16_SR: {                                                                         \
-                    int s = ROW_EXP(x, n);                                                                        \
-                    for (size_t i = 0; i < n; i++)                                                                \
-                        x[i] = (T)sym_round_fp16_scaled(x[i], s, sr, sr ? sym_state_sr_bits(key, (uint64_t)(at + i)) : 0); \
+                case SYM_STATE_FP16_SR:                                                                           \
+                    for (size_t c0 = 0; c0 < n; c0 += SYM_STATE_SEG) { /* a scale per segment of the row */       \
+                        size_t c1 = n - c0 < SYM_STATE_SEG ? n : c0 + SYM_STATE_SEG;                              \
+                        int s = ROW_EXP(x + c0, c1 - c0);                                                         \
+                        for (size_t i = c0; i < c1; i++)                                                          \
+                            x[i] = (T)sym_round_fp16_scaled(x[i], s, sr,                                          \
+                                                            sr ? sym_state_sr_bits(key, (uint64_t)(at + i)) : 0); \
+                    }                                                                                             \
                     break;                                                                                        \
-                }                                                                                                 \
                 default:                                                                                          \
                     break;                                                                                        \
                 }                                                                                                 \

@@ -13,14 +13,16 @@
  *  - fp32, bf16: IEEE binary32 and bfloat16 (8 significant bits, fp32's
  *    exponent range), round to nearest, ties to even;
  *  - fp16: IEEE binary16 (11 significant bits) of x / scale, with one scale
- *    per row. fp16's range (largest 65504, normal down to 2^-14) is what
- *    needs it: the scale is the power of two 2^s with s = floor(log2(row's
- *    largest finite |x|)) - 14, so the row's largest element maps into
+ *    per segment of a row: the row's first SYM_STATE_SEG (128) numbers,
+ *    the next 128, ... (state_layout.h). fp16's range (largest 65504,
+ *    normal down to 2^-14) is what needs it: the scale is the power of two
+ *    2^s with s = floor(log2(segment's largest finite |x|)) - 14, so the
+ *    segment's largest element maps into
  *    [2^14, 2^15) and can never overflow; s is clamped to -125..127, so the
  *    scale is an exact fp32 and every fp16 * scale is an exact fp32. A
  *    power of two makes the scaling itself exact: the only rounding is
  *    fp16's. Stored for real, a row of n elements takes 2n bytes plus a
- *    4-byte scale (or a 1-byte exponent);
+ *    1-byte exponent a segment;
  *  - bf16-sr, fp16-sr: the same formats with stochastic rounding: x goes to
  *    one of its two neighbours in the format, the upper with probability
  *    (x - lower) / (upper - lower), so the rounding is unbiased. The random
@@ -41,11 +43,16 @@
  * sLSTM's yprev, c, n, m, the mLSTM's n and m, RetNet's scale. The step
  * count in the slot's header is never rounded.
  *
- * A row, for fp16's scale, is the run of elements one head's update
+ * A row, for fp16's scales, is the run of elements one head's update
  * writes: a row of C (dm), of Mamba2's h (128), of S (hd); a head's slice of
  * a per-channel vector or conv window; a per-head scalar vector ([NH]) and
  * the vectors of tower parts without heads (Hawk's h and conv window,
- * Mamba2's B/C conv windows) are one row each. */
+ * Mamba2's B/C conv windows) are one row each.
+ *
+ * The CUDA engine stores the matrices for real (state_layout.h's stored
+ * layouts), in bf16 or fp16 with round to nearest: a value it stores is
+ * the one these functions give for the fp32 value its step computed, and
+ * a step reads it back exactly (sym_cuda_backend_create's sp). */
 #ifndef SYM_STATE_PRECISION_H
 #define SYM_STATE_PRECISION_H
 
@@ -131,6 +138,16 @@ void sym_state_round_tower_f32(const sym_state_precision *sp, const sym_state_la
 /* Elements of one slot that sp rounds for tower t (the matrices, or all of
  * the tower's state). For sizes in reports. */
 size_t sym_state_rounded_elems(const sym_state_precision *sp, const sym_state_layout *L, int t);
+
+/* ---- stored for real (the CUDA engine) ---- */
+
+/* How a backend that stores the state as sp says keeps each tower's
+ * matrix (state_layout.h): native and fp32 as fp32, bf16 and fp16 in two
+ * bytes. -1 with e naming the tower and format where a stored layout has
+ * no place for it: stochastic rounding (its bits follow the element's
+ * index in the CPU's slot), all_parts, and Hawk's h below fp32 (0.06 % of
+ * the bytes at full size). */
+int sym_state_stores(const sym_state_precision *sp, sym_mat_store mat[SYM_TOWERS], sym_err *e);
 
 /* ---- the CPU backend's emulation ---- */
 

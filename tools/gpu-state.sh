@@ -68,6 +68,8 @@ d = sys.argv[1]
 print(f"{'run':<26}{'requests':>9}{'answered':>9}{'rps':>8}{'p50_ms':>8}{'p90_ms':>8}{'p99_ms':>8}{'max_ms':>8}")
 for n in sorted(f for f in os.listdir(d) if f.endswith(".json")):
     r = json.load(open(os.path.join(d, n)))
+    if "latency_ms" not in r:  # not a replay report (bench_paging's)
+        continue
     l = r["latency_ms"]
     print(f"{n[:-5]:<26}{r['requests']:>9}{r['answered']:>9}{r['throughput_rps']:>8.0f}{l['p50']:>8.2f}{l['p90']:>8.2f}{l['p99']:>8.2f}{l['max']:>8.2f}")
 PY

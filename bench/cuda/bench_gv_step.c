@@ -9,6 +9,8 @@
  *
  * usage: bench_gv_step [options] [iters (30)] [precisions (fp32,bf16,mixed)] [B list (1,8,39,64,128)]
  *   --config FILE     the tuning from FILE's "cuda" section (docs/CONFIG.md), else the defaults
+ *   --state F,F,F,F   each tower's state storage ([xLSTM, Mamba2, RetNet, Hawk], state_precision's
+ *                     names: fp32, bf16, fp16); the slot bytes and the floor follow
  *   --towers MASK     step only these towers (bit t: tower t; the others' outputs are NaN)
  *   --back-to-back N  each figure the mean of N replays enqueued with no wait between them
  *   --profile-step    after each B's timings, one more step between cudaProfilerStart and Stop
@@ -29,12 +31,14 @@
 #include "common/clock.h"
 #include "config/config.h"
 #include "kernels/cuda/cuda_probe.h"
+#include "kernels/state_precision.h"
 
 typedef struct {
     int iters, towers, back_to_back, profile, runs, run_one;
     const char *precisions;
     int Bs[16], nB;
     sym_cuda_tuning tuning;
+    sym_mat_store mat[SYM_TOWERS];
 } options;
 
 static int cmpf(const void *a, const void *b) {
@@ -126,7 +130,7 @@ static int bench_precision(const char *name, const sym_precision prec[SYM_TOWERS
     float *ms = malloc((size_t)o->iters * sizeof *ms), *feat = malloc((size_t)128 * F * sizeof *feat);
     double *out = malloc((size_t)128 * SYM_TOWERS * sizeof *out);
     sym_backend *b =
-        ms && feat && out ? sym_cuda_backend_create_synthetic(&cfg, 42, prec, 0, n_slots, 128, &o->tuning, e) : NULL;
+        ms && feat && out ? sym_cuda_backend_create_synthetic(&cfg, 42, prec, o->mat, 0, n_slots, 128, &o->tuning, e) : NULL;
     if (!b) {
         int oom = !ms || !feat || !out;
         free(ms), free(feat), free(out);
@@ -179,6 +183,19 @@ static int parse_bs(const char *arg, options *o) {
     return o->nB ? 0 : -1;
 }
 
+/* "F,F,F,F" of state_precision's names into each tower's matrix storage */
+static int parse_state(const char *arg, sym_mat_store mat[SYM_TOWERS], sym_err *e) {
+    sym_state_precision sp;
+    sym_state_precision_native(&sp);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", arg);
+    char *save = NULL, *tok = strtok_r(buf, ",", &save);
+    for (int t = 0; t < SYM_TOWERS; t++, tok = strtok_r(NULL, ",", &save))
+        if (!tok || sym_state_format_parse(tok, &sp.tower[t]))
+            return sym_fail(e, "--state: four of fp32, bf16, fp16, comma-separated");
+    return tok ? sym_fail(e, "--state: four formats") : sym_state_stores(&sp, mat, e);
+}
+
 static int parse_options(int argc, char **argv, options *o, sym_err *e) {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"towers", required_argument, NULL, 't'},
@@ -186,6 +203,7 @@ static int parse_options(int argc, char **argv, options *o, sym_err *e) {
                                          {"profile-step", no_argument, NULL, 'p'},
                                          {"runs", required_argument, NULL, 'r'},
                                          {"run-one", no_argument, NULL, 'o'},
+                                         {"state", required_argument, NULL, 's'},
                                          {NULL, 0, NULL, 0}};
     *o = (options){.iters = 30,
                    .towers = 15,
@@ -217,6 +235,9 @@ static int parse_options(int argc, char **argv, options *o, sym_err *e) {
             break;
         case 'o':
             o->run_one = 1;
+            break;
+        case 's':
+            if (parse_state(optarg, o->mat, e)) return -1;
             break;
         default:
             return sym_fail(e, "usage: bench_gv_step [options] [iters] [precisions] [B list] (see its source)");

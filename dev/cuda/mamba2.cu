@@ -65,7 +65,7 @@ static void run(int symbols, int runs, int iters) {
     };
     auto ssm = [&]() {
         sym_mamba_ssm(dev_stream, d_xs, I, d_bc, LDBC, d_pr, LDP, I, 2 * I + 2 * BC, d_a, d_d, d_pool, NUMEL, d_slots,
-                      rn, -1, OFF_H, d_y, I, B, NM, SYM_PRIO_STREAM);
+                      rn, -1, sym_mat_loc_f32(OFF_H), d_y, I, B, NM, SYM_PRIO_STREAM);
     };
     convs(), ssm();
     DEV_CK(cudaGetLastError());

@@ -97,7 +97,7 @@ static void run(int symbols, int runs, int bf16, int iters) {
     const sym_xsplit none = {NULL, NULL};
     auto step = [&]() {
         sym_mlstm_gate(dev_stream, &Lg, d_qkv, 3 * I, d_pool, NUMEL, d_slots, rn, OFF_N, OFF_M, d_sc, 4 * NH, I, NH, B);
-        sym_mlstm_cell(dev_stream, d_qkv, 3 * I, d_sc, 4 * NH, d_pool, NUMEL, d_slots, rn, -1, OFF_C, d_hp, I, NH, B,
+        sym_mlstm_cell(dev_stream, d_qkv, 3 * I, d_sc, 4 * NH, d_pool, NUMEL, d_slots, rn, -1, sym_mat_loc_f32(OFF_C), d_hp, I, NH, B,
                        SYM_PRIO_STREAM);
         sym_mlstm_out(dev_stream, d_hp, d_sc, 4 * NH, d_w, d_b, d_skip, d_xa, I, d_xg, I, d_hn, I, I, NH, B, none);
     };

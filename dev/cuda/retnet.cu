@@ -68,7 +68,7 @@ static void run(int symbols, int runs, int iters) {
         sym_retnet_rotary(dev_stream, d_pr, LDP, H, HD, d_angle, d_pool, NUMEL, d_slots, rn, (float)scaling, B);
     };
     auto cell = [&]() {
-        sym_retnet_cell(dev_stream, d_pr, LDP, H, NH, d_decay, d_pool, NUMEL, d_slots, rn, -1, OFF_S, d_o, I, B,
+        sym_retnet_cell(dev_stream, d_pr, LDP, H, NH, d_decay, d_pool, NUMEL, d_slots, rn, -1, sym_mat_loc_f32(OFF_S), d_o, I, B,
                         SYM_PRIO_STREAM);
     };
     auto norm = [&]() {

@@ -106,7 +106,7 @@ static void backend_refuses(void) {
     sym_model_config cfg = sym_model_config_small();
     const sym_precision p[SYM_TOWERS] = {SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32};
     memset(&e, 0, sizeof e);
-    sym_backend *b = sym_cuda_backend_create_synthetic(&cfg, 1, p, 0, 4, 8, &t, &e);
+    sym_backend *b = sym_cuda_backend_create_synthetic(&cfg, 1, p, NULL, 0, 4, 8, &t, &e);
     CHECKV(!b && (strstr(e.msg, "cuda.bf16_wgmma_sm_pct") || strstr(e.msg, "without CUDA")),
            "a backend with it is refused: %s", e.msg);
     sym_backend_destroy(b);

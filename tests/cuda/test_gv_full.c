@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     printf("ACCURACY | storage | max abs err [xLSTM, Mamba2, RetNet, Hawk] | mean abs err |\n");
     for (int k = 0; k < 3; k++) {
         for (int i = 0; i < rf.n * 4; i++) got[i] = NAN;
-        sym_backend *g = sym_cuda_backend_create_synthetic(&cfg, 1234, P[k], 0, 64, 64, NULL, &e);
+        sym_backend *g = sym_cuda_backend_create_synthetic(&cfg, 1234, P[k], NULL, 0, 64, 64, NULL, &e);
         if (!g || sym_test_run_requests(g, &rf, 64, got, &e)) {
             printf("FAIL cuda %s: %s\n", names[k], e.msg);
             return 1;
@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
         rf.n = n2;
         sym_weights_round_bf16(&w, (1 << 0) | (1 << 1) | (1 << 3));
         cpu = sym_cpu_backend_create(&w, SYM_PREC_FP64, 64, &e);
-        sym_backend *g = sym_cuda_backend_create_synthetic(&cfg, 1234, P[2], 0, 64, 64, NULL, &e);
+        sym_backend *g = sym_cuda_backend_create_synthetic(&cfg, 1234, P[2], NULL, 0, 64, 64, NULL, &e);
         if (!cpu || !g || sym_test_run_requests(cpu, &rf, 64, ref, &e) || sym_test_run_requests(g, &rf, 64, got, &e)) {
             printf("FAIL mixed vs rounded: %s\n", e.msg);
             return 1;

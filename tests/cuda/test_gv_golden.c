@@ -17,7 +17,7 @@ static sym_cuda_tuning tuning;
 
 static int run_cuda(const sym_weights *w, const sym_precision p[4], const sym_request_file *rf, double *out,
                     sym_err *e) {
-    sym_backend *b = sym_cuda_backend_create(w, p, 0, 64, 64, &tuning, e);
+    sym_backend *b = sym_cuda_backend_create(w, p, NULL, 0, 64, 64, &tuning, e);
     if (!b) return -1;
     int rc = sym_test_run_requests(b, rf, 64, out, e);
     sym_backend_destroy(b);

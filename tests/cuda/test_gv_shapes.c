@@ -127,9 +127,9 @@ static int gpu_runs(job *j, sym_err *e) {
     for (int k = 0; k < 3 && !rc; k++) {
         /* fp32 from weights drawn on the GPU (bit-identical to the CPU's
          * draw, which this checks too); bf16 and mixed uploaded from the host */
-        sym_backend *g = k == 0 ? sym_cuda_backend_create_synthetic(&j->cfg, weight_seed(j), P[k], 0, N_SLOTS,
+        sym_backend *g = k == 0 ? sym_cuda_backend_create_synthetic(&j->cfg, weight_seed(j), P[k], NULL, 0, N_SLOTS,
                                                                     4 * N_SLOTS, NULL, e)
-                                : sym_cuda_backend_create(&w, P[k], 0, N_SLOTS, 4 * N_SLOTS, NULL, e);
+                                : sym_cuda_backend_create(&w, P[k], NULL, 0, N_SLOTS, 4 * N_SLOTS, NULL, e);
         rc = !g ? -1 : run(g, j, j->got[k], e);
         if (rc) sym_failctx(e, "cuda %s", prec_name[k]);
         sym_backend_destroy(g);
@@ -157,7 +157,7 @@ static int refusals(void) {
         const sym_test_bad_config *b = &sym_test_bad_configs[i];
         sym_err ev = {{0}}, ec = {{0}};
         const int v = sym_model_config_validate(&b->cfg, &ev);
-        sym_backend *g = sym_cuda_backend_create_synthetic(&b->cfg, 1, p, 0, 4, 8, NULL, &ec);
+        sym_backend *g = sym_cuda_backend_create_synthetic(&b->cfg, 1, p, NULL, 0, 4, 8, NULL, &ec);
         const int ok = v != 0 && !g && !strcmp(ev.msg, ec.msg) && strstr(ec.msg, b->key) && strstr(ec.msg, b->rule);
         if (!ok) {
             char s[160];

@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     CHECK(!sym_weights_load_dir(&w, argv[1], &e), "load: %s", e.msg);
     int F = w.cfg.features, NS = 16, B = 11;
     sym_precision p[4] = {SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32, SYM_PREC_FP32};
-    sym_backend *g = sym_cuda_backend_create(&w, p, 0, NS, 32, NULL, &e);
+    sym_backend *g = sym_cuda_backend_create(&w, p, NULL, 0, NS, 32, NULL, &e);
     CHECK(g, "create: %s", e.msg);
     sym_backend *c64 = sym_cpu_backend_create(&w, SYM_PREC_FP64, NS, &e);
     sym_backend *c32 = sym_cpu_backend_create(&w, SYM_PREC_FP32, NS, &e);
@@ -116,9 +116,9 @@ int main(int argc, char **argv) {
      * pass), on the GPU's runs against the CPU fp64 path and against the
      * GPU as passes of distinct slots (max_run 1) */
     {
-        sym_backend *gr = sym_cuda_backend_create(&w, p, 0, NS, 32, NULL, &e), *gp = NULL, *cr = NULL;
+        sym_backend *gr = sym_cuda_backend_create(&w, p, NULL, 0, NS, 32, NULL, &e), *gp = NULL, *cr = NULL;
         CHECK(gr, "create: %s", e.msg);
-        gp = sym_cuda_backend_create(&w, p, 0, NS, 32, NULL, &e);
+        gp = sym_cuda_backend_create(&w, p, NULL, 0, NS, 32, NULL, &e);
         cr = sym_cpu_backend_create(&w, SYM_PREC_FP64, NS, &e);
         CHECK(gp && cr, "create: %s", e.msg);
         CHECK(gr->max_run == 4 && gr->ops->step_runs, "the CUDA backend takes runs of 4 (max_run %d)", gr->max_run);

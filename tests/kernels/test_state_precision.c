@@ -1,8 +1,10 @@
 /* kernels/state_precision.h: the storage formats round as specified (ties to
  * even, stochastic rounding reproducible and unbiased, ±0, ±inf and NaN
- * kept, fp16's row scale), the CPU backend with every tower native (or fp32
- * on the fp32 path) is bit for bit the backend without the setting, and the
- * config key state_precision is parsed strictly and refused on cuda by name.
+ * kept, fp16's scale per row segment), the stored layouts (state_layout.h)
+ * give each matrix its bytes without overlap, the formats a stored layout
+ * cannot hold are refused by name, the CPU backend with every tower native
+ * (or fp32 on the fp32 path) is bit for bit the backend without the
+ * setting, and the config key state_precision is parsed strictly.
  *
  *   test_state_precision GOLDEN_SMALL_DIR */
 #include <float.h>
@@ -223,6 +225,86 @@ static void test_fp16_rows(void) {
     CHECKV(sym_fp16_row_exponent_f32(fr, 3) == -5, "float row exponent = the double one");
 }
 
+/* A row of C longer than a segment: each segment has its own scale, so a
+ * segment of small numbers beside one of large keeps fp16's precision. */
+static void test_fp16_segments(void) {
+    sym_model_config cfg = sym_model_config_small();
+    cfg.hidden = 256, cfg.heads = 2; /* dm = 2H / NH = 256: two segments a row */
+    sym_state_layout L;
+    sym_err e = {{0}};
+    if (sym_state_layout_init(&L, &cfg, &e)) {
+        CHECK(0, "layout: %s", e.msg);
+        return;
+    }
+    double *slot = calloc(L.numel, sizeof *slot);
+    double *C = slot + L.blocks[0].m_C;
+    for (int j = 0; j < 256; j++) C[j] = j < 128 ? 1000.0 + j : 1e-7 * (1 + j / 300.0);
+    sym_state_precision sp;
+    sym_state_precision_native(&sp);
+    sp.tower[SYM_TOWER_XLSTM] = SYM_STATE_FP16;
+    sym_state_round_tower_f64(&sp, &L, SYM_TOWER_XLSTM, slot, 1);
+    double worst = 0;
+    for (int j = 128; j < 256; j++) worst = fmax(worst, fabs(C[j] / (1e-7 * (1 + j / 300.0)) - 1));
+    CHECKV(worst <= 0x1p-11 && C[0] == 1000.0, "fp16: a segment of 1e-7 beside one of 1000 keeps 2^-11 (%.3g)", worst);
+    free(slot);
+    sym_state_layout_free(&L);
+}
+
+/* The stored layouts: the matrices in two bytes a number (fp16 with a
+ * byte a segment), every other part as before, nothing overlapping. */
+static void test_stored_layout(void) {
+    sym_model_config cfgs[2] = {sym_model_config_small(), sym_model_config_full()};
+    for (int k = 0; k < 2; k++) {
+        const sym_model_config *c = &cfgs[k];
+        sym_state_layout f32, st;
+        sym_err e = {{0}};
+        const sym_mat_store mat[SYM_TOWERS] = {SYM_MAT_F16, SYM_MAT_BF16, SYM_MAT_F16, SYM_MAT_F32};
+        if (sym_state_layout_init(&f32, c, &e) || sym_state_layout_init_stored(&st, c, mat, &e)) {
+            CHECK(0, "layouts: %s", e.msg);
+            return;
+        }
+        size_t H = (size_t)c->hidden, NH = (size_t)c->heads, dm = 2 * H / NH, hd = H / NH;
+        size_t NM = (size_t)sym_cfg_mamba_heads(c);
+        size_t nC = NH * dm * dm, nh = NM * SYM_MAMBA_HEAD * SYM_MAMBA_BC, nS = NH * hd * hd;
+        size_t eC = NH * dm * sym_state_segs(dm), eS = NH * hd * sym_state_segs(hd);
+        const sym_block_state *b = &st.blocks[0];
+        int ok = b->m_C + nC / 2 <= b->m_C_exp && b->m_C_exp + (eC + 3) / 4 <= b->m_n && b->mb_h + nh / 2 <= b->rt_scale &&
+                 b->rt_S + nS / 2 <= b->rt_S_exp && b->m_C_exp && b->rt_S_exp && !b->mb_h_exp;
+        /* every matrix's elements saved, each rounded up to 32, less the exponents' */
+        const long saved = (long)f32.numel - (long)st.numel;
+        const long want = (long)c->depth * (long)(((nC + 31) & ~(size_t)31) - ((nC / 2 + 31) & ~(size_t)31) -
+                                      (((eC + 3) / 4 + 31) & ~(size_t)31) + ((nh + 31) & ~(size_t)31) -
+                                      ((nh / 2 + 31) & ~(size_t)31) + ((nS + 31) & ~(size_t)31) -
+                                      ((nS / 2 + 31) & ~(size_t)31) - (((eS + 3) / 4 + 31) & ~(size_t)31));
+        CHECKV(ok && saved == want && st.mat[0] == SYM_MAT_F16 && f32.mat[0] == SYM_MAT_F32,
+               "%s: stored layout %zu elements against %zu, matrices and exponents apart", k ? "full" : "small",
+               st.numel, f32.numel);
+        if (k == 1)
+            printf("  full size: fp16 C, bf16 h, fp16 S: %.1f MB a slot against %.1f MB\n", st.numel * 4e-6,
+                   f32.numel * 4e-6);
+        sym_state_layout_free(&f32);
+        sym_state_layout_free(&st);
+        const sym_mat_store hawk[SYM_TOWERS] = {SYM_MAT_F32, SYM_MAT_F32, SYM_MAT_F32, SYM_MAT_BF16};
+        CHECKV(sym_state_layout_init_stored(&st, c, hawk, &e) == -1, "a stored layout keeps Hawk's h in fp32: %s", e.msg);
+    }
+    /* what a stored layout holds, and what it refuses by name */
+    sym_state_precision sp;
+    sym_state_precision_native(&sp);
+    sym_mat_store m[SYM_TOWERS];
+    sym_err e = {{0}};
+    sp.tower[0] = SYM_STATE_FP16, sp.tower[1] = SYM_STATE_BF16, sp.tower[2] = SYM_STATE_FP32;
+    CHECKV(!sym_state_stores(&sp, m, &e) && m[0] == SYM_MAT_F16 && m[1] == SYM_MAT_BF16 && m[2] == SYM_MAT_F32 &&
+               m[3] == SYM_MAT_F32,
+           "fp16, bf16, fp32, native: stored as F16, BF16, F32, F32");
+    sp.tower[1] = SYM_STATE_BF16_SR;
+    CHECKV(sym_state_stores(&sp, m, &e) == -1 && strstr(e.msg, "bf16-sr") && strstr(e.msg, "Mamba2"),
+           "stochastic rounding refused by name: %s", e.msg);
+    sp.tower[1] = SYM_STATE_BF16, sp.tower[3] = SYM_STATE_FP16;
+    CHECKV(sym_state_stores(&sp, m, &e) == -1 && strstr(e.msg, "Hawk"), "Hawk below fp32 refused by name: %s", e.msg);
+    sp.tower[3] = SYM_STATE_NATIVE, sp.all_parts = 1;
+    CHECKV(sym_state_stores(&sp, m, &e) == -1 && strstr(e.msg, "matrices"), "all_parts refused: %s", e.msg);
+}
+
 /* outputs and exported slots of one golden run */
 static int golden_run(sym_weights *w, const sym_request_file *rf, sym_precision prec, const sym_state_precision *sp,
                       double *out, void **slots_out, size_t *slot_bytes) {
@@ -349,13 +431,13 @@ static void test_config(void) {
     bad("{\"state_precision\": [\"bf16\", 16, \"fp32\", \"bf16\"]}");
     bad("{\"state_precision\": {}}");
 
-    /* the engine: cuda refuses it by name (before looking for a device);
-     * cpu passes it to its backend */
+    /* the engine: cuda refuses what it does not store by name (before
+     * looking for a device); cpu passes it to its backend */
     sym_config_defaults(&c);
     rc = sym_config_parse(&c, "{\"backend\": \"cuda\", \"state_precision\": [\"bf16\", \"bf16\", \"fp32\", \"bf16\"]}", &e);
     sym_model_backends *m = rc ? NULL : sym_model_backends_create(&c, &e);
-    CHECKV(!rc && !m && strstr(e.msg, "state_precision") && strstr(e.msg, "cuda"), "cuda refuses state_precision: %s",
-           e.msg);
+    CHECKV(!rc && !m && strstr(e.msg, "state_precision") && strstr(e.msg, "Hawk"),
+           "cuda refuses a state_precision it does not store: %s", e.msg);
     sym_model_backends_destroy(m);
     sym_config_defaults(&c);
     rc = sym_config_parse(&c, "{\"backend\": \"cpu\", \"state_precision\": [\"bf16\", \"fp16\", \"fp32\", \"bf16-sr\"]}", &e);
@@ -406,6 +488,8 @@ int main(int argc, char **argv) {
     test_specials();
     test_stochastic();
     test_fp16_rows();
+    test_fp16_segments();
+    test_stored_layout();
     test_backend(argv[1]);
     test_config();
     printf("%s\n", failures ? "FAIL" : "PASS");

@@ -166,8 +166,8 @@ static int setup_device(cuda_backend *c, const sym_cuda_tuning *tu, int n_slots,
 /* Everything but the weights. The shapes the engine takes are
  * sym_model_config_validate's, the CPU's too (sym_state_layout_init): no
  * rule of its own here. */
-static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots, int max_batch,
-                           const sym_cuda_tuning *tuning, sym_err *e) {
+static cuda_backend *setup(const sym_model_config *cfg, const sym_mat_store state_mat[SYM_TOWERS], int device,
+                           int n_slots, int max_batch, const sym_cuda_tuning *tuning, sym_err *e) {
     sym_cuda_tuning dflt;
     if (!tuning) sym_cuda_tuning_defaults(&dflt), tuning = &dflt;
     if (sym_cuda_tuning_check(tuning, e)) return NULL;
@@ -188,7 +188,8 @@ static cuda_backend *setup(const sym_model_config *cfg, int device, int n_slots,
     c->base.max_batch = max_batch;
     c->base.max_run = SYM_RUN_MAX;
     c->base.state_elem_size = 4;
-    if (sym_state_layout_init(&c->base.layout, cfg, e)) {
+    if (state_mat ? sym_state_layout_init_stored(&c->base.layout, cfg, state_mat, e)
+                  : sym_state_layout_init(&c->base.layout, cfg, e)) {
         free(c);
         return NULL;
     }
@@ -227,9 +228,10 @@ static int check_prec(const sym_precision p[SYM_TOWERS], sym_err *e) {
 }
 
 /* setup, then wd described for cfg and an fp32 arena for it on the device */
-static cuda_backend *setup_with_arena(const sym_model_config *cfg, int device, int n_slots, int max_batch,
-                                      const sym_cuda_tuning *tuning, sym_weights *wd, float **arena, sym_err *e) {
-    cuda_backend *c = setup(cfg, device, n_slots, max_batch, tuning, e);
+static cuda_backend *setup_with_arena(const sym_model_config *cfg, const sym_mat_store state_mat[SYM_TOWERS],
+                                      int device, int n_slots, int max_batch, const sym_cuda_tuning *tuning,
+                                      sym_weights *wd, float **arena, sym_err *e) {
+    cuda_backend *c = setup(cfg, state_mat, device, n_slots, max_batch, tuning, e);
     if (!c) return NULL;
     if (sym_weights_describe(wd, cfg, e)) {
         cuda_destroy(&c->base);
@@ -246,12 +248,12 @@ static cuda_backend *setup_with_arena(const sym_model_config *cfg, int device, i
 }
 
 extern "C" sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_precision tower_prec[SYM_TOWERS],
-                                                int device, int n_slots, int max_batch, const sym_cuda_tuning *tuning,
-                                                sym_err *e) {
+                                                const sym_mat_store state_mat[SYM_TOWERS], int device, int n_slots,
+                                                int max_batch, const sym_cuda_tuning *tuning, sym_err *e) {
     if (check_prec(tower_prec, e)) return NULL;
     sym_weights wd;
     float *arena = NULL;
-    cuda_backend *c = setup_with_arena(&w->cfg, device, n_slots, max_batch, tuning, &wd, &arena, e);
+    cuda_backend *c = setup_with_arena(&w->cfg, state_mat, device, n_slots, max_batch, tuning, &wd, &arena, e);
     if (!c) return NULL;
     cudaError_t ce = cudaMemcpy(arena, w->arena, wd.arena_floats * 4, cudaMemcpyHostToDevice);
     if (ce != cudaSuccess) {
@@ -266,13 +268,14 @@ extern "C" sym_backend *sym_cuda_backend_create(const sym_weights *w, const sym_
 }
 
 extern "C" sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config *cfg, uint64_t seed,
-                                                          const sym_precision tower_prec[SYM_TOWERS], int device,
+                                                          const sym_precision tower_prec[SYM_TOWERS],
+                                                          const sym_mat_store state_mat[SYM_TOWERS], int device,
                                                           int n_slots, int max_batch, const sym_cuda_tuning *tuning,
                                                           sym_err *e) {
     if (check_prec(tower_prec, e)) return NULL;
     sym_weights wd;
     float *arena = NULL;
-    cuda_backend *c = setup_with_arena(cfg, device, n_slots, max_batch, tuning, &wd, &arena, e);
+    cuda_backend *c = setup_with_arena(cfg, state_mat, device, n_slots, max_batch, tuning, &wd, &arena, e);
     if (!c) return NULL;
     sym_eng_synthetic_arena(c->s, &wd, arena, seed);
     cudaError_t ce = cudaGetLastError();
@@ -288,7 +291,8 @@ extern "C" sym_backend *sym_cuda_backend_create_synthetic(const sym_model_config
 }
 
 extern "C" sym_backend *sym_cuda_backend_create_placed(const sym_device_weights *dw,
-                                                       const sym_precision tower_prec[SYM_TOWERS], int device,
+                                                       const sym_precision tower_prec[SYM_TOWERS],
+                                                       const sym_mat_store state_mat[SYM_TOWERS], int device,
                                                        int n_slots, int max_batch, const sym_cuda_tuning *tuning,
                                                        sym_err *e) {
     if (check_prec(tower_prec, e)) return NULL;
@@ -298,7 +302,7 @@ extern "C" sym_backend *sym_cuda_backend_create_placed(const sym_device_weights 
         sym_fail(e, "no weights were placed on GPU %d", device);
         return NULL;
     }
-    cuda_backend *c = setup(&cfg, device, n_slots, max_batch, tuning, e);
+    cuda_backend *c = setup(&cfg, state_mat, device, n_slots, max_batch, tuning, e);
     if (!c) return NULL;
     sym_weights wd;
     if (sym_weights_describe(&wd, &cfg, e)) {

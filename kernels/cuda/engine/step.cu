@@ -34,7 +34,7 @@ static int enqueue_tower(cuda_backend *c, int t, int B, int kmax) {
     sym_tower_step st;
     st.s = c->ts[t], st.ws = &c->ws[t], st.cf = cf, st.pool = c->pool, st.numel = c->numel, st.slots = c->d_slots;
     st.rn.len = c->d_rlen, st.rn.max = kmax, st.rn.pass = 0;
-    st.pad_slot = c->scratch_slot, st.state_prio = c->state_prio;
+    st.pad_slot = c->scratch_slot, st.state_prio = c->state_prio, st.mat = c->base.layout.mat[t];
     st.ldp = sym_tower_ldp(cf), st.ldbc = sym_tower_ldbc(cf), st.B = B;
     const sym_tower_bufs *b = &c->tb[t];
     const int H = cf->hidden, P = cf->proj, F = cf->features;

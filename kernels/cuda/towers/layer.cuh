@@ -127,6 +127,7 @@ typedef struct {
     sym_runs rn;      /* the rows' runs (rn.pass: 0) */
     int pad_slot;     /* the padding rows' slot: the state-streaming cells skip its rows */
     int state_prio;   /* launch priority of the state-streaming cells (launch.cuh) */
+    sym_mat_store mat; /* how the tower's recurrence matrix is stored (state_layout.h) */
     int ldp;          /* proj's row stride: every tower's widest projection, 4-aligned */
     int ldbc;         /* Mamba2's [b | c] and Hawk's [ig | rg] row stride */
     int B;            /* rows, the padding rows included */

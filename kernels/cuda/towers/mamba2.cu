@@ -12,12 +12,14 @@
 #include "kernels/cuda/ops/conv.cuh"
 #include "kernels/cuda/ops/norms.cuh"
 #include "kernels/cuda/towers/layer.cuh"
+#include "kernels/cuda/towers/matrix_state.cuh"
 
-/* the update and readout of head n of row b's run of nr (<= R) rows */
-template <int R>
+/* the update and readout of head n (h, stored as F: matrix_store.cuh; a
+ * row of 128 is one warp's segment) of row b's run of nr (<= R) rows */
+template <int F, int R>
 __device__ __forceinline__ void mamba_ssm_run(const float *XS, int ldx, const float *BC, int ldbc, const float *PR,
                                               int ldp, int z_off, int dt_off, const float *a, const float *d,
-                                              float4 *h, int n, int b, int nr, float *Y, int ldy) {
+                                              const sym_mat &h, int n, int b, int nr, float *Y, int ldy) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     float dt[R], dA[R];
     float4 bj[R], cj[R];
@@ -30,55 +32,79 @@ __device__ __forceinline__ void mamba_ssm_run(const float *XS, int ldx, const fl
         bj[r] = *(const float4 *)(BC + (size_t)(b + r) * ldbc + lane * 4);
         cj[r] = *(const float4 *)(BC + (size_t)(b + r) * ldbc + 128 + lane * 4);
     }
-    for (int i = warp; i < 64; i += 8) {
-        float4 hv = h[i * 32 + lane];
+    constexpr int U = sym_matrix_rows_in_flight(R); /* rows in flight (matrix_state.cuh) */
+#pragma unroll 1
+    for (int i0 = warp; i0 < SYM_MAMBA_HEAD; i0 += 8 * U) {
+        float4 hv[U];
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            if (r >= nr) break;
-            float xi = XS[(size_t)(b + r) * ldx + n * 64 + i];
-            hv.x = dA[r] * hv.x + dt[r] * bj[r].x * xi;
-            hv.y = dA[r] * hv.y + dt[r] * bj[r].y * xi;
-            hv.z = dA[r] * hv.z + dt[r] * bj[r].z * xi;
-            hv.w = dA[r] * hv.w + dt[r] * bj[r].w * xi;
-            float acc = sym_warp_sum((cj[r].x * hv.x + cj[r].y * hv.y) + (cj[r].z * hv.z + cj[r].w * hv.w));
-            if (lane == 0) {
-                float y = acc + d[n] * xi;
-                Y[(size_t)(b + r) * ldy + n * 64 + i] = y * sym_siluf(PR[(size_t)(b + r) * ldp + z_off + n * 64 + i]);
+        for (int u = 0; u < U; u++) hv[u] = sym_mat_get<F>(h, i0 + 8 * u, lane * 4); /* 64 rows: 8 warps x 8 / U x U */
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int i = i0 + 8 * u;
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                if (r >= nr) break;
+                float xi = XS[(size_t)(b + r) * ldx + n * 64 + i];
+                hv[u].x = dA[r] * hv[u].x + dt[r] * bj[r].x * xi;
+                hv[u].y = dA[r] * hv[u].y + dt[r] * bj[r].y * xi;
+                hv[u].z = dA[r] * hv[u].z + dt[r] * bj[r].z * xi;
+                hv[u].w = dA[r] * hv[u].w + dt[r] * bj[r].w * xi;
+                float acc =
+                    sym_warp_sum((cj[r].x * hv[u].x + cj[r].y * hv[u].y) + (cj[r].z * hv[u].z + cj[r].w * hv[u].w));
+                if (lane == 0) {
+                    float y = acc + d[n] * xi;
+                    Y[(size_t)(b + r) * ldy + n * 64 + i] = y * sym_siluf(PR[(size_t)(b + r) * ldp + z_off + n * 64 + i]);
+                }
+                if (r + 1 < nr) hv[u] = sym_mat_round<F>(hv[u]); /* as stored after each row's step (matrix_state.cuh) */
             }
+            sym_mat_put<F>(h, i, lane * 4, hv[u], true);
         }
-        h[i * 32 + lane] = hv;
     }
 }
 
 /* grid (heads, rows): one block per head of a run's first row. A row
  * outside a run takes the code of runs of one, with the occupancy the
  * launch bounds keep for it (sym_run_min_blocks). */
-template <int RUN>
+template <int F, int RUN>
 __global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 5))
     k_mamba_ssm(const float *XS, int ldx, const float *BC, int ldbc, const float *PR, int ldp, int z_off, int dt_off,
                 const float *a, const float *d, float *pool, size_t numel, const int *slots, const int *rlen,
-                int pad_slot, size_t off_h, float *Y, int ldy) {
+                int pad_slot, sym_mat_loc hl, float *Y, int ldy) {
     SYM_PDL_WAIT();
     const int n = blockIdx.x, b = blockIdx.y;
     const int nr = RUN == 1 ? 1 : rlen[b]; /* a run's rows, from its first (sym_runs) */
     if (!nr || slots[b] == pad_slot) return; /* a padding row: its output is never used */
-    float4 *h = (float4 *)(sym_slot(pool, numel, slots, b) + off_h + (size_t)n * 64 * 128);
+    const sym_mat h = sym_mat_head<F>(sym_slot(pool, numel, slots, b), hl.off, hl.eoff, n, SYM_MAMBA_HEAD, SYM_MAMBA_BC);
     if constexpr (RUN > 1) {
-        if (nr == 1) return mamba_ssm_run<1>(XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a, d, h, n, b, 1, Y, ldy);
+        if (nr == 1) return mamba_ssm_run<F, 1>(XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a, d, h, n, b, 1, Y, ldy);
     }
-    mamba_ssm_run<RUN>(XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a, d, h, n, b, nr, Y, ldy);
+    mamba_ssm_run<F, RUN>(XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a, d, h, n, b, nr, Y, ldy);
+}
+
+template <int F>
+static void mamba_ssm(cudaStream_t s, const float *XS, int ldx, const float *BC, int ldbc, const float *PR, int ldp,
+                      int z_off, int dt_off, const float *a, const float *d, float *pool, size_t numel,
+                      const int *slots, sym_runs rn, int pad_slot, sym_mat_loc h, float *Y, int ldy, int B, int NM,
+                      int prio) {
+    dim3 grid(NM, B);
+    if (rn.max > 1)
+        sym_launch_state(k_mamba_ssm<F, SYM_RUN_MAX>, dim3(grid), dim3(256), s, prio, XS, ldx, BC, ldbc, PR, ldp, z_off,
+                         dt_off, a, d, pool, numel, slots, rn.len, pad_slot, h, Y, ldy);
+    else
+        sym_launch_state(k_mamba_ssm<F, 1>, dim3(grid), dim3(256), s, prio, XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off,
+                         a, d, pool, numel, slots, rn.len, pad_slot, h, Y, ldy);
 }
 
 void sym_mamba_ssm(cudaStream_t s, const float *XS, int ldx, const float *BC, int ldbc, const float *PR, int ldp,
                    int z_off, int dt_off, const float *a, const float *d, float *pool, size_t numel, const int *slots,
-                   sym_runs rn, int pad_slot, size_t off_h, float *Y, int ldy, int B, int NM, int prio) {
-    dim3 grid(NM, B);
-    if (rn.max > 1)
-        sym_launch_state(k_mamba_ssm<SYM_RUN_MAX>, dim3(grid), dim3(256), s, prio, XS, ldx, BC, ldbc, PR, ldp, z_off,
-                         dt_off, a, d, pool, numel, slots, rn.len, pad_slot, off_h, Y, ldy);
-    else
-        sym_launch_state(k_mamba_ssm<1>, dim3(grid), dim3(256), s, prio, XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a,
-                         d, pool, numel, slots, rn.len, pad_slot, off_h, Y, ldy);
+                   sym_runs rn, int pad_slot, sym_mat_loc h, float *Y, int ldy, int B, int NM, int prio) {
+#define L_(F) mamba_ssm<F>(s, XS, ldx, BC, ldbc, PR, ldp, z_off, dt_off, a, d, pool, numel, slots, rn, pad_slot, h, Y, ldy, B, NM, prio)
+    switch (h.fmt) {
+    case SYM_MAT_BF16: L_(SYM_MAT_BF16); break;
+    case SYM_MAT_F16: L_(SYM_MAT_F16); break;
+    default: L_(SYM_MAT_F32); break;
+    }
+#undef L_
 }
 
 int sym_mamba2_bufs_alloc(sym_mamba2_bufs *b, const sym_model_config *cf, int Bm, sym_allocs *al, sym_err *e) {
@@ -111,8 +137,9 @@ int sym_mamba2_layer(const sym_tower_step *st, const sym_dlayer *d, const sym_bl
     sym_dconv(s, b->proj + 2 * I, ldp, v->bc, ldbc, B, BC, pool, ne, sl, rn, bs->mb_conv_b, m->cb_w, m->cb_b, 1);
     sym_dconv(s, b->proj + 2 * I + BC, ldp, v->bc + BC, ldbc, B, BC, pool, ne, sl, rn, bs->mb_conv_c, m->cc_w, m->cc_b,
               1);
+    const sym_mat_loc h = {bs->mb_h, bs->mb_h_exp, st->mat};
     sym_mamba_ssm(s, v->xs, I, v->bc, ldbc, b->proj, ldp, I, 2 * I + 2 * BC, m->a, m->d, pool, ne, sl, rn, st->pad_slot,
-                  bs->mb_h, v->y, I, B, NM, st->state_prio);
+                  h, v->y, I, B, NM, st->state_prio);
     sym_keep_first(&bad, sym_rmsnorm(s, v->y, I, v->yn, I, B, I, 1e-5f, m->norm, out_in));
     sym_keep_first(&bad, sym_gemv(s, st->ws, &m->out, v->yn, I, b->u, H, B, GEMV_ACC | sym_xsplit_flag(out_in)));
     sym_keep_first(&bad, sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2, sym_planes(st, &d->fc1)));

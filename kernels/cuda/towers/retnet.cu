@@ -43,10 +43,10 @@ void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const 
 /* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
  * 128, heads, rows); the update of matrix_state.cuh over the whole head,
  * for the rows of a run from its first (sym_runs). */
-template <int RUN>
-__global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4)) k_retnet_cell(const float *PR, int ldp, int H, int hd, const float *decay,
-                                                     float *pool, size_t numel, const int *slots, const int *rlen,
-                                                     int pad_slot, size_t off_S, float *O, int ldo) {
+template <int F, int RUN>
+__global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4))
+    k_retnet_cell(const float *PR, int ldp, int H, int hd, const float *decay, float *pool, size_t numel,
+                  const int *slots, const int *rlen, int pad_slot, sym_mat_loc S, float *O, int ldo) {
     SYM_PDL_WAIT();
     __shared__ float4 red[8][32];
     int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 4, n = blockIdx.y, b = blockIdx.z;
@@ -55,19 +55,20 @@ __global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4)) k_retnet_cell
     float4 acc[RUN];
 #pragma unroll
     for (int r = 0; r < RUN; r++) acc[r] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (j < hd) {
+    {
+        const bool on = j < hd; /* a lane past the row's end still takes part in its warp's rounding */
         float f[RUN];
         float4 vj[RUN];
 #pragma unroll
         for (int r = 0; r < RUN; r++) {
             f[r] = decay[n];
-            vj[r] = r < nr ? *(const float4 *)(PR + (size_t)(b + r) * ldp + n * hd + 2 * H + j) : acc[r];
+            vj[r] = on && r < nr ? *(const float4 *)(PR + (size_t)(b + r) * ldp + n * hd + 2 * H + j) : acc[r];
         }
-        float *S = sym_slot(pool, numel, slots, b) + off_S + (size_t)n * hd * hd;
+        const sym_mat M = sym_mat_head<F>(sym_slot(pool, numel, slots, b), S.off, S.eoff, n, hd, hd);
         const float *q0 = PR + (size_t)b * ldp + n * hd;
         const size_t lp = (size_t)ldp;
-        sym_matrix_rows<RUN>(S, hd, 0, hd, j, f, vj, nr, [=](int r, int i) { return q0[r * lp + H + i]; },
-                             [=](int r, int i) { return q0[r * lp + i]; }, acc);
+        sym_matrix_rows<F, RUN>(M, 0, hd, j, on, f, vj, nr, [=](int r, int i) { return q0[r * lp + H + i]; },
+                                [=](int r, int i) { return q0[r * lp + i]; }, acc);
     }
 #pragma unroll
     for (int r = 0; r < RUN; r++) {
@@ -80,17 +81,28 @@ __global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4)) k_retnet_cell
     }
 }
 
-void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
-                     size_t numel, const int *slots, sym_runs rn, int pad_slot, size_t off_S, float *O, int ldo, int B,
-                     int prio) {
+template <int F>
+static void retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
+                        size_t numel, const int *slots, sym_runs rn, int pad_slot, sym_mat_loc S, float *O, int ldo,
+                        int B, int prio) {
     int hd = H / NH; /* float4 columns: hd % 4 == 0 (sym_model_config_validate) */
     dim3 grid((hd + 127) / 128, NH, B), block(32, 8);
     if (rn.max > 1)
-        sym_launch_state(k_retnet_cell<SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay, pool,
-                         numel, slots, rn.len, pad_slot, off_S, O, ldo);
+        sym_launch_state(k_retnet_cell<F, SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay, pool,
+                         numel, slots, rn.len, pad_slot, S, O, ldo);
     else
-        sym_launch_state(k_retnet_cell<1>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay, pool, numel, slots,
-                         rn.len, pad_slot, off_S, O, ldo);
+        sym_launch_state(k_retnet_cell<F, 1>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay, pool, numel,
+                         slots, rn.len, pad_slot, S, O, ldo);
+}
+
+void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
+                     size_t numel, const int *slots, sym_runs rn, int pad_slot, sym_mat_loc S, float *O, int ldo, int B,
+                     int prio) {
+    switch (S.fmt) {
+    case SYM_MAT_BF16: retnet_cell<SYM_MAT_BF16>(s, PR, ldp, H, NH, decay, pool, numel, slots, rn, pad_slot, S, O, ldo, B, prio); break;
+    case SYM_MAT_F16: retnet_cell<SYM_MAT_F16>(s, PR, ldp, H, NH, decay, pool, numel, slots, rn, pad_slot, S, O, ldo, B, prio); break;
+    default: retnet_cell<SYM_MAT_F32>(s, PR, ldp, H, NH, decay, pool, numel, slots, rn, pad_slot, S, O, ldo, B, prio); break;
+    }
 }
 
 /* per (head, run): the scale's recurrence over the run's rows in order,
@@ -164,8 +176,8 @@ int sym_retnet_layer(const sym_tower_step *st, const sym_dlayer *d, const sym_bl
     sym_keep_first(&bad, sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm1, proj_in));
     sym_keep_first(&bad, sym_gemv(s, st->ws, &r->qkvg, b->a, H, b->proj, ldp, B, sym_xsplit_flag(proj_in)));
     sym_retnet_rotary(s, b->proj, ldp, H, hd, r->angle, pool, ne, sl, rn, 1.0f / sqrtf((float)hd), B);
-    sym_retnet_cell(s, b->proj, ldp, H, NH, r->decay, pool, ne, sl, rn, st->pad_slot, bs->rt_S, v->o, I, B,
-                    st->state_prio);
+    const sym_mat_loc S = {bs->rt_S, bs->rt_S_exp, st->mat};
+    sym_retnet_cell(s, b->proj, ldp, H, NH, r->decay, pool, ne, sl, rn, st->pad_slot, S, v->o, I, B, st->state_prio);
     sym_retnet_norm(s, v->o, I, b->proj, ldp, H, NH, r->decay, pool, ne, sl, rn, bs->rt_scale, v->on, I, B, out_in);
     sym_keep_first(&bad, sym_gemv(s, st->ws, &r->out, v->on, I, b->u, H, B, GEMV_ACC | sym_xsplit_flag(out_in)));
     sym_keep_first(&bad, sym_rmsnorm(s, b->u, H, b->a, H, B, H, FLT_EPSILON, d->norm2, sym_planes(st, &d->fc1)));

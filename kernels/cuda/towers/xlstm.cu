@@ -363,10 +363,10 @@ enum { MLSTM_ALL, MLSTM_SINGLES, MLSTM_RUNS };
  * about 256 blocks (one per head and column chunk left 32 blocks streaming
  * 8 MB per layer); each split writes its partial readout, summed in a
  * fixed order by k_mlstm_out, so a row's result does not depend on B. */
-template <int RUN>
+template <int F, int RUN>
 __global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4))
     k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel, const int *slots,
-                 const int *rlen, int part, int pad_slot, size_t off_C, float *HP, int I, int dm, int B) {
+                 const int *rlen, int part, int pad_slot, sym_mat_loc C, float *HP, int I, int dm, int B) {
     SYM_PDL_WAIT();
     __shared__ float4 red[8][32];
     const int RS = SYM_MLSTM_SPLITS;
@@ -379,21 +379,24 @@ __global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4))
     float4 acc[RUN];
 #pragma unroll
     for (int r = 0; r < RUN; r++) acc[r] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (j < dm) {
+    {
+        const bool on = j < dm; /* a lane past the row's end still takes part in its warp's rounding */
         float ig[RUN], fg[RUN];
         float4 vj[RUN];
 #pragma unroll
         for (int r = 0; r < RUN; r++) {
             const float *sc = SC + (size_t)(b + (r < nr ? r : 0)) * ldsc + 4 * n;
             ig[r] = sc[0], fg[r] = sc[1];
-            vj[r] = *(const float4 *)(QKV + (size_t)(b + (r < nr ? r : 0)) * ldq + 2 * I + n * dm + j);
+            vj[r] = on ? *(const float4 *)(QKV + (size_t)(b + (r < nr ? r : 0)) * ldq + 2 * I + n * dm + j)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
         const float ksc = 1.0f / sqrtf((float)dm);
         const float *q0 = QKV + (size_t)b * ldq + n * dm;
         const size_t lq = (size_t)ldq;
-        float *C = sym_slot(pool, numel, slots, b) + off_C + (size_t)n * dm * dm;
-        sym_matrix_rows<RUN>(C, dm, i0, i1, j, fg, vj, nr, [=](int r, int i) { return ig[r] * (q0[r * lq + I + i] * ksc); },
-                             [=](int r, int i) { return q0[r * lq + i]; }, acc);
+        const sym_mat M = sym_mat_head<F>(sym_slot(pool, numel, slots, b), C.off, C.eoff, n, dm, dm);
+        sym_matrix_rows<F, RUN>(M, i0, i1, j, on, fg, vj, nr,
+                                [=](int r, int i) { return ig[r] * (q0[r * lq + I + i] * ksc); },
+                                [=](int r, int i) { return q0[r * lq + i]; }, acc);
     }
 #pragma unroll
     for (int r = 0; r < RUN; r++) {
@@ -403,19 +406,30 @@ __global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4))
     }
 }
 
-void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
-                    const int *slots, sym_runs rn, int pad_slot, size_t off_C, float *HP, int I, int NH, int B,
-                    int prio) {
+template <int F>
+static void mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
+                       const int *slots, sym_runs rn, int pad_slot, sym_mat_loc C, float *HP, int I, int NH, int B,
+                       int prio) {
     int dm = I / NH; /* float4 columns: dm = 2 hd, a multiple of 8 (sym_model_config_validate) */
     dim3 grid((dm + 127) / 128, NH * SYM_MLSTM_SPLITS, B), block(32, 8);
     if (rn.max > 1) {
-        sym_launch_state(k_mlstm_cell<1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel, slots,
-                         rn.len, (int)MLSTM_SINGLES, pad_slot, off_C, HP, I, dm, B);
-        sym_launch_state(k_mlstm_cell<SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel,
-                         slots, rn.len, (int)MLSTM_RUNS, pad_slot, off_C, HP, I, dm, B);
+        sym_launch_state(k_mlstm_cell<F, 1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel, slots,
+                         rn.len, (int)MLSTM_SINGLES, pad_slot, C, HP, I, dm, B);
+        sym_launch_state(k_mlstm_cell<F, SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool,
+                         numel, slots, rn.len, (int)MLSTM_RUNS, pad_slot, C, HP, I, dm, B);
     } else {
-        sym_launch_state(k_mlstm_cell<1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel, slots,
-                         rn.len, (int)MLSTM_ALL, pad_slot, off_C, HP, I, dm, B);
+        sym_launch_state(k_mlstm_cell<F, 1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel, slots,
+                         rn.len, (int)MLSTM_ALL, pad_slot, C, HP, I, dm, B);
+    }
+}
+
+void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
+                    const int *slots, sym_runs rn, int pad_slot, sym_mat_loc C, float *HP, int I, int NH, int B,
+                    int prio) {
+    switch (C.fmt) {
+    case SYM_MAT_BF16: mlstm_cell<SYM_MAT_BF16>(s, QKV, ldq, SC, ldsc, pool, numel, slots, rn, pad_slot, C, HP, I, NH, B, prio); break;
+    case SYM_MAT_F16: mlstm_cell<SYM_MAT_F16>(s, QKV, ldq, SC, ldsc, pool, numel, slots, rn, pad_slot, C, HP, I, NH, B, prio); break;
+    default: mlstm_cell<SYM_MAT_F32>(s, QKV, ldq, SC, ldsc, pool, numel, slots, rn, pad_slot, C, HP, I, NH, B, prio); break;
     }
 }
 
@@ -529,8 +543,9 @@ int sym_xlstm_layer(const sym_tower_step *st, const sym_dlayer *d, const sym_blo
     sym_mlstm_in(s, b->proj, ldp, pool, ne, sl, rn, bs->m_conv, x->m_cw, x->m_cb, x->m_q, x->m_k, x->m_v, m->xa, I,
                  m->qkv, 3 * I, I, B);
     sym_mlstm_gate(s, &x->m_gates, m->qkv, 3 * I, pool, ne, sl, rn, bs->m_n, bs->m_m, m->gate_sc, 4 * NH, I, NH, B);
-    sym_mlstm_cell(s, m->qkv, 3 * I, m->gate_sc, 4 * NH, pool, ne, sl, rn, st->pad_slot, bs->m_C, m->readout_parts, I,
-                   NH, B, st->state_prio);
+    const sym_mat_loc C = {bs->m_C, bs->m_C_exp, st->mat};
+    sym_mlstm_cell(s, m->qkv, 3 * I, m->gate_sc, 4 * NH, pool, ne, sl, rn, st->pad_slot, C, m->readout_parts, I, NH, B,
+                   st->state_prio);
     sym_keep_first(&bad, sym_mlstm_out(s, m->readout_parts, m->gate_sc, 4 * NH, x->m_on_w, x->m_on_b, x->m_skip, m->xa,
                                        I, b->proj + I, ldp, m->hn, I, I, NH, B, down_in));
     sym_keep_first(&bad, sym_gemv(s, st->ws, &x->m_down, m->hn, I, m->block_out, I, B,

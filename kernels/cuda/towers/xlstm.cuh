@@ -6,6 +6,7 @@
 
 #include "kernels/cuda/ops/linear.cuh"
 #include "kernels/cuda/runs.cuh"
+#include "kernels/cuda/towers/matrix_store.cuh"
 
 /* a = rmsnorm(u) * w1; xn = layernorm(a) * w2 and xa = silu(conv(xn)); the
  * gates' input row sg [gate i f z o][head][x | y_prev] (heads of bs, x = xa
@@ -30,11 +31,12 @@ void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ld
                     int B);
 /* The C update and readout, each head's rows split SYM_MLSTM_SPLITS ways
  * (enough blocks to fill the GPU at B = 1); HP [SYM_MLSTM_SPLITS][B][I]
- * receives each split's partial readout C'q, undivided. Rows of pad_slot
- * are skipped; prio: its launch priority (launch.cuh). */
+ * receives each split's partial readout C'q, undivided. C: where C is and
+ * how it is stored (matrix_store.cuh). Rows of pad_slot are skipped;
+ * prio: its launch priority (launch.cuh). */
 #define SYM_MLSTM_SPLITS 8
 void sym_mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
-                    const int *slots, sym_runs rn, int pad_slot, size_t off_C, float *HP, int I, int NH, int B,
+                    const int *slots, sym_runs rn, int pad_slot, sym_mat_loc C, float *HP, int I, int NH, int B,
                     int prio);
 /* HN = (groupnorm_NH(sum of HP's splits / den) * w + b + skip * XA) * silu(XG) */
 int sym_mlstm_out(cudaStream_t s, const float *HP, const float *SC, int ldsc, const float *on_w, const float *on_b,

@@ -1,0 +1,135 @@
+/* How the state cells read and write a recurrence matrix stored in fp32,
+ * bf16 or fp16 with a scale per row segment (state_layout.h's
+ * sym_mat_store, kernels/state_precision.h's formats). Arithmetic stays
+ * fp32; a value is rounded once, when stored, to what the CPU's
+ * sym_round_bf16 / sym_round_fp16_scaled give for it (round to nearest,
+ * ties to even), so the CPU backend's state_precision is the reference of
+ * these kernels. A thread owns four consecutive numbers j..j+3 of a row
+ * (8-byte accesses in two bytes a number), and the 32 lanes of a warp one
+ * SYM_STATE_SEG segment of it: an fp16 segment's scale is the warp's
+ * largest finite |x|, so every lane of the warp rounds together, lanes
+ * past the row's end with zeros. */
+#ifndef SYM_CUDA_MATRIX_STORE_CUH
+#define SYM_CUDA_MATRIX_STORE_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+extern "C" {
+#include "kernels/state_layout.h"
+}
+
+/* Where a matrix is in every slot, and how it is stored: its numbers at
+ * element offset off, its exponents (fp16) at eoff. */
+typedef struct {
+    size_t off, eoff;
+    sym_mat_store fmt;
+} sym_mat_loc;
+
+static inline sym_mat_loc sym_mat_loc_f32(size_t off) {
+    sym_mat_loc l = {off, 0, SYM_MAT_F32};
+    return l;
+}
+
+/* One head's matrix in a slot: its first number, its first row's
+ * exponents (fp16), numbers a row and segments a row. */
+typedef struct {
+    void *m;
+    signed char *e;
+    int ld, segs;
+} sym_mat;
+
+/* Head `head` (rows_per_head rows of ld numbers) of the matrix at element
+ * offset `off` of a slot, its exponents at element offset `eoff`. */
+template <int F>
+__device__ __forceinline__ sym_mat sym_mat_head(float *slot, size_t off, size_t eoff, int head, int rows_per_head,
+                                                int ld) {
+    sym_mat M;
+    const size_t first = (size_t)head * rows_per_head * ld;
+    const int segs = (ld + SYM_STATE_SEG - 1) / SYM_STATE_SEG;
+    if (F == SYM_MAT_F32) M.m = slot + off + first;
+    else M.m = (unsigned short *)(slot + off) + first;
+    M.e = F == SYM_MAT_F16 ? (signed char *)(slot + eoff) + (size_t)head * rows_per_head * segs : NULL;
+    M.ld = ld, M.segs = segs;
+    return M;
+}
+
+/* 2^s for s in -125..127 (exact, normal) */
+__device__ __forceinline__ float sym_pow2i(int s) { return __int_as_float((s + 127) << 23); }
+
+/* Numbers j..j+3 of row i. */
+template <int F>
+__device__ __forceinline__ float4 sym_mat_get(const sym_mat &M, int i, int j) {
+    const size_t at = (size_t)i * M.ld + j;
+    if (F == SYM_MAT_F32) return *(const float4 *)((const float *)M.m + at);
+    const uint2 u = *(const uint2 *)((const unsigned short *)M.m + at); /* number j in the low half of u.x */
+    if (F == SYM_MAT_BF16)
+        return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
+                           __uint_as_float(u.y & 0xffff0000u));
+    const float sc = sym_pow2i(M.e[(size_t)i * M.segs + j / SYM_STATE_SEG]);
+    const __half2 a = *(const __half2 *)&u.x, b = *(const __half2 *)&u.y;
+    return make_float4(__low2float(a) * sc, __high2float(a) * sc, __low2float(b) * sc, __high2float(b) * sc);
+}
+
+__device__ __forceinline__ unsigned sym_finite_mag(float x) {
+    const unsigned b = __float_as_uint(x) & 0x7fffffffu;
+    return b < 0x7f800000u ? b : 0u;
+}
+
+/* The fp16 exponent of the segment v is the lane's part of: s =
+ * floor(log2(largest finite |x|)) - 14 in -125..127
+ * (sym_fp16_row_exponent_f32), 0 for a segment without one. A warp-wide
+ * call: every lane of the warp, in step. */
+__device__ __forceinline__ int sym_mat_seg_exp(float4 v) {
+    unsigned top = max(max(sym_finite_mag(v.x), sym_finite_mag(v.y)), max(sym_finite_mag(v.z), sym_finite_mag(v.w)));
+    top = __reduce_max_sync(0xffffffffu, top); /* non-negative floats order as their bits */
+    /* a subnormal top has floor(log2) <= -127, so s clamps to -125; a
+     * finite float's s is at most 113, so 2^-s is a normal float too */
+    return top >= 0x00800000u ? min((int)(top >> 23) - 141, 127) : top ? -125 : 0;
+}
+
+__device__ __forceinline__ float sym_f16_round(float x, float inv, float sc) {
+    /* x * 2^-s is exact unless below 2^-126, where fp16 rounds it to 0 either way */
+    return __half2float(__float2half_rn(x * inv)) * sc;
+}
+
+/* v as F stores it: what a later sym_mat_get returns after sym_mat_put
+ * of v. fp16 is warp-wide (sym_mat_seg_exp). */
+template <int F>
+__device__ __forceinline__ float4 sym_mat_round(float4 v) {
+    if (F == SYM_MAT_F32) return v;
+    if (F == SYM_MAT_BF16)
+        return make_float4(__bfloat162float(__float2bfloat16_rn(v.x)), __bfloat162float(__float2bfloat16_rn(v.y)),
+                           __bfloat162float(__float2bfloat16_rn(v.z)), __bfloat162float(__float2bfloat16_rn(v.w)));
+    const int s = sym_mat_seg_exp(v);
+    const float inv = sym_pow2i(-s), sc = sym_pow2i(s);
+    return make_float4(sym_f16_round(v.x, inv, sc), sym_f16_round(v.y, inv, sc), sym_f16_round(v.z, inv, sc),
+                       sym_f16_round(v.w, inv, sc));
+}
+
+/* Stores v, rounded as F stores it, as numbers j..j+3 of row i, where on
+ * (a lane past the row's end stores nothing); the lane of the segment's
+ * first number writes its exponent. fp16 is warp-wide (sym_mat_seg_exp). */
+template <int F>
+__device__ __forceinline__ void sym_mat_put(const sym_mat &M, int i, int j, float4 v, bool on) {
+    const size_t at = (size_t)i * M.ld + j;
+    if (F == SYM_MAT_F32) {
+        if (on) *(float4 *)((float *)M.m + at) = v;
+        return;
+    }
+    uint2 u;
+    if (F == SYM_MAT_BF16) {
+        const __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
+        u.x = *(const unsigned *)&a, u.y = *(const unsigned *)&b;
+    } else {
+        const int s = sym_mat_seg_exp(v);
+        const float inv = sym_pow2i(-s);
+        const __half2 a = __floats2half2_rn(v.x * inv, v.y * inv), b = __floats2half2_rn(v.z * inv, v.w * inv);
+        u.x = *(const unsigned *)&a, u.y = *(const unsigned *)&b;
+        if (on && j % SYM_STATE_SEG == 0) M.e[(size_t)i * M.segs + j / SYM_STATE_SEG] = (signed char)s;
+    }
+    if (on) *(uint2 *)((unsigned short *)M.m + at) = u;
+}
+
+#endif
