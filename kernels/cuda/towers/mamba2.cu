@@ -32,32 +32,33 @@ __device__ __forceinline__ void mamba_ssm_run(const float *XS, int ldx, const fl
         bj[r] = *(const float4 *)(BC + (size_t)(b + r) * ldbc + lane * 4);
         cj[r] = *(const float4 *)(BC + (size_t)(b + r) * ldbc + 128 + lane * 4);
     }
-    constexpr int U = sym_matrix_rows_in_flight(R); /* rows in flight (matrix_state.cuh) */
+    constexpr int U = sym_matrix_rows_in_flight(F, R); /* rows in flight (matrix_state.cuh) */
 #pragma unroll 1
     for (int i0 = warp; i0 < SYM_MAMBA_HEAD; i0 += 8 * U) {
-        float4 hv[U];
+        sym_mat_raw<F> raw[U];
 #pragma unroll
-        for (int u = 0; u < U; u++) hv[u] = sym_mat_get<F>(h, i0 + 8 * u, lane * 4); /* 64 rows: 8 warps x 8 / U x U */
+        for (int u = 0; u < U; u++) raw[u] = sym_mat_load<F>(h, i0 + 8 * u, lane * 4, true); /* 64 rows: 8 warps x 8 */
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int i = i0 + 8 * u;
+            float4 hv = sym_mat_value<F>(raw[u]);
 #pragma unroll
             for (int r = 0; r < R; r++) {
                 if (r >= nr) break;
                 float xi = XS[(size_t)(b + r) * ldx + n * 64 + i];
-                hv[u].x = dA[r] * hv[u].x + dt[r] * bj[r].x * xi;
-                hv[u].y = dA[r] * hv[u].y + dt[r] * bj[r].y * xi;
-                hv[u].z = dA[r] * hv[u].z + dt[r] * bj[r].z * xi;
-                hv[u].w = dA[r] * hv[u].w + dt[r] * bj[r].w * xi;
+                hv.x = dA[r] * hv.x + dt[r] * bj[r].x * xi;
+                hv.y = dA[r] * hv.y + dt[r] * bj[r].y * xi;
+                hv.z = dA[r] * hv.z + dt[r] * bj[r].z * xi;
+                hv.w = dA[r] * hv.w + dt[r] * bj[r].w * xi;
                 float acc =
-                    sym_warp_sum((cj[r].x * hv[u].x + cj[r].y * hv[u].y) + (cj[r].z * hv[u].z + cj[r].w * hv[u].w));
+                    sym_warp_sum((cj[r].x * hv.x + cj[r].y * hv.y) + (cj[r].z * hv.z + cj[r].w * hv.w));
                 if (lane == 0) {
                     float y = acc + d[n] * xi;
                     Y[(size_t)(b + r) * ldy + n * 64 + i] = y * sym_siluf(PR[(size_t)(b + r) * ldp + z_off + n * 64 + i]);
                 }
-                if (r + 1 < nr) hv[u] = sym_mat_round<F>(hv[u]); /* as stored after each row's step (matrix_state.cuh) */
+                if (r + 1 < nr) hv = sym_mat_round<F>(hv); /* as stored after each row's step (matrix_state.cuh) */
             }
-            sym_mat_put<F>(h, i, lane * 4, hv[u], true);
+            sym_mat_put<F>(h, i, lane * 4, hv, true);
         }
     }
 }
@@ -66,7 +67,7 @@ __device__ __forceinline__ void mamba_ssm_run(const float *XS, int ldx, const fl
  * outside a run takes the code of runs of one, with the occupancy the
  * launch bounds keep for it (sym_run_min_blocks). */
 template <int F, int RUN>
-__global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 5))
+__global__ void __launch_bounds__(256, sym_matrix_min_blocks(F, RUN, 5))
     k_mamba_ssm(const float *XS, int ldx, const float *BC, int ldbc, const float *PR, int ldp, int z_off, int dt_off,
                 const float *a, const float *d, float *pool, size_t numel, const int *slots, const int *rlen,
                 int pad_slot, sym_mat_loc hl, float *Y, int ldy) {

@@ -12,46 +12,57 @@
 #include <stddef.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/runs.cuh"
 #include "kernels/cuda/towers/matrix_store.cuh"
 
 /* Rows a thread has in flight: their loads are issued before any of them
- * is used, so a thread keeps that many row segments' bytes in flight
- * whatever their width (2-byte formats halve it) and whatever waits
- * between rows (fp16's warp-wide scale). The variants for runs, held to
- * 64 registers and doing R rows' work per byte, keep fewer. */
-__host__ __device__ constexpr int sym_matrix_rows_in_flight(int run) { return run > 1 ? 1 : 4; }
+ * is used (held as stored, sym_mat_raw), so a thread keeps that many row
+ * segments' bytes in flight whatever waits between rows (fp16's warp-wide
+ * scale): 64 bytes, twice the rows in two-byte formats. The variants for runs, held to 64
+ * registers and doing R rows' work per byte, keep one. */
+__host__ __device__ constexpr int sym_matrix_rows_in_flight(int F, int run) {
+    return run > 1 ? 1 : F == SYM_MAT_F32 ? 4 : 8;
+}
+
+/* A cell's launch bounds' blocks an SM: sym_run_min_blocks' for fp32;
+ * three for the two-byte formats outside runs, whose eight rows in flight
+ * (and fp16's scales) would otherwise take 112-120 registers, two blocks
+ * an SM, and so fewer bytes in flight an SM than fp32's four. */
+__host__ __device__ constexpr int sym_matrix_min_blocks(int F, int run, int min_blocks) {
+    return F == SYM_MAT_F32 || run > 1 ? sym_run_min_blocks(run, min_blocks) : 3;
+}
 
 /* sym_matrix_rows' loop for runs of up to R rows (nr of them) */
 template <int F, int R, typename KF, typename QF>
 __device__ __forceinline__ void matrix_rows_loop(const sym_mat &M, int i0, int i1, int j, bool on, const float (&f)[R],
                                                  const float4 (&vj)[R], int nr, KF kc, QF qv, float4 (&acc)[R]) {
-    constexpr int U = sym_matrix_rows_in_flight(R);
+    constexpr int U = sym_matrix_rows_in_flight(F, R);
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll 1
     for (int i = i0 + (int)threadIdx.y; i < i1; i += 8 * U) {
-        float4 m[U];
+        sym_mat_raw<F> raw[U];
 #pragma unroll
-        for (int u = 0; u < U; u++)
-            m[u] = on && i + 8 * u < i1 ? sym_mat_get<F>(M, i + 8 * u, j) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        for (int u = 0; u < U; u++) raw[u] = sym_mat_load<F>(M, i + 8 * u, j, on && i + 8 * u < i1);
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int row = i + 8 * u;
             if (row >= i1) break; /* the same for the whole warp (one ty) */
+            float4 m = sym_mat_value<F>(raw[u]);
 #pragma unroll
             for (int r = 0; r < R; r++) {
                 if (r >= nr) break;
                 const float kk = kc(r, row), qi = qv(r, row);
-                m[u].x = f[r] * m[u].x + kk * vj[r].x;
-                m[u].y = f[r] * m[u].y + kk * vj[r].y;
-                m[u].z = f[r] * m[u].z + kk * vj[r].z;
-                m[u].w = f[r] * m[u].w + kk * vj[r].w;
-                acc[r].x += qi * m[u].x, acc[r].y += qi * m[u].y, acc[r].z += qi * m[u].z, acc[r].w += qi * m[u].w;
+                m.x = f[r] * m.x + kk * vj[r].x;
+                m.y = f[r] * m.y + kk * vj[r].y;
+                m.z = f[r] * m.z + kk * vj[r].z;
+                m.w = f[r] * m.w + kk * vj[r].w;
+                acc[r].x += qi * m.x, acc[r].y += qi * m.y, acc[r].z += qi * m.z, acc[r].w += qi * m.w;
                 /* each row's step ends with the state as stored: the next
                  * row of the run reads what a step of its own would have */
-                if (r + 1 < nr) m[u] = sym_mat_round<F>(m[u]);
+                if (r + 1 < nr) m = sym_mat_round<F>(m);
             }
-            sym_mat_put<F>(M, row, j, m[u], on);
+            sym_mat_put<F>(M, row, j, m, on);
         }
     }
 }

@@ -55,21 +55,48 @@ __device__ __forceinline__ sym_mat sym_mat_head(float *slot, size_t off, size_t 
     return M;
 }
 
+/* Numbers j..j+3 of row i as stored, and what they are: loaded first and
+ * converted when used, a row in flight takes the registers of its bytes. */
+template <int F>
+struct sym_mat_raw {
+    uint2 u; /* number j in the low half of u.x */
+    int e;   /* fp16: the segment's exponent */
+};
+template <>
+struct sym_mat_raw<SYM_MAT_F32> {
+    float4 v;
+};
+
+/* Numbers j..j+3 of row i; zeros where not on (a lane past the row's end). */
+template <int F>
+__device__ __forceinline__ sym_mat_raw<F> sym_mat_load(const sym_mat &M, int i, int j, bool on) {
+    sym_mat_raw<F> r;
+    const size_t at = (size_t)i * M.ld + j;
+    if constexpr (F == SYM_MAT_F32) {
+        r.v = on ? *(const float4 *)((const float *)M.m + at) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    } else {
+        r.u = on ? *(const uint2 *)((const unsigned short *)M.m + at) : make_uint2(0u, 0u);
+        r.e = F == SYM_MAT_F16 && on ? M.e[(size_t)i * M.segs + j / SYM_STATE_SEG] : 0;
+    }
+    return r;
+}
+
 /* 2^s for s in -125..127 (exact, normal) */
 __device__ __forceinline__ float sym_pow2i(int s) { return __int_as_float((s + 127) << 23); }
 
-/* Numbers j..j+3 of row i. */
+/* What a loaded row's numbers are. */
 template <int F>
-__device__ __forceinline__ float4 sym_mat_get(const sym_mat &M, int i, int j) {
-    const size_t at = (size_t)i * M.ld + j;
-    if (F == SYM_MAT_F32) return *(const float4 *)((const float *)M.m + at);
-    const uint2 u = *(const uint2 *)((const unsigned short *)M.m + at); /* number j in the low half of u.x */
-    if (F == SYM_MAT_BF16)
-        return make_float4(__uint_as_float(u.x << 16), __uint_as_float(u.x & 0xffff0000u), __uint_as_float(u.y << 16),
-                           __uint_as_float(u.y & 0xffff0000u));
-    const float sc = sym_pow2i(M.e[(size_t)i * M.segs + j / SYM_STATE_SEG]);
-    const __half2 a = *(const __half2 *)&u.x, b = *(const __half2 *)&u.y;
-    return make_float4(__low2float(a) * sc, __high2float(a) * sc, __low2float(b) * sc, __high2float(b) * sc);
+__device__ __forceinline__ float4 sym_mat_value(const sym_mat_raw<F> &r) {
+    if constexpr (F == SYM_MAT_F32) {
+        return r.v;
+    } else if constexpr (F == SYM_MAT_BF16) {
+        return make_float4(__uint_as_float(r.u.x << 16), __uint_as_float(r.u.x & 0xffff0000u),
+                           __uint_as_float(r.u.y << 16), __uint_as_float(r.u.y & 0xffff0000u));
+    } else {
+        const float sc = sym_pow2i(r.e);
+        const __half2 a = *(const __half2 *)&r.u.x, b = *(const __half2 *)&r.u.y;
+        return make_float4(__low2float(a) * sc, __high2float(a) * sc, __low2float(b) * sc, __high2float(b) * sc);
+    }
 }
 
 __device__ __forceinline__ unsigned sym_finite_mag(float x) {
@@ -94,7 +121,7 @@ __device__ __forceinline__ float sym_f16_round(float x, float inv, float sc) {
     return __half2float(__float2half_rn(x * inv)) * sc;
 }
 
-/* v as F stores it: what a later sym_mat_get returns after sym_mat_put
+/* v as F stores it: what a later sym_mat_load gives after sym_mat_put
  * of v. fp16 is warp-wide (sym_mat_seg_exp). */
 template <int F>
 __device__ __forceinline__ float4 sym_mat_round(float4 v) {

@@ -44,7 +44,7 @@ void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const 
  * 128, heads, rows); the update of matrix_state.cuh over the whole head,
  * for the rows of a run from its first (sym_runs). */
 template <int F, int RUN>
-__global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4))
+__global__ void __launch_bounds__(256, sym_matrix_min_blocks(F, RUN, 4))
     k_retnet_cell(const float *PR, int ldp, int H, int hd, const float *decay, float *pool, size_t numel,
                   const int *slots, const int *rlen, int pad_slot, sym_mat_loc S, float *O, int ldo) {
     SYM_PDL_WAIT();

@@ -364,7 +364,7 @@ enum { MLSTM_ALL, MLSTM_SINGLES, MLSTM_RUNS };
  * 8 MB per layer); each split writes its partial readout, summed in a
  * fixed order by k_mlstm_out, so a row's result does not depend on B. */
 template <int F, int RUN>
-__global__ void __launch_bounds__(256, sym_run_min_blocks(RUN, 4))
+__global__ void __launch_bounds__(256, sym_matrix_min_blocks(F, RUN, 4))
     k_mlstm_cell(const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel, const int *slots,
                  const int *rlen, int part, int pad_slot, sym_mat_loc C, float *HP, int I, int dm, int B) {
     SYM_PDL_WAIT();
