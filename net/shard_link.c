@@ -47,6 +47,7 @@ typedef struct {
     sym_doorbell *inbox_bell;
     pthread_t rx;
     int rx_running; /* link_run's view: started and not joined */
+    int seen_early; /* link_run's: the router's LOST_SEEN came while the session loop still ran */
     atomic_int stop_sent;
     /* a slot's bytes arriving (rx_main's): buffer, bytes so far */
     int rx_buf;
@@ -365,7 +366,8 @@ static int run_lost(shard_link *l, sym_mailbox *inbox, sym_doorbell *bell, const
         if (first->type == SYM_MSG_STOP) return 0;
         if (lost_answer(l, first, &a)) sym_mailbox_push(l->outbox, &a);
     }
-    int seen_by_router = 0;
+    int seen_by_router = l->seen_early;
+    l->seen_early = 0;
     uint64_t next_try = 0, retry = (uint64_t)l->timeout_ms * 1000000u;
     for (;;) {
         unsigned seen = sym_doorbell_seq(bell);
@@ -399,7 +401,10 @@ static int run_session(shard_link *l, sym_mailbox *inbox, sym_doorbell *bell, sy
         if (sym_wire_begin(&o, SYM_WIRE_MSGS, l->session, l->tx_seq + 1)) failed = 1;
         while (!failed && o.n < SYM_WIRE_BATCH && sym_mailbox_pop(inbox, &m)) {
             got = 1;
-            if (m.type == SYM_MSG_LOST_SEEN) continue; /* of an earlier session */
+            if (m.type == SYM_MSG_LOST_SEEN) { /* the router saw this session's loss before this loop did */
+                l->seen_early = 1;
+                continue;
+            }
             if (track(l, &m)) { /* lost meanwhile: m is not in the books, so it is answered as lost */
                 *pending = m;
                 goto out;
