@@ -475,13 +475,13 @@ int sym_engine_hold_lost(sym_engine *g, sym_err *e) {
     return rc;
 }
 
-int sym_engine_held_symbols(sym_engine *g, char (*names)[SYM_SYMBOL_MAX + 1], int max, sym_err *e) {
+int sym_engine_held_symbols(sym_engine *g, int upto, char (*names)[SYM_SYMBOL_MAX + 1], int max, sym_err *e) {
     pthread_mutex_lock(&g->restore_mu);
     int n, buf = sym_slot_pool_acquire(&g->slots);
     if (buf < 0) {
         n = sym_fail(e, "every slot buffer is lent");
     } else {
-        sym_msg m = {.type = SYM_MSG_HELD_LIST};
+        sym_msg m = {.type = SYM_MSG_HELD_LIST, .shard = upto};
         m.u.io.buf = buf;
         n = restore_call(g, &m, e);
         size_t len = 0;

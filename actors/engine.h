@@ -141,9 +141,11 @@ int sym_engine_shards_lost(sym_engine *g);
  * memory: nothing changes). */
 int sym_engine_hold_lost(sym_engine *g, sym_err *e);
 
-/* Names of up to max held symbols whose restore may begin (their loss
- * counted); returns how many, or -1. */
-int sym_engine_held_symbols(sym_engine *g, char (*names)[SYM_SYMBOL_MAX + 1], int max, sym_err *e);
+/* Names of up to max held symbols whose loss was counted as one of the
+ * first upto losses (a caller that has handled the answers before a count
+ * of sym_engine_shards_lost passes it: a loss counted after may still
+ * have answers on their way); returns how many, or -1. */
+int sym_engine_held_symbols(sym_engine *g, int upto, char (*names)[SYM_SYMBOL_MAX + 1], int max, sym_err *e);
 
 /* The restore of a held symbol, from one thread (these calls are
  * serialised among themselves, apart from the other control calls, which

@@ -36,7 +36,8 @@ typedef enum {
                           * gone; it comes before the failed answers of what was in flight */
     /* restorer -> router, on the restore mailbox (router.h); the types above keep their numbers (the wire) */
     SYM_MSG_HOLD_LOST,       /* token: from now on a lost shard's symbols are held for a restore, not refused */
-    SYM_MSG_HELD_LIST,       /* token, io.buf: the ids (int32) of the held symbols whose restore may begin */
+    SYM_MSG_HELD_LIST,       /* token, io.buf, shard = a loss count: the ids (int32) of the held symbols whose
+                              * loss was counted as one of the first that many */
     SYM_MSG_RESTORE_BEGIN,   /* sym, token, io.buf (-1: the initial state): a held symbol placed on a live shard,
                               * with that state */
     SYM_MSG_RESTORE_STEP,    /* sym, req: an answered step of it, from the log, stepped again; not published */

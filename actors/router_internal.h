@@ -43,7 +43,7 @@ enum { HOLD_JOB = 1, HOLD_LOST = 2 };
  * kept until the log gives its features again and its restore ends. */
 typedef struct {
     sym_request req;
-    int next, filled;
+    int next;
 } router_taken;
 
 struct sym_router {
@@ -94,6 +94,7 @@ struct sym_router {
     /* per symbol, allocated by HOLD_LOST */
     int *replay_out;  /* replayed steps sent and not answered */
     int *t_head, *t_tail, *t_fill; /* requests its lost shard took (router_taken), and the first not filled */
+    int *held_at;     /* the loss count once its shard's loss was counted (0: not yet): HELD_LIST's filter */
     unsigned char *bad;            /* its restore failed (bad_why says how, for the symbol bad_sym) */
     char bad_why[240];
     int bad_sym;

@@ -82,6 +82,7 @@ static void hold(sym_router *r, int sym) {
     r->moving[sym] |= HOLD_LOST;
     r->t_head[sym] = r->t_tail[sym] = r->t_fill[sym] = -1;
     r->replay_out[sym] = 0;
+    r->held_at[sym] = 0;
     r->bad[sym] = 0;
     r->n_held++;
 }
@@ -133,9 +134,11 @@ void router_on_settled(sym_router *r, int s) {
     r->settling[s] = 0;
     router_flush_out(r); /* every answer that came before the loss reaches poll() before it is counted */
     sym_pub_lost(&r->pub);
+    const int count = sym_pub_read_lost(&r->pub);
     int n = 0, taken = 0;
     for (int i = 0; i < r->n_ids; i++) {
         if (r->loc[i] != s || r->lost[i] != LOST_HELD) continue;
+        r->held_at[i] = count;
         n++;
         for (int k = r->t_head[i]; k >= 0; k = r->taken[k].next) taken++;
     }
@@ -183,7 +186,6 @@ static void keep_taken(sym_router *r, int s, const sym_msg *m) {
     if ((i = taken_alloc(r)) < 0) return fail_restore(r, sym, "no room for the requests taken with its shard");
     r->taken[i].req = (sym_request){.uid = m->u.pred.uid, .t_submit_ns = m->u.pred.t_submit_ns};
     r->taken[i].next = -1;
-    r->taken[i].filled = 0;
     if (r->t_tail[sym] >= 0) r->taken[r->t_tail[sym]].next = i;
     else r->t_head[sym] = i;
     r->t_tail[sym] = i;
@@ -224,9 +226,10 @@ static void on_hold_lost(sym_router *r, const sym_msg *m) {
         r->t_head = malloc(n * sizeof(int));
         r->t_tail = malloc(n * sizeof(int));
         r->t_fill = malloc(n * sizeof(int));
+        r->held_at = calloc(n, sizeof(int));
         r->bad = calloc(n, 1);
         r->scratch = malloc((size_t)r->cap * sizeof(int));
-        if (!r->replay_out || !r->t_head || !r->t_tail || !r->t_fill || !r->bad || !r->scratch) {
+        if (!r->replay_out || !r->t_head || !r->t_tail || !r->t_fill || !r->held_at || !r->bad || !r->scratch) {
             router_lost_free(r);
             return answer(r, m->token, -1, "out of memory for holding a lost shard's symbols");
         }
@@ -237,16 +240,22 @@ static void on_hold_lost(sym_router *r, const sym_msg *m) {
     answer(r, m->token, 0, "");
 }
 
-/* The ids of the held symbols whose loss has settled, into the caller's
+/* A held symbol whose loss was counted, as one of the first upto. */
+static int listed(const sym_router *r, int i, int upto) {
+    return r->lost[i] == LOST_HELD && r->held_at[i] > 0 && r->held_at[i] <= upto;
+}
+
+/* The ids of the held symbols whose loss is among the first m->shard
+ * counted (the caller has every answer before those), into the caller's
  * buffer; their count. */
 static void on_held_list(sym_router *r, const sym_msg *m) {
     int n = 0;
-    for (int i = 0; r->hold_lost && i < r->n_ids; i++) n += r->lost[i] == LOST_HELD && !r->settling[r->loc[i]];
+    for (int i = 0; r->hold_lost && i < r->n_ids; i++) n += listed(r, i, m->shard);
     int32_t *ids = sym_slot_pool_reserve(r->l.slots, m->u.io.buf, (size_t)(n ? n : 1) * sizeof *ids);
     if (!ids) return answer(r, m->token, -1, "out of memory for the list of held symbols");
     n = 0;
     for (int i = 0; r->hold_lost && i < r->n_ids; i++)
-        if (r->lost[i] == LOST_HELD && !r->settling[r->loc[i]]) ids[n++] = i;
+        if (listed(r, i, m->shard)) ids[n++] = i;
     answer(r, m->token, n, "");
 }
 
@@ -286,7 +295,6 @@ static void on_reissue(sym_router *r, const sym_msg *m) {
     uint64_t t_submit = r->taken[i].req.t_submit_ns; /* its latency counts from its first submit */
     r->taken[i].req = m->u.req;
     r->taken[i].req.t_submit_ns = t_submit;
-    r->taken[i].filled = 1;
     r->t_fill[sym] = r->taken[i].next;
 }
 
@@ -331,8 +339,8 @@ void router_restore_start_job(sym_router *r) {
         r->phase = JOB_REPLAYING;
         return;
     }
-    if (r->lost[sym] != LOST_HELD || r->settling[r->loc[sym]])
-        return router_job_finished(r, -1, "not a symbol held after its shard was lost");
+    if (r->lost[sym] != LOST_HELD || !r->held_at[sym])
+        return router_job_finished(r, -1, "not a symbol held after its shard's loss was counted");
     if (r->bad[sym]) return end_failed(r, sym);
     int to = sym_shard_map_owner_among(&r->map, sym, r->down);
     if (to < 0) return router_job_finished(r, -1, "no live shard to restore it on");
@@ -396,9 +404,9 @@ void router_restore_advance(sym_router *r) {
 }
 
 void router_lost_free(sym_router *r) {
-    free(r->replay_out), free(r->t_head), free(r->t_tail), free(r->t_fill), free(r->bad), free(r->scratch);
-    free(r->taken);
-    r->replay_out = r->t_head = r->t_tail = r->t_fill = r->scratch = NULL;
+    free(r->replay_out), free(r->t_head), free(r->t_tail), free(r->t_fill), free(r->held_at), free(r->bad);
+    free(r->scratch), free(r->taken);
+    r->replay_out = r->t_head = r->t_tail = r->t_fill = r->held_at = r->scratch = NULL;
     r->bad = NULL;
     r->taken = NULL;
 }

@@ -462,9 +462,10 @@ static void restore_turn(play *p) {
     if (k) p->restoring = 0;
     if (k < 0) return restore_failed(p, e.msg);
     if (k > 0) log_restore(p, &r);
+    if (k > 0 && r.more) p->restore_due = 1;
     if (!p->restore_due || p->restoring) return;
     p->restore_due = 0;
-    if (sym_store_restore_start(p->o->store, &e)) return restore_failed(p, e.msg);
+    if (sym_store_restore_start(p->o->store, p->lost_seen, &e)) return restore_failed(p, e.msg);
     p->restoring = 1;
 }
 

@@ -268,6 +268,7 @@ void *store_restorer_main(void *arg) {
     else
         rc = run(&r, &e);
     st.seconds = (double)(sym_now_ns() - t0) * 1e-9;
+    st.more = s->restore_job.more;
     sym_uid_map_free(&r.pend);
     free(r.reqs);
     free(r.free_list);
@@ -284,10 +285,10 @@ void *store_restorer_main(void *arg) {
 /* --- play's side ------------------------------------------------------------------- */
 
 /* The held symbols, sorted, each with the step count the store logged. */
-static int held_symbols(sym_store *s, store_restore_job *j, sym_err *e) {
+static int held_symbols(sym_store *s, int losses, store_restore_job *j, sym_err *e) {
     char(*names)[SYM_SYMBOL_MAX + 1] = malloc(RESTORE_BATCH * sizeof *names);
     if (!names) return sym_fail(e, "out of memory");
-    int n = sym_engine_held_symbols(s->g, names, RESTORE_BATCH, e);
+    int n = sym_engine_held_symbols(s->g, losses, names, RESTORE_BATCH, e);
     if (n > 0 && !(j->held = calloc((size_t)n, sizeof *j->held))) n = sym_fail(e, "out of memory");
     for (int i = 0; i < n; i++) {
         store_symbol *x = store_symbol_of(s, names[i]);
@@ -297,11 +298,12 @@ static int held_symbols(sym_store *s, store_restore_job *j, sym_err *e) {
     free(names);
     if (n < 0) return -1;
     j->n_held = n;
+    j->more = n == RESTORE_BATCH;
     qsort(j->held, (size_t)n, sizeof *j->held, cmp_held);
     return 0;
 }
 
-int sym_store_restore_start(sym_store *s, sym_err *e) {
+int sym_store_restore_start(sym_store *s, int losses, sym_err *e) {
     struct stat sb;
     if (!s->g) return sym_fail(e, "state: restore before recovery");
     if (s->restoring) return sym_fail(e, "state: a restore is running");
@@ -310,7 +312,7 @@ int sym_store_restore_start(sym_store *s, sym_err *e) {
     store_restore_job j = {.snapshot = s->n_kept ? s->kept_snaps[s->n_kept - 1] : 0,
                            .from = s->n_kept ? s->kept_from[s->n_kept - 1] : s->first_seg,
                            .to = s->segment, .to_off = (uint64_t)sb.st_size};
-    if (held_symbols(s, &j, e)) return -1;
+    if (held_symbols(s, losses, &j, e)) return -1;
     s->restore_job = j;
     atomic_store(&s->restore_stop, 0);
     pthread_mutex_lock(&s->mu);

@@ -120,6 +120,7 @@ typedef struct {
     uint64_t replayed;         /* logged steps stepped again */
     uint64_t reissued;         /* requests the lost shard took, sent again */
     double seconds;
+    int more;                  /* held symbols were left for another restore (one takes a few thousand) */
 } sym_restore_stats;
 
 /* Restores the symbols the engine holds after a shard process was lost
@@ -127,12 +128,12 @@ typedef struct {
  * on and the log after it, for those symbols only, on a thread of the
  * store while play serves the other symbols (actors/engine.h, the restore
  * calls, says how their requests keep their order). Call on play's thread
- * once the loss is counted and every answer polled before it is logged: it
- * commits, and the restore reads the log up to there (after it the log
- * holds no answer of those symbols: the engine holds their requests). No
- * file it reads is removed while it runs. One at a time: 0 started; -1
- * with e (none started). */
-int sym_store_restore_start(sym_store *s, sym_err *e);
+ * once every answer polled before sym_engine_shards_lost read losses is
+ * logged: it commits, and restores the symbols of those losses from the
+ * log up to there (after it the log holds no answer of theirs: the engine
+ * holds their requests). No file it reads is removed while it runs. One
+ * at a time: 0 started; -1 with e (none started). */
+int sym_store_restore_start(sym_store *s, int losses, sym_err *e);
 /* On play's thread: 0 while it runs (or none ran); 1 when it finished (st
  * filled); -1 when it failed (e says why; the symbols not restored stay
  * held, and their requests unanswered). */

@@ -52,7 +52,7 @@ typedef struct {
  * none) and the log from segment from up to byte to_off of segment to. */
 typedef struct {
     store_held *held;
-    int n_held;
+    int n_held, more; /* more: the engine held others than these */
     uint64_t snapshot, from, to, to_off;
 } store_restore_job;
 

@@ -109,8 +109,8 @@ int sym_engine_shards_lost(sym_engine *g) { /* one shard, in this process */
 
 /* Its one shard is never lost: nothing is ever held for a restore. */
 int sym_engine_hold_lost(sym_engine *g, sym_err *e) { return (void)g, (void)e, 0; }
-int sym_engine_held_symbols(sym_engine *g, char (*names)[SYM_SYMBOL_MAX + 1], int max, sym_err *e) {
-    return (void)g, (void)names, (void)max, (void)e, 0;
+int sym_engine_held_symbols(sym_engine *g, int upto, char (*names)[SYM_SYMBOL_MAX + 1], int max, sym_err *e) {
+    return (void)g, (void)upto, (void)names, (void)max, (void)e, 0;
 }
 int sym_engine_restore_begin(sym_engine *g, const char *symbol, const void *state, sym_err *e) {
     return (void)g, (void)state, sym_fail(e, "restore: '%s' is not held (the fake engine loses nothing)", symbol);
