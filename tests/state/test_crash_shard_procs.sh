@@ -19,7 +19,12 @@
 #  4. once a snapshot after that is in use, play itself is killed
 #     (SIGKILL); the shard processes end their sessions and take the next
 #     router; play started again rebuilds every symbol from the snapshot
-#     and the log, and finishes the stream.
+#     and the log, and finishes the stream;
+#  5. the stream again, from a fresh state dir, over shard process 1
+#     alone, killed: no live shard to restore its symbols onto, so play
+#     stops by itself (exit 1) saying so, answering none of them; started
+#     again with the shard process back, it rebuilds every symbol from the
+#     state dir and finishes the stream.
 # Every request must be answered, each once, and equal the uninterrupted
 # in-process run's answer bit for bit (--tolerance 0): never an answer
 # from a state that missed a step or took one twice. Skipped (77) when
@@ -130,11 +135,53 @@ else
   ko "replay exit $rrc, answered $a, duplicates $d, re-sent $r: $(tail -3 "$tmp/replay.err")"
 fi
 if grep -q "restoring the state of its symbols from the state dir failed\|a step is missing\|differently from the log" \
-  "$tmp"/play*.log; then
-  ko "$(grep -h "failed\|missing\|differently" "$tmp"/play*.log | head -3)"
+  "$tmp/play1.log" "$tmp/play2.log"; then
+  ko "$(grep -h "failed\|missing\|differently" "$tmp/play1.log" "$tmp/play2.log" | head -3)"
 fi
 # shard 0: play, play's rejoin, play started again; shard 1: play, play's rejoin, play started again
 sessions=$(cat "$tmp"/shard*.log | grep -c "a router connected")
 [ "$sessions" -ge 6 ] && ok "the shard processes served $sessions router sessions" ||
   ko "the shard processes served $sessions router sessions, not 6: $(cat "$tmp"/shard*.log | tail -5)"
+
+# 5. one shard process, killed: nowhere to restore onto, play stops; started
+# again with it back, play rebuilds every symbol
+rm -rf "$tmp/state"
+fast=$((delay / 3 > 5 ? delay / 3 : 5))
+awk -v d="$fast" 'NR == 1 { print $0 ",delay_ms"; next } { print $0 "," d }' "$model/requests.csv" >"$tmp/req5.csv"
+echo "{\"shards\": {\"count\": 1, \"endpoints\": [\"${urls[1]}\"], \"heartbeat_ms\": 100, \"timeout_ms\": 1000},
+ \"state\": {\"snapshot_every_s\": 0.2}, \"net\": {\"id_window\": 300}}" >"$tmp/one.json"
+start_replay --requests "$tmp/req5.csv" --expected "$tmp/expect.csv" --tolerance 0 --speed 1 --batch-rows 4 \
+  --resend --report "$tmp/r5.json" --timeout 300 || { echo "FAIL replay did not start: $(cat "$tmp/replay.err")"; exit 1; }
+play_state "$tmp/one.json" "$tmp/play5.log"
+snapshot_in_use "$tmp/play5.log"
+sleep 0.3
+kill -9 "${spid[1]}"
+wait "${spid[1]}" 2>/dev/null
+for _ in $(seq 600); do alive || break; sleep 0.05; done # 30 s at most
+if alive; then
+  ko "one shard process killed: play did not stop"
+  kill -9 "$play_pid"
+fi
+wait "$play_pid"
+prc=$?
+why=$(grep -o "a shard process was lost, and restoring .*" "$tmp/play5.log" | head -1)
+if [ $prc -eq 1 ] && echo "$why" | grep -q "no live shard"; then
+  ok "the one shard process killed: play stopped by itself (exit 1): ${why:0:160}..."
+else
+  ko "the one shard process killed: play exit $prc: $(tail -3 "$tmp/play5.log")"
+fi
+shard 1
+play_state "$tmp/one.json" "$tmp/play6.log"
+wait "$replay_pid"
+rrc=$?
+kill "$play_pid" 2>/dev/null
+wait "$play_pid" 2>/dev/null
+play_pid=
+grep "state recovered" "$tmp/play6.log" | grep -qE "[1-9][0-9]* ids answered before" || ko "play started again recovered nothing"
+a=$(json_field answered "$tmp/r5.json") d=$(json_field duplicates "$tmp/r5.json") r=$(json_field resent "$tmp/r5.json")
+if [ $rrc -eq 0 ] && [ "$a" = 1000 ] && [ "$d" = 0 ]; then
+  ok "play stopped and started again: 1000 of 1000 answered once, equal to one in-process run bit for bit ($r re-sent)"
+else
+  ko "replay exit $rrc, answered $a, duplicates $d, re-sent $r: $(tail -3 "$tmp/replay.err")"
+fi
 exit $fail
