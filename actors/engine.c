@@ -26,6 +26,8 @@
 #include "kernels/backend.h"
 #include "sharding/symbol_table.h"
 
+#define RESTORE_MAILBOX 256 /* a restore's steps in flight to the router; its writer waits beyond */
+
 struct sym_engine {
     sym_config cfg;
     sym_model_config model;
@@ -56,6 +58,12 @@ struct sym_engine {
 
     /* control calls (migrate, rebalance): one at a time, under ctl_api_mu */
     pthread_mutex_t ctl_api_mu;
+    /* the restore of a lost shard's symbols: its own mailbox and answers,
+     * one call at a time under restore_mu (router_lost.c says why) */
+    sym_mailbox restore_inbox;
+    int have_restore_inbox;
+    sym_control restore_control;
+    pthread_mutex_t restore_mu;
 };
 
 /* --- creation and teardown ------------------------------------------------ */
@@ -82,7 +90,9 @@ static sym_engine *engine_alloc(const sym_config *cfg, sym_err *e) {
     sym_doorbell_init(&g->router_bell);
     pthread_mutex_init(&g->front_mu, NULL);
     pthread_mutex_init(&g->ctl_api_mu, NULL);
+    pthread_mutex_init(&g->restore_mu, NULL);
     sym_control_init(&g->control);
+    sym_control_init(&g->restore_control);
     sym_slot_pool_init(&g->slots);
     atomic_init(&g->submitted, 0);
     return g;
@@ -169,6 +179,8 @@ static int engine_start(sym_engine *g, sym_err *e) {
     if (sym_output_queue_init(&g->out, e)) return -1;
     if (sym_mailbox_init(&g->inbox, c->queue_capacity, 1, &g->router_bell, e)) return -1;
     g->have_inbox = 1;
+    if (sym_mailbox_init(&g->restore_inbox, RESTORE_MAILBOX, 1, &g->router_bell, e)) return -1;
+    g->have_restore_inbox = 1;
     for (int i = 0; i < c->shard_count; i++) {
         if (!(g->shards[i] = make_shard(g, i, e))) return -1;
         g->n_shards = i + 1;
@@ -177,7 +189,8 @@ static int engine_start(sym_engine *g, sym_err *e) {
     if (sym_slot_pool_prepare(&g->slots, g->slot_bytes)) /* the first move's buffer pinned now, not mid-serving */
         sym_warn("engine: no host memory for a slot's buffer yet (%zu bytes)", g->slot_bytes);
     sym_router_links links = {.cfg = &g->cfg, .inbox = &g->inbox, .bell = &g->router_bell, .shards = g->shards,
-                              .where = g->where, .out = &g->out, .control = &g->control, .slots = &g->slots};
+                              .where = g->where, .out = &g->out, .control = &g->control, .slots = &g->slots,
+                              .restore_inbox = &g->restore_inbox, .restore_control = &g->restore_control};
     if (!(g->router = sym_router_create(&links, e))) return -1;
     return sym_router_start(g->router, e);
 }
@@ -241,6 +254,7 @@ void sym_engine_destroy(sym_engine *g) {
     sym_router_destroy(g->router);
     for (int i = 0; i < g->n_shards; i++) sym_shard_join_destroy(g->shards[i]);
     if (g->have_inbox) sym_mailbox_destroy(&g->inbox);
+    if (g->have_restore_inbox) sym_mailbox_destroy(&g->restore_inbox);
     if (g->have_out) sym_output_queue_destroy(&g->out);
     sym_symbol_table_free(&g->symbols);
     free(g->where);
@@ -248,9 +262,11 @@ void sym_engine_destroy(sym_engine *g) {
     if (g->connect.free) g->connect.free(g->connect.ctx);
     sym_slot_pool_destroy(&g->slots);
     sym_control_destroy(&g->control);
+    sym_control_destroy(&g->restore_control);
     sym_doorbell_destroy(&g->router_bell);
     pthread_mutex_destroy(&g->front_mu);
     pthread_mutex_destroy(&g->ctl_api_mu);
+    pthread_mutex_destroy(&g->restore_mu);
     free(g);
 }
 
@@ -440,3 +456,96 @@ int sym_engine_shard_stats(sym_engine *g, int shard, sym_shard_stats *out, sym_e
 void sym_engine_migration_stats(sym_engine *g, sym_migration_stats *out) { sym_router_migration_stats(g->router, out); }
 
 int sym_engine_shards_lost(sym_engine *g) { return sym_router_shards_lost(g->router); }
+
+/* --- the symbols of a lost shard process, restored ----------------------------- */
+
+/* A call on the restore mailbox, answered on the restore control
+ * (restore_mu held). */
+static int restore_call(sym_engine *g, sym_msg *m, sym_err *e) {
+    m->token = sym_control_token(&g->restore_control);
+    sym_mailbox_push(&g->restore_inbox, m);
+    return sym_control_wait(&g->restore_control, m->token, e);
+}
+
+int sym_engine_hold_lost(sym_engine *g, sym_err *e) {
+    pthread_mutex_lock(&g->restore_mu);
+    sym_msg m = {.type = SYM_MSG_HOLD_LOST};
+    int rc = restore_call(g, &m, e);
+    pthread_mutex_unlock(&g->restore_mu);
+    return rc;
+}
+
+int sym_engine_held_symbols(sym_engine *g, int upto, char (*names)[SYM_SYMBOL_MAX + 1], int max, sym_err *e) {
+    pthread_mutex_lock(&g->restore_mu);
+    int n, buf = sym_slot_pool_acquire(&g->slots);
+    if (buf < 0) {
+        n = sym_fail(e, "every slot buffer is lent");
+    } else {
+        sym_msg m = {.type = SYM_MSG_HELD_LIST, .shard = upto};
+        m.u.io.buf = buf;
+        n = restore_call(g, &m, e);
+        size_t len = 0;
+        const int32_t *ids = sym_slot_pool_bytes(&g->slots, buf, &len);
+        if (n > max) n = max;
+        if (n > 0 && (!ids || len < (size_t)n * sizeof *ids)) n = sym_fail(e, "the list of held symbols is cut short");
+        pthread_mutex_lock(&g->front_mu); /* an id's name never changes once interned */
+        for (int i = 0; i < n; i++) memcpy(names[i], g->symbols.names[ids[i]], sizeof names[i]);
+        pthread_mutex_unlock(&g->front_mu);
+        sym_slot_pool_release(&g->slots, buf);
+    }
+    pthread_mutex_unlock(&g->restore_mu);
+    return n;
+}
+
+int sym_engine_restore_begin(sym_engine *g, const char *symbol, const void *state, sym_err *e) {
+    int id = symbol_id(g, symbol);
+    if (id < 0) return sym_fail(e, "restore: unknown symbol '%s'", symbol);
+    pthread_mutex_lock(&g->restore_mu);
+    int rc, buf = -1;
+    void *dst = NULL;
+    if (state && (buf = sym_slot_pool_acquire(&g->slots)) < 0) rc = sym_fail(e, "every slot buffer is lent");
+    else if (state && !(dst = sym_slot_pool_reserve(&g->slots, buf, g->slot_bytes)))
+        rc = sym_fail(e, "out of memory for a %zu-byte state", g->slot_bytes);
+    else {
+        if (state) memcpy(dst, state, g->slot_bytes);
+        sym_msg m = {.type = SYM_MSG_RESTORE_BEGIN, .sym = id};
+        m.u.io.buf = buf;
+        rc = restore_call(g, &m, e);
+    }
+    if (buf >= 0) sym_slot_pool_release(&g->slots, buf);
+    pthread_mutex_unlock(&g->restore_mu);
+    return rc < 0 ? sym_failctx(e, "restoring '%s'", symbol) : rc;
+}
+
+/* A step or a re-issue of a held symbol, in order behind the earlier ones. */
+static int restore_send(sym_engine *g, int type, const sym_request *q, sym_err *e) {
+    int id = symbol_id(g, q->symbol);
+    if (id < 0) return sym_fail(e, "restore: unknown symbol '%.64s'", q->symbol);
+    if (q->n_features != g->model.features)
+        return sym_fail(e, "restore: request %llu has %d features, the model takes %d", (unsigned long long)q->uid,
+                        q->n_features, g->model.features);
+    sym_msg m = {.type = type, .sym = id};
+    m.u.req = *q;
+    pthread_mutex_lock(&g->restore_mu);
+    sym_mailbox_push(&g->restore_inbox, &m);
+    pthread_mutex_unlock(&g->restore_mu);
+    return 0;
+}
+
+int sym_engine_restore_step(sym_engine *g, const sym_request *q, sym_err *e) {
+    return restore_send(g, SYM_MSG_RESTORE_STEP, q, e);
+}
+
+int sym_engine_restore_reissue(sym_engine *g, const sym_request *q, sym_err *e) {
+    return restore_send(g, SYM_MSG_RESTORE_REISSUE, q, e);
+}
+
+int sym_engine_restore_end(sym_engine *g, const char *symbol, sym_err *e) {
+    int id = symbol_id(g, symbol);
+    if (id < 0) return sym_fail(e, "restore: unknown symbol '%s'", symbol);
+    pthread_mutex_lock(&g->restore_mu);
+    sym_msg m = {.type = SYM_MSG_RESTORE_END, .sym = id};
+    int rc = restore_call(g, &m, e);
+    pthread_mutex_unlock(&g->restore_mu);
+    return rc < 0 ? sym_failctx(e, "restoring '%s'", symbol) : rc;
+}

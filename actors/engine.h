@@ -128,4 +128,46 @@ void sym_engine_migration_stats(sym_engine *g, sym_migration_stats *out);
  * those answers. */
 int sym_engine_shards_lost(sym_engine *g);
 
+/* --- the symbols of a lost shard process, restored (state/store.h) ------------ */
+
+/* From this call on, the symbols of a shard process that is lost are held
+ * instead of refused: their requests (those in flight to it included) wait
+ * in the router, in order, none answered, until their restore ends below.
+ * The loss is then counted in sym_engine_shards_lost only once every
+ * request sent to that shard is accounted for, and after every answer that
+ * came before the loss is in poll()'s queue: a caller that sees the count
+ * move and polls until the queue is empty has every answer of the lost
+ * symbols that will ever come from before their restore. 0, or -1 (out of
+ * memory: nothing changes). */
+int sym_engine_hold_lost(sym_engine *g, sym_err *e);
+
+/* Names of up to max held symbols whose loss was counted as one of the
+ * first upto losses (a caller that has handled the answers before a count
+ * of sym_engine_shards_lost passes it: a loss counted after may still
+ * have answers on their way); returns how many, or -1. */
+int sym_engine_held_symbols(sym_engine *g, int upto, char (*names)[SYM_SYMBOL_MAX + 1], int max, sym_err *e);
+
+/* The restore of a held symbol, from one thread (these calls are
+ * serialised among themselves, apart from the other control calls, which
+ * may wait on a full router; a restore is what empties it):
+ *  - begin: the symbol placed on a live shard (the rendezvous winner among
+ *    the shards not lost) with state (sym_engine_slot_bytes bytes, as
+ *    exported), or with the initial state (NULL); returns that shard, or -1;
+ *  - step: each of its answered steps after that state, in order: stepped
+ *    there again; the answer is not published (it was given once);
+ *  - reissue: each of its accepted requests not answered, in order: those
+ *    the lost shard took with it must come first, in their order (their
+ *    unique_ids say which); the others are held already and are ignored;
+ *  - end: once every step is answered, sends the taken requests again, then
+ *    the held ones, in order, and serves the symbol again; returns how many
+ *    were taken and sent again; -1 when a step failed or a taken request was
+ *    not named by reissue: the symbol stays held, as nothing may step on a
+ *    state that might have missed a step.
+ * step and reissue (-1 only for an unknown symbol or a wrong feature count)
+ * wait while the restore's mailbox is full. */
+int sym_engine_restore_begin(sym_engine *g, const char *symbol, const void *state, sym_err *e);
+int sym_engine_restore_step(sym_engine *g, const sym_request *q, sym_err *e);
+int sym_engine_restore_reissue(sym_engine *g, const sym_request *q, sym_err *e);
+int sym_engine_restore_end(sym_engine *g, const char *symbol, sym_err *e);
+
 #endif

@@ -34,6 +34,19 @@ typedef enum {
     SYM_MSG_IMPORTED,    /* sym, slot, token, io: the answer to IMPORT (io.buf as sent) */
     SYM_MSG_LOST,        /* a shard in another process is lost (net/shard_link.h): the state of its symbols is
                           * gone; it comes before the failed answers of what was in flight */
+    /* restorer -> router, on the restore mailbox (router.h); the types above keep their numbers (the wire) */
+    SYM_MSG_HOLD_LOST,       /* token: from now on a lost shard's symbols are held for a restore, not refused */
+    SYM_MSG_HELD_LIST,       /* token, io.buf, shard = a loss count: the ids (int32) of the held symbols whose
+                              * loss was counted as one of the first that many */
+    SYM_MSG_RESTORE_BEGIN,   /* sym, token, io.buf (-1: the initial state): a held symbol placed on a live shard,
+                              * with that state */
+    SYM_MSG_RESTORE_STEP,    /* sym, req: an answered step of it, from the log, stepped again; not published */
+    SYM_MSG_RESTORE_REISSUE, /* sym, req: an unanswered request of it, from the log: the next one its lost shard
+                              * took with it, or one already held (ignored) */
+    SYM_MSG_RESTORE_END,     /* sym, token: once its steps are answered, the taken requests go, then the held ones */
+    /* shard -> router, from a lost shard's link */
+    SYM_MSG_LOST_SETTLED,    /* every message sent before LOST_SEEN has had its (failed) answer */
+    SYM_MSG_JOINED,          /* the shard process serves again, as a new, empty shard */
 } sym_msg_type;
 
 /* EXPORT / IMPORT and their answers. The buffer stays the sender's: the

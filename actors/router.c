@@ -41,79 +41,16 @@
  * buffer.
  *
  * A shard in another process that is lost (LOST from its link) took the
- * state of every symbol placed on it: those are marked lost and their
- * requests refused here, never sent to a shard that would step them from a
- * fresh state; a move or export of one fails; an import gives it a state
- * again. LOST_SEEN then tells the link that no such request follows. */
-#include "actors/router.h"
-
+ * state of every symbol placed on it: those are refused here, or, once
+ * HOLD_LOST came, held and restored; never sent to a shard that would
+ * step them from a fresh state (router_lost.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/status.h"
+#include "actors/router_internal.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "sharding/shard_map.h"
-
-#define OUT_BATCH 256
-
-/* What the router does one at a time, in order: a migration (of a
- * MIGRATE or a REBALANCE), or a symbol's state copied out (EXPORT_SYMBOL)
- * or in (IMPORT_SYMBOL) for the caller, through the caller's buffer. */
-enum { JOB_MOVE, JOB_EXPORT, JOB_IMPORT };
-typedef struct {
-    int kind;
-    int sym, to; /* to: a move's target */
-    int buf;     /* an export's or import's buffer (the caller's) */
-    uint64_t token;
-    int of_rebalance;
-} router_job;
-
-/* where the running job is */
-enum { JOB_WAIT_CREDIT, JOB_EXPORTING, JOB_IMPORTING };
-
-struct sym_router {
-    sym_router_links l;
-    pthread_t thread;
-    int started;
-    sym_mailbox *to_shard[SYM_MAX_SHARDS], *from_shard[SYM_MAX_SHARDS]; /* NULL: no such shard now */
-    sym_shard_map map;
-    int n_ids, cap;
-    int n_shards, n_live; /* placement count; shards still polled (>= n_shards while shrinking) */
-    /* per symbol */
-    int *loc, *moving, *waiting; /* waiting: requests parked in a shard's credit queue here */
-    unsigned char *lost;         /* its state went with a lost shard: refused here until an import gives it one */
-    int *h_head, *h_tail;       /* hold queue while moving */
-    /* pool of requests waiting here */
-    sym_request *pool;
-    int *pool_sym, *pool_next, pool_free, pool_used;
-    /* per shard */
-    int inflight[SYM_MAX_SHARDS];
-    int w_head[SYM_MAX_SHARDS], w_tail[SYM_MAX_SHARDS], w_len[SYM_MAX_SHARDS];
-    /* migrations */
-    router_job *jobs;
-    int jobs_head, jobs_len, jobs_cap;
-    int active; /* a job is running */
-    router_job job;
-    int phase, from, buf; /* from: where the symbol lived when the job started */
-    uint64_t job_serial;  /* the token of the running job's last slot message */
-    /* rebalance */
-    uint64_t rb_token;
-    int rb_pending, rb_active, rb_rc;
-    char rb_err[512];
-    /* output */
-    sym_prediction out[OUT_BATCH];
-    int n_out;
-    sym_status status;
-    sym_paging_stats paging[SYM_MAX_SHARDS]; /* read from the shards for the status line */
-    /* for other threads (sym_router_shard_stats), and what of it was last
-     * published: a depth is stored only when it changed */
-    sym_router_pub pub;
-    int pub_depth[SYM_MAX_SHARDS];
-    uint64_t move_t0; /* when the running move started */
-    int quit;
-};
 
 /* Takes the mailboxes of shards 0..n-1 that it does not have yet. */
 static void link_shards(sym_router *r, int n) {
@@ -167,6 +104,7 @@ void sym_router_destroy(sym_router *r) {
     sym_shard_map_free(&r->map);
     free(r->loc), free(r->moving), free(r->lost), free(r->waiting), free(r->h_head), free(r->h_tail);
     free(r->pool), free(r->pool_sym), free(r->pool_next), free(r->jobs);
+    router_lost_free(r);
     free(r);
 }
 
@@ -188,8 +126,6 @@ static void pool_give(sym_router *r, int i) {
     r->pool_used--;
 }
 
-static void flush_out(sym_router *r);
-
 /* A request of a symbol whose state was lost is answered here: no shard
  * may step it from a state that missed steps. */
 static void refuse_lost(sym_router *r, int shard, const sym_request *q) {
@@ -198,11 +134,11 @@ static void refuse_lost(sym_router *r, int shard, const sym_request *q) {
     snprintf(p->error, sizeof p->error,
              "the state of %.64s was lost with shard %d (a shard process that stopped answering); not answered", q->symbol,
              shard);
-    if (r->n_out == OUT_BATCH) flush_out(r);
+    if (r->n_out == OUT_BATCH) router_flush_out(r);
 }
 
-static void send_to_shard(sym_router *r, int shard, int sym, const sym_request *q) {
-    if (r->lost[sym]) return refuse_lost(r, shard, q);
+void router_send_to_shard(sym_router *r, int shard, int sym, const sym_request *q) {
+    if (r->lost[sym] == LOST_GONE) return refuse_lost(r, shard, q);
     sym_msg m = {.type = SYM_MSG_STEP_REQ, .sym = sym, .shard = shard};
     m.u.req = *q;
     sym_mailbox_push(r->to_shard[shard], &m); /* never blocks: credit */
@@ -216,15 +152,15 @@ static void flush_waiting(sym_router *r, int shard) {
         r->w_head[shard] = r->pool_next[i];
         r->w_len[shard]--;
         r->waiting[r->pool_sym[i]]--;
-        send_to_shard(r, shard, r->pool_sym[i], &r->pool[i]);
+        router_send_to_shard(r, shard, r->pool_sym[i], &r->pool[i]);
         pool_give(r, i);
     }
 }
 
 /* A request whose symbol has a place and is not moving. */
-static void route(sym_router *r, int sym, const sym_request *q) {
+void router_route(sym_router *r, int sym, const sym_request *q) {
     int shard = r->loc[sym];
-    if (!r->w_len[shard] && r->inflight[shard] < r->cap) return send_to_shard(r, shard, sym, q);
+    if (!r->w_len[shard] && r->inflight[shard] < r->cap) return router_send_to_shard(r, shard, sym, q);
     int i = pool_take(r, sym, q);
     if (r->w_len[shard]++) r->pool_next[r->w_tail[shard]] = i;
     else r->w_head[shard] = i;
@@ -232,7 +168,7 @@ static void route(sym_router *r, int sym, const sym_request *q) {
     r->waiting[sym]++;
 }
 
-static void place(sym_router *r, int sym, int shard) {
+void router_place(sym_router *r, int sym, int shard) {
     r->loc[sym] = shard;
     atomic_store_explicit(&r->l.where[sym], shard, memory_order_relaxed);
 }
@@ -240,9 +176,9 @@ static void place(sym_router *r, int sym, int shard) {
 static void on_request(sym_router *r, int sym, const sym_request *q) {
     if (r->loc[sym] < 0) {
         sym_shard_map_add(&r->map, sym, q->symbol);
-        place(r, sym, sym_shard_map_owner(&r->map, sym));
+        router_place(r, sym, router_live_owner(r, sym));
     }
-    if (!r->moving[sym]) return route(r, sym, q);
+    if (!r->moving[sym]) return router_route(r, sym, q);
     int i = pool_take(r, sym, q);
     if (r->h_head[sym] >= 0) r->pool_next[r->h_tail[sym]] = i;
     else r->h_head[sym] = i;
@@ -251,12 +187,12 @@ static void on_request(sym_router *r, int sym, const sym_request *q) {
 
 /* --- jobs: migrations, and a symbol's state out or in ----------------------- */
 
-static void push_job(sym_router *r, router_job j) { r->jobs[(r->jobs_head + r->jobs_len++) % r->jobs_cap] = j; }
+void router_push_job(sym_router *r, router_job j) { r->jobs[(r->jobs_head + r->jobs_len++) % r->jobs_cap] = j; }
 
-static void job_finished(sym_router *r, int rc, const char *err) {
+void router_job_finished(sym_router *r, int rc, const char *err) {
     r->active = 0;
     if (!r->job.of_rebalance) {
-        sym_control_answer(r->l.control, r->job.token, rc, err);
+        sym_control_answer(r->job.of_restore ? r->l.restore_control : r->l.control, r->job.token, rc, err);
         return;
     }
     if (rc && !r->rb_rc) {
@@ -266,12 +202,12 @@ static void job_finished(sym_router *r, int rc, const char *err) {
     r->rb_pending--;
 }
 
-static void send_ctl(sym_router *r, int shard, int type, int sym) {
+void router_send_ctl(sym_router *r, int shard, int type, int sym) {
     sym_msg m = {.type = type, .sym = sym, .shard = shard};
     sym_mailbox_push(r->to_shard[shard], &m); /* control has its own headroom beyond credit */
 }
 
-static void send_slot_msg(sym_router *r, int shard, int type, int after_queued) {
+void router_send_slot_msg(sym_router *r, int shard, int type, int after_queued) {
     sym_msg m = {.type = type, .sym = r->job.sym, .shard = shard, .token = ++r->job_serial};
     m.u.io.buf = r->buf;
     m.u.io.after_queued = after_queued;
@@ -287,35 +223,39 @@ static void start_job(sym_router *r) {
     r->from = r->loc[sym];
     r->buf = r->job.kind == JOB_MOVE ? -1 : r->job.buf; /* a move borrows its own when it starts copying */
     r->phase = JOB_WAIT_CREDIT;
+    if (r->job.kind == JOB_RESTORE_BEGIN || r->job.kind == JOB_RESTORE_END) return router_restore_start_job(r);
+    if (r->lost[sym] >= LOST_HELD) /* its restore puts a state there: nothing else may */
+        return router_job_finished(r, -1, "its state was lost with a shard process and is being restored");
     if (r->lost[sym] && r->job.kind != JOB_IMPORT) /* no state to move or copy: never a fresh one in its place */
-        return job_finished(r, -1, "its state was lost with a shard process");
+        return router_job_finished(r, -1, "its state was lost with a shard process");
     switch (r->job.kind) {
     case JOB_MOVE:
         if (r->from < 0) { /* never routed: placement is all there is to change */
             sym_shard_map_set_override(&r->map, sym, r->job.to);
-            return job_finished(r, 0, "");
+            return router_job_finished(r, 0, "");
         }
-        if (r->from == r->job.to) return job_finished(r, 0, "");
-        r->moving[sym] = 1;
+        if (r->from == r->job.to) return router_job_finished(r, 0, "");
+        r->moving[sym] |= HOLD_JOB;
         r->move_t0 = sym_now_ns();
         return;
     case JOB_EXPORT: /* the state as it is between two steps: no need to wait for anything */
-        if (r->from < 0) return job_finished(r, 0, "");
-        send_slot_msg(r, r->from, SYM_MSG_EXPORT, 0);
+        if (r->from < 0) return router_job_finished(r, 0, "");
+        router_send_slot_msg(r, r->from, SYM_MSG_EXPORT, 0);
         r->phase = JOB_EXPORTING;
         return;
-    case JOB_IMPORT: r->moving[sym] = 1; return; /* placed when its message came */
+    case JOB_IMPORT: r->moving[sym] |= HOLD_JOB; return; /* placed when its message came */
     }
 }
 
-/* held requests go where the symbol lives */
-static void release_held(sym_router *r, int sym) {
-    r->moving[sym] = 0;
+/* held requests go where the symbol lives, once nothing holds them */
+void router_release_held(sym_router *r, int sym, int bit) {
+    r->moving[sym] &= ~bit;
+    if (r->moving[sym]) return;
     for (int i = r->h_head[sym]; i >= 0;) {
         int next = r->pool_next[i];
         sym_request q = r->pool[i];
         pool_give(r, i);
-        route(r, sym, &q);
+        router_route(r, sym, &q);
         i = next;
     }
     r->h_head[sym] = -1;
@@ -327,14 +267,14 @@ static void end_move(sym_router *r, int rc, const char *why) {
     char err[512] = "";
     sym_slot_pool_release(r->l.slots, r->buf);
     if (!rc) {
-        place(r, sym, r->job.to);
+        router_place(r, sym, r->job.to);
         sym_shard_map_set_override(&r->map, sym, r->job.to);
     } else {
         snprintf(err, sizeof err, "migrating symbol to shard %d: %s", r->job.to, why);
     }
     sym_pub_move(&r->pub, !rc, sym_now_ns() - r->move_t0); /* before the answer: a caller sees it counted */
-    release_held(r, sym);
-    job_finished(r, rc, err);
+    router_release_held(r, sym, HOLD_JOB);
+    router_job_finished(r, rc, err);
 }
 
 static void advance_job(sym_router *r) {
@@ -343,17 +283,18 @@ static void advance_job(sym_router *r) {
         start_job(r);
         if (!r->active) return;
     }
+    if (r->job.kind == JOB_RESTORE_BEGIN || r->job.kind == JOB_RESTORE_END) return router_restore_advance(r);
     /* a move or an import waits until none of the symbol's requests wait
      * here for credit: every request sent before it is then in the shard's
      * mailbox ahead of the slot message */
     if (r->phase != JOB_WAIT_CREDIT || r->waiting[r->job.sym]) return;
     if (r->job.kind == JOB_IMPORT) {
-        send_slot_msg(r, r->from, SYM_MSG_IMPORT, 1);
+        router_send_slot_msg(r, r->from, SYM_MSG_IMPORT, 1);
         r->phase = JOB_IMPORTING;
         return;
     }
     if ((r->buf = sym_slot_pool_acquire(r->l.slots)) < 0) return end_move(r, -1, "every slot buffer is lent");
-    send_slot_msg(r, r->from, SYM_MSG_EXPORT, 1);
+    router_send_slot_msg(r, r->from, SYM_MSG_EXPORT, 1);
     r->phase = JOB_EXPORTING;
 }
 
@@ -366,20 +307,21 @@ static void on_slot_answer(sym_router *r, const sym_msg *m) {
     }
     int st = m->u.io.status;
     switch (r->job.kind) {
-    case JOB_EXPORT: return job_finished(r, st == 0 ? 1 : st == 1 ? 0 : -1, m->u.io.error);
+    case JOB_EXPORT: return router_job_finished(r, st == 0 ? 1 : st == 1 ? 0 : -1, m->u.io.error);
     case JOB_IMPORT:
-        if (!st) r->lost[r->job.sym] = 0; /* it has a state again */
-        release_held(r, r->job.sym);
-        return job_finished(r, st ? -1 : 0, m->u.io.error);
+        if (!st) r->lost[r->job.sym] = SYM_LIVE; /* it has a state again */
+        router_release_held(r, r->job.sym, HOLD_JOB);
+        return router_job_finished(r, st ? -1 : 0, m->u.io.error);
+    case JOB_RESTORE_BEGIN: return router_restore_imported(r, m);
     }
     if (st < 0) return end_move(r, -1, m->u.io.error);
     if (m->type == SYM_MSG_EXPORTED) {
         if (st == 1) return end_move(r, 0, ""); /* no state on A: placement is all there is to change */
-        send_slot_msg(r, r->job.to, SYM_MSG_IMPORT, 0);
+        router_send_slot_msg(r, r->job.to, SYM_MSG_IMPORT, 0);
         r->phase = JOB_IMPORTING;
         return;
     }
-    send_ctl(r, r->from, SYM_MSG_RELEASE, r->job.sym);
+    router_send_ctl(r, r->from, SYM_MSG_RELEASE, r->job.sym);
     end_move(r, 0, "");
 }
 
@@ -401,7 +343,7 @@ static void on_rebalance(sym_router *r, int n, uint64_t token) {
         if (r->loc[s] < 0) continue;
         int to = sym_shard_map_hash_owner(&r->map, s, n);
         if (to == r->loc[s]) continue;
-        push_job(r, (router_job){.kind = JOB_MOVE, .sym = s, .to = to, .token = token, .of_rebalance = 1});
+        router_push_job(r, (router_job){.kind = JOB_MOVE, .sym = s, .to = to, .token = token, .of_rebalance = 1});
         r->rb_pending++, moved++;
     }
     sym_info("rebalance %d -> %d shards: moving %d symbols", old, n, moved);
@@ -414,7 +356,7 @@ static void finish_rebalance(sym_router *r) {
         sym_shard_map_set_count(&r->map, r->n_shards);
     }
     for (int s = r->n_shards; s < r->n_live; s++) {
-        send_ctl(r, s, SYM_MSG_STOP, -1);
+        router_send_ctl(r, s, SYM_MSG_STOP, -1);
         r->to_shard[s] = r->from_shard[s] = NULL; /* the caller destroys it once answered */
         sym_pub_depth(&r->pub, s, r->pub_depth[s] = 0);
     }
@@ -435,44 +377,53 @@ static void publish_depths(sym_router *r) {
     }
 }
 
-static void flush_out(sym_router *r) {
+void router_flush_out(sym_router *r) {
     if (r->n_out) sym_output_queue_push(r->l.out, r->out, r->n_out);
     r->n_out = 0;
 }
 
+void router_publish_done(sym_router *r, int s, const sym_msg *m) {
+    /* a step's first row carries its batch size; a row the shard refused
+     * without a step (a full pool and tiers) comes with batch 1 and
+     * step_ns 0 */
+    int stepped = m->batch > 0 && m->step_ns > 0;
+    sym_status_record(&r->status, s, m->t_step_ns - m->u.pred.t_submit_ns, m->step_ns, m->batch, stepped);
+    if (stepped) sym_pub_step(&r->pub, s, m->step_ns, m->batch);
+    r->out[r->n_out++] = m->u.pred;
+    if (r->n_out == OUT_BATCH) router_flush_out(r);
+}
+
+/* What a shard's link says of a lost shard process (router_lost.c). */
+static void on_link_msg(sym_router *r, int s, const sym_msg *m) {
+    switch (m->type) {
+    case SYM_MSG_LOST: router_on_lost(r, s); break;
+    case SYM_MSG_LOST_SETTLED: router_on_settled(r, s); break;
+    case SYM_MSG_JOINED: router_on_joined(r, s); break;
+    default: on_slot_answer(r, m); break;
+    }
+}
+
+/* Every shard's answers, then (with a restore under way) the replayed
+ * steps the freed credit allows, ahead of the requests waiting here for
+ * it, then those. */
 static int drain_shards(sym_router *r) {
     int got = 0;
     sym_msg m;
     for (int s = 0; s < r->n_live; s++) {
         while (sym_mailbox_pop(r->from_shard[s], &m)) {
             got = 1;
-            if (m.type == SYM_MSG_LOST) { /* published before any failed answer it precedes reaches poll() */
-                sym_pub_lost(&r->pub);
-                int n = 0;
-                for (int i = 0; i < r->n_ids; i++)
-                    if (r->loc[i] == s && !r->lost[i]) r->lost[i] = 1, n++;
-                sym_warn("router: shard %d lost the state of %d symbols: they are refused until their state is imported",
-                         s, n);
-                send_ctl(r, s, SYM_MSG_LOST_SEEN, -1);
-                continue;
-            }
             if (m.type != SYM_MSG_DONE) {
-                on_slot_answer(r, &m);
+                on_link_msg(r, s, &m);
                 continue;
             }
             r->inflight[s]--;
-            /* a step's first row carries its batch size; a row the shard
-             * refused without a step (a full pool and tiers) comes with
-             * batch 1 and step_ns 0 */
-            int stepped = m.batch > 0 && m.step_ns > 0;
-            sym_status_record(&r->status, s, m.t_step_ns - m.u.pred.t_submit_ns, m.step_ns, m.batch, stepped);
-            if (stepped) sym_pub_step(&r->pub, s, m.step_ns, m.batch);
-            r->out[r->n_out++] = m.u.pred;
-            if (r->n_out == OUT_BATCH) flush_out(r);
+            if (r->n_held && r->lost[m.sym] >= LOST_HELD) router_held_done(r, s, &m);
+            else router_publish_done(r, s, &m);
         }
-        flush_waiting(r, s);
     }
-    flush_out(r);
+    if (r->l.restore_inbox) router_restore_drain(r);
+    for (int s = 0; s < r->n_live; s++) flush_waiting(r, s);
+    router_flush_out(r);
     return got;
 }
 
@@ -489,17 +440,17 @@ static int drain_inbox(sym_router *r) {
                 sym_control_answer(r->l.control, m.token, -1, "target shard out of range");
                 break;
             }
-            push_job(r, (router_job){.kind = JOB_MOVE, .sym = m.sym, .to = m.shard, .token = m.token});
+            router_push_job(r, (router_job){.kind = JOB_MOVE, .sym = m.sym, .to = m.shard, .token = m.token});
             break;
         case SYM_MSG_EXPORT_SYMBOL:
-            push_job(r, (router_job){.kind = JOB_EXPORT, .sym = m.sym, .buf = m.u.io.buf, .token = m.token});
+            router_push_job(r, (router_job){.kind = JOB_EXPORT, .sym = m.sym, .buf = m.u.io.buf, .token = m.token});
             break;
         case SYM_MSG_IMPORT_SYMBOL:
             if (r->loc[m.sym] < 0) {
                 sym_shard_map_add(&r->map, m.sym, m.u.io.symbol);
-                place(r, m.sym, sym_shard_map_owner(&r->map, m.sym));
+                router_place(r, m.sym, router_live_owner(r, m.sym));
             }
-            push_job(r, (router_job){.kind = JOB_IMPORT, .sym = m.sym, .buf = m.u.io.buf, .token = m.token});
+            router_push_job(r, (router_job){.kind = JOB_IMPORT, .sym = m.sym, .buf = m.u.io.buf, .token = m.token});
             break;
         case SYM_MSG_REBALANCE: on_rebalance(r, m.shard, m.token); break;
         case SYM_MSG_SHUTDOWN: r->quit = 1; return got;
@@ -543,7 +494,7 @@ static void *router_main(void *arg) {
         sym_doorbell_wait(r->l.bell, seen, due < 100000000ull ? (due ? due : 1) : 100000000ull);
         idle_since = 0;
     }
-    for (int s = 0; s < r->n_live; s++) send_ctl(r, s, SYM_MSG_STOP, -1);
+    for (int s = 0; s < r->n_live; s++) router_send_ctl(r, s, SYM_MSG_STOP, -1);
     return NULL;
 }
 

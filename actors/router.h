@@ -31,6 +31,12 @@ typedef struct {
     sym_output_queue *out;
     sym_control *control; /* MIGRATE and REBALANCE are answered here by their token */
     sym_slot_pool *slots; /* a migration borrows one buffer */
+    /* the restore of a lost shard's symbols (router_lost.c): its calls
+     * come on their own mailbox, read every turn whether or not the pool
+     * of held requests is full (a restore is what empties it), and are
+     * answered on their own control; NULL: none */
+    sym_mailbox *restore_inbox;
+    sym_control *restore_control;
 } sym_router_links;
 
 sym_router *sym_router_create(const sym_router_links *l, sym_err *e);

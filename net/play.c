@@ -52,7 +52,14 @@ typedef struct {
     uint64_t *re_uids;
     double (*re_pred)[4];
     int oom;
-    int lost; /* with a store: a shard process was lost (sym_engine_shards_lost): play stops */
+    /* with a store: the engine holds a lost shard process's symbols until
+     * the store restores them (sym_engine_hold_lost); a restore that fails
+     * stops play (lost, why), as nothing else gives them their state */
+    int lost_seen;   /* sym_engine_shards_lost handled so far */
+    int restore_due; /* a loss counted since the last restore began */
+    int restoring;   /* a restore runs */
+    int lost;
+    char lost_why[512];
     int tries;      /* connection attempts since the last good one (1 right after a loss) */
     int lines_wait; /* complete lines left in the reader while answers wait (drain_lines) */
     int row_next;   /* the next row of a message paused by waiting answers; -1: none */
@@ -94,16 +101,13 @@ static void refuse_line(play *p, const char *why) {
  * successes, one error per engine refusal. An answer whose connection is
  * gone is kept in the window: the server may send its request again. */
 static void collect(play *p) {
+    /* read before the polls: a loss counted here has every answer that came
+     * before it in the queue they empty, so the log holds them all when
+     * its restore reads it */
+    int lost = p->o->store ? sym_engine_shards_lost(p->g) : 0;
     int n;
     do {
         n = sym_engine_poll(p->g, p->preds, POLL_BATCH, 0);
-        if (n > 0 && p->o->store && sym_engine_shards_lost(p->g)) {
-            /* this batch may hold that shard's refusals: none is logged or
-             * sent; a restart restores its symbols from the state dir, and
-             * the server sends what was not answered again */
-            p->lost = 1;
-            return;
-        }
         int k_ok = 0, orphans = 0;
         for (int i = 0; i < n; i++) {
             const sym_prediction *r = &p->preds[i];
@@ -145,6 +149,7 @@ static void collect(play *p) {
             p->st->responses_sent++;
         }
     } while (n == POLL_BATCH);
+    if (lost > p->lost_seen) p->lost_seen = lost, p->restore_due = 1;
 }
 
 /* Answers of re-sent requests found in the window, one response. */
@@ -424,6 +429,46 @@ static int commit(play *p, sym_err *e) {
     return p->o->store ? sym_store_commit(p->o->store, e) || sym_store_tick(p->o->store, e) : 0;
 }
 
+static void restore_failed(play *p, const char *why) {
+    p->lost = 1;
+    snprintf(p->lost_why, sizeof p->lost_why, "%s", why);
+}
+
+static void log_restore(play *p, const sym_restore_stats *r) {
+    char onto[512] = "";
+    size_t len = 0;
+    for (int s = 0; s < SYM_MAX_SHARDS && len < sizeof onto; s++)
+        if (r->onto[s])
+            len += (size_t)snprintf(onto + len, sizeof onto - len, "%s%d onto shard %d", len ? ", " : "", r->onto[s], s);
+    p->st->restores++;
+    p->st->restored_symbols += (uint64_t)r->symbols;
+    if (!r->symbols) {
+        sym_info("play: a shard process was lost holding no symbol's state: nothing to restore");
+        return;
+    }
+    sym_info("play: restored %d symbols lost with a shard process from the state dir in %.2f s: %s (%d from snapshot "
+             "%s, %d log segments read, %llu logged steps replayed, %llu requests in flight to it re-issued)",
+             r->symbols, r->seconds, onto, r->from_snapshot, r->snapshot[0] ? r->snapshot : "none", r->segments,
+             (unsigned long long)r->replayed, (unsigned long long)r->reissued);
+}
+
+/* After a commit: a finished restore's outcome, and the next one started
+ * when a loss was counted since (the log now holds every answer before
+ * it: collect). */
+static void restore_turn(play *p) {
+    sym_restore_stats r;
+    sym_err e = {{0}};
+    int k = p->restoring ? sym_store_restore_poll(p->o->store, &r, &e) : 0;
+    if (k) p->restoring = 0;
+    if (k < 0) return restore_failed(p, e.msg);
+    if (k > 0) log_restore(p, &r);
+    if (k > 0 && r.more) p->restore_due = 1;
+    if (!p->restore_due || p->restoring) return;
+    p->restore_due = 0;
+    if (sym_store_restore_start(p->o->store, p->lost_seen, &e)) return restore_failed(p, e.msg);
+    p->restoring = 1;
+}
+
 /* Sleeps up to s seconds, waking early on stop; keeps draining the engine
  * so its queues never fill while we are away, and the store's log and
  * snapshots going. -1 (e set) when the log fails. */
@@ -438,6 +483,7 @@ static int backoff_wait(play *p, double s, sym_err *e) {
         }
         collect(p);
         if (commit(p, e)) return -1;
+        if (p->o->store) restore_turn(p);
     }
     return 0;
 }
@@ -486,6 +532,11 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
         if (r->mismatched)
             sym_warn("play: %llu replayed steps answered differently from the log (largest difference %.3g)",
                      (unsigned long long)r->mismatched, r->max_diff);
+        if (sym_engine_hold_lost(g, e)) { /* a lost shard process's symbols wait for their restore */
+            sym_lr_free(&p.lr);
+            sym_uid_window_free(&p.seen);
+            return -1;
+        }
     }
     double backoff = o->backoff_min_s;
     uint64_t next_hb = 0, hb_ns = (uint64_t)(o->heartbeat_s * 1e9);
@@ -556,6 +607,7 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
             rc = -1;
             break;
         }
+        if (o->store) restore_turn(&p);
         if (sym_outbuf_flush(&p.out, p.fd)) disconnect(&p, strerror(errno));
         else if (out_full(&p)) {
             char why[160];
@@ -569,8 +621,9 @@ int sym_play_run(sym_engine *g, const sym_play_opts *o, sym_play_stats *st, sym_
     }
     if (p.oom) rc = sym_fail(e, "out of memory");
     if (p.lost)
-        rc = sym_fail(e, "a shard process was lost, and with it the state of its symbols: stopping without "
-                         "answering them, so that play started again restores every symbol from the state dir");
+        rc = sym_fail(e, "a shard process was lost, and restoring the state of its symbols from the state dir failed "
+                         "(%s): stopping without answering them, so that play started again restores every symbol "
+                         "from the state dir", p.lost_why);
     if (p.fd >= 0) {
         sym_err ce;
         if (!rc && !commit(&p, &ce)) sym_outbuf_flush(&p.out, p.fd); /* best effort: answers already made */

@@ -38,7 +38,12 @@
  *    accepted request, and every answer before it is sent, so that a
  *    process killed at any point and started again goes on as if it had
  *    not been. A log that cannot be written stops play: nothing is
- *    answered that could be lost.
+ *    answered that could be lost. A shard process that is lost takes
+ *    the state of its symbols with it: the engine holds their requests
+ *    while the store restores those symbols onto the live shards from
+ *    its snapshot and log, and play serves the others meanwhile; a
+ *    restore that fails stops play (exit 1), and play started again
+ *    rebuilds every symbol from the same files.
  *
  * Depends on actors/engine.h: link sym_actors (or a test double). */
 #ifndef SYM_NET_PLAY_H
@@ -80,6 +85,7 @@ struct sym_play_stats {
     uint64_t bad_messages, overlong, cut_off, orphaned, responses_sent, heartbeats_sent;
     uint64_t score_updates, score_rows, errors_received, stats_updates, output_overflows;
     uint64_t reanswered, ids_reused; /* re-sent requests answered from the window; ids used again for another request */
+    uint64_t restores, restored_symbols; /* with a store: a lost shard process's symbols restored from it */
     double score_latency_ms_sum, score_accuracy_sum;
     sym_recovery_stats recovery; /* with a store */
 };

@@ -47,6 +47,7 @@ typedef struct {
     sym_doorbell *inbox_bell;
     pthread_t rx;
     int rx_running; /* link_run's view: started and not joined */
+    int seen_early; /* link_run's: the router's LOST_SEEN came while the session loop still ran */
     atomic_int stop_sent;
     /* a slot's bytes arriving (rx_main's): buffer, bytes so far */
     int rx_buf;
@@ -69,8 +70,7 @@ static void declare_lost(shard_link *l, const char *why) {
         size_t n = strnlen(why, sizeof l->why - 1); /* a longer reason is cut, as the log line shows it whole */
         memcpy(l->why, why, n);
         l->why[n] = '\0';
-        sym_error("shard %d at %s is lost: %s; the state of its symbols is gone, their requests are refused", l->index,
-                  l->endpoint, why);
+        sym_error("shard %d at %s is lost: %s; the state of its symbols is gone with it", l->index, l->endpoint, why);
     }
     pthread_mutex_unlock(&l->mu);
 }
@@ -355,29 +355,45 @@ static int rejoin(shard_link *l, sym_mailbox *inbox);
 
 /* After the link is lost: the receiver has answered what was in flight;
  * this thread answers the rest, and once the router has seen the loss
- * (LOST_SEEN: it sends no request of a lost symbol after it) tries to join
- * the shard process again, as a new shard. 0 after STOP; 1 joined. */
+ * (LOST_SEEN: it sends no request of a lost symbol after it) tells it
+ * that everything sent before has had its answer (LOST_SETTLED) and tries
+ * to join the shard process again, as a new shard (JOINED once it is).
+ * This thread is the outbox's one producer here. 0 after STOP; 1 joined. */
 static int run_lost(shard_link *l, sym_mailbox *inbox, sym_doorbell *bell, const sym_msg *first) {
-    if (l->rx_running) pthread_join(l->rx, NULL), l->rx_running = 0;
+    if (l->rx_running) pthread_join(l->rx, NULL), l->rx_running = 0; /* what was in flight is answered */
     if (l->sock >= 0) nn_close(l->sock), l->sock = -1; /* the shard process sees the session end */
     sym_msg m, a;
+    int seen_by_router = l->seen_early;
+    l->seen_early = 0;
+    if (seen_by_router) {
+        a = (sym_msg){.type = SYM_MSG_LOST_SETTLED, .shard = l->index};
+        sym_mailbox_push(l->outbox, &a);
+    }
     if (first) {
         if (first->type == SYM_MSG_STOP) return 0;
         if (lost_answer(l, first, &a)) sym_mailbox_push(l->outbox, &a);
     }
-    int seen_by_router = 0;
     uint64_t next_try = 0, retry = (uint64_t)l->timeout_ms * 1000000u;
     for (;;) {
         unsigned seen = sym_doorbell_seq(bell);
         while (sym_mailbox_pop(inbox, &m)) {
             if (m.type == SYM_MSG_STOP) return 0;
-            if (m.type == SYM_MSG_LOST_SEEN) seen_by_router = 1;
-            else if (lost_answer(l, &m, &a)) sym_mailbox_push(l->outbox, &a);
+            if (m.type == SYM_MSG_LOST_SEEN) {
+                seen_by_router = 1;
+                a = (sym_msg){.type = SYM_MSG_LOST_SETTLED, .shard = l->index};
+                sym_mailbox_push(l->outbox, &a);
+            } else if (lost_answer(l, &m, &a)) {
+                sym_mailbox_push(l->outbox, &a);
+            }
         }
         uint64_t now = sym_now_ns();
         if (seen_by_router && now >= next_try) {
             int rc = rejoin(l, inbox);
-            if (rc == 0) return 1;
+            if (rc == 0) {
+                a = (sym_msg){.type = SYM_MSG_JOINED, .shard = l->index};
+                sym_mailbox_push(l->outbox, &a); /* before the receiver starts: one producer at a time */
+                return 1;
+            }
             if (rc == 2) return 0; /* a STOP came while it waited */
             next_try = (now = sym_now_ns()) + retry;
         }
@@ -399,7 +415,10 @@ static int run_session(shard_link *l, sym_mailbox *inbox, sym_doorbell *bell, sy
         if (sym_wire_begin(&o, SYM_WIRE_MSGS, l->session, l->tx_seq + 1)) failed = 1;
         while (!failed && o.n < SYM_WIRE_BATCH && sym_mailbox_pop(inbox, &m)) {
             got = 1;
-            if (m.type == SYM_MSG_LOST_SEEN) continue; /* of an earlier session */
+            if (m.type == SYM_MSG_LOST_SEEN) { /* the router saw this session's loss before this loop did */
+                l->seen_early = 1;
+                continue;
+            }
             if (track(l, &m)) { /* lost meanwhile: m is not in the books, so it is answered as lost */
                 *pending = m;
                 goto out;
@@ -651,8 +670,8 @@ static int rejoin(shard_link *l, sym_mailbox *inbox) {
         return w.stopped ? 2 : 1;
     }
     session_begin(l);
-    sym_info("shard %d at %s: joined again, as a new shard (the symbols whose state was lost stay refused until "
-             "their state is imported)", l->index, l->endpoint);
+    sym_info("shard %d at %s: joined again, as a new, empty shard (a symbol whose state was lost with it gets one "
+             "only from an import or a restore)", l->index, l->endpoint);
     return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "sharding/hash.h"
 
+#include <stddef.h>
+
 static uint64_t mix64(uint64_t x) {
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ull;
@@ -19,14 +21,19 @@ uint64_t sym_hash_symbol(const char *name, uint64_t seed) {
 }
 
 int sym_hash_rendezvous(uint64_t key, uint64_t seed, int n_shards) {
-    int best = 0;
+    return sym_hash_rendezvous_among(key, seed, n_shards, NULL);
+}
+
+int sym_hash_rendezvous_among(uint64_t key, uint64_t seed, int n_shards, const unsigned char *skip) {
+    int best = -1;
     uint64_t best_score = 0;
     for (int i = 0; i < n_shards; i++) {
+        if (skip && skip[i]) continue;
         /* the score depends only on (key, shard, seed), never on n_shards:
          * that is what makes a count change move only the symbols whose
          * winner is a new shard or a removed one */
         uint64_t s = mix64(key ^ mix64(seed + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
-        if (i == 0 || s > best_score) best = i, best_score = s;
+        if (best < 0 || s > best_score) best = i, best_score = s;
     }
     return best;
 }

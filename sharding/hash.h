@@ -12,5 +12,9 @@ uint64_t sym_hash_symbol(const char *name, uint64_t seed);
 
 /* The winning shard in 0..n_shards-1 for a key (n_shards >= 1). */
 int sym_hash_rendezvous(uint64_t key, uint64_t seed, int n_shards);
+/* The same among the shards i with !skip[i] (skip NULL: all): the winner
+ * of the shards left, so that taking some out moves only the keys they
+ * won. -1 when every shard is skipped. */
+int sym_hash_rendezvous_among(uint64_t key, uint64_t seed, int n_shards, const unsigned char *skip);
 
 #endif

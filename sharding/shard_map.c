@@ -30,6 +30,10 @@ int sym_shard_map_hash_owner(const sym_shard_map *m, int id, int n_shards) {
     return sym_hash_rendezvous(m->key[id], m->seed, n_shards);
 }
 
+int sym_shard_map_owner_among(const sym_shard_map *m, int id, const unsigned char *skip) {
+    return sym_hash_rendezvous_among(m->key[id], m->seed, m->n_shards, skip);
+}
+
 int sym_shard_map_owner(const sym_shard_map *m, int id) {
     if (m->override[id] >= 0 && m->override[id] < m->n_shards) return m->override[id];
     return sym_shard_map_hash_owner(m, id, m->n_shards);

@@ -26,6 +26,9 @@ void sym_shard_map_add(sym_shard_map *m, int id, const char *name);
 /* Where the symbol lives: its override, else its rendezvous winner. */
 int sym_shard_map_owner(const sym_shard_map *m, int id);
 
+/* The hash winner among the current shards i with !skip[i], ignoring
+ * overrides; -1 when every shard is skipped. */
+int sym_shard_map_owner_among(const sym_shard_map *m, int id, const unsigned char *skip);
 /* The hash winner for a given shard count, ignoring overrides. */
 int sym_shard_map_hash_owner(const sym_shard_map *m, int id, int n_shards);
 

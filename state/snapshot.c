@@ -116,9 +116,9 @@ int sym_snapshot_open(sym_snapshot_reader *r, const char *path, uint64_t fingerp
     return 0;
 }
 
-int sym_snapshot_next(sym_snapshot_reader *r, char symbol[SYM_SYMBOL_MAX + 1], uint64_t *steps, void *state,
-                      sym_err *e) {
+int sym_snapshot_entry(sym_snapshot_reader *r, char symbol[SYM_SYMBOL_MAX + 1], uint64_t *steps, sym_err *e) {
     uint32_t sl, crc;
+    if (r->in_entry) return sym_fail(e, "snapshot %s: entry %" PRIu64 " not read to its end", r->path, r->read);
     if (fread(&sl, 4, 1, r->f) != 1) return sym_fail(e, "snapshot %s: cut short after %" PRIu64 " entries", r->path, r->read);
     if (sl == FOOTER_MARK) {
         uint64_t n;
@@ -130,17 +130,50 @@ int sym_snapshot_next(sym_snapshot_reader *r, char symbol[SYM_SYMBOL_MAX + 1], u
         return 0;
     }
     if (sl < 1 || sl > SYM_SYMBOL_MAX) return sym_fail(e, "snapshot %s: entry %" PRIu64 " is damaged", r->path, r->read);
-    if (fread(symbol, 1, sl, r->f) != sl || fread(steps, 8, 1, r->f) != 1 || fread(&crc, 4, 1, r->f) != 1 ||
-        fread(state, 1, r->slot_bytes, r->f) != r->slot_bytes)
+    if (fread(symbol, 1, sl, r->f) != sl || fread(steps, 8, 1, r->f) != 1 || fread(&crc, 4, 1, r->f) != 1)
         return sym_fail(e, "snapshot %s: cut short in entry %" PRIu64, r->path, r->read);
     symbol[sl] = '\0';
-    uint32_t c = sym_crc32c(0, symbol, sl);
-    c = sym_crc32c(c, steps, 8);
-    c = sym_crc32c(c, state, r->slot_bytes);
-    if (c != crc) return sym_fail(e, "snapshot %s: entry %" PRIu64 " (%s) fails its checksum", r->path, r->read, symbol);
-    r->crc_of_crcs = sym_crc32c(r->crc_of_crcs, &crc, 4);
-    r->read++;
+    r->in_entry = 1;
+    r->entry_crc = crc;
+    r->entry_sl = sl;
+    memcpy(r->entry_symbol, symbol, sl + 1);
+    r->entry_steps = *steps;
     return 1;
+}
+
+/* The entry is read: its checksum joins the footer's. */
+static void entry_done(sym_snapshot_reader *r) {
+    r->crc_of_crcs = sym_crc32c(r->crc_of_crcs, &r->entry_crc, 4);
+    r->in_entry = 0;
+    r->read++;
+}
+
+int sym_snapshot_state(sym_snapshot_reader *r, void *state, sym_err *e) {
+    if (!r->in_entry) return sym_fail(e, "snapshot %s: no entry to read the state of", r->path);
+    if (fread(state, 1, r->slot_bytes, r->f) != r->slot_bytes)
+        return sym_fail(e, "snapshot %s: cut short in entry %" PRIu64, r->path, r->read);
+    uint32_t c = sym_crc32c(0, r->entry_symbol, r->entry_sl);
+    c = sym_crc32c(c, &r->entry_steps, 8);
+    c = sym_crc32c(c, state, r->slot_bytes);
+    if (c != r->entry_crc)
+        return sym_fail(e, "snapshot %s: entry %" PRIu64 " (%s) fails its checksum", r->path, r->read, r->entry_symbol);
+    entry_done(r);
+    return 0;
+}
+
+int sym_snapshot_skip(sym_snapshot_reader *r, sym_err *e) {
+    if (!r->in_entry) return sym_fail(e, "snapshot %s: no entry to pass over", r->path);
+    if (fseeko(r->f, (off_t)r->slot_bytes, SEEK_CUR))
+        return sym_fail(e, "snapshot %s: entry %" PRIu64 ": %s", r->path, r->read, strerror(errno));
+    entry_done(r);
+    return 0;
+}
+
+int sym_snapshot_next(sym_snapshot_reader *r, char symbol[SYM_SYMBOL_MAX + 1], uint64_t *steps, void *state,
+                      sym_err *e) {
+    int k = sym_snapshot_entry(r, symbol, steps, e);
+    if (k != 1) return k;
+    return sym_snapshot_state(r, state, e) ? -1 : 1;
 }
 
 void sym_snapshot_close(sym_snapshot_reader *r) {

@@ -54,6 +54,11 @@ typedef struct {
     uint64_t segment, log_from, entries, read;
     uint32_t crc_of_crcs;
     size_t slot_bytes;
+    /* the entry whose head sym_snapshot_entry read */
+    int in_entry;
+    uint32_t entry_crc, entry_sl;
+    char entry_symbol[SYM_SYMBOL_MAX + 1];
+    uint64_t entry_steps;
 } sym_snapshot_reader;
 
 /* Checks the header: another engine's (fingerprint) or another slot size
@@ -63,6 +68,15 @@ int sym_snapshot_open(sym_snapshot_reader *r, const char *path, uint64_t fingerp
  * -1: damaged or cut short, e says where. */
 int sym_snapshot_next(sym_snapshot_reader *r, char symbol[SYM_SYMBOL_MAX + 1], uint64_t *steps, void *state,
                       sym_err *e);
+/* The same in two parts, for a reader that needs only some states: the
+ * entry's head (1: symbol and steps; 0: the footer, which matched; -1:
+ * damaged or cut short), then its state read and checked
+ * (sym_snapshot_state: 0, or -1 when it fails its checksum) or passed
+ * over unread, and so unchecked (sym_snapshot_skip); the footer still
+ * checks every entry's stored checksum. */
+int sym_snapshot_entry(sym_snapshot_reader *r, char symbol[SYM_SYMBOL_MAX + 1], uint64_t *steps, sym_err *e);
+int sym_snapshot_state(sym_snapshot_reader *r, void *state, sym_err *e);
+int sym_snapshot_skip(sym_snapshot_reader *r, sym_err *e);
 void sym_snapshot_close(sym_snapshot_reader *r);
 
 #endif

@@ -272,6 +272,11 @@ void sym_store_close(sym_store *s) {
     pthread_mutex_unlock(&s->mu);
     if (s->flusher_on) pthread_join(s->flusher, NULL);
     if (s->snapper_on) pthread_join(s->snapper, NULL);
+    if (s->restorer_on) { /* it stops at its next record or symbol; the engine outlives the store */
+        atomic_store(&s->restore_stop, 1);
+        pthread_join(s->restorer, NULL);
+        free(s->restore_job.held);
+    }
     if (s->fd >= 0) {
         sym_err e;
         if (!s->buf.len || !write_all(s->fd, s->buf.p, s->buf.len)) { /* best effort: commit reports errors */
@@ -412,6 +417,7 @@ int store_grow_kept(sym_store *s) {
  * is rebuilt from the log). */
 void store_retain(sym_store *s) {
     char path[1100];
+    if (s->restoring) return; /* the restorer reads the files: the next snapshot's retention catches up */
     while (s->n_kept > 2) {
         if (!sym_snapshot_path(s->dir, s->kept_snaps[0], path, sizeof path))
             remove_file(s, path, &s->stats.snapshots_removed);

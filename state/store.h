@@ -19,8 +19,12 @@
  * the older of them that hold no request still unanswered and no id of
  * the window.
  *
+ * When a shard process is lost, the symbols whose state it held are
+ * restored the same way, from the snapshot and the log, for those symbols
+ * only, while play serves the others (sym_store_restore_start).
+ *
  * Use from one thread (play's event loop), besides the store's own
- * threads (the every_s flusher, the snapshot writer). */
+ * threads (the every_s flusher, the snapshot writer, the restorer). */
 #ifndef SYM_STATE_STORE_H
 #define SYM_STATE_STORE_H
 
@@ -105,6 +109,35 @@ int sym_store_commit(sym_store *s, sym_err *e);
  * the files it made unneeded. A failed snapshot is logged and tried again
  * at the next period; -1 with e only when the log itself fails. */
 int sym_store_tick(sym_store *s, sym_err *e);
+
+/* What a restore of a lost shard's symbols did. */
+typedef struct {
+    int symbols;               /* restored */
+    int onto[SYM_MAX_SHARDS];  /* of them, placed on each shard */
+    int from_snapshot;         /* of them, from the snapshot's state (the rest from the initial state) */
+    char snapshot[64];         /* the snapshot read, "" when none */
+    int segments;              /* log segments read */
+    uint64_t replayed;         /* logged steps stepped again */
+    uint64_t reissued;         /* requests the lost shard took, sent again */
+    double seconds;
+    int more;                  /* held symbols were left for another restore (one takes a few thousand) */
+} sym_restore_stats;
+
+/* Restores the symbols the engine holds after a shard process was lost
+ * (sym_engine_hold_lost): each one's state from the newest snapshot relied
+ * on and the log after it, for those symbols only, on a thread of the
+ * store while play serves the other symbols (actors/engine.h, the restore
+ * calls, says how their requests keep their order). Call on play's thread
+ * once every answer polled before sym_engine_shards_lost read losses is
+ * logged: it commits, and restores the symbols of those losses from the
+ * log up to there (after it the log holds no answer of theirs: the engine
+ * holds their requests). No file it reads is removed while it runs. One
+ * at a time: 0 started; -1 with e (none started). */
+int sym_store_restore_start(sym_store *s, int losses, sym_err *e);
+/* On play's thread: 0 while it runs (or none ran); 1 when it finished (st
+ * filled); -1 when it failed (e says why; the symbols not restored stay
+ * held, and their requests unanswered). */
+int sym_store_restore_poll(sym_store *s, sym_restore_stats *st, sym_err *e);
 
 typedef struct {
     uint64_t log_bytes;             /* written by this process */

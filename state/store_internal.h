@@ -38,6 +38,26 @@ typedef struct {
 
 enum { SNAP_IDLE = 0, SNAP_RUNNING, SNAP_DONE, SNAP_STOP };
 
+/* A held symbol a restore rebuilds: its name and the step count the log
+ * has of it (its state must end there), then what the restore made of it. */
+typedef struct {
+    char name[SYM_SYMBOL_MAX + 1];
+    uint64_t logged; /* the store's count when the restore began */
+    uint64_t steps;  /* its state's so far: the snapshot's, then each replayed step */
+    int shard;       /* where it was placed */
+    int from_snapshot;
+} store_held;
+
+/* What a restore reads: the symbols (sorted by name), the snapshot (0:
+ * none) and the log from segment from up to byte to_off of segment to. */
+typedef struct {
+    store_held *held;
+    int n_held, more; /* more: the engine held others than these */
+    uint64_t snapshot, from, to, to_off;
+} store_restore_job;
+
+enum { RESTORE_IDLE = 0, RESTORE_RUNNING, RESTORE_DONE };
+
 struct sym_store {
     char dir[1024];
     uint64_t fingerprint;
@@ -78,6 +98,16 @@ struct sym_store {
     int snap_n, snap_written;
     double snap_seconds;
     uint64_t snap_bytes;
+    /* the restorer (restorer.c): play's thread hands it a job (RESTORE_RUNNING,
+     * restoring set: retention waits), it answers with RESTORE_DONE */
+    int restoring;             /* play's thread only */
+    pthread_t restorer;
+    int restorer_on;           /* started and not joined (play's thread) */
+    int restore_state, restore_rc; /* under mu */
+    atomic_int restore_stop;
+    char restore_err[512];
+    sym_restore_stats restore_st;
+    store_restore_job restore_job; /* fixed before the thread starts */
 };
 
 store_symbol *store_symbol_of(sym_store *s, const char *symbol);
@@ -94,5 +124,7 @@ int store_grow_kept(sym_store *s);
 void store_retain(sym_store *s);
 /* The snapshot thread's body (snapshotter.c). */
 void *store_snapshotter_main(void *arg);
+/* The restorer's body (restorer.c). */
+void *store_restorer_main(void *arg);
 
 #endif

@@ -107,6 +107,24 @@ int sym_engine_shards_lost(sym_engine *g) { /* one shard, in this process */
     return 0;
 }
 
+/* Its one shard is never lost: nothing is ever held for a restore. */
+int sym_engine_hold_lost(sym_engine *g, sym_err *e) { return (void)g, (void)e, 0; }
+int sym_engine_held_symbols(sym_engine *g, int upto, char (*names)[SYM_SYMBOL_MAX + 1], int max, sym_err *e) {
+    return (void)g, (void)upto, (void)names, (void)max, (void)e, 0;
+}
+int sym_engine_restore_begin(sym_engine *g, const char *symbol, const void *state, sym_err *e) {
+    return (void)g, (void)state, sym_fail(e, "restore: '%s' is not held (the fake engine loses nothing)", symbol);
+}
+int sym_engine_restore_step(sym_engine *g, const sym_request *q, sym_err *e) {
+    return (void)g, (void)q, sym_fail(e, "restore: nothing is held");
+}
+int sym_engine_restore_reissue(sym_engine *g, const sym_request *q, sym_err *e) {
+    return (void)g, (void)q, sym_fail(e, "restore: nothing is held");
+}
+int sym_engine_restore_end(sym_engine *g, const char *symbol, sym_err *e) {
+    return (void)g, sym_fail(e, "restore: '%s' is not held", symbol);
+}
+
 /* A symbol's state here is its step count and its running sum. */
 size_t sym_engine_slot_bytes(const sym_engine *g) {
     (void)g;

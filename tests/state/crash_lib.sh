@@ -4,17 +4,18 @@
 # CPU in fp64).
 crash_engine=${crash_engine:-"--backend cpu --precision fp64"}
 #
-# paced_requests: the in-process fp64 answers of $model's requests into
-# $tmp/expect.csv, and the requests into $tmp/req.csv with rows 3x as far
-# apart as this build takes to step one (a sanitized build is 20x
-# slower), 5 ms at least, so that the kills come while the stream runs.
+# paced_requests [MIN_MS]: the in-process fp64 answers of $model's
+# requests into $tmp/expect.csv, and the requests into $tmp/req.csv with
+# rows 3x as far apart as this build takes to step one (a sanitized build
+# is 20x slower), MIN_MS (5) at least, so that the kills come while the
+# stream runs.
 paced_requests() {
-  local t0
+  local t0 min=${1:-5}
   t0=$(date +%s%N)
   "$bin" predict --model "$model" --requests "$model/requests.csv" --out "$tmp/expect.csv" $crash_engine \
     >"$tmp/predict.log" 2>&1 || { echo "FAIL predict: $(tail -2 "$tmp/predict.log")"; exit 1; }
   delay=$((($(date +%s%N) - t0) * 3 / 1000000000))
-  [ "$delay" -ge 5 ] || delay=5
+  [ "$delay" -ge "$min" ] || delay=$min
   awk -v d="$delay" 'NR == 1 { print $0 ",delay_ms"; next } { print $0 "," d }' "$model/requests.csv" >"$tmp/req.csv"
   echo "rows $delay ms apart"
 }
@@ -31,10 +32,15 @@ play_state() {
     sleep 0.05
   done
 }
-# snapshot_in_use LOG: waits (60 s at most) for a snapshot of that run
-snapshot_in_use() {
+# snapshot_in_use LOG [N]: waits (60 s at most) for N (1) snapshots of
+# that run in use (a failed one says so, and does not count)
+snapshot_in_use() { wait_line "$1" "state: snapshot [0-9]*: " "${2:-1}"; }
+# wait_line LOG PATTERN [N]: waits (60 s at most) for N (1) lines of the
+# log matching the grep pattern; 1 when they did not come
+wait_line() {
   for _ in $(seq 1200); do
-    grep -q "state: snapshot" "$1" && return
+    [ "$(grep -c -- "$2" "$1")" -ge "${3:-1}" ] && return 0
     sleep 0.05
   done
+  return 1
 }
