@@ -379,15 +379,21 @@ size_t sym_engine_slot_bytes(const sym_engine *g) { return g->slot_bytes; }
 
 /* EXPORT_SYMBOL or IMPORT_SYMBOL of symbol id through a pool buffer: the
  * router's answer (1 or 0 for an export, 0 for an import), or -1. */
+/* A pool buffer for a message to the router, holding a copy of state
+ * when given: its index in *buf (-1 when none was taken); -1 with e. */
+static int lend_buffer(sym_engine *g, const void *state, int *buf, sym_err *e) {
+    *buf = sym_slot_pool_acquire(&g->slots);
+    if (*buf < 0) return sym_fail(e, "every slot buffer is lent");
+    void *dst = state ? sym_slot_pool_reserve(&g->slots, *buf, g->slot_bytes) : NULL;
+    if (state && !dst) return sym_fail(e, "out of memory for a %zu-byte state", g->slot_bytes);
+    if (state) memcpy(dst, state, g->slot_bytes);
+    return 0;
+}
+
 static int slot_call(sym_engine *g, int type, int id, const char *symbol, void *out, const void *in, sym_err *e) {
     pthread_mutex_lock(&g->ctl_api_mu);
-    int rc, buf = sym_slot_pool_acquire(&g->slots);
-    void *dst = NULL;
-    if (buf < 0) rc = sym_fail(e, "every slot buffer is lent");
-    else if (in && !(dst = sym_slot_pool_reserve(&g->slots, buf, g->slot_bytes)))
-        rc = sym_fail(e, "out of memory for a %zu-byte state", g->slot_bytes);
-    else {
-        if (in) memcpy(dst, in, g->slot_bytes);
+    int buf, rc = lend_buffer(g, in, &buf, e);
+    if (!rc) {
         sym_msg m = {.type = type, .sym = id};
         m.u.io.buf = buf;
         snprintf(m.u.io.symbol, sizeof m.u.io.symbol, "%s", symbol);
@@ -397,7 +403,7 @@ static int slot_call(sym_engine *g, int type, int id, const char *symbol, void *
         if (rc == 1 && len != g->slot_bytes) rc = sym_fail(e, "exported %zu bytes, not %zu", len, g->slot_bytes);
         else if (rc == 1) memcpy(out, src, len);
     }
-    sym_slot_pool_release(&g->slots, buf);
+    if (buf >= 0) sym_slot_pool_release(&g->slots, buf);
     pthread_mutex_unlock(&g->ctl_api_mu);
     return rc;
 }
@@ -501,13 +507,8 @@ int sym_engine_restore_begin(sym_engine *g, const char *symbol, const void *stat
     int id = symbol_id(g, symbol);
     if (id < 0) return sym_fail(e, "restore: unknown symbol '%s'", symbol);
     pthread_mutex_lock(&g->restore_mu);
-    int rc, buf = -1;
-    void *dst = NULL;
-    if (state && (buf = sym_slot_pool_acquire(&g->slots)) < 0) rc = sym_fail(e, "every slot buffer is lent");
-    else if (state && !(dst = sym_slot_pool_reserve(&g->slots, buf, g->slot_bytes)))
-        rc = sym_fail(e, "out of memory for a %zu-byte state", g->slot_bytes);
-    else {
-        if (state) memcpy(dst, state, g->slot_bytes);
+    int buf = -1, rc = state ? lend_buffer(g, state, &buf, e) : 0; /* no state: the initial one */
+    if (!rc) {
         sym_msg m = {.type = SYM_MSG_RESTORE_BEGIN, .sym = id};
         m.u.io.buf = buf;
         rc = restore_call(g, &m, e);

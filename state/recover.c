@@ -37,8 +37,7 @@ typedef struct {
     /* requests logged and not yet answered: uid -> pend[] */
     sym_uid_map pending;
     sym_wal_record *pend;
-    int32_t *pend_free;
-    int32_t n_pend, cap_pend, n_free;
+    store_index pend_ix;
     /* steps submitted whose answers are not yet checked */
     sym_uid_map chunk_map;
     uint64_t chunk_uid[CHUNK];
@@ -55,19 +54,9 @@ static int pend_add(recovery *r, const sym_wal_record *rec) {
         return 0;
     }
     int32_t i;
-    if (r->n_free) {
-        i = r->pend_free[--r->n_free];
-    } else {
-        if (r->n_pend == r->cap_pend) {
-            int32_t cap = r->cap_pend ? 2 * r->cap_pend : 64;
-            sym_wal_record *p = realloc(r->pend, (size_t)cap * sizeof *p);
-            if (p) r->pend = p;
-            int32_t *f = p ? realloc(r->pend_free, (size_t)cap * sizeof *f) : NULL;
-            if (!f) return -1;
-            r->pend_free = f, r->cap_pend = cap;
-        }
-        i = r->n_pend++;
-    }
+    sym_wal_record *p = store_index_take(&r->pend_ix, r->pend, sizeof *r->pend, &i);
+    if (!p) return -1;
+    r->pend = p;
     r->pend[i] = *rec;
     return sym_uid_map_put(&r->pending, rec->uid, i);
 }
@@ -75,7 +64,7 @@ static int pend_add(recovery *r, const sym_wal_record *rec) {
 static void pend_del(recovery *r, uint64_t uid) {
     int32_t *i = sym_uid_map_get(&r->pending, uid);
     if (!i) return;
-    r->pend_free[r->n_free++] = *i;
+    store_index_give(&r->pend_ix, *i);
     sym_uid_map_del(&r->pending, uid);
 }
 
@@ -390,7 +379,7 @@ int sym_store_recover(sym_store *s, sym_engine *g, sym_store_answer_fn on_answer
     }
     if (!rc && r.n_chunk) rc = check_chunk(&r, e);
     if (rc) goto done;
-    st->unanswered = (uint64_t)(r.n_pend - r.n_free);
+    st->unanswered = (uint64_t)(r.pend_ix.n - r.pend_ix.n_free);
     st->symbols = s->n_syms;
     if ((rc = store_open_segment(s, e)) || (rc = store_start_threads(s, e))) goto done;
     store_retain(s); /* the snapshot loaded holds only logged steps: what it makes unneeded can go */
@@ -399,7 +388,7 @@ done:
     sym_uid_map_free(&r.pending);
     sym_uid_map_free(&r.chunk_map);
     free(r.pend);
-    free(r.pend_free);
+    free(r.pend_ix.free_idx);
     free(r.slot);
     free(segs);
     return rc;

@@ -52,8 +52,7 @@ typedef struct {
     sym_restore_stats *st;
     sym_uid_map pend; /* uid -> reqs[] */
     pending_req *reqs;
-    int32_t *free_list;
-    int32_t n_reqs, cap_reqs, n_free;
+    store_index reqs_ix;
     uint64_t seq;
     void *state; /* one slot's bytes */
 } restore_run;
@@ -76,18 +75,10 @@ static int pend_add(restore_run *r, const sym_wal_record *rec) {
     int32_t *old = sym_uid_map_get(&r->pend, rec->uid), i;
     if (old) { /* logged again after a crash that left it unanswered: the later one counts */
         i = *old;
-    } else if (r->n_free) {
-        i = r->free_list[--r->n_free];
     } else {
-        if (r->n_reqs == r->cap_reqs) {
-            int32_t cap = r->cap_reqs ? 2 * r->cap_reqs : 64;
-            pending_req *p = realloc(r->reqs, (size_t)cap * sizeof *p);
-            if (p) r->reqs = p;
-            int32_t *f = p ? realloc(r->free_list, (size_t)cap * sizeof *f) : NULL;
-            if (!f) return -1;
-            r->free_list = f, r->cap_reqs = cap;
-        }
-        i = r->n_reqs++;
+        pending_req *p = store_index_take(&r->reqs_ix, r->reqs, sizeof *r->reqs, &i);
+        if (!p) return -1;
+        r->reqs = p;
     }
     pending_req *q = &r->reqs[i];
     q->req = (sym_request){.uid = rec->uid, .n_features = rec->n_features};
@@ -100,7 +91,7 @@ static int pend_add(restore_run *r, const sym_wal_record *rec) {
 static void pend_del(restore_run *r, uint64_t uid) {
     int32_t *i = sym_uid_map_get(&r->pend, uid);
     if (!i) return;
-    r->free_list[r->n_free++] = *i;
+    store_index_give(&r->reqs_ix, *i);
     sym_uid_map_del(&r->pend, uid);
 }
 
@@ -223,7 +214,7 @@ static int cmp_seq(const void *a, const void *b) {
 /* The held symbols' unanswered requests, in log order. */
 static int reissue(restore_run *r, sym_err *e) {
     int32_t n = 0;
-    for (int32_t i = 0; i < r->n_reqs; i++) { /* the entries still pending, compacted (the map is not used after) */
+    for (int32_t i = 0; i < r->reqs_ix.n; i++) { /* the entries still pending, compacted (the map is not used after) */
         const int32_t *v = sym_uid_map_get(&r->pend, r->reqs[i].req.uid);
         if (v && *v == i) r->reqs[n++] = r->reqs[i];
     }
@@ -271,7 +262,7 @@ void *store_restorer_main(void *arg) {
     st.more = s->restore_job.more;
     sym_uid_map_free(&r.pend);
     free(r.reqs);
-    free(r.free_list);
+    free(r.reqs_ix.free_idx);
     free(r.state);
     pthread_mutex_lock(&s->mu);
     s->restore_rc = rc;

@@ -401,6 +401,24 @@ static void remove_file(sym_store *s, const char *path, uint64_t *count) {
     (void)s;
 }
 
+void *store_index_take(store_index *x, void *items, size_t size, int32_t *i) {
+    if (x->n_free) {
+        *i = x->free_idx[--x->n_free];
+        return items;
+    }
+    if (x->n == x->cap) {
+        int32_t cap = x->cap ? 2 * x->cap : 64;
+        int32_t *f = realloc(x->free_idx, (size_t)cap * sizeof *f);
+        if (!f) return NULL;
+        x->free_idx = f; /* room for more than cap says: harmless */
+        void *p = realloc(items, (size_t)cap * size);
+        if (!p) return NULL;
+        items = p, x->cap = cap;
+    }
+    *i = x->n++;
+    return items;
+}
+
 int store_grow_kept(sym_store *s) {
     int cap = s->cap_kept ? 2 * s->cap_kept : 4;
     uint64_t *p = realloc(s->kept_snaps, (size_t)cap * sizeof *p);

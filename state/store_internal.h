@@ -120,6 +120,17 @@ int store_open_segment(sym_store *s, sym_err *e);
 int store_start_threads(sym_store *s, sym_err *e);
 /* Room for one more kept snapshot; -1 when memory runs out. */
 int store_grow_kept(sym_store *s);
+
+/* The indices of a table of unanswered requests (recovery's, the
+ * restorer's): the table grows by doubling, freed indices are reused. */
+typedef struct {
+    int32_t *free_idx;
+    int32_t n, cap, n_free; /* indices given out, the table's room, freed ones */
+} store_index;
+/* An index in *i for a new entry of `size` bytes in items: the table,
+ * moved if it grew; NULL when out of memory (items is left as it was). */
+void *store_index_take(store_index *x, void *items, size_t size, int32_t *i);
+static inline void store_index_give(store_index *x, int32_t i) { x->free_idx[x->n_free++] = i; }
 /* Removes the files the snapshots kept make unneeded (store.c). */
 void store_retain(sym_store *s);
 /* The snapshot thread's body (snapshotter.c). */
