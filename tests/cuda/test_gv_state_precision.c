@@ -86,13 +86,6 @@ static float half_to_float(uint16_t h) {
     return h >> 15 ? -v : v;
 }
 
-static float bf16_to_float(uint16_t b) {
-    const uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* Tower t's matrix of layer l in a stored slot st (layout S) against the
  * CPU's fp32 slot c (layout C): numbers that differ, the largest
  * difference relative to its segment's largest |x|, and fp16 exponents
@@ -125,7 +118,7 @@ static void compare_matrix(const sym_state_layout *S, const void *st, const sym_
             }
             for (size_t j = j0; j < j1; j++) {
                 const uint16_t h = g[i * ld + j];
-                const float v = S->mat[t] == SYM_MAT_F16 ? half_to_float(h) * sc : bf16_to_float(h);
+                const float v = S->mat[t] == SYM_MAT_F16 ? half_to_float(h) * sc : sym_bf16_to_f32(h);
                 const float want = cm[i * ld + j];
                 (*n)++;
                 if (v != want) {
