@@ -1,7 +1,7 @@
 /* The snapshot thread: writes snapshot N of the symbols play's thread
  * named, one at a time, each copied by the engine from the shard that
- * owns it between two of its steps, while play keeps serving; see
- * store.h. */
+ * owns it between two of its steps, while play keeps serving; and removes
+ * the files retention let go. See store.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +50,14 @@ void *store_snapshotter_main(void *arg) {
     void *buf = malloc(s->slot_bytes ? s->slot_bytes : 1);
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (s->snap_state != SNAP_RUNNING && s->snap_state != SNAP_STOP) pthread_cond_wait(&s->snap_cv, &s->mu);
+        while (s->snap_state != SNAP_RUNNING && s->snap_state != SNAP_STOP && !s->n_doomed)
+            pthread_cond_wait(&s->snap_cv, &s->mu);
+        if (s->n_doomed) { /* before a snapshot: the disk space goes first */
+            pthread_mutex_unlock(&s->mu);
+            store_remove_doomed(s);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
         if (s->snap_state == SNAP_STOP) break;
         uint64_t segment = s->snap_segment, log_from = s->snap_log_from;
         store_step *list = s->snap_steps;

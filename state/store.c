@@ -271,7 +271,11 @@ void sym_store_close(sym_store *s) {
     pthread_cond_broadcast(&s->snap_cv);
     pthread_mutex_unlock(&s->mu);
     if (s->flusher_on) pthread_join(s->flusher, NULL);
-    if (s->snapper_on) pthread_join(s->snapper, NULL);
+    if (s->snapper_on) {
+        pthread_join(s->snapper, NULL);
+        s->snapper_on = 0; /* from here retention removes its files itself */
+        store_remove_doomed(s);
+    }
     if (s->restorer_on) { /* it stops at its next record or symbol; the engine outlives the store */
         atomic_store(&s->restore_stop, 1);
         pthread_join(s->restorer, NULL);
@@ -294,6 +298,7 @@ void sym_store_close(sym_store *s) {
     free(s->kept_snaps);
     free(s->kept_from);
     free(s->snap_steps);
+    free(s->doomed);
     sym_wal_buf_free(&s->buf);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
@@ -395,10 +400,56 @@ static int snapshot_covered(sym_store *s) {
     return 1;
 }
 
-static void remove_file(sym_store *s, const char *path, uint64_t *count) {
-    if (unlink(path)) sym_warn("state: cannot remove %s: %s", path, strerror(errno));
-    else (*count)++;
-    (void)s;
+static void remove_doomed(sym_store *s, const store_doomed *d, int n) {
+    char path[1100];
+    for (int i = 0; i < n; i++) {
+        int bad = d[i].snapshot ? sym_snapshot_path(s->dir, d[i].n, path, sizeof path)
+                                : store_segment_path(s, d[i].n, path, sizeof path);
+        if (!bad && unlink(path) && errno != ENOENT) sym_warn("state: cannot remove %s: %s", path, strerror(errno));
+    }
+}
+
+/* Hands a file to the snapshot thread, which removes it; removes it here
+ * when that thread is not running (recovery, close) or memory runs out. */
+static void let_go(sym_store *s, int snapshot, uint64_t n) {
+    pthread_mutex_lock(&s->mu);
+    int queued = 0;
+    if (s->snapper_on) {
+        if (s->n_doomed == s->cap_doomed) {
+            int cap = s->cap_doomed ? 2 * s->cap_doomed : 16;
+            store_doomed *p = realloc(s->doomed, (size_t)cap * sizeof *p);
+            if (p) s->doomed = p, s->cap_doomed = cap;
+        }
+        if (s->n_doomed < s->cap_doomed) {
+            s->doomed[s->n_doomed++] = (store_doomed){.snapshot = snapshot, .n = n};
+            pthread_cond_broadcast(&s->snap_cv);
+            queued = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!queued) { /* after those queued before it: the order is what keeps the directory whole */
+        store_remove_doomed(s);
+        store_doomed d = {.snapshot = snapshot, .n = n};
+        remove_doomed(s, &d, 1);
+    }
+    if (snapshot) s->stats.snapshots_removed++;
+    else s->stats.segments_removed++;
+}
+
+void store_remove_doomed(sym_store *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->n_doomed) {
+        int n = s->n_doomed;
+        store_doomed d[16];
+        if (n > 16) n = 16;
+        memcpy(d, s->doomed, (size_t)n * sizeof *d);
+        memmove(s->doomed, s->doomed + n, (size_t)(s->n_doomed - n) * sizeof *d);
+        s->n_doomed -= n;
+        pthread_mutex_unlock(&s->mu);
+        remove_doomed(s, d, n);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 void *store_index_take(store_index *x, void *items, size_t size, int32_t *i) {
@@ -434,11 +485,9 @@ int store_grow_kept(sym_store *s) {
  * the segments after it hold at least id_window answers (the window of ids
  * is rebuilt from the log). */
 void store_retain(sym_store *s) {
-    char path[1100];
     if (s->restoring) return; /* the restorer reads the files: the next snapshot's retention catches up */
     while (s->n_kept > 2) {
-        if (!sym_snapshot_path(s->dir, s->kept_snaps[0], path, sizeof path))
-            remove_file(s, path, &s->stats.snapshots_removed);
+        let_go(s, 1, s->kept_snaps[0]);
         memmove(s->kept_snaps, s->kept_snaps + 1, (size_t)(s->n_kept - 1) * sizeof *s->kept_snaps);
         memmove(s->kept_from, s->kept_from + 1, (size_t)(s->n_kept - 1) * sizeof *s->kept_from);
         s->n_kept--;
@@ -447,7 +496,7 @@ void store_retain(sym_store *s) {
     uint64_t keep_from = s->kept_from[0], later = 0;
     for (uint64_t n = s->first_seg + 1; n <= s->segment; n++) later += seg_of(s, n)->answers;
     while (s->first_seg < keep_from && s->first_seg < s->segment && later >= s->o.id_window) {
-        if (!store_segment_path(s, s->first_seg, path, sizeof path)) remove_file(s, path, &s->stats.segments_removed);
+        let_go(s, 0, s->first_seg);
         memmove(s->segs, s->segs + 1, (size_t)(s->segment - s->first_seg) * sizeof *s->segs);
         s->segs[s->segment - s->first_seg] = (store_segment){0};
         s->first_seg++;

@@ -38,6 +38,12 @@ typedef struct {
 
 enum { SNAP_IDLE = 0, SNAP_RUNNING, SNAP_DONE, SNAP_STOP };
 
+/* A file retention let go: a snapshot or a log segment, by number. */
+typedef struct {
+    int snapshot; /* 1: snap-N.bin, 0: wal-N.log */
+    uint64_t n;
+} store_doomed;
+
 /* A held symbol a restore rebuilds: its name and the step count the log
  * has of it (its state must end there), then what the restore made of it. */
 typedef struct {
@@ -98,6 +104,12 @@ struct sym_store {
     int snap_n, snap_written;
     double snap_seconds;
     uint64_t snap_bytes;
+    /* files retention let go, removed by the snapshot thread in this order
+     * (under mu): unlinking a snapshot of several GB holds the file system
+     * for a good part of a second, which play's thread must not wait for.
+     * Any prefix of the order leaves a directory recovery reads as before. */
+    store_doomed *doomed;
+    int n_doomed, cap_doomed;
     /* the restorer (restorer.c): play's thread hands it a job (RESTORE_RUNNING,
      * restoring set: retention waits), it answers with RESTORE_DONE */
     int restoring;             /* play's thread only */
@@ -131,8 +143,12 @@ typedef struct {
  * moved if it grew; NULL when out of memory (items is left as it was). */
 void *store_index_take(store_index *x, void *items, size_t size, int32_t *i);
 static inline void store_index_give(store_index *x, int32_t i) { x->free_idx[x->n_free++] = i; }
-/* Removes the files the snapshots kept make unneeded (store.c). */
+/* Lets go of the files the snapshots kept make unneeded (store.c): the
+ * snapshot thread removes them, or this call when that thread is not
+ * running. */
 void store_retain(sym_store *s);
+/* Removes the files let go so far (the snapshot thread, or close). */
+void store_remove_doomed(sym_store *s);
 /* The snapshot thread's body (snapshotter.c). */
 void *store_snapshotter_main(void *arg);
 /* The restorer's body (restorer.c). */
