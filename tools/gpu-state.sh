@@ -8,7 +8,8 @@
 # how its answers compare with the uninterrupted engine's. Logs and
 # reports under $OUT/state; a table is printed last.
 #   BUILD=build-gpu OUT=/tmp/out tools/gpu-state.sh
-# SNAPSHOT_EVERY_S (30) and FSYNC (every_s) set the state config; two
+# ROUNDS (2) of each mode, the kill after the last; SNAPSHOT_EVERY_S (30)
+# and FSYNC (every_s) set the state config; two
 # further parts, each on its own: PAGING=1, paging at full size
 # (bench_actors_paging: 8 slots, round robin over 24 symbols, a Zipf mix
 # over 16); CRASH=1, the crash test on the CUDA engine
@@ -21,6 +22,7 @@ bin=$b/app/symserve
 port=${PORT:-7321}
 d=$OUT/state
 mkdir -p "$d"
+rounds=${ROUNDS:-2}
 sd=${STATE_PARENT:-/tmp}/symserve-state
 rm -rf "$sd"
 printf '{"max_symbols": 48, "state": {"snapshot_every_s": %s, "fsync": "%s"}}\n' "${SNAPSHOT_EVERY_S:-30}" \
@@ -38,19 +40,19 @@ run() { # name, replay args...
   "$bin" replay --port "$port" --timeout 300 --report "$d/$name.json" "$@" >"$d/$name.txt" 2>&1
   echo "$name rc=$?" >>"$d/rc.txt"
 }
-for round in 1 2; do
+for round in $(seq 1 "$rounds"); do
   for mode in off on; do
     if [ $mode = on ]; then start_play "$d/play-$mode-$round.log" --state-dir "$sd"; else start_play "$d/play-$mode-$round.log"; fi
     run "trace_${mode}_$round" --requests tests/data/traces/small.csv --speed 1
     run "poisson_${mode}_$round" --rate "${RATE:-5000}" --symbols 39 --duration "${DURATION:-10}" --seed $round
-    if [ $mode = on ] && [ $round = 2 ]; then
+    if [ $mode = on ] && [ $round = "$rounds" ]; then
       kill -9 $play; wait $play 2>/dev/null
       du -sh "$sd" >"$d/dir-size.txt"; ls -la "$sd" >>"$d/dir-size.txt"
       start_play "$d/play-recover.log" --state-dir "$sd"
       run "poisson_after_recovery" --rate 1000 --symbols 39 --duration 2 --seed 9
     fi
     kill $play 2>/dev/null; wait $play 2>/dev/null
-    [ $mode = on ] && [ $round = 1 ] && rm -rf "$sd"
+    [ $mode = on ] && [ $round != "$rounds" ] && rm -rf "$sd"
   done
 done
 if [ -n "${PAGING:-}" ]; then
