@@ -17,7 +17,11 @@
  * its tier: EXPORT copies it from there (from disk: read and checked),
  * IMPORT overwrites it there (on disk: a new file replaces the old),
  * RELEASE drops it; an IMPORT of a symbol new here while the pool is full
- * goes to the host tier, or to disk when that is full.
+ * goes to the host tier, or to disk when that is full. Where the backend
+ * has export_begin, an EXPORT holds the shard only while the state is set
+ * aside (on a device backend, a device copy of the slot); the shard steps
+ * on while it crosses to the host and answers when it has landed (one at
+ * a time; idle, the shard waits for it).
  *
  * Paging. A symbol with no state here is admitted by its first request
  * while the shard holds fewer than slots + host-tier room + disk-tier room
@@ -78,6 +82,9 @@ struct sym_shard {
     int *ready, ready_head, ready_len; /* symbols with work, round robin */
     int drain_sym;   /* an EXPORT or IMPORT waits for this symbol's queue to empty (-1: none) */
     sym_msg drain;   /* that message */
+    int exporting;   /* an EXPORT's copy is under way (the backend's export_begin) */
+    sym_msg export_answer; /* its answer, sent when the copy lands */
+    const void *export_dst;
     int32_t *b_slots;
     int *b_sym, *b_idx;
     int *b_pick; /* a step's symbols, then how many rows each takes (pick_rows) */
@@ -316,6 +323,21 @@ static int64_t exported_steps(const sym_backend *b, const void *bytes) {
     return sym_state_steps(bytes);
 }
 
+/* Sends the answer of the export under way once its copy has landed;
+ * block waits for that (the shard is idle, stopping, or needs the backend
+ * for another export). */
+static void finish_export(sym_shard *s, int block) {
+    if (!s->exporting) return;
+    sym_backend *b = s->backend;
+    sym_err e = {{0}};
+    int rc = b->ops->export_end(b, block, &e);
+    if (!rc) return;
+    s->exporting = 0;
+    if (rc < 0) return answer_failed(s, &s->export_answer, e.msg);
+    s->export_answer.u.io.steps = exported_steps(b, s->export_dst);
+    reply(s, &s->export_answer);
+}
+
 static void export_now(sym_shard *s, const sym_msg *m) {
     sym_msg a = answer_to(s, m, SYM_MSG_EXPORTED);
     sym_backend *b = s->backend;
@@ -332,6 +354,13 @@ static void export_now(sym_shard *s, const sym_msg *m) {
     if (held) memcpy(dst, held, b->slot_bytes);
     else if (on_disk) {
         if (sym_disk_tier_read(&s->disk, m->sym, dst, &e)) return answer_failed(s, &a, e.msg);
+    } else if (b->ops->export_begin) { /* the shard steps on while the state crosses to the host */
+        finish_export(s, 1);
+        if (b->ops->export_begin(b, a.slot, dst, &e)) return answer_failed(s, &a, e.msg);
+        s->exporting = 1;
+        s->export_answer = a;
+        s->export_dst = dst;
+        return;
     } else if (b->ops->export_slot(b, a.slot, dst, &e)) return answer_failed(s, &a, e.msg);
     a.u.io.steps = exported_steps(b, dst);
     reply(s, &a);
@@ -522,8 +551,12 @@ static void *shard_main(void *arg) {
         int got = 0;
         while (sym_mailbox_pop(&s->inbox, &m)) {
             got = 1;
-            if (!handle(s, &m)) return NULL;
+            if (!handle(s, &m)) {
+                finish_export(s, 1);
+                return NULL;
+            }
         }
+        finish_export(s, 0);
         if (s->drain_sym >= 0 && !s->q_len[s->drain_sym]) {
             s->drain_sym = -1;
             slot_now(s, &s->drain);
@@ -535,6 +568,10 @@ static void *shard_main(void *arg) {
         }
         if (got) {
             idle_since = 0;
+            continue;
+        }
+        if (s->exporting) { /* nothing to step: wait for the copy here rather than poll it */
+            finish_export(s, 1);
             continue;
         }
         uint64_t now = sym_now_ns();

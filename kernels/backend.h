@@ -86,6 +86,17 @@ typedef struct {
     /* Optional (NULL: malloc): the host memory export_slot and import_slot
      * copy fastest from and to. */
     const sym_host_mem *host_mem;
+    /* Optional, both or neither (NULL: export_slot): an export that holds
+     * the caller only while the state is set aside (for a device backend,
+     * a copy of the slot on the device), not while it crosses to the host.
+     * export_begin takes the slot's state as it is now into dst (slot_bytes
+     * on the host, untouched by the caller until the export ends); steps,
+     * imports and resets after it do not change what lands. export_end
+     * then says whether it has landed: 1 yes, 0 not yet (only when block
+     * is 0), -1 failed (e). One export at a time: export_begin while one
+     * is under way first waits for it to land. */
+    int (*export_begin)(sym_backend *b, int32_t slot, void *dst, sym_err *e);
+    int (*export_end)(sym_backend *b, int block, sym_err *e);
 } sym_backend_ops;
 
 struct sym_backend {

@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
         for (int i = 1; i < argc && n_rates < 16; i++) rates[n_rates++] = atof(argv[i]);
     }
     sym_config cfg;
-    sym_echo_factory echo = {&model, &cfg};
+    sym_echo_factory echo = {&model, &cfg, 0};
     sym_config_defaults(&cfg);
     cfg.max_symbols = 100;
     cfg.status_interval_s = 0;

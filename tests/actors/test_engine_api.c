@@ -112,7 +112,7 @@ static sym_prediction one(sym_engine *g, const char *sym, uint64_t uid) {
 int main(void) {
     model = sym_model_config_small();
     sym_config cfg;
-    sym_echo_factory echo = {&model, &cfg};
+    sym_echo_factory echo = {&model, &cfg, 0};
     sym_thread_check_factory checked = {sym_echo_backend_make, &echo};
     sym_config_defaults(&cfg);
     cfg.shard_count = 2;

@@ -5,7 +5,11 @@
  * duplicated or reordered: request k of a symbol must see step count k and
  * the running sum 0+1+...+k. Every backend call must come from its shard's
  * thread (thread_check_backend.h): migrations and rebalances move state by
- * messages, never by one actor calling another's backend. Meant to run
+ * messages, never by one actor calling another's backend. An exporter
+ * thread meanwhile copies symbols' states out as a snapshot does; the
+ * backend's exports land a few polls after they begin, so shards step
+ * while exports are under way (as on the CUDA engine), and every state
+ * exported must be whole: n steps and the sum of the first n. Meant to run
  * under ThreadSanitizer too. */
 #include <pthread.h>
 #include <sched.h>
@@ -84,10 +88,41 @@ static void *control(void *arg) {
     return NULL;
 }
 
+static atomic_int exports_bad;
+
+/* Exports random symbols until the producers are done: each state copied
+ * must be one between two steps of its symbol. */
+static void *exporter(void *arg) {
+    sym_engine *g = arg;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int n = 0, got = 0;
+    double st[2];
+    while (atomic_load(&producers_done) < PRODUCERS) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        char name[32];
+        symbol_name(name, (int)(x % PRODUCERS), (int)((x >> 8) % SYMS_PER_PRODUCER));
+        sym_err e;
+        int rc = sym_engine_export_symbol(g, name, st, &e);
+        n++;
+        if (rc < 0) {
+            if (atomic_fetch_add(&exports_bad, 1) < 3) fprintf(stderr, "FAIL export %s: %s\n", name, e.msg);
+            continue;
+        }
+        if (!rc) continue;
+        got++;
+        if (st[0] < 0 || st[0] > PER_PRODUCER / SYMS_PER_PRODUCER || st[1] != st[0] * (st[0] - 1) / 2)
+            if (atomic_fetch_add(&exports_bad, 1) < 3)
+                fprintf(stderr, "FAIL export %s: %g steps with the sum %g, not a state between two steps\n", name, st[0],
+                        st[1]);
+    }
+    printf("exporter: %d exports, %d states\n", n, got);
+    return NULL;
+}
+
 int main(void) {
     model = sym_model_config_small();
     sym_config cfg;
-    sym_echo_factory echo = {&model, &cfg};
+    sym_echo_factory echo = {&model, &cfg, 3};
     sym_thread_check_factory checked = {sym_echo_backend_make, &echo};
     sym_config_defaults(&cfg);
     cfg.shard_count = 3;
@@ -108,6 +143,8 @@ int main(void) {
         pthread_create(&prod[p], NULL, produce, &args[p]);
     }
     pthread_create(&ctl, NULL, control, g);
+    pthread_t exp;
+    pthread_create(&exp, NULL, exporter, g);
 
     const int total = PRODUCERS * PER_PRODUCER;
     char *seen = calloc(total, 1);
@@ -141,6 +178,7 @@ int main(void) {
     }
     for (int p = 0; p < PRODUCERS; p++) pthread_join(prod[p], NULL);
     pthread_join(ctl, NULL);
+    pthread_join(exp, NULL);
     sym_engine_drain(g);
     if (sym_engine_poll(g, out, 128, 0) != 0) bad++, fprintf(stderr, "FAIL: extra predictions\n");
     for (int i = 0; i < total; i++)
@@ -152,6 +190,12 @@ int main(void) {
         fprintf(stderr, "FAIL: %ld backend calls off their shard's thread: %s\n", sym_thread_check_violations(),
                 sym_thread_check_report());
     }
+    if (atomic_load(&exports_bad)) bad++;
+    /* exports that landed with steps between: the shards served on while
+     * states were copied (with 160 migrations and the exporter's copies
+     * under load, some must have) */
+    printf("%ld exports overlapped steps\n", sym_echo_exports_overlapped());
+    if (!sym_echo_exports_overlapped()) bad++, fprintf(stderr, "FAIL: no export overlapped a step\n");
     printf("%d requests, %d problems\n", total, bad);
     return bad ? 1 : 0;
 }

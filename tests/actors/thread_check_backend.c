@@ -8,6 +8,7 @@
 
 typedef struct {
     sym_backend base;
+    sym_backend_ops ops; /* ck_ops less what inner lacks */
     sym_backend *inner;
     int shard;
     pthread_mutex_t mu; /* guards owner: two threads racing to be first is itself what we look for */
@@ -51,6 +52,14 @@ static int ck_export(sym_backend *b, int32_t slot, void *dst, sym_err *e) {
     sym_backend *in = inner_of(b, "export_slot");
     return in->ops->export_slot(in, slot, dst, e);
 }
+static int ck_export_begin(sym_backend *b, int32_t slot, void *dst, sym_err *e) {
+    sym_backend *in = inner_of(b, "export_begin");
+    return in->ops->export_begin(in, slot, dst, e);
+}
+static int ck_export_end(sym_backend *b, int block, sym_err *e) {
+    sym_backend *in = inner_of(b, "export_end");
+    return in->ops->export_end(in, block, e);
+}
 static int ck_import(sym_backend *b, int32_t slot, const void *src, sym_err *e) {
     sym_backend *in = inner_of(b, "import_slot");
     return in->ops->import_slot(in, slot, src, e);
@@ -84,19 +93,8 @@ static const sym_backend_ops ck_ops = {
     .set_towers = ck_set_towers,
     .step_runs = ck_step_runs,
     .prepare_runs = ck_prepare_runs,
-};
-/* the inner backend has no step_runs: neither may the wrapper, or
- * sym_backend_step_runs would call it */
-static const sym_backend_ops ck_ops_no_runs = {
-    .name = "thread-check",
-    .step = ck_step,
-    .reset_slot = ck_reset,
-    .export_slot = ck_export,
-    .import_slot = ck_import,
-    .copy_slot = ck_copy,
-    .destroy = ck_destroy,
-    .set_towers = ck_set_towers,
-    .prepare_runs = ck_prepare_runs,
+    .export_begin = ck_export_begin,
+    .export_end = ck_export_end,
 };
 
 sym_backend *sym_thread_check_wrap(sym_backend *inner, sym_err *e) {
@@ -107,7 +105,11 @@ sym_backend *sym_thread_check_wrap(sym_backend *inner, sym_err *e) {
         return NULL;
     }
     c->base = *inner; /* its shape: cfg, layout, slots, batch, state format */
-    c->base.ops = inner->ops->step_runs ? &ck_ops : &ck_ops_no_runs;
+    /* an op inner lacks, the wrapper lacks too: callers test for NULL */
+    c->ops = ck_ops;
+    if (!inner->ops->step_runs) c->ops.step_runs = NULL;
+    if (!inner->ops->export_begin) c->ops.export_begin = NULL, c->ops.export_end = NULL;
+    c->base.ops = &c->ops;
     c->inner = inner;
     c->shard = -1;
     pthread_mutex_init(&c->mu, NULL);

@@ -1,6 +1,7 @@
 /* A test double around any backend that checks kernels/backend.h's "a
  * backend object is used by one thread": the first call of a serving op
- * (step, step_runs, reset_slot, export_slot, import_slot, copy_slot) names
+ * (step, step_runs, reset_slot, export_slot, export_begin, export_end,
+ * import_slot, copy_slot) names
  * the backend's thread, and every later one from another thread counts as a
  * violation. Creation-time ops (prepare_runs, set_towers) and destroy, which
  * the creating and joining thread call, are not counted. The count is

@@ -144,7 +144,7 @@ int main(void) {
     cfg.shard_count = 2;
     cfg.max_symbols = 64;
     cfg.status_interval_s = 0;
-    sym_echo_factory echo = {&model, &cfg};
+    sym_echo_factory echo = {&model, &cfg, 0};
     sym_err e = {{0}};
     sym_engine *g = sym_engine_create_with(&cfg, &model, make, &echo, &e);
     if (!g) return fprintf(stderr, "create: %s\n", e.msg), 1;
