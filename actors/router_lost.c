@@ -61,8 +61,11 @@ int router_live_owner(sym_router *r, int sym) {
     return live;
 }
 
-/* The restore of sym cannot end well: why is kept for its END. */
+/* The restore of sym cannot end well: why is kept for its END. Its first
+ * failure is the one kept: the later ones follow from it (a re-issue out
+ * of order puts every one after it out of order too). */
 static void fail_restore(sym_router *r, int sym, const char *why) {
+    if (r->bad[sym] && r->bad_sym == sym) return;
     if (!r->bad[sym]) sym_warn("router: restoring a symbol lost with its shard: %s", why);
     r->bad[sym] = 1;
     r->bad_sym = sym;

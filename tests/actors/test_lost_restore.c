@@ -18,8 +18,9 @@
  *    in submission order, on the state the lost shard had (the echo's
  *    step count and running sum say so);
  *  - a re-issue that names another request than the one the lost shard
- *    took first, and an end with the taken requests not named, fail the
- *    end as the code says, and those symbols stay held, unanswered;
+ *    took first (the end's error names that one), and an end with the
+ *    taken requests not named, fail the end as the code says, and those
+ *    symbols stay held, unanswered;
  *  - bad calls (a symbol not held, an unknown one, an end before its
  *    begin) are refused;
  *  - sym_engine_held_stats counts the held symbols, the restores done and
@@ -295,7 +296,10 @@ int main(void) {
     n_un = 0;
     for (int k = sy[C].before + 1; k < sy[C].n; k++) unanswered[n_un++] = k;
     re = restore(g, C, NULL, 0, unanswered, n_un, &e);
-    CHECKV(re < 0 && strstr(e.msg, "next unanswered request"), "C: a re-issue out of order fails its end: %s", e.msg);
+    char first[120]; /* the first re-issue out of order is named, not the ones after it */
+    snprintf(first, sizeof first, "next unanswered request of it is unique_id %llu, its lost shard took %llu",
+             (unsigned long long)sy[C].req[sy[C].before + 1].uid, (unsigned long long)sy[C].req[sy[C].before].uid);
+    CHECKV(re < 0 && strstr(e.msg, first), "C: a re-issue out of order fails its end: %s", e.msg);
     /* D: the requests the lost shard took are not named */
     re = restore(g, D, NULL, 0, NULL, 0, &e);
     CHECKV(re < 0 && strstr(e.msg, "not in the log as unanswered"), "D: taken requests not named fail its end: %s",
