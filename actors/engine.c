@@ -463,6 +463,8 @@ void sym_engine_migration_stats(sym_engine *g, sym_migration_stats *out) { sym_r
 
 int sym_engine_shards_lost(sym_engine *g) { return sym_router_shards_lost(g->router); }
 
+void sym_engine_held_stats(sym_engine *g, sym_held_stats *out) { sym_router_held_stats(g->router, out); }
+
 /* --- the symbols of a lost shard process, restored ----------------------------- */
 
 /* A call on the restore mailbox, answered on the restore control

@@ -170,4 +170,10 @@ int sym_engine_restore_step(sym_engine *g, const sym_request *q, sym_err *e);
 int sym_engine_restore_reissue(sym_engine *g, const sym_request *q, sym_err *e);
 int sym_engine_restore_end(sym_engine *g, const char *symbol, sym_err *e);
 
+/* The held symbols now, and their restores so far (actors/shard_stats.h):
+ * a restore is counted before its end, or its begin or end that failed,
+ * returns; its replayed steps as their answers come back. Any thread,
+ * never waits. */
+void sym_engine_held_stats(sym_engine *g, sym_held_stats *out);
+
 #endif

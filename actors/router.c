@@ -519,3 +519,5 @@ void sym_router_shard_stats(sym_router *r, int shard, sym_shard_stats *out) { sy
 void sym_router_migration_stats(sym_router *r, sym_migration_stats *out) { sym_pub_read_migrations(&r->pub, out); }
 
 int sym_router_shards_lost(sym_router *r) { return sym_pub_read_lost(&r->pub); }
+
+void sym_router_held_stats(sym_router *r, sym_held_stats *out) { sym_pub_read_held(&r->pub, out); }

@@ -55,5 +55,7 @@ void sym_router_shard_stats(sym_router *r, int shard, sym_shard_stats *out);
 void sym_router_migration_stats(sym_router *r, sym_migration_stats *out);
 /* Shards in other processes lost so far; any thread, never waits. */
 int sym_router_shards_lost(sym_router *r);
+/* Their symbols held and restored so far; any thread, never waits. */
+void sym_router_held_stats(sym_router *r, sym_held_stats *out);
 
 #endif

@@ -40,7 +40,11 @@
  * then the held ones, each once, and poll() sees no answer of the symbol
  * between the loss and the first re-issued one. The restore's messages
  * have their own mailbox, read whether or not the pool is full of held
- * requests: ending a restore is what empties it. */
+ * requests: ending a restore is what empties it.
+ *
+ * The held symbols, the restores ended and failed, the replayed steps
+ * answered and the taken requests sent again are published for
+ * sym_engine_held_stats (/metrics). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +61,11 @@ int router_live_owner(sym_router *r, int sym) {
     return live;
 }
 
-/* The restore of sym cannot end well: why is kept for its END. */
+/* The restore of sym cannot end well: why is kept for its END. Its first
+ * failure is the one kept: the later ones follow from it (a re-issue out
+ * of order puts every one after it out of order too). */
 static void fail_restore(sym_router *r, int sym, const char *why) {
+    if (r->bad[sym] && r->bad_sym == sym) return;
     if (!r->bad[sym]) sym_warn("router: restoring a symbol lost with its shard: %s", why);
     r->bad[sym] = 1;
     r->bad_sym = sym;
@@ -122,6 +129,7 @@ void router_on_lost(sym_router *r, int s) {
         for (int i = 0; i < r->n_ids; i++)
             if (r->loc[i] == s && r->lost[i] == SYM_LIVE) hold(r, i), n++;
         hold_waiting(r, s);
+        sym_pub_held(&r->pub, r->n_held);
         r->settling[s] = 1;
         sym_warn("router: shard %d lost the state of %d symbols: their requests are held until their state is restored",
                  s, n);
@@ -207,8 +215,10 @@ void router_held_done(sym_router *r, int shard, const sym_msg *m) {
         fail_restore(r, sym, why);
     } else if (!replayed) {
         return router_publish_done(r, shard, m);
-    } else if (m->batch > 0 && m->step_ns > 0) {
-        sym_pub_step(&r->pub, shard, m->step_ns, m->batch); /* a step of that shard's all the same */
+    } else {
+        if (m->batch > 0 && m->step_ns > 0) /* a step of that shard's all the same */
+            sym_pub_step(&r->pub, shard, m->step_ns, m->batch);
+        sym_pub_replayed(&r->pub);
     }
     if (replayed) r->replay_out[sym]--;
 }
@@ -300,11 +310,17 @@ static void on_reissue(sym_router *r, const sym_msg *m) {
 
 static void reissue_some(sym_router *r);
 
-/* The running end fails: the symbol stays held. */
+/* The running begin or end of a held symbol's restore fails: the symbol
+ * stays held. */
+static void job_failed(sym_router *r, const char *why) {
+    sym_pub_restore_end(&r->pub, 0); /* before the answer: a caller sees it counted */
+    router_job_finished(r, -1, why);
+}
+
 static void end_failed(sym_router *r, int sym) {
     char why[sizeof r->bad_why];
     snprintf(why, sizeof why, "%s", r->bad_sym == sym ? r->bad_why : "its restore failed (logged above)");
-    router_job_finished(r, -1, why);
+    job_failed(r, why);
 }
 
 void router_restore_drain(sym_router *r) {
@@ -343,7 +359,7 @@ void router_restore_start_job(sym_router *r) {
         return router_job_finished(r, -1, "not a symbol held after its shard's loss was counted");
     if (r->bad[sym]) return end_failed(r, sym);
     int to = sym_shard_map_owner_among(&r->map, sym, r->down);
-    if (to < 0) return router_job_finished(r, -1, "no live shard to restore it on");
+    if (to < 0) return job_failed(r, "no live shard to restore it on");
     router_place(r, sym, to);
     sym_shard_map_set_override(&r->map, sym, to);
     r->lost[sym] = LOST_RESTORING;
@@ -361,7 +377,7 @@ void router_restore_imported(sym_router *r, const sym_msg *m) {
     char why[200];
     snprintf(why, sizeof why, "its state imported on shard %d: %.150s", r->job.to, m->u.io.error);
     fail_restore(r, r->job.sym, why);
-    router_job_finished(r, -1, why);
+    job_failed(r, why);
 }
 
 /* The taken requests, in order, as the shard's credit allows; then the
@@ -374,12 +390,15 @@ static void reissue_some(sym_router *r) {
         r->t_head[sym] = r->taken[i].next;
         taken_give(r, i);
         r->job.reissued++;
+        sym_pub_reissued(&r->pub);
     }
     if (r->t_head[sym] >= 0) return; /* as answers free credit */
     r->t_tail[sym] = -1;
     if (r->bad[sym]) return end_failed(r, sym); /* a request sent again failed: that shard is lost too */
     r->lost[sym] = SYM_LIVE;
     r->n_held--;
+    sym_pub_held(&r->pub, r->n_held);
+    sym_pub_restore_end(&r->pub, 1);
     router_release_held(r, sym, HOLD_LOST);
     router_job_finished(r, r->job.reissued, "");
 }
@@ -396,7 +415,7 @@ void router_restore_advance(sym_router *r) {
             char why[200];
             snprintf(why, sizeof why, "%d requests its lost shard took are not in the log as unanswered", unnamed);
             fail_restore(r, sym, why);
-            return router_job_finished(r, -1, why);
+            return job_failed(r, why);
         }
         r->phase = JOB_REISSUING; /* its state is whole: answers from here on are its requests' */
     }

@@ -1,7 +1,8 @@
 /* The router's numbers for other threads, as sym_engine_shard_stats and
  * sym_engine_migration_stats copy them out (actors/status.h says how the
  * router publishes them): per shard, the steps it ran (their time and their
- * rows) and its queue depth; engine-wide, the migrations and rebalances. */
+ * rows) and its queue depth; engine-wide, the migrations and rebalances,
+ * and the restores of a lost shard process's symbols. */
 #ifndef SYM_SHARD_STATS_H
 #define SYM_SHARD_STATS_H
 
@@ -27,5 +28,15 @@ typedef struct {
     uint64_t ns;           /* their time: from the move's start (its symbol's new requests held) to its end */
     uint64_t rebalances;   /* rebalances finished, whether or not each of their moves succeeded */
 } sym_migration_stats;
+
+/* The symbols of lost shard processes, held and restored (actors/engine.h,
+ * sym_engine_hold_lost and the restore calls). */
+typedef struct {
+    int held;           /* held now: their requests wait in the router until their restore ends */
+    uint64_t restored;  /* restores ended: the symbol is served again */
+    uint64_t failed;    /* restore begins or ends of a held symbol that failed: it stays held */
+    uint64_t replayed;  /* logged steps a restore stepped again, answered */
+    uint64_t reissued;  /* requests a lost shard took, sent again at their restore's end */
+} sym_held_stats;
 
 #endif

@@ -114,6 +114,24 @@ void sym_pub_lost(sym_router_pub *p) {
 
 int sym_pub_read_lost(sym_router_pub *p) { return atomic_load_explicit(&p->lost, memory_order_acquire); }
 
+void sym_pub_held(sym_router_pub *p, int held) { atomic_store_explicit(&p->held, held, memory_order_relaxed); }
+
+void sym_pub_restore_end(sym_router_pub *p, int ok) { bump(ok ? &p->restored : &p->restore_failed, 1); }
+
+void sym_pub_replayed(sym_router_pub *p) { bump(&p->replayed, 1); }
+
+void sym_pub_reissued(sym_router_pub *p) { bump(&p->reissued, 1); }
+
+void sym_pub_read_held(sym_router_pub *p, sym_held_stats *out) {
+    *out = (sym_held_stats){
+        .held = atomic_load_explicit(&p->held, memory_order_relaxed),
+        .restored = atomic_load_explicit(&p->restored, memory_order_relaxed),
+        .failed = atomic_load_explicit(&p->restore_failed, memory_order_relaxed),
+        .replayed = atomic_load_explicit(&p->replayed, memory_order_relaxed),
+        .reissued = atomic_load_explicit(&p->reissued, memory_order_relaxed),
+    };
+}
+
 void sym_pub_read_shard(sym_router_pub *p, int shard, sym_shard_stats *out) {
     sym_shard_pub *s = &p->shard[shard];
     memset(out, 0, sizeof *out);

@@ -6,11 +6,12 @@
  * so far once it has paged. Owned by the router thread.
  *
  * What the router publishes for other threads (sym_router_pub, read through
- * sym_engine_shard_stats and sym_engine_migration_stats): cumulative
- * counters and the queue depth gauge of actors/shard_stats.h. The router is
- * their one writer, so each update is a relaxed load and store of its own
- * counter (no locked read-modify-write, no fence): a few plain stores per
- * step, nothing per request. They are separate atomics, not one snapshot
+ * sym_engine_shard_stats, sym_engine_migration_stats and
+ * sym_engine_held_stats): cumulative counters and the queue depth and held
+ * symbols gauges of actors/shard_stats.h. The router is their one writer,
+ * so each update is a relaxed load and store of its own counter (no locked
+ * read-modify-write, no fence): a few plain stores per step, nothing per
+ * request. They are separate atomics, not one snapshot
  * under a seqlock: a reader may see a step in its bucket before its time
  * and rows (off by one step for a moment, never going back), which a scrape
  * does not need to be exact about; the step count is the sum of the
@@ -71,6 +72,8 @@ typedef struct {
     sym_shard_pub shard[SYM_MAX_SHARDS];
     _Atomic uint64_t moves_done, moves_failed, move_ns, rebalances;
     atomic_int lost; /* shards lost; stored with release before the failed answers that follow reach poll() */
+    atomic_int held; /* symbols held for a restore now */
+    _Atomic uint64_t restored, restore_failed, replayed, reissued;
 } sym_router_pub;
 
 /* The router's side. */
@@ -79,9 +82,14 @@ void sym_pub_depth(sym_router_pub *p, int shard, int depth);
 void sym_pub_move(sym_router_pub *p, int ok, uint64_t ns);
 void sym_pub_rebalance(sym_router_pub *p);
 void sym_pub_lost(sym_router_pub *p);
+void sym_pub_held(sym_router_pub *p, int held);
+void sym_pub_restore_end(sym_router_pub *p, int ok); /* a held symbol served again (1), or its begin or end failed */
+void sym_pub_replayed(sym_router_pub *p);
+void sym_pub_reissued(sym_router_pub *p);
 /* Any thread. */
 void sym_pub_read_shard(sym_router_pub *p, int shard, sym_shard_stats *out);
 void sym_pub_read_migrations(sym_router_pub *p, sym_migration_stats *out);
 int sym_pub_read_lost(sym_router_pub *p);
+void sym_pub_read_held(sym_router_pub *p, sym_held_stats *out);
 
 #endif

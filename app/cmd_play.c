@@ -111,6 +111,7 @@ static void publish_metrics(const sym_play_stats *st, void *ctx) {
         sym_store_stats ss;
         sym_store_get_stats(pm->store, &ss);
         l.has_store = 1, l.log_bytes = ss.log_bytes, l.snapshots = ss.snapshots, l.last_snapshot_s = ss.last_snapshot_s;
+        l.restores = st->restores, l.restore_s = st->restore_s;
     }
     sym_metrics_publish(pm->m, &l);
 }

@@ -133,6 +133,11 @@ static void render_loop(text *t, const sym_metrics_loop *l) {
         one(t, "state_snapshots_total", "counter", "Snapshots finished.", l->snapshots);
         head(t, "state_last_snapshot_seconds", "gauge", "How long the last snapshot took.");
         put(t, "symserve_state_last_snapshot_seconds %.9g\n", l->last_snapshot_s);
+        one(t, "state_restores_total", "counter",
+            "Restores of a lost shard process's symbols from the state dir finished (a failed one stops play).",
+            l->restores);
+        head(t, "state_restore_seconds_total", "counter", "Time those restores took.");
+        put(t, "symserve_state_restore_seconds_total %.9g\n", l->restore_s);
     }
     head(t, "answer_latency_seconds", "histogram", "Time from a row's submit to the engine to its answer being written.");
     uint64_t cum = 0;
@@ -200,6 +205,23 @@ static void render_migrations(text *t, const sym_migration_stats *m) {
     one(t, "rebalances_total", "counter", "Rebalances finished (their moves are counted in migrations_total).", m->rebalances);
 }
 
+/* The symbols of lost shard processes, held and restored. */
+static void render_held(text *t, sym_engine *g) {
+    sym_held_stats h;
+    sym_engine_held_stats(g, &h);
+    one(t, "symbols_held", "gauge",
+        "Symbols of lost shard processes held for a restore: their requests wait in the router, none answered.",
+        (uint64_t)h.held);
+    head(t, "symbol_restores_total", "counter",
+         "Restores of a held symbol, by result: done (served again), failed (its begin or end failed: it stays held).");
+    put(t, "symserve_symbol_restores_total{result=\"done\"} %llu\n", (unsigned long long)h.restored);
+    put(t, "symserve_symbol_restores_total{result=\"failed\"} %llu\n", (unsigned long long)h.failed);
+    one(t, "restore_replayed_steps_total", "counter", "Logged steps of held symbols stepped again by their restores.",
+        h.replayed);
+    one(t, "restore_reissued_requests_total", "counter",
+        "Requests a lost shard process took with it, sent again at the end of their symbol's restore.", h.reissued);
+}
+
 static void render_engine(text *t, sym_engine *g) {
     int n = sym_engine_shard_count(g);
     if (n < 0) n = 0;
@@ -220,6 +242,7 @@ static void render_engine(text *t, sym_engine *g) {
     one(t, "shards_lost_total", "counter",
         "Shards in other processes lost (no heartbeat within shards.timeout_ms, or a broken link): their symbols' "
         "state is gone.", (uint64_t)sym_engine_shards_lost(g));
+    render_held(t, g);
     per_shard(t, pg, got, "shard_symbols", "gauge", "Symbols a shard holds: in slots, in its host tier, on disk.", f_symbols);
     per_shard(t, pg, got, "shard_symbols_resident", "gauge", "Symbols in a shard's state slots.", f_resident);
     per_shard(t, pg, got, "shard_symbols_host_tier", "gauge", "Symbols paged out to a shard's host tier.", f_host);

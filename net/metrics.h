@@ -13,9 +13,10 @@
  *    safe from any thread: per shard, symbols, slots, steps and paging
  *    (sym_engine_paging: the shards publish them), step times, batch rows
  *    and queue depth (sym_engine_shard_stats: the router publishes them);
- *    migrations and rebalances (sym_engine_migration_stats). The per-shard
- *    calls wait, on the HTTP thread, while a migration holds the engine's
- *    control lock.
+ *    migrations and rebalances (sym_engine_migration_stats); the symbols
+ *    of lost shard processes held and restored (sym_engine_held_stats).
+ *    The per-shard calls wait, on the HTTP thread, while a migration holds
+ *    the engine's control lock.
  *  - Bounded: only GET (HEAD too) of /metrics and /healthz are served; any
  *    other path is 404, any other method 405; at most
  *    SYM_METRICS_MAX_CONNECTIONS connections, each closed after
@@ -72,6 +73,8 @@ typedef struct {
     int has_store;                    /* play --state-dir: the store numbers below are meaningful */
     uint64_t log_bytes, snapshots;    /* state/store.h's sym_store_stats */
     double last_snapshot_s;
+    uint64_t restores;                /* restores of a lost shard process's symbols finished (net/play.h) */
+    double restore_s;                 /* their time */
 } sym_metrics_loop;
 
 typedef struct sym_metrics sym_metrics;

@@ -442,6 +442,7 @@ static void log_restore(play *p, const sym_restore_stats *r) {
             len += (size_t)snprintf(onto + len, sizeof onto - len, "%s%d onto shard %d", len ? ", " : "", r->onto[s], s);
     p->st->restores++;
     p->st->restored_symbols += (uint64_t)r->symbols;
+    p->st->restore_s += r->seconds;
     if (!r->symbols) {
         sym_info("play: a shard process was lost holding no symbol's state: nothing to restore");
         return;

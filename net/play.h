@@ -86,6 +86,7 @@ struct sym_play_stats {
     uint64_t score_updates, score_rows, errors_received, stats_updates, output_overflows;
     uint64_t reanswered, ids_reused; /* re-sent requests answered from the window; ids used again for another request */
     uint64_t restores, restored_symbols; /* with a store: a lost shard process's symbols restored from it */
+    double restore_s;                    /* the time those restores took */
     double score_latency_ms_sum, score_accuracy_sum;
     sym_recovery_stats recovery; /* with a store */
 };

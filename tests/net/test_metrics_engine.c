@@ -6,7 +6,11 @@
  * migrations done and failed with their time, rebalances; a row a shard
  * refuses is no step; and another
  * thread scraping the text all along (for TSan: it never touches the
- * router's own data). */
+ * router's own data). Then the restore numbers: zeros with no loss; over
+ * two fake shard processes (tests/actors/fake_remote.h), one lost with a
+ * request of each of its two symbols in flight, the symbols held, one
+ * restored and one whose restore fails; and play's restores in the loop's
+ * text. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -19,6 +23,7 @@
 #include "net/metrics.h"
 #include "sharding/hash.h"
 #include "tests/actors/echo_backend.h"
+#include "tests/actors/fake_remote.h"
 #include "tests/check.h"
 
 static sym_model_config model;
@@ -137,6 +142,91 @@ static void *scraper(void *arg) {
     return NULL;
 }
 
+/* The restore numbers in the text: held, done, failed, replayed, re-issued. */
+static int restore_text_is(sym_engine *g, double held, double done, double failed, double replayed, double reissued) {
+    size_t len;
+    char *t = sym_metrics_render(NULL, g, &len);
+    int ok = t && sample(t, "symserve_symbols_held") == held &&
+             sample(t, "symserve_symbol_restores_total{result=\"done\"}") == done &&
+             sample(t, "symserve_symbol_restores_total{result=\"failed\"}") == failed &&
+             sample(t, "symserve_restore_replayed_steps_total") == replayed &&
+             sample(t, "symserve_restore_reissued_requests_total") == reissued &&
+             strstr(t, "# TYPE symserve_symbols_held gauge\n") && strstr(t, "# TYPE symserve_symbol_restores_total counter\n");
+    if (!ok) fprintf(stderr, "%s", t ? t : "(out of memory)\n");
+    free(t);
+    return ok;
+}
+
+/* Two fake shard processes; shard 1 is lost with a request of P and of Q
+ * in flight, each answered once before. P is restored (its step replayed,
+ * the taken request re-issued), Q's end fails (its taken request not
+ * named). */
+static void lost_shard_numbers(void) {
+    sym_config cfg;
+    sym_config_defaults(&cfg);
+    cfg.shard_count = 2;
+    cfg.n_shard_endpoints = 2;
+    snprintf(cfg.shard_endpoints[0], sizeof cfg.shard_endpoints[0], "fake://0");
+    snprintf(cfg.shard_endpoints[1], sizeof cfg.shard_endpoints[1], "fake://1");
+    cfg.max_symbols = 16;
+    cfg.status_interval_s = 0;
+    sym_fake_remotes *fake = sym_fake_remotes_create(&model, &cfg);
+    sym_shard_connector conn = fake ? sym_fake_remotes_connector(fake) : (sym_shard_connector){0};
+    sym_err e = {{0}};
+    sym_engine *g = fake ? sym_engine_create_connected(&cfg, &conn, &e) : NULL;
+    CHECK(g, "create over fake shard processes: %s", e.msg);
+    if (!g) {
+        sym_fake_remotes_free(fake);
+        return;
+    }
+    char names[2][16];
+    int n = 0;
+    for (int i = 0; n < 2 && i < 1000; i++) { /* two symbols of shard 1 */
+        snprintf(names[n], sizeof names[n], "P%d", i);
+        n += sym_hash_rendezvous(sym_hash_symbol(names[n], cfg.hash_seed), cfg.hash_seed, 2) == 1;
+    }
+    CHECK(!sym_engine_hold_lost(g, &e), "hold_lost: %s", e.msg);
+    CHECK(restore_text_is(g, 0, 0, 0, 0, 0), "restore numbers before any loss");
+    sym_request q[2][2];
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < 2; k++) q[s][k] = req(names[s], (uint64_t)(10 * s + k + 1), (float)(k + 1));
+    for (int s = 0; s < 2; s++) CHECK(!sym_engine_submit(g, &q[s][0], &e), "submit: %s", e.msg);
+    CHECK(answers(g, 2) == 2, "answers before the loss");
+    sym_fake_remote_hold(fake, 1);
+    for (int s = 0; s < 2; s++) CHECK(!sym_engine_submit(g, &q[s][1], &e), "submit: %s", e.msg);
+    for (int t = 0; t < 5000 && sym_fake_remote_taken(fake, 1) < 2; t++) sleep_ms(1);
+    sym_fake_remote_lose(fake, 1);
+    for (int t = 0; t < 5000 && sym_engine_shards_lost(g) < 1; t++) sleep_ms(1);
+    CHECK(sym_engine_shards_lost(g) == 1, "shard 1 not lost");
+    CHECK(restore_text_is(g, 2, 0, 0, 0, 0), "restore numbers with two symbols held");
+    for (int s = 0; s < 2; s++) {
+        CHECK(sym_engine_restore_begin(g, names[s], NULL, &e) == 0, "begin %s: %s", names[s], e.msg);
+        CHECK(!sym_engine_restore_step(g, &q[s][0], &e), "step %s: %s", names[s], e.msg);
+    }
+    CHECK(!sym_engine_restore_reissue(g, &q[0][1], &e), "reissue: %s", e.msg);
+    CHECK(sym_engine_restore_end(g, names[0], &e) == 1, "end %s: %s", names[0], e.msg);
+    CHECK(sym_engine_restore_end(g, names[1], &e) < 0, "end %s without its taken request did not fail", names[1]);
+    CHECK(answers(g, 1) == 1, "the re-issued request not answered");
+    CHECK(restore_text_is(g, 1, 1, 1, 2, 1), "restore numbers after one restore done and one failed");
+    sym_engine_destroy(g);
+    sym_fake_remotes_free(fake);
+}
+
+/* play's restores, as its loop publishes them with a store. */
+static void play_restore_text(void) {
+    sym_metrics_loop l = {.has_store = 1, .restores = 3, .restore_s = 0.25};
+    size_t len;
+    char *t = sym_metrics_render(&l, NULL, &len);
+    CHECK(t && sample(t, "symserve_state_restores_total") == 3 && sample(t, "symserve_state_restore_seconds_total") == 0.25 &&
+              strstr(t, "# TYPE symserve_state_restore_seconds_total counter\n"),
+          "play's restores in the loop's text");
+    free(t);
+    l.has_store = 0;
+    t = sym_metrics_render(&l, NULL, &len);
+    CHECK(t && sample(t, "symserve_state_restores_total") == -1, "play's restores without a store");
+    free(t);
+}
+
 int main(void) {
     model = sym_model_config_small();
     sym_config cfg;
@@ -148,6 +238,7 @@ int main(void) {
     sym_err e = {{0}};
     sym_engine *g = sym_engine_create_with(&cfg, &model, make, &echo, &e);
     if (!g) return fprintf(stderr, "create: %s\n", e.msg), 1;
+    CHECK(restore_text_is(g, 0, 0, 0, 0, 0), "restore numbers with no shard process");
     pthread_t th;
     atomic_store(&scraping, 1);
     if (pthread_create(&th, NULL, scraper, g)) return fprintf(stderr, "no thread\n"), 1;
@@ -269,7 +360,11 @@ int main(void) {
     check_shard(g, 0);
     CHECK(wait_depth(g, 0, 0, 2000) == 0, "queue depth after a refusal");
     sym_engine_destroy(g);
-    if (!failures) printf("PASS step histogram and batch rows per shard, queue depth, migrations (%d scrapes meanwhile)\n",
-                          scrapes);
+
+    lost_shard_numbers();
+    play_restore_text();
+    if (!failures)
+        printf("PASS step histogram and batch rows per shard, queue depth, migrations (%d scrapes meanwhile), restores\n",
+               scrapes);
     return failures != 0;
 }
