@@ -6,6 +6,7 @@
 
 typedef struct {
     sym_backend base;
+    sym_backend_ops ops; /* echo_ops, with the export halves once a lag is set */
     double *slots; /* [n_slots][2]: steps, running sum */
     /* an export under way (export_lag > 0) */
     int export_lag, exporting, polls_left;
@@ -95,21 +96,11 @@ static const sym_backend_ops echo_ops = {
     .set_towers = NULL,
 };
 
-static const sym_backend_ops echo_ops_lagged = {
-    .name = "echo",
-    .step = echo_step,
-    .reset_slot = echo_reset,
-    .export_slot = echo_export,
-    .import_slot = echo_import,
-    .destroy = echo_destroy,
-    .export_begin = echo_export_begin,
-    .export_end = echo_export_end,
-};
-
 void sym_echo_backend_set_export_lag(sym_backend *b, int lag) {
     echo_backend *c = (echo_backend *)b;
     c->export_lag = lag > 0 ? lag : 1;
-    b->ops = &echo_ops_lagged;
+    c->ops.export_begin = echo_export_begin;
+    c->ops.export_end = echo_export_end;
 }
 
 long sym_echo_exports_overlapped(void) { return atomic_load(&overlapped); }
@@ -122,7 +113,8 @@ sym_backend *sym_echo_backend_create(const sym_model_config *cfg, int n_slots, i
         sym_fail(e, "out of memory for an echo backend");
         return NULL;
     }
-    c->base.ops = &echo_ops;
+    c->ops = echo_ops;
+    c->base.ops = &c->ops;
     c->base.cfg = *cfg;
     c->base.n_slots = n_slots;
     c->base.max_batch = max_batch;
