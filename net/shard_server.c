@@ -45,6 +45,7 @@ typedef struct {
     size_t got[SYM_SLOT_POOL_MAX]; /* an import's bytes so far, by the router's buffer */
     sym_metrics_loop pub;          /* what --metrics-port shows (the caller's thread) */
     int hello_waiting;             /* a new router's HELLO ended the session: it is in hello */
+    int refused;                   /* the HELLO of session was refused */
     unsigned char hello[SYM_WIRE_HEADER_BYTES + sizeof(sym_wire_hello)];
     size_t hello_len;
 } server;
@@ -145,6 +146,7 @@ static int take_bytes(server *s, sym_wire_in *in, sym_err *e) {
 static int take_frame(server *s, const void *buf, size_t len, sym_err *e) {
     sym_wire_in in;
     if (sym_wire_open(&in, buf, len, e)) return -1;
+    if (in.kind == SYM_WIRE_HELLO && in.session == s->session) return 2; /* a copy sent before our WELCOME reached it */
     if (in.kind == SYM_WIRE_HELLO && len <= sizeof s->hello) { /* a new router: this session is over */
         memcpy(s->hello, buf, len);
         s->hello_len = len;
@@ -356,7 +358,10 @@ static int check_hello(server *s, const sym_wire_hello *h, char *why, size_t cap
     return -1;
 }
 
-static void start_session(server *s, const void *frame, size_t len) {
+/* A router's HELLO: a session served, or refused. 0 when it was not a
+ * HELLO that starts one, or a copy of one refused already (refused again,
+ * quietly: the first REFUSE may not have reached the router). */
+static int start_session(server *s, const void *frame, size_t len) {
     sym_wire_in in;
     sym_wire_hello h;
     sym_err e = {{0}};
@@ -364,14 +369,19 @@ static void start_session(server *s, const void *frame, size_t len) {
     if (sym_wire_open(&in, frame, len, &e) || in.kind != SYM_WIRE_HELLO || in.seq != 1 ||
         sym_wire_get(&in, &h, sizeof h, &e)) {
         sym_warn("shard: a frame that does not start a session, ignored%s%s", e.msg[0] ? ": " : "", e.msg);
-        return;
+        return 0;
     }
+    int again = s->refused && in.session == s->session;
     s->session = in.session; /* every frame to this router carries it, a refusal too */
+    s->refused = 0;
     if (check_hello(s, &h, why, sizeof why)) {
-        s->pub.refused_routers++;
-        sym_warn("shard: a router refused: %s", why);
+        if (!again) {
+            s->pub.refused_routers++;
+            sym_warn("shard: a router refused: %s", why);
+        }
         send_simple(s, SYM_WIRE_REFUSE, 1, why, strlen(why));
-        return;
+        s->refused = 1;
+        return !again;
     }
     const sym_config *c = s->o->cfg;
     sym_backend *b = sym_model_backends_make(s->mb, 0, &e);
@@ -395,7 +405,7 @@ static void start_session(server *s, const void *frame, size_t len) {
         send_simple(s, SYM_WIRE_REFUSE, 1, why, strlen(why));
         sym_slot_pool_destroy(&s->pool);
         sym_doorbell_destroy(&s->bell);
-        return;
+        return 1;
     }
     s->index = h.index, s->n_ids = h.max_symbols, s->features = h.features;
     s->pub.sessions++, s->pub.shard_index = h.index;
@@ -415,6 +425,7 @@ static void start_session(server *s, const void *frame, size_t len) {
     publish(s);
     sym_slot_pool_destroy(&s->pool);
     sym_doorbell_destroy(&s->bell);
+    return 1;
 }
 
 int sym_shard_server_run(const sym_shard_server_opts *o, sym_err *e) {
@@ -443,8 +454,7 @@ int sym_shard_server_run(const sym_shard_server_opts *o, sym_err *e) {
     for (int sessions = 0; !(o->stop && *o->stop) && !(o->max_sessions && sessions >= o->max_sessions);) {
         if (s.hello_waiting) {
             s.hello_waiting = 0;
-            start_session(&s, s.hello, s.hello_len);
-            sessions++;
+            sessions += start_session(&s, s.hello, s.hello_len);
             continue;
         }
         nn_setsockopt(s.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &wait_ms, sizeof wait_ms);
@@ -455,10 +465,7 @@ int sym_shard_server_run(const sym_shard_server_opts *o, sym_err *e) {
         sym_wire_in in;
         sym_err fe = {{0}};
         int hello = !sym_wire_open(&in, buf, (size_t)n, &fe) && in.kind == SYM_WIRE_HELLO;
-        if (hello) {
-            start_session(&s, buf, (size_t)n);
-            sessions++;
-        }
+        if (hello) sessions += start_session(&s, buf, (size_t)n);
         nn_freemsg(buf); /* else: a frame of a session already over */
     }
 done:
