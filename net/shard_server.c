@@ -46,6 +46,7 @@ typedef struct {
     sym_metrics_loop pub;          /* what --metrics-port shows (the caller's thread) */
     int hello_waiting;             /* a new router's HELLO ended the session: it is in hello */
     int refused;                   /* the HELLO of session was refused */
+    int listen_again;              /* the session was lost: its connection may be one the router has left */
     unsigned char hello[SYM_WIRE_HEADER_BYTES + sizeof(sym_wire_hello)];
     size_t hello_len;
 } server;
@@ -319,6 +320,7 @@ static void serve_session(server *s) {
     int stopped = atomic_load(&s->state) == STOPPED;
     if (stopped && !atomic_load(&s->tx_failed) && !sym_wire_begin(&o, SYM_WIRE_BYE, s->session, ++s->tx_seq)) send_out(s, &o);
     pthread_join(rx, NULL);
+    s->listen_again = !stopped && !s->hello_waiting;
     status_line(s);
     sym_info("shard %d: session %s; its states are dropped", s->index, stopped ? "ended by the router" : "lost");
     sym_shard_join_destroy(s->shard);
@@ -428,30 +430,57 @@ static int start_session(server *s, const void *frame, size_t len) {
     return 1;
 }
 
+/* A PAIR socket bound at url, or -1 (e). */
+static int listen_socket(const char *url, sym_err *e) {
+    int sock = nn_socket(AF_SP, NN_PAIR), big = -1;
+    if (sock < 0 || nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0) {
+        sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
+        if (sock >= 0) nn_close(sock);
+        return -1;
+    }
+    if (nn_bind(sock, url) < 0) {
+        sym_fail(e, "listen on %s: %s", url, nn_strerror(nn_errno()));
+        nn_close(sock);
+        return -1;
+    }
+    return sock;
+}
+
 int sym_shard_server_run(const sym_shard_server_opts *o, sym_err *e) {
     server s = {.o = o, .sock = -1};
     pthread_mutex_init(&s.mu, NULL);
-    int rc = -1, big = -1, wait_ms = 200;
+    int rc = -1, wait_ms = 200;
     sym_config one = *o->cfg;
     one.shard_count = 1, one.tower_split = 1;
     if (!(s.mb = sym_model_backends_create(&one, e))) goto done;
     if (sym_state_fingerprint(&one, sym_model_backends_cuda(s.mb), &s.fingerprint, e)) goto done;
-    if ((s.sock = nn_socket(AF_SP, NN_PAIR)) < 0 ||
-        nn_setsockopt(s.sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0) {
-        sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
-        goto done;
-    }
-    if (nn_bind(s.sock, o->listen) < 0) {
-        sym_fail(e, "listen on %s: %s", o->listen, nn_strerror(nn_errno()));
-        goto done;
-    }
+    if ((s.sock = listen_socket(o->listen, e)) < 0) goto done;
     sym_info("shard: listening on %s (%s backend); waiting for a router", o->listen,
              sym_model_backends_cuda(s.mb) ? "cuda" : "cpu");
     rc = 0;
     s.pub.has_shard_process = 1;
     publish(&s);
     if (o->metrics) sym_metrics_set_healthy(o->metrics, 1);
-    for (int sessions = 0; !(o->stop && *o->stop) && !(o->max_sessions && sessions >= o->max_sessions);) {
+    for (int sessions = 0, warned = 0; !(o->stop && *o->stop) && !(o->max_sessions && sessions >= o->max_sessions);) {
+        /* A lost session leaves the connection it came on, whose end may
+         * not have reached this process (a link down, a pause): while the
+         * PAIR socket holds it, it drops every new connection, the next
+         * router's included. A new socket holds none. */
+        if (s.listen_again) {
+            s.listen_again = 0;
+            nn_close(s.sock);
+            s.sock = -1;
+        }
+        if (s.sock < 0) {
+            sym_err le = {{0}};
+            if ((s.sock = listen_socket(o->listen, &le)) < 0) {
+                if (!warned) sym_warn("shard: %s; trying again every %d ms", le.msg, wait_ms), warned = 1;
+                nanosleep(&(struct timespec){.tv_nsec = (long)wait_ms * 1000000}, NULL);
+                continue;
+            }
+            if (warned) sym_info("shard: listening on %s again", o->listen);
+            warned = 0;
+        }
         if (s.hello_waiting) {
             s.hello_waiting = 0;
             sessions += start_session(&s, s.hello, s.hello_len);
