@@ -555,10 +555,20 @@ static int link_socket(const char *endpoint) {
 }
 
 /* HELLO, then WELCOME or REFUSE, on l->sock (from link_socket). 0; -1
- * (e says why; w->stopped set when w->stop gave up). A connection to a
- * local port nobody listens on yet can, while it retries, be TCP's
- * self-connect (the source port chosen equal to the target's): the router
- * then hears its own HELLO, and connects again. */
+ * (e says why; w->stopped set when w->stop gave up).
+ *
+ * The HELLO goes again every heartbeat_ms until an answer comes. The
+ * shard process's PAIR socket takes one connection at a time and drops a
+ * new one while it holds another (a connection of this link before a
+ * loss, or of an earlier router, whose end it has not seen yet): nanomsg's
+ * send can have put the HELLO on a connection that the shard process then
+ * drops, and nothing says so. The next connection carries the next copy;
+ * the shard process takes a copy of the HELLO of the session it serves as
+ * nothing (net/shard_server.c).
+ *
+ * A connection to a local port nobody listens on yet can, while it
+ * retries, be TCP's self-connect (the source port chosen equal to the
+ * target's): the router then hears its own HELLO, and connects again. */
 static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_link_opts *o, join_wait *w, size_t *elem,
                      sym_err *e) {
     sym_wire_out out = {0};
@@ -577,13 +587,17 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
     void *buf = NULL;
     sym_wire_in in;
     const char *failed = NULL; /* what did not happen in time */
+    uint64_t next_hello = 0, again = (uint64_t)o->heartbeat_ms * 1000000u;
     for (int n, sent = 0;;) {
-        if (!sent && nn_send(l->sock, out.p, out.len, 0) < 0) {
-            if (join_wait_on(l, w, "take the handshake")) continue;
-            failed = "no shard process took the handshake";
-            break;
+        if (sym_now_ns() >= next_hello) {
+            if (nn_send(l->sock, out.p, out.len, 0) >= 0) {
+                sent = 1, next_hello = sym_now_ns() + again;
+            } else if (!sent) { /* nothing can answer before one copy is out */
+                if (join_wait_on(l, w, "take the handshake")) continue;
+                failed = "no shard process took the handshake";
+                break;
+            }
         }
-        sent = 1;
         if ((n = nn_recv(l->sock, &buf, NN_MSG, 0)) < 0) {
             if (join_wait_on(l, w, "answer")) continue;
             failed = "the shard process did not answer";
@@ -599,7 +613,7 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
             return sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
         }
         nn_close(l->sock);
-        l->sock = sock, sent = 0;
+        l->sock = sock, sent = 0, next_hello = 0;
         sym_info("shard %d at %s: connected to itself (TCP self-connect while nothing listened); connecting again",
                  l->index, l->endpoint);
     }

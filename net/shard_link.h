@@ -14,7 +14,8 @@
  *
  * Connecting waits up to join_timeout_ms for the process to listen and to
  * answer (it builds its part of the engine first: seconds at full size),
- * and checks that the process serves this engine (the engine
+ * sending its HELLO again every heartbeat_ms until the answer comes (a
+ * connection the process drops can take a HELLO with it), and checks that the process serves this engine (the engine
  * fingerprint of state/fingerprint.h: model files, backend, precisions;
  * and the config keys both sides must agree on): a refusal names why.
  *

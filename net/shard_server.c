@@ -45,6 +45,8 @@ typedef struct {
     size_t got[SYM_SLOT_POOL_MAX]; /* an import's bytes so far, by the router's buffer */
     sym_metrics_loop pub;          /* what --metrics-port shows (the caller's thread) */
     int hello_waiting;             /* a new router's HELLO ended the session: it is in hello */
+    int refused;                   /* the HELLO of session was refused */
+    int listen_again;              /* the session was lost: its connection may be one the router has left */
     unsigned char hello[SYM_WIRE_HEADER_BYTES + sizeof(sym_wire_hello)];
     size_t hello_len;
 } server;
@@ -145,6 +147,7 @@ static int take_bytes(server *s, sym_wire_in *in, sym_err *e) {
 static int take_frame(server *s, const void *buf, size_t len, sym_err *e) {
     sym_wire_in in;
     if (sym_wire_open(&in, buf, len, e)) return -1;
+    if (in.kind == SYM_WIRE_HELLO && in.session == s->session) return 2; /* a copy sent before our WELCOME reached it */
     if (in.kind == SYM_WIRE_HELLO && len <= sizeof s->hello) { /* a new router: this session is over */
         memcpy(s->hello, buf, len);
         s->hello_len = len;
@@ -317,6 +320,7 @@ static void serve_session(server *s) {
     int stopped = atomic_load(&s->state) == STOPPED;
     if (stopped && !atomic_load(&s->tx_failed) && !sym_wire_begin(&o, SYM_WIRE_BYE, s->session, ++s->tx_seq)) send_out(s, &o);
     pthread_join(rx, NULL);
+    s->listen_again = !stopped && !s->hello_waiting;
     status_line(s);
     sym_info("shard %d: session %s; its states are dropped", s->index, stopped ? "ended by the router" : "lost");
     sym_shard_join_destroy(s->shard);
@@ -356,7 +360,10 @@ static int check_hello(server *s, const sym_wire_hello *h, char *why, size_t cap
     return -1;
 }
 
-static void start_session(server *s, const void *frame, size_t len) {
+/* A router's HELLO: a session served, or refused. 0 when it was not a
+ * HELLO that starts one, or a copy of one refused already (refused again,
+ * quietly: the first REFUSE may not have reached the router). */
+static int start_session(server *s, const void *frame, size_t len) {
     sym_wire_in in;
     sym_wire_hello h;
     sym_err e = {{0}};
@@ -364,14 +371,19 @@ static void start_session(server *s, const void *frame, size_t len) {
     if (sym_wire_open(&in, frame, len, &e) || in.kind != SYM_WIRE_HELLO || in.seq != 1 ||
         sym_wire_get(&in, &h, sizeof h, &e)) {
         sym_warn("shard: a frame that does not start a session, ignored%s%s", e.msg[0] ? ": " : "", e.msg);
-        return;
+        return 0;
     }
+    int again = s->refused && in.session == s->session;
     s->session = in.session; /* every frame to this router carries it, a refusal too */
+    s->refused = 0;
     if (check_hello(s, &h, why, sizeof why)) {
-        s->pub.refused_routers++;
-        sym_warn("shard: a router refused: %s", why);
+        if (!again) {
+            s->pub.refused_routers++;
+            sym_warn("shard: a router refused: %s", why);
+        }
         send_simple(s, SYM_WIRE_REFUSE, 1, why, strlen(why));
-        return;
+        s->refused = 1;
+        return !again;
     }
     const sym_config *c = s->o->cfg;
     sym_backend *b = sym_model_backends_make(s->mb, 0, &e);
@@ -395,7 +407,7 @@ static void start_session(server *s, const void *frame, size_t len) {
         send_simple(s, SYM_WIRE_REFUSE, 1, why, strlen(why));
         sym_slot_pool_destroy(&s->pool);
         sym_doorbell_destroy(&s->bell);
-        return;
+        return 1;
     }
     s->index = h.index, s->n_ids = h.max_symbols, s->features = h.features;
     s->pub.sessions++, s->pub.shard_index = h.index;
@@ -415,36 +427,63 @@ static void start_session(server *s, const void *frame, size_t len) {
     publish(s);
     sym_slot_pool_destroy(&s->pool);
     sym_doorbell_destroy(&s->bell);
+    return 1;
+}
+
+/* A PAIR socket bound at url, or -1 (e). */
+static int listen_socket(const char *url, sym_err *e) {
+    int sock = nn_socket(AF_SP, NN_PAIR), big = -1;
+    if (sock < 0 || nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0) {
+        sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
+        if (sock >= 0) nn_close(sock);
+        return -1;
+    }
+    if (nn_bind(sock, url) < 0) {
+        sym_fail(e, "listen on %s: %s", url, nn_strerror(nn_errno()));
+        nn_close(sock);
+        return -1;
+    }
+    return sock;
 }
 
 int sym_shard_server_run(const sym_shard_server_opts *o, sym_err *e) {
     server s = {.o = o, .sock = -1};
     pthread_mutex_init(&s.mu, NULL);
-    int rc = -1, big = -1, wait_ms = 200;
+    int rc = -1, wait_ms = 200;
     sym_config one = *o->cfg;
     one.shard_count = 1, one.tower_split = 1;
     if (!(s.mb = sym_model_backends_create(&one, e))) goto done;
     if (sym_state_fingerprint(&one, sym_model_backends_cuda(s.mb), &s.fingerprint, e)) goto done;
-    if ((s.sock = nn_socket(AF_SP, NN_PAIR)) < 0 ||
-        nn_setsockopt(s.sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0) {
-        sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
-        goto done;
-    }
-    if (nn_bind(s.sock, o->listen) < 0) {
-        sym_fail(e, "listen on %s: %s", o->listen, nn_strerror(nn_errno()));
-        goto done;
-    }
+    if ((s.sock = listen_socket(o->listen, e)) < 0) goto done;
     sym_info("shard: listening on %s (%s backend); waiting for a router", o->listen,
              sym_model_backends_cuda(s.mb) ? "cuda" : "cpu");
     rc = 0;
     s.pub.has_shard_process = 1;
     publish(&s);
     if (o->metrics) sym_metrics_set_healthy(o->metrics, 1);
-    for (int sessions = 0; !(o->stop && *o->stop) && !(o->max_sessions && sessions >= o->max_sessions);) {
+    for (int sessions = 0, warned = 0; !(o->stop && *o->stop) && !(o->max_sessions && sessions >= o->max_sessions);) {
+        /* A lost session leaves the connection it came on, whose end may
+         * not have reached this process (a link down, a pause): while the
+         * PAIR socket holds it, it drops every new connection, the next
+         * router's included. A new socket holds none. */
+        if (s.listen_again) {
+            s.listen_again = 0;
+            nn_close(s.sock);
+            s.sock = -1;
+        }
+        if (s.sock < 0) {
+            sym_err le = {{0}};
+            if ((s.sock = listen_socket(o->listen, &le)) < 0) {
+                if (!warned) sym_warn("shard: %s; trying again every %d ms", le.msg, wait_ms), warned = 1;
+                nanosleep(&(struct timespec){.tv_nsec = (long)wait_ms * 1000000}, NULL);
+                continue;
+            }
+            if (warned) sym_info("shard: listening on %s again", o->listen);
+            warned = 0;
+        }
         if (s.hello_waiting) {
             s.hello_waiting = 0;
-            start_session(&s, s.hello, s.hello_len);
-            sessions++;
+            sessions += start_session(&s, s.hello, s.hello_len);
             continue;
         }
         nn_setsockopt(s.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &wait_ms, sizeof wait_ms);
@@ -455,10 +494,7 @@ int sym_shard_server_run(const sym_shard_server_opts *o, sym_err *e) {
         sym_wire_in in;
         sym_err fe = {{0}};
         int hello = !sym_wire_open(&in, buf, (size_t)n, &fe) && in.kind == SYM_WIRE_HELLO;
-        if (hello) {
-            start_session(&s, buf, (size_t)n);
-            sessions++;
-        }
+        if (hello) sessions += start_session(&s, buf, (size_t)n);
         nn_freemsg(buf); /* else: a frame of a session already over */
     }
 done:

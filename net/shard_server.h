@@ -16,7 +16,12 @@
  * before it, then BYE), or when the link is lost (nothing heard for the
  * router's timeout_ms, a frame out of sequence or unreadable, a send that
  * fails): the session's states are dropped, never served to anyone
- * again, and the process waits for the next router, as a new shard. */
+ * again, and the process waits for the next router, as a new shard; after
+ * a lost session, on a new socket (the old one can hold a connection whose
+ * end has not reached this process, and a PAIR socket drops every new
+ * connection while it holds one). A copy of the HELLO of the session
+ * being served is nothing; a copy of one refused is refused again, and
+ * counts once. */
 #ifndef SYM_NET_SHARD_SERVER_H
 #define SYM_NET_SHARD_SERVER_H
 

@@ -15,7 +15,10 @@
  *   HELLO     router -> shard   u32 wire version, u32 sizeof(sym_msg),
  *             u64 engine fingerprint (state/fingerprint.h), i32 shard
  *             index, i32 max_symbols, queue_capacity, max_batch,
- *             rows_per_symbol, features, heartbeat_ms, timeout_ms
+ *             rows_per_symbol, features, heartbeat_ms, timeout_ms; sent
+ *             again, the same frame, every heartbeat_ms until the answer
+ *             comes (a connection can drop it unseen): a shard process
+ *             takes a copy of its session's HELLO as nothing
  *   WELCOME   shard -> router   u64 slot bytes, u64 state element size
  *   REFUSE    shard -> router   why, text to the end of the frame
  *   MSGS      either way        u32 n, then n x (u32 length, the first
