@@ -542,9 +542,9 @@ static int join_wait_on(shard_link *l, join_wait *w, const char *what) {
  * background until a peer listens) with the handshake's slices as its
  * timeouts, or -1 (errno as nanomsg set it). */
 static int link_socket(const char *endpoint) {
-    int sock = nn_socket(AF_SP, NN_PAIR), big = -1;
+    int sock = nn_socket(AF_SP, NN_PAIR), most = (int)sym_wire_max_frame();
     if (sock < 0) return -1;
-    if (nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0 || nn_connect(sock, endpoint) < 0 ||
+    if (nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &most, sizeof most) < 0 || nn_connect(sock, endpoint) < 0 ||
         set_ms(sock, NN_SNDTIMEO, JOIN_SLICE_MS) < 0 || set_ms(sock, NN_RCVTIMEO, JOIN_SLICE_MS) < 0) {
         int er = errno;
         nn_close(sock);

@@ -432,8 +432,8 @@ static int start_session(server *s, const void *frame, size_t len) {
 
 /* A PAIR socket bound at url, or -1 (e). */
 static int listen_socket(const char *url, sym_err *e) {
-    int sock = nn_socket(AF_SP, NN_PAIR), big = -1;
-    if (sock < 0 || nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &big, sizeof big) < 0) {
+    int sock = nn_socket(AF_SP, NN_PAIR), most = (int)sym_wire_max_frame();
+    if (sock < 0 || nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &most, sizeof most) < 0) {
         sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
         if (sock >= 0) nn_close(sock);
         return -1;

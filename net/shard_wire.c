@@ -44,6 +44,13 @@ int sym_wire_begin(sym_wire_out *o, sym_wire_kind kind, uint64_t session, uint64
     return 0;
 }
 
+size_t sym_wire_max_frame(void) {
+    const size_t msgs = 4 + (size_t)SYM_WIRE_BATCH * (4 + sizeof(sym_msg)), bytes = 4 + 8 + 8 + SYM_WIRE_CHUNK_BYTES;
+    const size_t other = sizeof(sym_wire_hello) + sizeof(sym_paging_stats) + 1024; /* HELLO, HEARTBEAT, REFUSE's why */
+    size_t m = msgs > bytes ? msgs : bytes;
+    return SYM_WIRE_HEADER_BYTES + (m > other ? m : other);
+}
+
 size_t sym_wire_msg_bytes(const sym_msg *m) {
     size_t fixed = offsetof(sym_msg, u);
     switch (m->type) {

@@ -71,6 +71,12 @@ typedef struct {
     uint32_t n;
 } sym_wire_out;
 
+/* The largest frame either side sends: a full MSGS frame, or a BYTES
+ * frame of a whole chunk. Both sides' sockets drop a longer one from a
+ * peer before keeping any of it (nanomsg's NN_RCVMAXSIZE; the connection
+ * goes, and the session with it). */
+size_t sym_wire_max_frame(void);
+
 void sym_wire_out_free(sym_wire_out *o);
 /* Each -1 when memory runs out. begin starts a new frame (len = header). */
 int sym_wire_begin(sym_wire_out *o, sym_wire_kind kind, uint64_t session, uint64_t seq);
