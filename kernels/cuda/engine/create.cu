@@ -13,7 +13,7 @@ static void cuda_destroy(sym_backend *bb);
 
 static const sym_backend_ops cuda_ops = {
     "cuda",       sym_eng_step,       sym_eng_reset_slot, sym_eng_export_slot, sym_eng_import_slot, sym_eng_copy_slot,
-    cuda_destroy, sym_eng_set_towers, sym_eng_step_runs,  sym_eng_prepare_runs, &sym_eng_host_mem};
+    cuda_destroy, sym_eng_set_towers, sym_eng_step_runs,  sym_eng_prepare_runs, &sym_eng_host_mem, NULL, NULL};
 
 extern "C" int sym_cuda_device_count(void) {
     int n = 0;
