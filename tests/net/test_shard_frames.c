@@ -19,6 +19,12 @@
 #include "tests/check.h"
 
 static volatile sig_atomic_t stop_flag;
+/* stop_flag is a signal handler's to set, as in symserve shard: the
+ * server's thread runs it (pthread_kill), not another thread's store */
+static void on_stop(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
 
 static void *serve(void *arg) {
     sym_shard_server_opts *o = arg;
@@ -66,6 +72,8 @@ int main(int argc, char **argv) {
     char url[128];
     snprintf(url, sizeof url, "ipc:///tmp/symserve-frames-%d.ipc", (int)getpid());
     sym_shard_server_opts o = {.listen = url, .cfg = &cfg, .stop = &stop_flag};
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigaction(SIGUSR1, &sa, NULL);
     pthread_t t;
     pthread_create(&t, NULL, serve, &o);
 
@@ -103,7 +111,7 @@ int main(int argc, char **argv) {
            "then a HELLO of another wire version, %zu bytes long, is refused: \"%s\"", most, why);
     sym_wire_out_free(&out);
     nn_close(sock);
-    stop_flag = 1;
+    pthread_kill(t, SIGUSR1);
     pthread_join(t, NULL);
     unlink(url + strlen("ipc://"));
     return failures != 0;
