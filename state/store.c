@@ -409,39 +409,43 @@ static void remove_doomed(sym_store *s, const store_doomed *d, int n) {
     }
 }
 
-/* Hands a file to the snapshot thread, which removes it; removes it here
- * when that thread is not running (recovery, close) or memory runs out. */
-static void let_go(sym_store *s, int snapshot, uint64_t n) {
+/* Room in the snapshot thread's list for n more files; -1 when memory
+ * runs out. */
+static int doomed_room(sym_store *s, int n) {
     pthread_mutex_lock(&s->mu);
-    int queued = 0;
-    if (s->snapper_on) {
-        if (s->n_doomed == s->cap_doomed) {
-            int cap = s->cap_doomed ? 2 * s->cap_doomed : 16;
-            store_doomed *p = realloc(s->doomed, (size_t)cap * sizeof *p);
-            if (p) s->doomed = p, s->cap_doomed = cap;
-        }
-        if (s->n_doomed < s->cap_doomed) {
-            s->doomed[s->n_doomed++] = (store_doomed){.snapshot = snapshot, .n = n};
-            pthread_cond_broadcast(&s->snap_cv);
-            queued = 1;
-        }
+    int rc = 0;
+    if (s->n_doomed + n > s->cap_doomed) {
+        int cap = s->n_doomed + n + 16;
+        store_doomed *p = realloc(s->doomed, (size_t)cap * sizeof *p);
+        if (p) s->doomed = p, s->cap_doomed = cap;
+        else rc = -1;
     }
     pthread_mutex_unlock(&s->mu);
-    if (!queued) { /* after those queued before it: the order is what keeps the directory whole */
-        store_remove_doomed(s);
-        store_doomed d = {.snapshot = snapshot, .n = n};
-        remove_doomed(s, &d, 1);
-    }
+    return rc;
+}
+
+/* Hands a file to the snapshot thread, which removes it in the order
+ * given (store_retain made room for it); removes it here when that
+ * thread is not running (recovery, close). */
+static void let_go(sym_store *s, int snapshot, uint64_t n) {
+    store_doomed d = {.snapshot = snapshot, .n = n};
     if (snapshot) s->stats.snapshots_removed++;
     else s->stats.segments_removed++;
+    if (!s->snapper_on) {
+        remove_doomed(s, &d, 1);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->doomed[s->n_doomed++] = d;
+    pthread_cond_broadcast(&s->snap_cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void store_remove_doomed(sym_store *s) {
     pthread_mutex_lock(&s->mu);
-    while (s->n_doomed) {
-        int n = s->n_doomed;
+    while (s->n_doomed) { /* in pieces, from the front: the list keeps its room (doomed_room) */
         store_doomed d[16];
-        if (n > 16) n = 16;
+        int n = s->n_doomed < 16 ? s->n_doomed : 16;
         memcpy(d, s->doomed, (size_t)n * sizeof *d);
         memmove(s->doomed, s->doomed + n, (size_t)(s->n_doomed - n) * sizeof *d);
         s->n_doomed -= n;
@@ -486,6 +490,9 @@ int store_grow_kept(sym_store *s) {
  * is rebuilt from the log). */
 void store_retain(sym_store *s) {
     if (s->restoring) return; /* the restorer reads the files: the next snapshot's retention catches up */
+    /* room for every file this call may let go, or none goes: a file left
+     * behind one removed would be a gap in the log */
+    if (s->snapper_on && doomed_room(s, s->n_kept + (int)(s->segment - s->first_seg))) return;
     while (s->n_kept > 2) {
         let_go(s, 1, s->kept_snaps[0]);
         memmove(s->kept_snaps, s->kept_snaps + 1, (size_t)(s->n_kept - 1) * sizeof *s->kept_snaps);
