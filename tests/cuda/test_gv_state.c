@@ -91,6 +91,36 @@ int main(int argc, char **argv) {
     CHECK(!memcmp(og, og + 4, 4 * sizeof(double)) && !memcmp(og, og + 8, 4 * sizeof(double)),
           "same state + same row gave different outputs (row independence)");
     printf("PASS export/import round trip and copy_slot: identical bytes and bit-identical outputs\n");
+    /* 3b: export_begin / export_end: what lands is the state at the begin,
+     * though the slot steps before the end; a second begin first lands the
+     * one under way. Slot 12 is slot 9's twin for one step (same state, same
+     * row, one batch: bit for bit, as 3 showed), then left alone. */
+    {
+        const sym_host_mem *hm = g->ops->host_mem;
+        void *p1 = sym_host_mem_alloc(hm, bytes), *p2 = sym_host_mem_alloc(hm, bytes);
+        CHECK(p1 && p2, "out of memory");
+        CHECK(g->ops->export_begin && g->ops->export_end, "the CUDA engine has export_begin / export_end");
+        CHECK(g->ops->export_end(g, 1, &e) < 0, "export_end with no export under way accepted");
+        CHECK(!g->ops->export_slot(g, 3, buf, &e) && !g->ops->export_slot(g, 9, buf2, &e), "%s", e.msg);
+        CHECK(!g->ops->import_slot(g, 12, buf2, &e), "%s", e.msg);
+        CHECK(!g->ops->export_begin(g, 3, p1, &e), "export_begin: %s", e.msg);
+        for (int k = 0; k < 3; k++) {
+            int32_t sl[3] = {3, 9, 12};
+            for (int i = 0; i < 2 * F; i++) feat[i] = frand();
+            memcpy(feat + 2 * F, feat + F, (size_t)F * sizeof *feat);
+            CHECK(!sym_backend_step(g, k == 0 ? 3 : 2, sl, feat, og, &e), "%s", e.msg);
+            if (k == 0) CHECK(!g->ops->export_begin(g, 9, p2, &e), "second export_begin: %s", e.msg);
+        }
+        CHECK(!memcmp(p1, buf, bytes), "the first export did not land slot 3's state at its begin");
+        CHECK(g->ops->export_end(g, 1, &e) == 1, "export_end: %s", e.msg);
+        CHECK(!g->ops->export_slot(g, 12, buf, &e), "%s", e.msg);
+        CHECK(!memcmp(p2, buf, bytes), "the second export did not land slot 9's state at its begin (one step on)");
+        CHECK(!g->ops->export_slot(g, 9, buf2, &e), "%s", e.msg);
+        CHECK(memcmp(p2, buf2, bytes), "the steps after the export left slot 9 as it was");
+        sym_host_mem_free(hm, p1), sym_host_mem_free(hm, p2);
+    }
+    printf("PASS export_begin / export_end: the state at the begin lands while the slot steps on; a second begin lands "
+           "the first\n");
     /* 4: duplicate slots rejected, nothing changes */
     CHECK(!g->ops->export_slot(g, 4, buf, &e), "%s", e.msg);
     int32_t dup[3] = {4, 5, 4};

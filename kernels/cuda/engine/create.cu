@@ -13,7 +13,8 @@ static void cuda_destroy(sym_backend *bb);
 
 static const sym_backend_ops cuda_ops = {
     "cuda",       sym_eng_step,       sym_eng_reset_slot, sym_eng_export_slot, sym_eng_import_slot, sym_eng_copy_slot,
-    cuda_destroy, sym_eng_set_towers, sym_eng_step_runs,  sym_eng_prepare_runs, &sym_eng_host_mem, NULL, NULL};
+    cuda_destroy, sym_eng_set_towers, sym_eng_step_runs,  sym_eng_prepare_runs, &sym_eng_host_mem,
+    sym_eng_export_begin, sym_eng_export_end};
 
 extern "C" int sym_cuda_device_count(void) {
     int n = 0;
@@ -29,6 +30,9 @@ extern "C" int sym_cuda_device_count(void) {
 static int make_streams(cuda_backend *c, const sym_cuda_tuning *tu, sym_err *e) {
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->s, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_fork, cudaEventDisableTiming));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&c->cs, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_staged, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_landed, cudaEventDisableTiming));
     c->state_prio = tu->state_cell_priority >= 0 ? sym_prio_from_level(tu->state_cell_priority) : SYM_PRIO_STREAM;
     c->node_prio = c->state_prio != SYM_PRIO_STREAM;
     for (int t = 0; t < SYM_TOWERS; t++) {
@@ -128,18 +132,20 @@ static int io_block(cuda_backend *c, int Bm, sym_err *e) {
     return 0;
 }
 
-/* n_slots real slots + the scratch slot of padded rows, each reset; says
- * how many fit rather than only "out of memory". */
+/* n_slots real slots + the scratch slot of padded rows, each reset, and
+ * the slot exports are set aside in; says how many fit rather than only
+ * "out of memory". */
 static int state_pool(cuda_backend *c, int n_slots, sym_err *e) {
-    size_t free_b = 0, total_b = 0, need = (size_t)(n_slots + 1) * c->numel * 4;
+    size_t free_b = 0, total_b = 0, need = (size_t)(n_slots + 2) * c->numel * 4;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
     if (need > free_b)
         return sym_fail(e,
                         "%d state slots of %.1f MB need %.1f GB but GPU %d has %.1f GB free (the weights need room "
                         "too): lower max_symbols (--num-symbols); about %d slots fit beside nothing else",
                         n_slots, c->numel * 4e-6, need * 1e-9, c->device, free_b * 1e-9,
-                        (int)(free_b / (c->numel * 4)) - 1);
-    if (sym_allocs_add(&c->allocs, (void **)&c->pool, need, e) || sym_allocs_n(&c->allocs, &c->init_slot, c->numel, e))
+                        (int)(free_b / (c->numel * 4)) - 2);
+    if (sym_allocs_n(&c->allocs, &c->pool, (size_t)(n_slots + 1) * c->numel, e) ||
+        sym_allocs_n(&c->allocs, &c->stage, c->numel, e) || sym_allocs_n(&c->allocs, &c->init_slot, c->numel, e))
         return -1;
     float *h = (float *)malloc(c->numel * 4);
     if (!h) return sym_fail(e, "out of memory");
@@ -331,6 +337,9 @@ static void cuda_destroy(sym_backend *bb) {
         if (c->ev_join[t]) cudaEventDestroy(c->ev_join[t]);
     }
     if (c->ev_fork) cudaEventDestroy(c->ev_fork);
+    if (c->ev_staged) cudaEventDestroy(c->ev_staged);
+    if (c->ev_landed) cudaEventDestroy(c->ev_landed);
+    if (c->cs) cudaStreamDestroy(c->cs);
     if (c->s) cudaStreamDestroy(c->s);
     sym_state_layout_free(&c->base.layout);
     free(c);

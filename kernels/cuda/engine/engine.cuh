@@ -51,6 +51,13 @@ typedef struct {
     int tower_mask;                           /* towers a step computes (set_towers), 15 = all */
     int buckets[SYM_N_BUCKETS], n_buckets;
     cudaGraphExec_t graphs[SYM_N_BUCKETS][SYM_RUN_MAX]; /* [bucket][longest run - 1] */
+    /* export_begin / export_end (slots.cu): a slot set aside in stage on
+     * the step's stream (so before any later step), then copied to the
+     * host on cs while steps go on */
+    float *stage;
+    cudaStream_t cs;
+    cudaEvent_t ev_staged, ev_landed;
+    int exporting;
     sym_allocs allocs;                                  /* every device allocation */
 } cuda_backend;
 
@@ -82,5 +89,7 @@ extern const sym_host_mem sym_eng_host_mem;
 int sym_eng_export_slot(sym_backend *b, int32_t slot, void *dst, sym_err *e);
 int sym_eng_import_slot(sym_backend *b, int32_t slot, const void *src, sym_err *e);
 int sym_eng_copy_slot(sym_backend *src, int32_t src_slot, sym_backend *dst, int32_t dst_slot, sym_err *e);
+int sym_eng_export_begin(sym_backend *b, int32_t slot, void *dst, sym_err *e);
+int sym_eng_export_end(sym_backend *b, int block, sym_err *e);
 
 #endif

@@ -1,6 +1,7 @@
-/* A CUDA backend's slots: reset, export and import through the host, and
- * copied straight to another CUDA backend's (on its GPU or another); the
- * host memory those copies run fastest on. */
+/* A CUDA backend's slots: reset, export and import through the host (an
+ * export also set aside on the device first, so that steps go on while it
+ * crosses), and copied straight to another CUDA backend's (on its GPU or
+ * another); the host memory those copies run fastest on. */
 #include <stdlib.h>
 
 #include "kernels/cuda/engine/engine.cuh"
@@ -55,11 +56,41 @@ int sym_eng_export_slot(sym_backend *bb, int32_t slot, void *dst, sym_err *e) {
     return 0;
 }
 
+int sym_eng_export_begin(sym_backend *bb, int32_t slot, void *dst, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (check_slot(c, slot, e)) return -1;
+    if (c->exporting && sym_eng_export_end(bb, 1, e) < 0) return -1;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    /* the device copy on the step's stream: it runs after the steps before
+     * and before those after, which then run beside the copy to the host */
+    CUDA_CHECK(cudaMemcpyAsync(c->stage, c->pool + (size_t)slot * c->numel, c->numel * 4, cudaMemcpyDeviceToDevice, c->s));
+    CUDA_CHECK(cudaEventRecord(c->ev_staged, c->s));
+    CUDA_CHECK(cudaStreamWaitEvent(c->cs, c->ev_staged, 0));
+    CUDA_CHECK(cudaMemcpyAsync(dst, c->stage, c->numel * 4, cudaMemcpyDeviceToHost, c->cs));
+    CUDA_CHECK(cudaEventRecord(c->ev_landed, c->cs));
+    c->exporting = 1;
+    return 0;
+}
+
+int sym_eng_export_end(sym_backend *bb, int block, sym_err *e) {
+    cuda_backend *c = (cuda_backend *)bb;
+    if (!c->exporting) return sym_fail(e, "no export under way");
+    CUDA_CHECK(cudaSetDevice(c->device));
+    cudaError_t ce = block ? cudaEventSynchronize(c->ev_landed) : cudaEventQuery(c->ev_landed);
+    if (ce == cudaErrorNotReady) return 0;
+    c->exporting = 0;
+    if (ce != cudaSuccess) return sym_fail(e, "cuda: an export's copy to the host: %s", cudaGetErrorString(ce));
+    return 1;
+}
+
 int sym_eng_import_slot(sym_backend *bb, int32_t slot, const void *src, sym_err *e) {
     cuda_backend *c = (cuda_backend *)bb;
     if (check_slot(c, slot, e)) return -1;
     CUDA_CHECK(cudaSetDevice(c->device));
-    CUDA_CHECK(cudaMemcpy(c->pool + (size_t)slot * c->numel, src, c->numel * 4, cudaMemcpyHostToDevice));
+    /* on the step's stream: after an export's device copy still to run
+     * (export_begin), which must read the slot as it was */
+    CUDA_CHECK(cudaMemcpyAsync(c->pool + (size_t)slot * c->numel, src, c->numel * 4, cudaMemcpyHostToDevice, c->s));
+    CUDA_CHECK(cudaStreamSynchronize(c->s));
     return 0;
 }
 
