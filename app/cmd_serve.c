@@ -11,13 +11,6 @@
 
 #include "app/commands.h"
 
-#ifndef SYM_NET_HAVE_ENGINE
-int sym_cmd_serve(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "symserve serve: this build has no engine (targets sym_actors and sym_config were not built)\n");
-    return 1;
-}
-#else
 #include "actors/engine.h"
 #include "app/cli_args.h"
 #include "app/engine_args.h"
@@ -172,4 +165,3 @@ fail:
     fprintf(stderr, "symserve serve: %s\n", e.msg);
     return 1;
 }
-#endif

@@ -8,13 +8,6 @@
 
 #include "app/commands.h"
 
-#ifndef SYM_NET_HAVE_ENGINE
-int sym_cmd_shard(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "symserve shard: this build has no engine (targets sym_actors and sym_config were not built)\n");
-    return 1;
-}
-#else
 #include "app/cli_args.h"
 #include "app/engine_args.h"
 #include "common/log.h"
@@ -115,4 +108,3 @@ fail:
     fprintf(stderr, "symserve shard: %s\n", e.msg);
     return 1;
 }
-#endif
