@@ -77,5 +77,5 @@ for n in sorted(f for f in os.listdir(d) if f.endswith(".json")):
 PY
 grep -h "state recovered\|snapshot 0\|state:" "$d"/play-*.log | cut -c1-400 >"$d/state-lines.txt"
 cat "$d/rc.txt" "$d/dir-size.txt" "$d/state-lines.txt" "$d/table.txt"
-[ -f "$d/paging.txt" ] && tail -4 "$d/paging.txt"
-[ -f "$d/crash.txt" ] && grep -E "PASS|FAIL" "$d/crash.txt"
+if [ -f "$d/paging.txt" ]; then tail -4 "$d/paging.txt"; fi
+if [ -f "$d/crash.txt" ]; then grep -E "PASS|FAIL" "$d/crash.txt"; fi
