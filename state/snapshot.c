@@ -30,10 +30,42 @@ static int wfail(sym_snapshot_writer *w, sym_err *e) {
     return sym_fail(e, "snapshot %s: %s", w->tmp, strerror(er ? er : EIO));
 }
 
+/* What is written since the last hand-off, to the disk once it is
+ * writeback_bytes; then waits for what was handed before. -1 with errno. */
+static int writeback(sym_snapshot_writer *w) {
+    if (w->written - w->handed < w->writeback_bytes) return 0;
+    if (fflush(w->f)) return -1;
+    int fd = fileno(w->f);
+    if (sync_file_range(fd, (off_t)w->handed, (off_t)(w->written - w->handed), SYNC_FILE_RANGE_WRITE) ||
+        (w->handed > w->waited &&
+         sync_file_range(fd, (off_t)w->waited, (off_t)(w->handed - w->waited),
+                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER))) {
+        if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != ESPIPE) return -1;
+        w->writeback_bytes = SIZE_MAX; /* a file system without it: the page cache decides, as before */
+    }
+    w->waited = w->handed, w->handed = w->written;
+    return 0;
+}
+
+/* n bytes, handed to the disk as they go (writeback) */
+static int put_bytes(sym_snapshot_writer *w, const void *p, size_t n) {
+    const unsigned char *b = p;
+    while (n) {
+        const size_t pending = (size_t)(w->written - w->handed);
+        size_t k = n;
+        if (pending < w->writeback_bytes && w->writeback_bytes - pending < k) k = w->writeback_bytes - pending;
+        if (fwrite(b, 1, k, w->f) != k) return -1;
+        w->written += k, b += k, n -= k;
+        if (writeback(w)) return -1;
+    }
+    return 0;
+}
+
 int sym_snapshot_begin(sym_snapshot_writer *w, const char *dir, uint64_t segment, uint64_t log_from,
                        uint64_t fingerprint, size_t slot_bytes, sym_err *e) {
     memset(w, 0, sizeof *w);
     w->slot_bytes = slot_bytes;
+    w->writeback_bytes = SYM_SNAPSHOT_WRITEBACK_BYTES;
     snprintf(w->dir, sizeof w->dir, "%s", dir);
     if (sym_snapshot_path(dir, segment, w->path, sizeof w->path) ||
         snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path) >= (int)sizeof w->tmp)
@@ -50,7 +82,7 @@ int sym_snapshot_begin(sym_snapshot_writer *w, const char *dir, uint64_t segment
     memcpy(h + 40, &sb, 8);
     crc = sym_crc32c(0, h + 16, 32);
     memcpy(h + 12, &crc, 4);
-    if (fwrite(h, 1, sizeof h, w->f) != sizeof h) return wfail(w, e);
+    if (put_bytes(w, h, sizeof h)) return wfail(w, e);
     return 0;
 }
 
@@ -59,8 +91,8 @@ int sym_snapshot_put(sym_snapshot_writer *w, const char *symbol, uint64_t steps,
     crc = sym_crc32c(0, symbol, sl);
     crc = sym_crc32c(crc, &steps, 8);
     crc = sym_crc32c(crc, state, w->slot_bytes);
-    if (fwrite(&sl, 4, 1, w->f) != 1 || fwrite(symbol, 1, sl, w->f) != sl || fwrite(&steps, 8, 1, w->f) != 1 ||
-        fwrite(&crc, 4, 1, w->f) != 1 || fwrite(state, 1, w->slot_bytes, w->f) != w->slot_bytes)
+    if (put_bytes(w, &sl, 4) || put_bytes(w, symbol, sl) || put_bytes(w, &steps, 8) || put_bytes(w, &crc, 4) ||
+        put_bytes(w, state, w->slot_bytes))
         return wfail(w, e);
     w->crc_of_crcs = sym_crc32c(w->crc_of_crcs, &crc, 4);
     w->entries++;

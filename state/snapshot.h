@@ -28,12 +28,21 @@
 #include "common/err.h"
 #include "common/request.h"
 
+/* The writer hands the file to the disk every this many bytes and waits
+ * for the part before (sync_file_range), so that a snapshot never holds
+ * more than twice this in dirty pages: gigabytes of them make the kernel
+ * throttle every writer of the process, play's log included (Redis's
+ * rdb-save-incremental-fsync). Not a sync: durability is finish's fsync. */
+#define SYM_SNAPSHOT_WRITEBACK_BYTES ((size_t)32 << 20)
+
 typedef struct {
     FILE *f;
     char tmp[1100], path[1100], dir[1024];
     uint64_t entries;
     uint32_t crc_of_crcs;
     size_t slot_bytes;
+    size_t writeback_bytes;      /* SYM_SNAPSHOT_WRITEBACK_BYTES; a test may set it lower after begin */
+    uint64_t written, handed, waited; /* file offsets: written so far, handed to the disk, waited for */
 } sym_snapshot_writer;
 
 int sym_snapshot_path(const char *dir, uint64_t segment, char *out, size_t cap);

@@ -40,9 +40,13 @@ int main(void) {
     sym_snapshot_writer w;
     sym_err e = {{0}};
     int ok = !sym_snapshot_begin(&w, dir, 7, 5, FP, SLOT, &e);
+    w.writeback_bytes = 256; /* handed to the disk in pieces across entries and within a state */
     for (int s = 0; s < 3 && ok; s++) ok = !sym_snapshot_put(&w, names[s], 100 + (uint64_t)s, state[s], &e);
     ok = ok && !sym_snapshot_finish(&w, &e);
     CHECKV(ok, "written: %s", ok ? "3 symbols" : e.msg);
+    CHECKV(w.handed > SLOT && w.waited > 0 && w.handed - w.waited <= 2 * 256 + SLOT,
+           "handed to the disk as written: %llu bytes, %llu waited for", (unsigned long long)w.handed,
+           (unsigned long long)w.waited);
     sym_snapshot_path(dir, 7, path, sizeof path);
     uint64_t num = 0;
     CHECKV(!sym_snapshot_number("snap-00000007.bin", &num) && num == 7 && sym_snapshot_number("snap-7.bin.tmp", &num) &&
