@@ -55,10 +55,7 @@ int engine_args_config(const engine_args *ea, sym_config *cfg, int *cuda, sym_er
 
 #ifdef SYM_NET_HAVE_ENGINE
 sym_engine *engine_args_engine(const sym_config *cfg, sym_err *e) {
-    if (!cfg->n_shard_endpoints) return sym_engine_create(cfg, e);
     int cuda = cfg->backend == SYM_BACKEND_CUDA || (cfg->backend == SYM_BACKEND_AUTO && sym_cuda_device_count() > 0);
-    sym_shard_connector c;
-    if (sym_shard_link_connector(cfg, cuda, &c, e)) return NULL;
-    return sym_engine_create_connected(cfg, &c, e);
+    return sym_shard_link_engine(cfg, cuda, e);
 }
 #endif

@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "actors/engine.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "net/shard_wire.h"
@@ -735,4 +736,11 @@ int sym_shard_link_connector(const sym_config *cfg, int cuda, sym_shard_connecto
     }
     *out = (sym_shard_connector){.fn = link_connect, .ctx = o, .free = free};
     return 0;
+}
+
+sym_engine *sym_shard_link_engine(const sym_config *cfg, int cuda, sym_err *e) {
+    if (!cfg->n_shard_endpoints) return sym_engine_create(cfg, e);
+    sym_shard_connector c;
+    if (sym_shard_link_connector(cfg, cuda, &c, e)) return NULL;
+    return sym_engine_create_connected(cfg, &c, e);
 }

@@ -42,4 +42,9 @@
  * CUDA), which reads the model's files. */
 int sym_shard_link_connector(const sym_config *cfg, int cuda, sym_shard_connector *out, sym_err *e);
 
+/* The engine cfg describes, its shards in this process or, with
+ * shards.endpoints, in the shard processes there (through the connector
+ * above; cuda as there); NULL with e. */
+struct sym_engine *sym_shard_link_engine(const sym_config *cfg, int cuda, sym_err *e);
+
 #endif

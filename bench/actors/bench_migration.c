@@ -64,12 +64,8 @@ int main(int argc, char **argv) {
         snprintf(c.shard_endpoints[1], SYM_ENDPOINT_MAX, "%s", comma + 1);
         c.n_shard_endpoints = 2;
         c.backend = sym_cuda_device_count() > 0 ? SYM_BACKEND_CUDA : SYM_BACKEND_CPU;
-        sym_shard_connector conn;
-        if (sym_shard_link_connector(&c, c.backend == SYM_BACKEND_CUDA, &conn, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
-        g = sym_engine_create_connected(&c, &conn, &e);
-    } else {
-        g = sym_engine_create(&c, &e);
     }
+    g = sym_shard_link_engine(&c, c.backend == SYM_BACKEND_CUDA, &e);
     if (!g) return fprintf(stderr, "engine: %s\n", e.msg), 1;
     const sym_model_config *mc = sym_engine_model(g);
     sym_state_layout L;

@@ -253,14 +253,7 @@ int main(int argc, char **argv) {
         c.n_shard_endpoints = 1;
     }
     sym_err e = {{0}};
-    sym_engine *g;
-    if (remote) {
-        sym_shard_connector conn;
-        if (sym_shard_link_connector(&c, c.backend == SYM_BACKEND_CUDA, &conn, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
-        g = sym_engine_create_connected(&c, &conn, &e);
-    } else {
-        g = sym_engine_create(&c, &e);
-    }
+    sym_engine *g = sym_shard_link_engine(&c, c.backend == SYM_BACKEND_CUDA, &e);
     if (!g) return fprintf(stderr, "engine: %s\n", e.msg), 1;
     consumer cons = {.g = g, .n = n_req};
     pthread_t t;
