@@ -26,6 +26,8 @@ void sym_config_defaults(sym_config *c) {
     c->shard_heartbeat_ms = 500;
     c->shard_timeout_ms = 5000;
     c->shard_join_timeout_ms = 120000;
+    c->shard_shm = 1;
+    c->shard_shm_spin_us = 50;
     c->max_batch = 128;
     c->rows_per_symbol = 4;
     c->max_symbols = 1024;
@@ -140,8 +142,8 @@ static int parse_model(sym_config *c, const cJSON *m, sym_err *e) {
 }
 
 static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
-    static const char *const keys[] = {"count",        "devices",    "tower_split",     "endpoints",
-                                       "heartbeat_ms", "timeout_ms", "join_timeout_ms", NULL};
+    static const char *const keys[] = {"count",      "devices",         "tower_split", "endpoints",   "heartbeat_ms",
+                                       "timeout_ms", "join_timeout_ms", "shm",         "shm_spin_us", NULL};
     if (check_keys(s, "shards", keys, e)) return -1;
     const cJSON *v;
     long long n = 0;
@@ -188,6 +190,15 @@ static int parse_shards(sym_config *c, const cJSON *s, sym_err *e) {
     if ((v = cJSON_GetObjectItemCaseSensitive(s, "join_timeout_ms"))) {
         if (get_int(v, "shards.join_timeout_ms", 100, 3600000, &n, e)) return -1;
         c->shard_join_timeout_ms = (int)n;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "shm"))) {
+        if (!cJSON_IsBool(v)) return sym_fail(e, "config key 'shards.shm': expected true or false");
+        c->shard_shm = cJSON_IsTrue(v);
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(s, "shm_spin_us"))) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1000000))
+            return sym_fail(e, "config key 'shards.shm_spin_us': expected microseconds in 0..1000000");
+        c->shard_shm_spin_us = v->valuedouble;
     }
     if (c->shard_timeout_ms < 2 * c->shard_heartbeat_ms)
         return sym_fail(e, "config key 'shards.timeout_ms': %d is less than two heartbeats (shards.heartbeat_ms %d)",

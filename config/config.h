@@ -12,11 +12,12 @@
  *     "state_precision": null,      // optional ["bf16","fp16-sr","fp32","bf16"]: each tower's state storage
  *                                   // (kernels/state_precision.h); cuda stores fp32, bf16, fp16 (not -sr; Hawk fp32)
  *     "shards": {"count": 1, "devices": [0], "tower_split": 1, "endpoints": [],
- *                "heartbeat_ms": 500, "timeout_ms": 5000},
+ *                "heartbeat_ms": 500, "timeout_ms": 5000, "shm": true, "shm_spin_us": 50},
  *                                   // shard i runs on devices[i % len]; tower_split 2 or 4:
  *                                   // each shard's towers spread over that many devices;
  *                                   // endpoints[i] (nanomsg URL, "" = in this process):
- *                                   // shard i is a `symserve shard` process there
+ *                                   // shard i is a `symserve shard` process there;
+ *                                   // shm: an ipc:// one's frames in shared memory
  *     "max_batch": 128,
  *     "rows_per_symbol": 4,         // waiting requests of one symbol a step may take (in order)
  *     "max_symbols": 1024,          // distinct symbols the engine accepts (the front door's table)
@@ -79,6 +80,8 @@ typedef struct {
     int shard_heartbeat_ms;   /* a link to a shard process sends a heartbeat this often, each way */
     int shard_timeout_ms;     /* ... and declares the other side lost after this long without a message */
     int shard_join_timeout_ms; /* the router waits this long for a shard process to take and answer its handshake */
+    int shard_shm;            /* an ipc:// link's frames through a shared-memory ring (net/shard_transport.h) */
+    double shard_shm_spin_us; /* that ring's reader (or a writer without room) polls this long before it sleeps */
     int max_batch;
     int rows_per_symbol; /* waiting requests of one symbol a shard's step takes, in order */
     int max_symbols;        /* distinct symbols the engine accepts */

@@ -101,6 +101,19 @@ int main(void) {
     bad("{\"shards\": {\"heartbeat_ms\": 1000, \"timeout_ms\": 1500}}", "shards.timeout_ms");
     bad("{\"shards\": {\"join_timeout_ms\": 50}}", "shards.join_timeout_ms");
     bad("{\"shards\": {\"join_timeout_ms\": -1}}", "shards.join_timeout_ms");
+    bad("{\"shards\": {\"shm\": 1}}", "shards.shm");
+    bad("{\"shards\": {\"shm\": \"false\"}}", "shards.shm");
+    bad("{\"shards\": {\"shm_spin_us\": -1}}", "shards.shm_spin_us");
+    bad("{\"shards\": {\"shm_spin_us\": 2000000}}", "shards.shm_spin_us");
+    {
+        sym_config c;
+        sym_err e = {{0}};
+        sym_config_defaults(&c);
+        CHECK(c.shard_shm == 1 && c.shard_shm_spin_us == 50, "shards.shm on by default, 50 us of spin");
+        CHECK(!sym_config_parse(&c, "{\"shards\": {\"shm\": false, \"shm_spin_us\": 0.5}}", &e) && !c.shard_shm &&
+                  c.shard_shm_spin_us == 0.5,
+              "shards.shm false, shm_spin_us 0.5: %s", e.msg);
+    }
     {
         sym_config c;
         sym_err e = {{0}};
