@@ -1,9 +1,10 @@
 /* The router's link to a shard process; see shard_link.h. Two threads:
- * the shard's own (link_run: the inbox to the socket, heartbeats) and a
- * receiver (rx_main: the socket to the outbox). The outbox has one
- * producer at a time: the receiver while the link lives; once it is lost,
- * the receiver fails what was in flight and exits, and link_run (after
- * joining it) answers every later message itself. */
+ * the shard's own (link_run: the inbox to the transport, heartbeats) and
+ * a receiver (rx_main: the transport to the outbox); the transport is the
+ * nanomsg socket or a shared-memory ring (shard_transport.h). The outbox
+ * has one producer at a time: the receiver while the link lives; once it
+ * is lost, the receiver fails what was in flight and exits, and link_run
+ * (after joining it) answers every later message itself. */
 #include "net/shard_link.h"
 
 #include <errno.h>
@@ -20,12 +21,15 @@
 #include "actors/engine.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "net/shard_transport.h"
 #include "net/shard_wire.h"
 #include "state/fingerprint.h"
 
 typedef struct {
     uint64_t fingerprint; /* the engine's (state/fingerprint.h) */
     int heartbeat_ms, timeout_ms, join_timeout_ms;
+    int shm;          /* an ipc:// endpoint's frames through a shared-memory ring */
+    uint64_t spin_ns; /* its reader's (and a writer's without room) poll before sleeping */
 } sym_shard_link_opts;
 
 typedef struct {
@@ -34,7 +38,8 @@ typedef struct {
 } in_flight;
 
 typedef struct {
-    int sock, index;
+    sym_shard_transport tp; /* tp.sock: the nanomsg socket (-1: none) */
+    int index;
     char endpoint[SYM_ENDPOINT_MAX];
     sym_slot_pool *slots;
     size_t slot_bytes;
@@ -279,13 +284,14 @@ static void *rx_main(void *arg) {
     uint64_t last = sym_now_ns(), timeout = (uint64_t)l->timeout_ms * 1000000u;
     char why[240];
     for (;;) {
-        void *buf = NULL;
-        int n = nn_recv(l->sock, &buf, NN_MSG, 0);
+        const void *buf = NULL;
+        size_t len = 0;
+        sym_err e = {{0}};
+        int got = sym_transport_recv(&l->tp, &buf, &len, &e);
         uint64_t now = sym_now_ns();
-        if (n < 0) {
-            int er = nn_errno();
+        if (got <= 0) {
             if (is_lost(l)) break;
-            if (er == ETIMEDOUT || er == EAGAIN || er == EINTR) {
+            if (got == 0) {
                 if (now - last <= timeout) continue;
                 if (atomic_load(&l->stop_sent) && !in_flight_count(l)) { /* its BYE went missing: nothing is lost */
                     sym_info("shard %d at %s: no goodbye after STOP, with nothing in flight", l->index, l->endpoint);
@@ -293,14 +299,12 @@ static void *rx_main(void *arg) {
                 }
                 snprintf(why, sizeof why, "no message for %d ms", l->timeout_ms);
             } else {
-                snprintf(why, sizeof why, "receive: %s", nn_strerror(er));
+                snprintf(why, sizeof why, "%.200s", e.msg);
             }
             declare_lost(l, why);
             break;
         }
-        sym_err e = {{0}};
-        int rc = take_frame(l, buf, (size_t)n, &e);
-        nn_freemsg(buf);
+        int rc = take_frame(l, buf, len, &e);
         if (rc != 2) last = now; /* only this session's frames say the shard is there */
         if (rc == 1) break;
         if (rc < 0) {
@@ -321,15 +325,12 @@ static void *rx_main(void *arg) {
 /* --- the sender (the shard's thread) ---------------------------------------- */
 
 static int send_frame(shard_link *l, const sym_wire_out *o) {
-    for (;;) {
-        if (nn_send(l->sock, o->p, o->len, 0) >= 0) return 0;
-        int er = nn_errno();
-        if (er == EINTR) continue;
-        char why[200];
-        snprintf(why, sizeof why, "send: %s", er == ETIMEDOUT ? "the shard did not take a frame in time" : nn_strerror(er));
-        declare_lost(l, why);
-        return -1;
-    }
+    int er = sym_transport_send(&l->tp, o->p, o->len);
+    if (!er) return 0;
+    char why[200];
+    snprintf(why, sizeof why, "send: %s", er == ETIMEDOUT ? "the shard did not take a frame in time" : nn_strerror(er));
+    declare_lost(l, why);
+    return -1;
 }
 
 /* An IMPORT's bytes, in chunks, before the frame that names them. */
@@ -362,7 +363,8 @@ static int rejoin(shard_link *l, sym_mailbox *inbox);
  * This thread is the outbox's one producer here. 0 after STOP; 1 joined. */
 static int run_lost(shard_link *l, sym_mailbox *inbox, sym_doorbell *bell, const sym_msg *first) {
     if (l->rx_running) pthread_join(l->rx, NULL), l->rx_running = 0; /* what was in flight is answered */
-    if (l->sock >= 0) nn_close(l->sock), l->sock = -1; /* the shard process sees the session end */
+    sym_transport_end(&l->tp); /* the session's ring unmapped: a new session makes a new one */
+    if (l->tp.sock >= 0) nn_close(l->tp.sock), l->tp.sock = -1; /* the shard process sees the session end */
     sym_msg m, a;
     int seen_by_router = l->seen_early;
     l->seen_early = 0;
@@ -488,7 +490,8 @@ static void link_paging(void *ctx, sym_paging_stats *out) {
 static void link_destroy(void *ctx) {
     shard_link *l = ctx;
     if (!l) return;
-    if (l->sock >= 0) nn_close(l->sock);
+    sym_transport_end(&l->tp);
+    if (l->tp.sock >= 0) nn_close(l->tp.sock);
     free(l->fl), free(l->fl_head), free(l->fl_tail);
     pthread_mutex_destroy(&l->mu);
     free(l);
@@ -555,8 +558,16 @@ static int link_socket(const char *endpoint) {
     return sock;
 }
 
-/* HELLO, then WELCOME or REFUSE, on l->sock (from link_socket). 0; -1
- * (e says why; w->stopped set when w->stop gave up).
+/* HELLO, then WELCOME or REFUSE, on l->tp.sock (from link_socket). 0,
+ * with *ring the session's shared-memory region when the shard process
+ * mapped it (else NULL: frames over the socket); -1 (e says why;
+ * w->stopped set when w->stop gave up).
+ *
+ * For an ipc:// endpoint (the same host) the HELLO offers a new region
+ * (net/shm_ring.h), unless shards.shm is off; its name is removed once the
+ * answer comes or none does, so that nothing is left of it when either
+ * process ends. A shard process that cannot map it (or whose shards.shm is
+ * off) says so in its WELCOME and logs why: the frames go over the socket.
  *
  * The HELLO goes again every heartbeat_ms until an answer comes. The
  * shard process's PAIR socket takes one connection at a time and drops a
@@ -571,15 +582,25 @@ static int link_socket(const char *endpoint) {
  * retries, be TCP's self-connect (the source port chosen equal to the
  * target's): the router then hears its own HELLO, and connects again. */
 static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_link_opts *o, join_wait *w, size_t *elem,
-                     sym_err *e) {
+                     sym_shm **ring, sym_err *e) {
     sym_wire_out out = {0};
     l->session = new_session();
+    *ring = NULL;
     sym_wire_hello h = {.version = SYM_WIRE_VERSION, .msg_size = sizeof(sym_msg), .fingerprint = o->fingerprint,
                         .index = p->index, .max_symbols = p->n_ids, .queue_capacity = p->queue_cap,
                         .max_batch = p->max_batch, .rows_per_symbol = p->rows_per_symbol, .features = p->features,
                         .heartbeat_ms = o->heartbeat_ms, .timeout_ms = o->timeout_ms};
+    sym_shm *shm = NULL;
+    if (o->shm && !strncmp(l->endpoint, "ipc://", 6)) {
+        sym_err se = {{0}};
+        if ((shm = sym_shm_create(sym_wire_max_frame(), o->spin_ns, &se)))
+            snprintf(h.shm, sizeof h.shm, "%s", sym_shm_name(shm));
+        else
+            sym_warn("shard %d at %s: no shared-memory ring (%s): its frames go over nanomsg", l->index, l->endpoint, se.msg);
+    }
     if (sym_wire_begin(&out, SYM_WIRE_HELLO, l->session, ++l->tx_seq) || sym_wire_put(&out, &h, sizeof h)) {
         sym_wire_out_free(&out);
+        sym_shm_close(shm);
         return sym_fail(e, "out of memory");
     }
     w->start = sym_now_ns();
@@ -591,7 +612,7 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
     uint64_t next_hello = 0, again = (uint64_t)o->heartbeat_ms * 1000000u;
     for (int n, sent = 0;;) {
         if (sym_now_ns() >= next_hello) {
-            if (nn_send(l->sock, out.p, out.len, 0) >= 0) {
+            if (nn_send(l->tp.sock, out.p, out.len, 0) >= 0) {
                 sent = 1, next_hello = sym_now_ns() + again;
             } else if (!sent) { /* nothing can answer before one copy is out */
                 if (join_wait_on(l, w, "take the handshake")) continue;
@@ -599,7 +620,7 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
                 break;
             }
         }
-        if ((n = nn_recv(l->sock, &buf, NN_MSG, 0)) < 0) {
+        if ((n = nn_recv(l->tp.sock, &buf, NN_MSG, 0)) < 0) {
             if (join_wait_on(l, w, "answer")) continue;
             failed = "the shard process did not answer";
             break;
@@ -611,18 +632,23 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
         int sock = link_socket(l->endpoint); /* its own HELLO: connected to itself */
         if (sock < 0) {
             sym_wire_out_free(&out);
+            sym_shm_close(shm);
             return sym_fail(e, "nanomsg socket: %s", nn_strerror(nn_errno()));
         }
-        nn_close(l->sock);
-        l->sock = sock, sent = 0, next_hello = 0;
+        nn_close(l->tp.sock);
+        l->tp.sock = sock, sent = 0, next_hello = 0;
         sym_info("shard %d at %s: connected to itself (TCP self-connect while nothing listened); connecting again",
                  l->index, l->endpoint);
     }
     sym_wire_out_free(&out);
-    if (failed)
+    sym_shm_unlink(shm); /* mapped by now, or never will be */
+    if (failed) {
+        sym_shm_close(shm);
         return sym_fail(e, "%s within %d ms (shards.join_timeout_ms): %s", failed, o->join_timeout_ms,
                         w->stopped ? "stopped" : nn_strerror(w->er));
+    }
     int rc = 0;
+    uint64_t mapped = 0;
     if (in.seq != 1) rc = sym_fail(e, "its answer is frame %llu, not 1", (unsigned long long)in.seq);
     if (!rc && in.kind == SYM_WIRE_REFUSE) {
         rc = sym_fail(e, "refused by the shard process: %.*s", (int)(in.end - in.p), (const char *)in.p);
@@ -630,21 +656,28 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
         rc = sym_fail(e, "its answer is a frame of kind %d, not a welcome", in.kind);
     } else if (!rc) {
         uint64_t sb, el;
-        if (!(rc = sym_wire_get(&in, &sb, 8, e) || sym_wire_get(&in, &el, 8, e))) {
+        if (!(rc = sym_wire_get(&in, &sb, 8, e) || sym_wire_get(&in, &el, 8, e) || sym_wire_get(&in, &mapped, 8, e))) {
             l->slot_bytes = (size_t)sb, *elem = (size_t)el;
             l->rx_seq = 1;
         }
     }
     nn_freemsg(buf);
+    if (!rc && shm && mapped == 1) {
+        *ring = shm;
+    } else {
+        if (!rc && shm)
+            sym_warn("shard %d at %s: the shard process did not map the shared-memory ring (its log says why): its "
+                     "frames go over nanomsg", l->index, l->endpoint);
+        sym_shm_close(shm);
+    }
     return rc ? -1 : 0;
 }
 
-/* A session begun: the socket's timeouts for serving (a receive wakes at
- * least once per heartbeat to check the time), the books as new (nothing
- * in flight, no slot bytes awaited). */
-static void session_begin(shard_link *l) {
-    set_ms(l->sock, NN_RCVTIMEO, l->heartbeat_ms);
-    set_ms(l->sock, NN_SNDTIMEO, l->timeout_ms);
+/* A session begun: its frames over the socket or through ring (taken),
+ * a receive waking at least once per heartbeat to check the time; the
+ * books as new (nothing in flight, no slot bytes awaited). */
+static void session_begin(shard_link *l, sym_shm *ring) {
+    sym_transport_begin(&l->tp, ring, l->heartbeat_ms, l->timeout_ms);
     pthread_mutex_lock(&l->mu);
     l->lost = 0, l->why[0] = '\0';
     for (int i = 0; i < l->fl_cap; i++) l->fl[i].next = i + 1 < l->fl_cap ? i + 1 : -1;
@@ -673,20 +706,22 @@ static int rejoin_drain(shard_link *l, void *ctx) {
 static int rejoin(shard_link *l, sym_mailbox *inbox) {
     size_t old_bytes = l->slot_bytes, elem = 0;
     sym_err e = {{0}};
-    if ((l->sock = link_socket(l->endpoint)) < 0) return 1;
+    sym_shm *ring = NULL;
+    if ((l->tp.sock = link_socket(l->endpoint)) < 0) return 1;
     l->tx_seq = 0;
     join_wait w = {.stop = rejoin_drain, .ctx = inbox};
-    if (handshake(l, &l->p, &l->o, &w, &elem, &e) || l->slot_bytes != old_bytes) {
+    if (handshake(l, &l->p, &l->o, &w, &elem, &ring, &e) || l->slot_bytes != old_bytes) {
+        sym_shm_close(ring);
         if (e.msg[0] && !strstr(e.msg, "within")) sym_warn("shard %d at %s: joining again: %s", l->index, l->endpoint, e.msg);
         else if (!e.msg[0]) sym_warn("shard %d at %s: joining again: %zu-byte states, not %zu", l->index, l->endpoint,
                                      l->slot_bytes, old_bytes);
         l->slot_bytes = old_bytes;
-        nn_close(l->sock), l->sock = -1;
+        nn_close(l->tp.sock), l->tp.sock = -1;
         return w.stopped ? 2 : 1;
     }
-    session_begin(l);
+    session_begin(l, ring);
     sym_info("shard %d at %s: joined again, as a new, empty shard (a symbol whose state was lost with it gets one "
-             "only from an import or a restore)", l->index, l->endpoint);
+             "only from an import or a restore); frames through %s", l->index, l->endpoint, sym_transport_name(&l->tp));
     return 0;
 }
 
@@ -705,18 +740,20 @@ static sym_shard *link_connect(void *ctx, const sym_shard_params *p, const char 
     l->fl = malloc((size_t)l->fl_cap * sizeof *l->fl);
     l->fl_head = malloc((size_t)l->n_ids * sizeof(int));
     l->fl_tail = malloc((size_t)l->n_ids * sizeof(int));
-    l->sock = -1;
+    l->tp.sock = -1;
+    sym_shm *ring = NULL;
     if (!l->fl || !l->fl_head || !l->fl_tail) {
         sym_fail(e, "out of memory");
-    } else if ((l->sock = link_socket(endpoint)) < 0) {
+    } else if ((l->tp.sock = link_socket(endpoint)) < 0) {
         sym_fail(e, "%s: %s", endpoint, nn_strerror(nn_errno()));
-    } else if (!handshake(l, p, o, &(join_wait){.notes = 1}, elem_size, e)) {
-        session_begin(l);
+    } else if (!handshake(l, p, o, &(join_wait){.notes = 1}, elem_size, &ring, e)) {
+        session_begin(l, ring);
         *slot_bytes = l->slot_bytes;
         sym_shard_remote r = {.ctx = l, .run = link_run, .paging = link_paging, .destroy = link_destroy};
         sym_shard *s = sym_shard_create_remote(p, &r, router_bell, e);
         if (s) {
-            sym_info("shard %d: the shard process at %s, %zu-byte states", p->index, endpoint, l->slot_bytes);
+            sym_info("shard %d: the shard process at %s, %zu-byte states, frames through %s", p->index, endpoint,
+                     l->slot_bytes, sym_transport_name(&l->tp));
             return s;
         }
     }
@@ -730,6 +767,8 @@ int sym_shard_link_connector(const sym_config *cfg, int cuda, sym_shard_connecto
     o->heartbeat_ms = cfg->shard_heartbeat_ms;
     o->timeout_ms = cfg->shard_timeout_ms;
     o->join_timeout_ms = cfg->shard_join_timeout_ms;
+    o->shm = cfg->shard_shm;
+    o->spin_ns = (uint64_t)(cfg->shard_shm_spin_us * 1e3);
     if (sym_state_fingerprint(cfg, cuda, &o->fingerprint, e)) {
         free(o);
         return -1;

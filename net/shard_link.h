@@ -10,7 +10,10 @@
  * outbox, an EXPORTED's slot bytes into the router's buffer. The router's
  * credit bounds the requests in flight as for a shard in this process, and
  * the socket's send blocks when the peer does not read: push-back reaches
- * the router as it would through a full mailbox.
+ * the router as it would through a full mailbox. At an ipc:// endpoint
+ * (shards.shm on) the frames go through a shared-memory ring the link
+ * offers in its handshake, when the shard process maps it
+ * (net/shard_transport.h): the same frames, without nanomsg's threads.
  *
  * Connecting waits up to join_timeout_ms for the process to listen and to
  * answer (it builds its part of the engine first: seconds at full size),

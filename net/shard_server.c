@@ -1,7 +1,9 @@
 /* The shard process; see shard_server.h. In a session two threads move
- * frames: a receiver (rx_main: the socket into the shard's inbox, which it
- * alone feeds) and the caller's thread (serve_session: the shard's outbox
- * to the socket, heartbeats, the status line). */
+ * frames: a receiver (rx_main: the transport into the shard's inbox, which
+ * it alone feeds) and the caller's thread (serve_session: the shard's
+ * outbox to the transport, heartbeats, the status line). The transport is
+ * the socket, or the shared-memory ring the router offered
+ * (shard_transport.h); the handshake is always on the socket. */
 #include "net/shard_server.h"
 
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "net/metrics.h"
+#include "net/shard_transport.h"
 #include "net/shard_wire.h"
 #include "state/fingerprint.h"
 
@@ -27,6 +30,7 @@ enum { RUNNING = 0, STOPPED = 1, LOST = 2 };
 typedef struct {
     const sym_shard_server_opts *o;
     int sock;
+    sym_shard_transport tp; /* the session's frames (tp.sock is sock) */
     sym_model_backends *mb;
     uint64_t fingerprint;
     /* the session */
@@ -51,19 +55,20 @@ typedef struct {
     size_t hello_len;
 } server;
 
+/* A frame of the session, over its transport. */
 static int send_out(server *s, const sym_wire_out *o) {
-    for (;;) {
-        if (nn_send(s->sock, o->p, o->len, 0) >= 0) return 0;
-        if (nn_errno() == EINTR) continue;
-        if (!atomic_exchange(&s->tx_failed, 1)) sym_warn("shard: send to the router: %s", nn_strerror(nn_errno()));
-        return -1;
-    }
+    int er = sym_transport_send(&s->tp, o->p, o->len);
+    if (!er) return 0;
+    if (!atomic_exchange(&s->tx_failed, 1)) sym_warn("shard: send to the router: %s", nn_strerror(er));
+    return -1;
 }
 
-/* A frame out of a session (REFUSE, WELCOME) or in it. */
+/* A handshake's answer (REFUSE, WELCOME): over the socket. */
 static void send_simple(server *s, sym_wire_kind kind, uint64_t seq, const void *p, size_t n) {
     sym_wire_out o = {0};
-    if (!sym_wire_begin(&o, kind, s->session, seq) && !sym_wire_put(&o, p, n)) send_out(s, &o);
+    if (!sym_wire_begin(&o, kind, s->session, seq) && !sym_wire_put(&o, p, n))
+        while (nn_send(s->sock, o.p, o.len, 0) < 0 && nn_errno() == EINTR) {
+        }
     sym_wire_out_free(&o);
 }
 
@@ -180,24 +185,21 @@ static void *rx_main(void *arg) {
     uint64_t last = sym_now_ns(), timeout = (uint64_t)s->timeout_ms * 1000000u;
     int end = LOST;
     for (;;) {
-        void *buf = NULL;
-        int n = nn_recv(s->sock, &buf, NN_MSG, 0);
+        const void *buf = NULL;
+        size_t len = 0;
+        sym_err e = {{0}};
+        int got = sym_transport_recv(&s->tp, &buf, &len, &e);
         uint64_t now = sym_now_ns();
         if (atomic_load(&s->tx_failed) || (s->o->stop && *s->o->stop)) {
-            if (n >= 0) nn_freemsg(buf);
             sym_warn("shard %d: the session ends: %s", s->index, atomic_load(&s->tx_failed) ? "a send failed" : "stopping");
             break;
         }
-        if (n < 0) {
-            int er = nn_errno();
-            if ((er == ETIMEDOUT || er == EAGAIN || er == EINTR) && now - last <= timeout) continue;
-            sym_warn("shard %d: the router is lost: %s", s->index,
-                     er == ETIMEDOUT || er == EAGAIN || er == EINTR ? "nothing heard within shards.timeout_ms" : nn_strerror(er));
+        if (got <= 0) {
+            if (got == 0 && now - last <= timeout) continue;
+            sym_warn("shard %d: the router is lost: %s", s->index, got == 0 ? "nothing heard within shards.timeout_ms" : e.msg);
             break;
         }
-        sym_err e = {{0}};
-        int rc = take_frame(s, buf, (size_t)n, &e);
-        nn_freemsg(buf);
+        int rc = take_frame(s, buf, len, &e);
         if (rc != 2) last = now; /* only this session's frames say the router is there */
         if (rc == 1) {
             end = STOPPED;
@@ -294,6 +296,7 @@ static void serve_session(server *s) {
         sym_shard_stop(s->shard);
         sym_shard_join_destroy(s->shard);
         s->shard = NULL;
+        sym_transport_end(&s->tp);
         return;
     }
     uint64_t last_sent = sym_now_ns(), hb = (uint64_t)s->heartbeat_ms * 1000000u, last_status = sym_now_ns();
@@ -320,6 +323,7 @@ static void serve_session(server *s) {
     int stopped = atomic_load(&s->state) == STOPPED;
     if (stopped && !atomic_load(&s->tx_failed) && !sym_wire_begin(&o, SYM_WIRE_BYE, s->session, ++s->tx_seq)) send_out(s, &o);
     pthread_join(rx, NULL);
+    sym_transport_end(&s->tp); /* the session's ring unmapped: never used again */
     s->listen_again = !stopped && !s->hello_waiting;
     status_line(s);
     sym_info("shard %d: session %s; its states are dropped", s->index, stopped ? "ended by the router" : "lost");
@@ -360,6 +364,24 @@ static int check_hello(server *s, const sym_wire_hello *h, char *why, size_t cap
     return -1;
 }
 
+/* The shared-memory region the router's HELLO offers, mapped, its name
+ * removed (it is mapped once); NULL when none is offered, shards.shm is
+ * off here, or it cannot be mapped (why logged): the frames then go over
+ * the socket, which the WELCOME says. */
+static sym_shm *map_ring(server *s, const sym_wire_hello *h) {
+    if (!memchr(h->shm, '\0', sizeof h->shm) || !h->shm[0]) return NULL;
+    const sym_config *c = s->o->cfg;
+    if (!c->shard_shm) {
+        sym_info("shard: shards.shm is off here: the router's shared-memory ring is not used, frames go over nanomsg");
+        return NULL;
+    }
+    sym_err e = {{0}};
+    sym_shm *m = sym_shm_open(h->shm, sym_wire_max_frame(), (uint64_t)(c->shard_shm_spin_us * 1e3), &e);
+    if (!m) sym_warn("shard: cannot map the router's shared-memory ring: %s; frames go over nanomsg", e.msg);
+    sym_shm_unlink(m);
+    return m;
+}
+
 /* A router's HELLO: a session served, or refused. 0 when it was not a
  * HELLO that starts one, or a copy of one refused already (refused again,
  * quietly: the first REFUSE may not have reached the router). */
@@ -368,9 +390,19 @@ static int start_session(server *s, const void *frame, size_t len) {
     sym_wire_hello h;
     sym_err e = {{0}};
     char why[300];
+    /* a HELLO of another wire version may be shorter or longer: what it
+     * has of ours is read (its version first), the rest zero, and the
+     * version check refuses it by name */
+    memset(&h, 0, sizeof h);
+    size_t have = 0;
     if (sym_wire_open(&in, frame, len, &e) || in.kind != SYM_WIRE_HELLO || in.seq != 1 ||
-        sym_wire_get(&in, &h, sizeof h, &e)) {
+        (have = (size_t)(in.end - in.p)) < 8) {
         sym_warn("shard: a frame that does not start a session, ignored%s%s", e.msg[0] ? ": " : "", e.msg);
+        return 0;
+    }
+    memcpy(&h, in.p, have < sizeof h ? have : sizeof h);
+    if (h.version == SYM_WIRE_VERSION && have < sizeof h) {
+        sym_warn("shard: a HELLO of %zu bytes, not %zu, ignored", have, sizeof h);
         return 0;
     }
     int again = s->refused && in.session == s->session;
@@ -417,12 +449,12 @@ static int start_session(server *s, const void *frame, size_t len) {
     atomic_store(&s->state, RUNNING);
     atomic_store(&s->tx_failed, 0);
     for (int i = 0; i < SYM_SLOT_POOL_MAX; i++) s->local_of[i] = s->router_of[i] = -1, s->got[i] = 0;
-    uint64_t w[2] = {b->slot_bytes, b->state_elem_size};
-    nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &s->heartbeat_ms, sizeof s->heartbeat_ms);
-    int to = s->timeout_ms;
-    nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &to, sizeof to);
+    s->tp.sock = s->sock;
+    sym_transport_begin(&s->tp, map_ring(s, &h), s->heartbeat_ms, s->timeout_ms);
+    uint64_t w[3] = {b->slot_bytes, b->state_elem_size, s->tp.shm != NULL};
     send_simple(s, SYM_WIRE_WELCOME, 1, w, sizeof w);
-    sym_info("shard %d: a router connected (%d symbols at most, %zu-byte states)", s->index, s->n_ids, s->slot_bytes);
+    sym_info("shard %d: a router connected (%d symbols at most, %zu-byte states), frames through %s", s->index,
+             s->n_ids, s->slot_bytes, sym_transport_name(&s->tp));
     serve_session(s);
     publish(s);
     sym_slot_pool_destroy(&s->pool);

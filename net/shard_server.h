@@ -6,7 +6,9 @@
  * checked against this process's engine (the engine fingerprint: model
  * files, backend, precisions; and the config keys both sides must agree
  * on: max_symbols, queue_capacity, max_batch, rows_per_symbol) and refused
- * naming what differs; else a session starts: a fresh backend and shard
+ * naming what differs; else a session starts (its frames through the
+ * shared-memory ring an ipc:// router offers, when this process can map
+ * it and shards.shm is on: net/shard_transport.h): a fresh backend and shard
  * actor (index, as the router numbers it), whose slot pool, host tier
  * (host_tier_mb) and disk tier (state.dir, state.disk_tier_mb) are this
  * process's own. The router's messages go to the shard as they come; a

@@ -1,6 +1,8 @@
 /* The frames between a router's link to a shard (net/shard_link.h) and a
  * `symserve shard` process (net/shard_server.h): one nanomsg message
- * (NN_PAIR socket, tcp:// or ipc://) per frame.
+ * (NN_PAIR socket, tcp:// or ipc://) per frame, or, after the handshake
+ * of an ipc:// link, the same bytes through a shared-memory ring
+ * (net/shard_transport.h).
  *
  *   header: u32 magic "SSW1" | u16 kind | u16 0 | u64 session | u64 seq
  *
@@ -15,11 +17,16 @@
  *   HELLO     router -> shard   u32 wire version, u32 sizeof(sym_msg),
  *             u64 engine fingerprint (state/fingerprint.h), i32 shard
  *             index, i32 max_symbols, queue_capacity, max_batch,
- *             rows_per_symbol, features, heartbeat_ms, timeout_ms; sent
- *             again, the same frame, every heartbeat_ms until the answer
- *             comes (a connection can drop it unseen): a shard process
- *             takes a copy of its session's HELLO as nothing
- *   WELCOME   shard -> router   u64 slot bytes, u64 state element size
+ *             rows_per_symbol, features, heartbeat_ms, timeout_ms,
+ *             char[32] the name of a shared-memory region for the
+ *             session's frames (net/shm_ring.h; an ipc:// link only), or
+ *             zeros; sent again, the same frame, every heartbeat_ms until
+ *             the answer comes (a connection can drop it unseen): a shard
+ *             process takes a copy of its session's HELLO as nothing
+ *   WELCOME   shard -> router   u64 slot bytes, u64 state element size,
+ *             u64 1 when the shard process mapped the HELLO's region:
+ *             every later frame of the session, both ways, goes through
+ *             its rings (net/shard_transport.h); 0: over the socket
  *   REFUSE    shard -> router   why, text to the end of the frame
  *   MSGS      either way        u32 n, then n x (u32 length, the first
  *             `length` bytes of a sym_msg: its fixed part, and of a
@@ -41,8 +48,9 @@
 #include "actors/msg.h"
 #include "actors/paging.h"
 #include "common/err.h"
+#include "net/shm_ring.h"
 
-#define SYM_WIRE_VERSION 2u
+#define SYM_WIRE_VERSION 3u
 #define SYM_WIRE_HEADER_BYTES 24
 #define SYM_WIRE_CHUNK_BYTES ((size_t)1 << 20) /* a slot's bytes travel in frames of this much */
 #define SYM_WIRE_BATCH 256                       /* messages per MSGS frame at most */
@@ -61,6 +69,7 @@ typedef struct {
     uint32_t version, msg_size;
     uint64_t fingerprint;
     int32_t index, max_symbols, queue_capacity, max_batch, rows_per_symbol, features, heartbeat_ms, timeout_ms;
+    char shm[SYM_SHM_NAME_MAX]; /* "": none offered */
 } sym_wire_hello;
 
 /* A frame being written. */
@@ -74,7 +83,8 @@ typedef struct {
 /* The largest frame either side sends: a full MSGS frame, or a BYTES
  * frame of a whole chunk. Both sides' sockets drop a longer one from a
  * peer before keeping any of it (nanomsg's NN_RCVMAXSIZE; the connection
- * goes, and the session with it). */
+ * goes, and the session with it); a shared-memory ring's reader refuses
+ * one before reading it (the session ends). */
 size_t sym_wire_max_frame(void);
 
 void sym_wire_out_free(sym_wire_out *o);
