@@ -9,6 +9,11 @@
 #     50 requests and a rebalance to a fourth shard process at request
 #     500: the outputs equal one in-process shard's bit for bit, and every
 #     shard process ends its session at the router's STOP;
+#  1b. over two shard processes at ipc:// endpoints (in every mode): one
+#     through the shared-memory ring, the other, whose shards.shm is
+#     false, over nanomsg; then, the router's shards.shm false, both over
+#     nanomsg: the outputs equal one in-process shard's bit for bit each
+#     time;
 #  2. a shard process of another precision, another state precision or
 #     another max_symbols is refused by name;
 #  3. serve over three shard processes, `replay --connect` streaming 300
@@ -24,6 +29,9 @@
 #  5. a router started 6 s before its shard process waits for it
 #     (shards.join_timeout_ms, longer than shards.timeout_ms); with none
 #     there it gives up after join_timeout_ms, naming the key.
+# On loopback shard 1 is at an ipc:// endpoint, its frames through the
+# shared-memory ring (1, 3 and 4 over it). In the end no region of the
+# rings is left in /dev/shm.
 # Skipped (77) when this build has no engine.
 # A third argument "loopback" runs on loopback even where namespaces are
 # allowed.
@@ -108,6 +116,7 @@ shards() { # name, urls..., [-- args]
 }
 endpoints_json() { local IFS=,; local q=(); for u in "$@"; do q+=("\"$u\""); done; echo "[${q[*]}]"; }
 
+shm_before=$(ls /dev/shm | grep -c '^symserve-')
 t0=$(date +%s%N)
 "$bin" predict --model "$model" --requests "$model/requests.csv" --out "$tmp/ref.csv" --backend cpu --precision fp64 \
   >"$tmp/ref.log" 2>&1 || { echo "FAIL predict in process: $(tail -2 "$tmp/ref.log")"; exit 1; }
@@ -134,6 +143,41 @@ if [ $rc -eq 0 ] && cmp -s "$tmp/ref.csv" "$tmp/out.csv" && [ $ended = 4 ] && ! 
   ok "3 shard processes ($mode), $(grep -o "[0-9]* migrations" "$tmp/p.log"), a rebalance to a 4th: equal to one in-process shard bit for bit"
 else
   ko "shard processes: predict exit $rc, $ended of 4 ended: $(tail -3 "$tmp/p.log"); $(cat "$tmp"/p.shard*.log | grep -v "info" | head -3)"
+fi
+
+# 1b. ipc:// through the shared-memory ring and over nanomsg (shards.shm)
+echo '{"shards": {"shm": false}}' >"$tmp/noshm.json"
+ipc_run() { # name, the router's shards.shm
+  local u=("ipc://$tmp/$1.s0.ipc" "ipc://$tmp/$1.s1.ipc")
+  echo "{\"shards\": {\"endpoints\": $(endpoints_json "${u[@]}"), \"shm\": $2, \"heartbeat_ms\": 100, \"timeout_ms\": 3000}}" \
+    >"$tmp/$1.json"
+  "$bin" shard --listen "${u[0]}" --model "$model" --backend cpu --precision fp64 --status-every 0 --sessions 1 \
+    >"$tmp/$1.shard0.log" 2>&1 &
+  local s0=$!
+  "$bin" shard --listen "${u[1]}" --config "$tmp/noshm.json" --model "$model" --backend cpu --precision fp64 \
+    --status-every 0 --sessions 1 >"$tmp/$1.shard1.log" 2>&1 &
+  local s1=$!
+  pids+=($s0 $s1)
+  in_ns "$ns_r" timeout 300 "$bin" predict --config "$tmp/$1.json" --model "$model" --requests "$model/requests.csv" \
+    --out "$tmp/$1.csv" --backend cpu --precision fp64 --shards 2 --migrate-every 50 >"$tmp/$1.log" 2>&1
+  rc=$?
+  wait $s0 $s1
+}
+ipc_run ring true
+if [ $rc -eq 0 ] && cmp -s "$tmp/ref.csv" "$tmp/ring.csv" &&
+   grep -q "shard 0: the shard process at ipc://.*frames through a shared-memory ring" "$tmp/ring.log" &&
+   grep -q "shard 1: the shard process at ipc://.*frames through nanomsg" "$tmp/ring.log" &&
+   grep -q "shards.shm is off here" "$tmp/ring.shard1.log" && ! grep -q "is lost" "$tmp/ring.log"; then
+  ok "2 shard processes at ipc://, one through the shared-memory ring, one over nanomsg (its shards.shm false), $(grep -o "[0-9]* migrations" "$tmp/ring.log"): equal to one in-process shard bit for bit"
+else
+  ko "ipc:// through the ring: predict exit $rc: $(grep -i "frames through\|error\|lost" "$tmp/ring.log" | head -3)"
+fi
+ipc_run nn false
+if [ $rc -eq 0 ] && cmp -s "$tmp/ref.csv" "$tmp/nn.csv" && [ "$(grep -c "frames through nanomsg" "$tmp/nn.log")" = 2 ] &&
+   ! grep -q "is lost" "$tmp/nn.log"; then
+  ok "2 shard processes at ipc://, the router's shards.shm false: both over nanomsg, equal to one in-process shard bit for bit"
+else
+  ko "ipc:// over nanomsg: predict exit $rc: $(grep -i "frames through\|error\|lost" "$tmp/nn.log" | head -3)"
 fi
 
 # 2. refused by name
@@ -278,4 +322,9 @@ else
   ko "the killed shard process started again: replay exit $nrc, answered $na of $rows: $(tail -2 "$tmp/killed.new.out");" \
     "$(grep -i "joined\|joining" "$tmp/killed.serve.err" | head -2)"
 fi
+# every session's region, the killed shard process's included: its name
+# is removed once both sides have mapped it
+shm_after=$(ls /dev/shm | grep -c '^symserve-')
+[ "$shm_after" -le "$shm_before" ] && ok "no shared-memory region left in /dev/shm" ||
+  ko "shared-memory regions left in /dev/shm: $(ls /dev/shm | grep '^symserve-' | head -3)"
 exit $fail
