@@ -1,15 +1,17 @@
 /* Where a request's time goes, hop by hop, at a slow pace (every thread
  * sleeps between requests, as at the seed trace's 90 req/s): one shard in
  * this process, or one shard process (forked from this one, so the same
- * build and model) reached over nanomsg ipc://, on the CPU backend with the
- * small synthetic model (SYM_BENCH_BACKEND=cuda: the CUDA engine, full size,
- * mixed precision).
+ * build and model) reached at an ipc:// endpoint, its frames through the
+ * shared-memory ring (shards.shm) or over nanomsg (SYM_BENCH_SHM=0), on
+ * the CPU backend with the small synthetic model (SYM_BENCH_BACKEND=cuda:
+ * the CUDA engine, full size, mixed precision).
  *
  * The engine is not instrumented: this program is linked with
- * -Wl,--wrap for the mailbox pushes and pops and for nn_send / nn_recv
+ * -Wl,--wrap for the mailbox pushes and pops, for nn_send / nn_recv and
+ * for the ring's sym_shm_ring_write / sym_shm_ring_read
  * (bench/net/CMakeLists.txt), so every hand-off of a request or its answer
- * between threads, and every frame on the socket, is timestamped as it
- * happens, in both processes (CLOCK_MONOTONIC is one clock for every
+ * between threads, and every frame on the socket or through the ring, is
+ * timestamped as it happens, in both processes (CLOCK_MONOTONIC is one clock for every
  * process of a host; the timestamps go into memory the two processes
  * share). Each row of the table is a hand-off or a piece of work, its p50
  * and p90 over the requests (the first 20 left out); a wake row is the
@@ -18,6 +20,8 @@
  *
  *   bench_net_hops inproc|ipc [rate_per_s=90] [requests=1000] [symbols=10]
  *   env: SYM_BENCH_SPIN_US (idle_spin_us),
+ *        SYM_BENCH_SHM=0 (shards.shm false: ipc:// over nanomsg),
+ *        SYM_BENCH_SHM_SPIN_US (shards.shm_spin_us),
  *        SYM_BENCH_CPU_THREADS (cpu.threads),
  *        SYM_BENCH_STEP_US=T: each step is a sleep of T µs instead of the CPU
  *        backend's arithmetic (outputs zero), as a GPU's step leaves the host's
@@ -43,13 +47,14 @@
 #include "net/shard_link.h"
 #include "net/shard_server.h"
 #include "net/shard_wire.h"
+#include "net/shm_ring.h"
 
 enum {
     E_SUBMIT,      /* submit: pushed to the router */
     E_ROUTER_TAKE, /* the router has it */
     E_ROUTER_SEND, /* pushed to the shard's inbox (a local shard, or the link) */
     E_INBOX_TAKE,  /* taken from that inbox: the local shard, or the link's thread */
-    E_LINK_SEND0,  /* the link's nn_send called */
+    E_LINK_SEND0,  /* the link's nn_send (or ring write) called */
     E_LINK_SEND1,  /* returned */
     E_SRV_RECV,    /* the shard process's receiver has the frame */
     E_SRV_PUSH,    /* pushed to its shard's inbox */
@@ -58,7 +63,7 @@ enum {
     E_STEP1,       /* and ended */
     E_SHARD_DONE,  /* the answer pushed to the shard's outbox */
     E_SENDER_TAKE, /* the shard process's sender has it */
-    E_SRV_SEND0,   /* its nn_send called */
+    E_SRV_SEND0,   /* its nn_send (or ring write) called */
     E_SRV_SEND1,
     E_LINK_RECV,   /* the link's receiver has the frame */
     E_LINK_PUSH,   /* pushed to the shard's outbox in the router's process */
@@ -169,6 +174,30 @@ int __wrap_nn_recv(int s, void *buf, size_t len, int flags) {
     return rc;
 }
 
+/* The ring's write and read, noted as nanomsg's send and receive are. */
+int __real_sym_shm_ring_write(sym_shm *m, const void *frame, size_t len, uint64_t timeout_ns);
+int __real_sym_shm_ring_read(sym_shm *m, void *buf, size_t cap, size_t *len, uint64_t timeout_ns, sym_err *e);
+
+int __wrap_sym_shm_ring_write(sym_shm *m, const void *frame, size_t len, uint64_t timeout_ns) {
+    uint64_t t0 = sym_now_ns();
+    int rc = __real_sym_shm_ring_write(m, frame, len, timeout_ns);
+    uint64_t t1 = sym_now_ns();
+    if (rc == 0) {
+        int type = in_shard_proc ? SYM_MSG_DONE : SYM_MSG_STEP_REQ;
+        note_frame(frame, len, type, in_shard_proc ? E_SRV_SEND0 : E_LINK_SEND0, t0);
+        note_frame(frame, len, type, in_shard_proc ? E_SRV_SEND1 : E_LINK_SEND1, t1);
+    }
+    return rc;
+}
+
+int __wrap_sym_shm_ring_read(sym_shm *m, void *buf, size_t cap, size_t *len, uint64_t timeout_ns, sym_err *e) {
+    int rc = __real_sym_shm_ring_read(m, buf, cap, len, timeout_ns, e);
+    if (rc == 1)
+        note_frame(buf, *len, in_shard_proc ? SYM_MSG_STEP_REQ : SYM_MSG_DONE, in_shard_proc ? E_SRV_RECV : E_LINK_RECV,
+                   sym_now_ns());
+    return rc;
+}
+
 /* --- the load ---------------------------------------------------------------- */
 
 typedef struct {
@@ -220,6 +249,8 @@ static void set_model(sym_config *c) {
     if (getenv("SYM_BENCH_SPIN_US")) c->idle_spin_us = atof(getenv("SYM_BENCH_SPIN_US"));
     if (getenv("SYM_BENCH_CPU_THREADS")) c->cpu_threads = atoi(getenv("SYM_BENCH_CPU_THREADS"));
     if (getenv("SYM_BENCH_STEP_US")) step_us = atol(getenv("SYM_BENCH_STEP_US"));
+    if (getenv("SYM_BENCH_SHM")) c->shard_shm = atoi(getenv("SYM_BENCH_SHM")) != 0;
+    if (getenv("SYM_BENCH_SHM_SPIN_US")) c->shard_shm_spin_us = atof(getenv("SYM_BENCH_SHM_SPIN_US"));
 }
 
 static volatile sig_atomic_t child_stop;
@@ -290,20 +321,26 @@ int main(int argc, char **argv) {
     }
     int skip = 20;
     if (step_us > 0) printf("steps: a sleep of %ld us each (SYM_BENCH_STEP_US), not the CPU backend's\n", step_us);
+    char how[96] = "one shard in the router's process";
+    if (remote && c.shard_shm)
+        snprintf(how, sizeof how, "one shard process at ipc://, frames through a shared-memory ring (shm_spin_us %g)",
+                 c.shard_shm_spin_us);
+    else if (remote)
+        snprintf(how, sizeof how, "one shard process at ipc://, frames over nanomsg");
     printf("%s, %s, idle_spin_us %g, %.0f req/s Poisson over %d symbols, %d requests "
            "(%d failed), first %d left out; us\n",
-           remote ? "one shard process over ipc://" : "one shard in the router's process",
-           c.backend == SYM_BACKEND_CUDA ? "CUDA engine (full synthetic model, mixed)" : "CPU backend (small synthetic model)",
-           c.idle_spin_us, rate, n_sym,
-           n_req, cons.failed, skip);
+           how, c.backend == SYM_BACKEND_CUDA ? "CUDA engine (full synthetic model, mixed)" : "CPU backend (small synthetic model)",
+           c.idle_spin_us, rate, n_sym, n_req, cons.failed, skip);
     printf("  %-52s %8s %8s %6s\n", "hop", "p50", "p90", "n");
     row("router wakes for the request (submit -> router)", E_SUBMIT, E_ROUTER_TAKE, skip);
     row("router routes it (-> shard inbox)", E_ROUTER_TAKE, E_ROUTER_SEND, skip);
     if (remote) {
         row("link thread wakes (inbox -> link)", E_ROUTER_SEND, E_INBOX_TAKE, skip);
-        row("link nn_send call", E_LINK_SEND0, E_LINK_SEND1, skip);
-        row("link pop -> nn_send", E_INBOX_TAKE, E_LINK_SEND0, skip);
-        row("nanomsg, router -> shard process (send -> rx_main)", E_LINK_SEND0, E_SRV_RECV, skip);
+        row(c.shard_shm ? "link ring write call" : "link nn_send call", E_LINK_SEND0, E_LINK_SEND1, skip);
+        row(c.shard_shm ? "link pop -> ring write" : "link pop -> nn_send", E_INBOX_TAKE, E_LINK_SEND0, skip);
+        row(c.shard_shm ? "ring, router -> shard process (write -> rx_main)"
+                        : "nanomsg, router -> shard process (send -> rx_main)",
+            E_LINK_SEND0, E_SRV_RECV, skip);
         row("shard process rx_main -> shard inbox", E_SRV_RECV, E_SRV_PUSH, skip);
         row("shard wakes (inbox -> shard)", E_SRV_PUSH, E_SHARD_TAKE, skip);
     } else {
@@ -314,9 +351,11 @@ int main(int argc, char **argv) {
     row("step end -> answer pushed", E_STEP1, E_SHARD_DONE, skip);
     if (remote) {
         row("shard process sender wakes (outbox -> serve_session)", E_SHARD_DONE, E_SENDER_TAKE, skip);
-        row("sender pop -> nn_send", E_SENDER_TAKE, E_SRV_SEND0, skip);
-        row("shard process nn_send call", E_SRV_SEND0, E_SRV_SEND1, skip);
-        row("nanomsg, shard process -> router (send -> rx_main)", E_SRV_SEND0, E_LINK_RECV, skip);
+        row(c.shard_shm ? "sender pop -> ring write" : "sender pop -> nn_send", E_SENDER_TAKE, E_SRV_SEND0, skip);
+        row(c.shard_shm ? "shard process ring write call" : "shard process nn_send call", E_SRV_SEND0, E_SRV_SEND1, skip);
+        row(c.shard_shm ? "ring, shard process -> router (write -> rx_main)"
+                        : "nanomsg, shard process -> router (send -> rx_main)",
+            E_SRV_SEND0, E_LINK_RECV, skip);
         row("link rx_main -> outbox", E_LINK_RECV, E_LINK_PUSH, skip);
         row("router wakes for the answer (outbox -> router)", E_LINK_PUSH, E_ROUTER_DONE, skip);
     } else {
