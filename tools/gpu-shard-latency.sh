@@ -4,7 +4,8 @@
 # GPU machine: tools/gpu-e2e.sh each way, alternated REPS times in one call
 # (the seed's trace at its own pace, and Poisson over 39 symbols at RATE);
 # then bench_net_hops, hop by hop, on the CUDA engine at the trace's pace,
-# in-process and over ipc://.
+# in-process and at ipc://, through the shared-memory ring (shards.shm, the
+# default) and over nanomsg (SYM_BENCH_SHM=0).
 #   BUILD=build-gpu OUT=/tmp/shard-lat tools/gpu-shard-latency.sh
 # Needs a build with the benches (cmake --build build-gpu --target symserve bench_net_hops).
 set -u
@@ -17,11 +18,12 @@ for ((i = 1; i <= reps; i++)); do
   RATES39=$rate RATES_B= DURATION=4 BUILD=$b OUT=$out NAME=inproc-$i tools/gpu-e2e.sh >"$out/inproc-$i.txt" 2>&1
   RATES39=$rate RATES_B= DURATION=4 BUILD=$b OUT=$out NAME=ipc-$i SHARD_PROCS=1 tools/gpu-e2e.sh >"$out/ipc-$i.txt" 2>&1
 done
-for m in inproc ipc; do
-  SYM_BENCH_BACKEND=cuda "$b/bench/net/bench_net_hops" $m 90 1000 >"$out/hops-$m.txt" 2>"$out/hops-$m.log"
+for m in inproc ipc ipc-nanomsg; do
+  SYM_BENCH_SHM=$([ $m = ipc-nanomsg ] && echo 0 || echo 1) SYM_BENCH_BACKEND=cuda "$b/bench/net/bench_net_hops" \
+    "${m%-nanomsg}" 90 1000 >"$out/hops-$m.txt" 2>"$out/hops-$m.log"
 done
 for f in "$out"/inproc-*.txt "$out"/ipc-*.txt; do
   echo "== $(basename "$f" .txt)"
   grep -E "^(trace_speed1|poisson39)" "$f" | grep -v rc=
 done
-cat "$out/hops-inproc.txt" "$out/hops-ipc.txt"
+cat "$out/hops-inproc.txt" "$out/hops-ipc.txt" "$out/hops-ipc-nanomsg.txt"
