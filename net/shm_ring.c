@@ -158,8 +158,8 @@ void sym_shm_close(sym_shm *m) {
 }
 
 sym_shm_stats sym_shm_get_stats(const sym_shm *m) {
-    return (sym_shm_stats){.sleeps = atomic_load_explicit(&((sym_shm *)m)->sleeps, memory_order_relaxed),
-                           .wakes = atomic_load_explicit(&((sym_shm *)m)->wakes, memory_order_relaxed)};
+    return (sym_shm_stats){.sleeps = atomic_load_explicit(&m->sleeps, memory_order_relaxed),
+                           .wakes = atomic_load_explicit(&m->wakes, memory_order_relaxed)};
 }
 
 /* --- waiting ------------------------------------------------------------------ */
