@@ -20,7 +20,8 @@
 # docs/CONFIG.md), e.g. CUDA_CONFIG='{"state_cell_priority": 5}'. SHARD_PROCS=1
 # runs each shard as a `symserve shard` process over ipc://
 # (shards.endpoints), for the in-process against shard-process comparison
-# of docs/design/shard-processes.md. STATE_PRECISION: the config's
+# of docs/design/shard-processes.md; SHM=false keeps those links on
+# nanomsg (shards.shm) instead of the shared-memory ring. STATE_PRECISION: the config's
 # state_precision, e.g. STATE_PRECISION='["fp16", "bf16", "fp32", "fp32"]'.
 set -u
 OUT=${OUT:-/tmp/e2e}
@@ -36,8 +37,8 @@ shard_pids=()
 if [ -n "${SHARD_PROCS:-}" ]; then
   for ((i = 0; i < ${SHARDS:-1}; i++)); do endpoints+="${endpoints:+, }\"ipc://$d/shard$i.ipc\""; done
 fi
-printf '{"shards": {"count": %d, "devices": [%s], "tower_split": %d, "endpoints": [%s]}, "max_symbols": %d, "idle_spin_us": %d, "rows_per_symbol": %d%s%s}\n' \
-  "${SHARDS:-1}" "${DEVICES:-0}" "${TOWER_SPLIT:-1}" "$endpoints" "$maxsym" "${IDLE_SPIN_US:-200}" "${ROWS_PER_SYMBOL:-4}" \
+printf '{"shards": {"count": %d, "devices": [%s], "tower_split": %d, "endpoints": [%s]%s}, "max_symbols": %d, "idle_spin_us": %d, "rows_per_symbol": %d%s%s}\n' \
+  "${SHARDS:-1}" "${DEVICES:-0}" "${TOWER_SPLIT:-1}" "$endpoints" "${SHM:+, \"shm\": $SHM}" "$maxsym" "${IDLE_SPIN_US:-200}" "${ROWS_PER_SYMBOL:-4}" \
   "${CUDA_CONFIG:+, \"cuda\": $CUDA_CONFIG}" "${STATE_PRECISION:+, \"state_precision\": $STATE_PRECISION}" >"$d/play-config.cfg"
 if [ -n "${SHARD_PROCS:-}" ]; then
   IFS=, read -ra devs <<<"${DEVICES:-0}"
