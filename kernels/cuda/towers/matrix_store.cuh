@@ -111,9 +111,12 @@ __device__ __forceinline__ unsigned sym_finite_mag(float x) {
 __device__ __forceinline__ int sym_mat_seg_exp(float4 v) {
     unsigned top = max(max(sym_finite_mag(v.x), sym_finite_mag(v.y)), max(sym_finite_mag(v.z), sym_finite_mag(v.w)));
     top = __reduce_max_sync(0xffffffffu, top); /* non-negative floats order as their bits */
-    /* a subnormal top has floor(log2) <= -127, so s clamps to -125; a
+    /* s = (top's biased exponent - 127) - 14, clamped to -125 as the CPU
+     * clamps it: a subnormal top (biased exponent 0) and a normal one
+     * under 2^-111 alike, whose unclamped s (-140..-126) would make 2^-s
+     * and 2^s no floats (sym_pow2i) and flush the segment to zero; a
      * finite float's s is at most 113, so 2^-s is a normal float too */
-    return top >= 0x00800000u ? min((int)(top >> 23) - 141, 127) : top ? -125 : 0;
+    return top ? max((int)(top >> 23) - 141, -125) : 0;
 }
 
 __device__ __forceinline__ float sym_f16_round(float x, float inv, float sc) {
