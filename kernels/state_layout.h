@@ -46,7 +46,9 @@ typedef enum { SYM_MAT_F32 = 0, SYM_MAT_BF16, SYM_MAT_F16 } sym_mat_store;
 
 /* Numbers of a matrix row one fp16 scale covers: a row of more is cut into
  * segments of this many from its start (the last may be shorter). 128 is
- * one warp's share of a row in the CUDA cells (32 lanes x 4). */
+ * a warp's share of a row in the CUDA Mamba2 cell (32 lanes x 4) and a
+ * half-warp's in the matrix-state cells (16 lanes x 8,
+ * kernels/cuda/towers/matrix_store.cuh). */
 #define SYM_STATE_SEG 128
 
 typedef struct {

@@ -40,9 +40,9 @@ void sym_retnet_rotary(cudaStream_t s, float *PR, int ldp, int H, int hd, const 
     sym_launch(k_retnet_rotary, dim3(grid), dim3(256), s, PR, ldp, H, hd, angle, pool, numel, slots, rn.len, scaling);
 }
 
-/* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
- * 128, heads, rows); the update of matrix_state.cuh over the whole head,
- * for the rows of a run from its first (sym_runs). */
+/* fp32 S. block (32 x 4 columns as float4, 8 row groups); grid (column
+ * chunks of 128, heads, rows); the update of matrix_state.cuh over the
+ * whole head, for the rows of a run from its first (sym_runs). */
 template <int F, int RUN>
 __global__ void __launch_bounds__(256, sym_matrix_min_blocks(F, RUN, 4))
     k_retnet_cell(const float *PR, int ldp, int H, int hd, const float *decay, float *pool, size_t numel,
@@ -81,18 +81,80 @@ __global__ void __launch_bounds__(256, sym_matrix_min_blocks(F, RUN, 4))
     }
 }
 
+/* k_retnet_cell for S in a two-byte format F: block (32 x 8 columns, 8 row
+ * groups), grid (column chunks of 256, heads, rows); sym_matrix_rows8,
+ * which sums a column as four numbers a thread did, so S and O are what
+ * that layout gave, bit for bit (dev/cuda/matrix_cell4.cuh). hd is a
+ * multiple of 4, not always of 8: a thread's last four columns may be
+ * past the row's end (hi), and a row of hd % 8 == 4 numbers may start on
+ * 8 bytes (sym_mat_load8 takes it in two 8-byte halves). */
+template <int F, int RUN>
+__global__ void __launch_bounds__(256, sym_matrix8_min_blocks(RUN))
+    k_retnet_cell8(const float *PR, int ldp, int H, int hd, const float *decay, float *pool, size_t numel,
+                   const int *slots, const int *rlen, int pad_slot, sym_mat_loc S, float *O, int ldo) {
+    SYM_PDL_WAIT();
+    __shared__ float4 red[2][8][32];
+    int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 8, n = blockIdx.y, b = blockIdx.z;
+    const int nr = RUN == 1 ? 1 : rlen[b];
+    if (!nr || slots[b] == pad_slot) return; /* a padding row: its output is never used */
+    /* lanes past the row's end still take part in their warp's rounding */
+    const bool lo = j < hd, hi = j + 4 < hd;
+    float acc[RUN][8];
+    {
+        float f[RUN], vj[RUN][8];
+#pragma unroll
+        for (int r = 0; r < RUN; r++) {
+            f[r] = decay[n];
+            const float *v = PR + (size_t)(b + r) * ldp + n * hd + 2 * H + j;
+            const float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f), v0 = lo && r < nr ? *(const float4 *)v : z,
+                         v1 = hi && r < nr ? *(const float4 *)(v + 4) : z;
+            vj[r][0] = v0.x, vj[r][1] = v0.y, vj[r][2] = v0.z, vj[r][3] = v0.w;
+            vj[r][4] = v1.x, vj[r][5] = v1.y, vj[r][6] = v1.z, vj[r][7] = v1.w;
+        }
+        const sym_mat M = sym_mat_head<F>(sym_slot(pool, numel, slots, b), S.off, S.eoff, n, hd, hd);
+        const float *q0 = PR + (size_t)b * ldp + n * hd;
+        const size_t lp = (size_t)ldp;
+        sym_matrix_rows8<F, RUN, false>(M, 0, hd, j, lo, hi, f, vj, nr,
+                                        [=](int r, int i) { return q0[r * lp + H + i]; },
+                                        [](int, float k) { return k; },
+                                        [=](int r, int i) { return q0[r * lp + i]; }, acc);
+    }
+#pragma unroll
+    for (int r = 0; r < RUN; r++) {
+        if (r >= nr) break;
+        float s[8];
+        sym_matrix_readout8(acc[r], red, s);
+        if (ty == 0 && lo) {
+            float *o = O + (size_t)(b + r) * ldo + n * hd + j;
+            o[0] = s[0], o[1] = s[1], o[2] = s[2], o[3] = s[3];
+            if (hi) o[4] = s[4], o[5] = s[5], o[6] = s[6], o[7] = s[7];
+        }
+    }
+}
+
 template <int F>
 static void retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,
                         size_t numel, const int *slots, sym_runs rn, int pad_slot, sym_mat_loc S, float *O, int ldo,
                         int B, int prio) {
     int hd = H / NH; /* float4 columns: hd % 4 == 0 (sym_model_config_validate) */
-    dim3 grid((hd + 127) / 128, NH, B), block(32, 8);
-    if (rn.max > 1)
-        sym_launch_state(k_retnet_cell<F, SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay, pool,
-                         numel, slots, rn.len, pad_slot, S, O, ldo);
-    else
-        sym_launch_state(k_retnet_cell<F, 1>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay, pool, numel,
-                         slots, rn.len, pad_slot, S, O, ldo);
+    dim3 block(32, 8);
+    if constexpr (F != SYM_MAT_F32) { /* eight columns a thread */
+        dim3 grid((hd + 255) / 256, NH, B);
+        if (rn.max > 1)
+            sym_launch_state(k_retnet_cell8<F, SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay,
+                             pool, numel, slots, rn.len, pad_slot, S, O, ldo);
+        else
+            sym_launch_state(k_retnet_cell8<F, 1>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay, pool,
+                             numel, slots, rn.len, pad_slot, S, O, ldo);
+    } else {
+        dim3 grid((hd + 127) / 128, NH, B);
+        if (rn.max > 1)
+            sym_launch_state(k_retnet_cell<F, SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay,
+                             pool, numel, slots, rn.len, pad_slot, S, O, ldo);
+        else
+            sym_launch_state(k_retnet_cell<F, 1>, dim3(grid), dim3(block), s, prio, PR, ldp, H, hd, decay, pool, numel,
+                             slots, rn.len, pad_slot, S, O, ldo);
+    }
 }
 
 void sym_retnet_cell(cudaStream_t s, const float *PR, int ldp, int H, int NH, const float *decay, float *pool,

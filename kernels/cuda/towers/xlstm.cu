@@ -357,8 +357,8 @@ void sym_mlstm_gate(cudaStream_t s, const sym_dlin *Lg, const float *QKV, int ld
  * 25.7 -> 23.9 ms, over 39 symbols unchanged). */
 enum { MLSTM_ALL, MLSTM_SINGLES, MLSTM_RUNS };
 
-/* block (32 x 4 columns as float4, 8 row groups); grid (column chunks of
- * 128, heads x SYM_MLSTM_SPLITS row splits, rows); the update of
+/* fp32 C. block (32 x 4 columns as float4, 8 row groups); grid (column
+ * chunks of 128, heads x SYM_MLSTM_SPLITS row splits, rows); the update of
  * matrix_state.cuh over the split's rows. The row splits give B = 1
  * about 256 blocks (one per head and column chunk left 32 blocks streaming
  * 8 MB per layer); each split writes its partial readout, summed in a
@@ -406,20 +406,91 @@ __global__ void __launch_bounds__(256, sym_matrix_min_blocks(F, RUN, 4))
     }
 }
 
+/* k_mlstm_cell for C in a two-byte format F: block (32 x 8 columns, 8 row
+ * groups), grid (column chunks of 256, heads x SYM_MLSTM_SPLITS row
+ * splits, rows); sym_matrix_rows8, which sums a column as four numbers a
+ * thread did, so C and HP are what that layout gave, bit for bit
+ * (dev/cuda/matrix_cell4.cuh). dm = 2 hd is a multiple of 8: a thread's
+ * eight columns are all in the row or all past its end, and every row
+ * starts on 16 bytes. */
+template <int F, int RUN>
+__global__ void __launch_bounds__(256, sym_matrix8_min_blocks(RUN))
+    k_mlstm_cell8(const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel, const int *slots,
+                  const int *rlen, int part, int pad_slot, sym_mat_loc C, float *HP, int I, int dm, int B) {
+    SYM_PDL_WAIT();
+    __shared__ float4 red[2][8][32];
+    const int RS = SYM_MLSTM_SPLITS;
+    int tx = threadIdx.x, ty = threadIdx.y, j = (blockIdx.x * 32 + tx) * 8, n = blockIdx.y / RS, rs = blockIdx.y % RS;
+    int b = blockIdx.z, per = (dm + RS - 1) / RS, i0 = rs * per, i1 = min(dm, i0 + per);
+    const int nr = RUN == 1 ? 1 : rlen[b]; /* a run's rows, from its first (sym_runs) */
+    if (part == MLSTM_SINGLES && rlen[b] != 1) return; /* a run's rows: the runs' launch */
+    if (part == MLSTM_RUNS && nr < 2) return;           /* rows outside runs: the launch before */
+    if (!nr || slots[b] == pad_slot) return; /* a padding row: its readout is never used */
+    const bool on = j < dm; /* a lane past the row's end still takes part in its warp's rounding */
+    float acc[RUN][8];
+    {
+        float ig[RUN], fg[RUN], vj[RUN][8];
+#pragma unroll
+        for (int r = 0; r < RUN; r++) {
+            const float *sc = SC + (size_t)(b + (r < nr ? r : 0)) * ldsc + 4 * n;
+            ig[r] = sc[0], fg[r] = sc[1];
+            const float *v = QKV + (size_t)(b + (r < nr ? r : 0)) * ldq + 2 * I + n * dm + j;
+            const float4 z = make_float4(0.0f, 0.0f, 0.0f, 0.0f), v0 = on ? *(const float4 *)v : z,
+                         v1 = on ? *(const float4 *)(v + 4) : z;
+            vj[r][0] = v0.x, vj[r][1] = v0.y, vj[r][2] = v0.z, vj[r][3] = v0.w;
+            vj[r][4] = v1.x, vj[r][5] = v1.y, vj[r][6] = v1.z, vj[r][7] = v1.w;
+        }
+        const float ksc = 1.0f / sqrtf((float)dm);
+        const float *q0 = QKV + (size_t)b * ldq + n * dm;
+        const size_t lq = (size_t)ldq;
+        const sym_mat M = sym_mat_head<F>(sym_slot(pool, numel, slots, b), C.off, C.eoff, n, dm, dm);
+        /* k = ig[r] * (k_i * ksc), as k_mlstm_cell's kc rounds it */
+        sym_matrix_rows8<F, RUN, true>(M, i0, i1, j, on, on, fg, vj, nr,
+                                       [=](int r, int i) { return q0[r * lq + I + i] * ksc; },
+                                       [=](int r, float k) { return ig[r] * k; },
+                                       [=](int r, int i) { return q0[r * lq + i]; }, acc);
+    }
+#pragma unroll
+    for (int r = 0; r < RUN; r++) {
+        if (r >= nr) break;
+        float s[8];
+        sym_matrix_readout8(acc[r], red, s);
+        if (ty == 0 && on) {
+            float *h = HP + ((size_t)rs * B + b + r) * I + n * dm + j;
+            *(float4 *)h = make_float4(s[0], s[1], s[2], s[3]);
+            *(float4 *)(h + 4) = make_float4(s[4], s[5], s[6], s[7]);
+        }
+    }
+}
+
 template <int F>
 static void mlstm_cell(cudaStream_t s, const float *QKV, int ldq, const float *SC, int ldsc, float *pool, size_t numel,
                        const int *slots, sym_runs rn, int pad_slot, sym_mat_loc C, float *HP, int I, int NH, int B,
                        int prio) {
     int dm = I / NH; /* float4 columns: dm = 2 hd, a multiple of 8 (sym_model_config_validate) */
-    dim3 grid((dm + 127) / 128, NH * SYM_MLSTM_SPLITS, B), block(32, 8);
-    if (rn.max > 1) {
-        sym_launch_state(k_mlstm_cell<F, 1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel, slots,
-                         rn.len, (int)MLSTM_SINGLES, pad_slot, C, HP, I, dm, B);
-        sym_launch_state(k_mlstm_cell<F, SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool,
-                         numel, slots, rn.len, (int)MLSTM_RUNS, pad_slot, C, HP, I, dm, B);
+    dim3 block(32, 8);
+    if constexpr (F != SYM_MAT_F32) { /* eight columns a thread */
+        dim3 grid((dm + 255) / 256, NH * SYM_MLSTM_SPLITS, B);
+        if (rn.max > 1) {
+            sym_launch_state(k_mlstm_cell8<F, 1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel,
+                             slots, rn.len, (int)MLSTM_SINGLES, pad_slot, C, HP, I, dm, B);
+            sym_launch_state(k_mlstm_cell8<F, SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool,
+                             numel, slots, rn.len, (int)MLSTM_RUNS, pad_slot, C, HP, I, dm, B);
+        } else {
+            sym_launch_state(k_mlstm_cell8<F, 1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel,
+                             slots, rn.len, (int)MLSTM_ALL, pad_slot, C, HP, I, dm, B);
+        }
     } else {
-        sym_launch_state(k_mlstm_cell<F, 1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel, slots,
-                         rn.len, (int)MLSTM_ALL, pad_slot, C, HP, I, dm, B);
+        dim3 grid((dm + 127) / 128, NH * SYM_MLSTM_SPLITS, B);
+        if (rn.max > 1) {
+            sym_launch_state(k_mlstm_cell<F, 1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel,
+                             slots, rn.len, (int)MLSTM_SINGLES, pad_slot, C, HP, I, dm, B);
+            sym_launch_state(k_mlstm_cell<F, SYM_RUN_MAX>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool,
+                             numel, slots, rn.len, (int)MLSTM_RUNS, pad_slot, C, HP, I, dm, B);
+        } else {
+            sym_launch_state(k_mlstm_cell<F, 1>, dim3(grid), dim3(block), s, prio, QKV, ldq, SC, ldsc, pool, numel,
+                             slots, rn.len, (int)MLSTM_ALL, pad_slot, C, HP, I, dm, B);
+        }
     }
 }
 
