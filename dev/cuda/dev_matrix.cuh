@@ -4,8 +4,7 @@
  * exponent byte per segment of SYM_STATE_SEG numbers of a row
  * ([rows][segments]); and the host side that writes one from fp32 values
  * with the CPU's rounding (kernels/state_precision.h: round to nearest,
- * fp16's segment exponent floor(log2(largest finite |x|)) - 14 clamped to
- * -125..127). */
+ * fp16's segment exponent sym_fp16_row_exponent_f32's). */
 #ifndef SYM_DEV_MATRIX_CUH
 #define SYM_DEV_MATRIX_CUH
 
@@ -16,6 +15,9 @@
 #include <string.h>
 
 #include "kernels/cuda/towers/matrix_store.cuh"
+extern "C" {
+#include "kernels/state_precision.h"
+}
 
 /* Where a matrix of rows x n numbers is in a slot: numbers at element
  * off, exponents at eoff (fp16), next: the element after it (32-aligned,
@@ -41,18 +43,6 @@ static inline dev_mat dev_mat_place(size_t at, size_t rows, int n, sym_mat_store
     return m;
 }
 
-/* fp16's exponent of a segment (sym_fp16_row_exponent_f32) */
-static inline int dev_seg_exp(const float *x, int n) {
-    float top = 0;
-    for (int i = 0; i < n; i++)
-        if (isfinite(x[i]) && fabsf(x[i]) > top) top = fabsf(x[i]);
-    if (top == 0) return 0;
-    int e;
-    frexpf(top, &e); /* top = f 2^e, f in [0.5, 1): floor(log2(top)) = e - 1 */
-    const int s = e - 1 - 14;
-    return s < -125 ? -125 : s > 127 ? 127 : s;
-}
-
 /* Writes x (rows x n, row-major) into the slot as m says, and sets x to
  * what a cell reads back. */
 static inline void dev_mat_store(float *slot, const dev_mat &m, float *x) {
@@ -68,7 +58,7 @@ static inline void dev_mat_store(float *slot, const dev_mat &m, float *x) {
         for (int g = 0; g < segs; g++) {
             const int c0 = g * SYM_STATE_SEG, c1 = c0 + SYM_STATE_SEG < n ? c0 + SYM_STATE_SEG : n;
             float *row = x + i * (size_t)n;
-            const int s = m.loc.fmt == SYM_MAT_F16 ? dev_seg_exp(row + c0, c1 - c0) : 0;
+            const int s = m.loc.fmt == SYM_MAT_F16 ? sym_fp16_row_exponent_f32(row + c0, (size_t)(c1 - c0)) : 0;
             if (m.loc.fmt == SYM_MAT_F16) ex[i * (size_t)segs + (size_t)g] = (int8_t)s;
             for (int c = c0; c < c1; c++) {
                 uint16_t b;
