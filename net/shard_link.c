@@ -593,6 +593,13 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
     sym_shm *shm = NULL;
     if (o->shm && !strncmp(l->endpoint, "ipc://", 6)) {
         sym_err se = {{0}};
+        /* a router killed inside a handshake, before its shard process
+         * mapped the region, left its name: older than any live one's */
+        double stale_s = o->join_timeout_ms / 500.0 > 60 ? o->join_timeout_ms / 500.0 : 60;
+        int swept = sym_shm_sweep(stale_s);
+        if (swept > 0)
+            sym_info("shard %d: removed %d shared-memory region%s left by routers gone", l->index, swept,
+                     swept > 1 ? "s" : "");
         if ((shm = sym_shm_create(sym_wire_max_frame(), o->spin_ns, &se)))
             snprintf(h.shm, sizeof h.shm, "%s", sym_shm_name(shm));
         else

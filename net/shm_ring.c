@@ -1,11 +1,13 @@
 /* Two byte rings in one shared-memory region; see shm_ring.h. */
 #include "net/shm_ring.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,7 @@ typedef struct {
 
 _Static_assert(sizeof(header) <= LINE, "the header fits its line");
 _Static_assert(LINE + 2 * sizeof(ring_ctl) <= DATA_AT, "the counters fit before the data");
+_Static_assert(SYM_SHM_NAME_MAX >= 27, "a name: the slash, 25 characters, the NUL");
 
 struct sym_shm {
     unsigned char *base;
@@ -76,9 +79,9 @@ static sym_shm *handle(unsigned char *base, size_t bytes, size_t max_frame, uint
 
 sym_shm *sym_shm_create(size_t max_frame, uint64_t spin_ns, sym_err *e) {
     char name[SYM_SHM_NAME_MAX];
-    uint64_t r = 0;
+    uint32_t r = 0;
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) return sym_fail(e, "shared memory: no random name: %s", strerror(errno)), NULL;
-    snprintf(name, sizeof name, "/symserve-%016llx", (unsigned long long)r);
+    snprintf(name, sizeof name, "/symserve-%08x%08x", (unsigned)getpid(), (unsigned)r);
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return sym_fail(e, "shared memory %s: %s", name, strerror(errno)), NULL;
     size_t bytes = sym_shm_region_bytes(max_frame);
@@ -98,6 +101,37 @@ sym_shm *sym_shm_create(size_t max_frame, uint64_t spin_ns, sym_err *e) {
     header h = {.magic = MAGIC, .layout = LAYOUT, .max_frame = max_frame, .ring_bytes = m->cap, .region_bytes = bytes};
     memcpy(base, &h, sizeof h);
     return m;
+}
+
+/* The creator's pid from a region's file name ("symserve-" and 16 hex
+ * digits), or 0 for any other name. */
+static pid_t creator_pid(const char *file) {
+    if (strncmp(file, "symserve-", 9) || strlen(file) != 25 || strspn(file + 9, "0123456789abcdef") != 16) return 0;
+    char hex[9];
+    memcpy(hex, file + 9, 8);
+    hex[8] = 0;
+    unsigned long pid = strtoul(hex, NULL, 16);
+    return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
+}
+
+int sym_shm_sweep(double older_than_s) {
+    DIR *d = opendir("/dev/shm");
+    if (!d) return 0;
+    int removed = 0;
+    time_t now = time(NULL);
+    for (struct dirent *de; (de = readdir(d));) {
+        pid_t pid = creator_pid(de->d_name);
+        if (!pid || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue; /* EPERM: alive */
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+            continue;
+        if (difftime(now, st.st_mtime) < older_than_s) continue; /* set when made, or later */
+        char name[SYM_SHM_NAME_MAX] = "/";
+        memcpy(name + 1, de->d_name, 26); /* creator_pid: 25 characters and the NUL */
+        removed += shm_unlink(name) == 0;
+    }
+    closedir(d);
+    return removed;
 }
 
 sym_shm *sym_shm_open(const char *name, size_t max_frame, uint64_t spin_ns, sym_err *e) {

@@ -51,13 +51,14 @@
 
 #include "common/err.h"
 
-#define SYM_SHM_NAME_MAX 32 /* "/symserve-" and 16 hex digits, with the NUL */
+/* "/symserve-", the creator's pid in 8 hex digits, 8 random ones, the NUL */
+#define SYM_SHM_NAME_MAX 32
 
 typedef struct sym_shm sym_shm;
 
-/* A new region for frames of up to max_frame bytes, under a new random
- * name (O_CREAT | O_EXCL, mode 0600): its creator writes ring 0. NULL
- * with e. */
+/* A new region for frames of up to max_frame bytes, under a new name
+ * (this process's pid and random digits; O_CREAT | O_EXCL, mode 0600):
+ * its creator writes ring 0. NULL with e. */
 sym_shm *sym_shm_create(size_t max_frame, uint64_t spin_ns, sym_err *e);
 /* The region a peer created, by its name: the opener writes ring 1. It
  * must be this build's region for max_frame (its size, its header) and a
@@ -75,6 +76,14 @@ const char *sym_shm_name(const sym_shm *m);
 void sym_shm_unlink(sym_shm *m);
 /* Unmapped (and unlinked by a creator that has not). NULL: nothing. */
 void sym_shm_close(sym_shm *m);
+/* The names in /dev/shm of regions this user's processes created and
+ * that no process will remove: the creator (its pid, in the name) is gone
+ * and the file is older than older_than_s. A live creator removes its
+ * name within its handshake, so only one killed inside it leaves a name;
+ * the age keeps a creator in another pid namespace (the same /dev/shm, a
+ * pid that is not ours) safe while its handshake lasts. How many were
+ * removed. */
+int sym_shm_sweep(double older_than_s);
 
 /* The frame into this side's ring. 0; -1 with errno EMSGSIZE (longer than
  * max_frame), ETIMEDOUT (no room within timeout_ns: the peer does not

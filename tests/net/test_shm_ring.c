@@ -6,7 +6,8 @@
  * to the timeout; a reader asleep on the futex woken by a write, and no
  * wake sent to one that is not asleep; two threads (one mapping: what
  * ThreadSanitizer checks) and two processes passing many frames, each
- * with its number and CRC-32C. */
+ * with its number and CRC-32C; the name a creator killed in its handshake
+ * leaves, swept once it is old, and a live creator's kept. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -328,6 +330,71 @@ static void two_processes(void) {
     sym_shm_close(a);
 }
 
+/* A child that makes a region and sends its name; then it ends at once,
+ * as if killed (_exit: its name stays), or once fds[1]'s pipe closes. */
+static pid_t region_in_child(int live, char *name, int *hold) {
+    int up[2], down[2];
+    if (pipe(up) || pipe(down)) exit(1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sym_err e = {{0}};
+        sym_shm *m = sym_shm_create(MAX, 0, &e);
+        char n[SYM_SHM_NAME_MAX] = {0};
+        if (m) snprintf(n, sizeof n, "%s", sym_shm_name(m));
+        if (write(up[1], n, sizeof n) != (ssize_t)sizeof n) _exit(2);
+        if (!live) _exit(0);
+        char c;
+        close(down[1]);
+        while (read(down[0], &c, 1) > 0) {}
+        sym_shm_close(m);
+        _exit(0);
+    }
+    close(up[1]), close(down[0]);
+    ssize_t got_n = read(up[0], name, SYM_SHM_NAME_MAX);
+    close(up[0]);
+    if (got_n != SYM_SHM_NAME_MAX || !name[0]) exit(1);
+    *hold = down[1];
+    return pid;
+}
+
+static int exists(const char *path) { return access(path, F_OK) == 0; }
+
+static void age(const char *path, int seconds) {
+    struct timespec t[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = time(NULL) - seconds}};
+    if (utimensat(AT_FDCWD, path, t, 0)) exit(1);
+}
+
+static void sweep(void) {
+    char dead[SYM_SHM_NAME_MAX], live[SYM_SHM_NAME_MAX], dpath[64], lpath[64], pid_hex[16];
+    int hold_dead, hold_live;
+    pid_t d = region_in_child(0, dead, &hold_dead);
+    waitpid(d, NULL, 0);
+    close(hold_dead);
+    pid_t l = region_in_child(1, live, &hold_live);
+    snprintf(dpath, sizeof dpath, "/dev/shm%s", dead);
+    snprintf(lpath, sizeof lpath, "/dev/shm%s", live);
+    snprintf(pid_hex, sizeof pid_hex, "%08x", (unsigned)d);
+    CHECKV(!strncmp(dead + 10, pid_hex, 8) && exists(dpath),
+           "a creator killed before anyone mapped its region: %s (its pid %d in the name) left", dead, (int)d);
+    sym_shm_sweep(60);
+    CHECKV(exists(dpath), "not swept while younger than the age given (60 s)");
+    age(dpath, 120);
+    age(lpath, 120);
+    sym_shm_sweep(60);
+    CHECKV(!exists(dpath), "swept once older: nothing of it in /dev/shm");
+    CHECKV(exists(lpath), "a live creator's region as old: kept");
+    sym_err e = {{0}};
+    sym_shm *own = sym_shm_create(MAX, 0, &e);
+    snprintf(dpath, sizeof dpath, "/dev/shm%s", own ? sym_shm_name(own) : "/none");
+    age(dpath, 120);
+    sym_shm_sweep(0);
+    CHECKV(exists(dpath), "this process's own region: kept");
+    sym_shm_close(own);
+    close(hold_live);
+    waitpid(l, NULL, 0);
+    CHECKV(!exists(lpath), "the live creator ended: its own close removed its name");
+}
+
 int main(void) {
     region_and_names();
     one_thread();
@@ -336,5 +403,6 @@ int main(void) {
     two_threads(0);
     two_threads(50000);
     two_processes();
+    sweep();
     return failures != 0;
 }
