@@ -331,7 +331,8 @@ static void two_processes(void) {
 }
 
 /* A child that makes a region and sends its name; then it ends at once,
- * as if killed (_exit: its name stays), or once fds[1]'s pipe closes. */
+ * as if killed (_exit: its name stays), or, live, closes the region and
+ * ends once the parent closes *hold. */
 static pid_t region_in_child(int live, char *name, int *hold) {
     int up[2], down[2];
     if (pipe(up) || pipe(down)) exit(1);
