@@ -595,7 +595,7 @@ static int handshake(shard_link *l, const sym_shard_params *p, const sym_shard_l
         sym_err se = {{0}};
         /* a router killed inside a handshake, before its shard process
          * mapped the region, left its name: older than any live one's */
-        double stale_s = o->join_timeout_ms / 500.0 > 60 ? o->join_timeout_ms / 500.0 : 60;
+        double twice_join_s = 2e-3 * o->join_timeout_ms, stale_s = twice_join_s > 60 ? twice_join_s : 60;
         int swept = sym_shm_sweep(stale_s);
         if (swept > 0)
             sym_info("shard %d: removed %d shared-memory region%s left by routers gone", l->index, swept,

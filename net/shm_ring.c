@@ -22,6 +22,8 @@
 #include "common/clock.h"
 
 #define MAGIC 0x31525353u /* "SSR1" */
+#define PREFIX "symserve-"  /* a region's file name in /dev/shm: PREFIX, then 16 hex digits */
+#define PREFIX_LEN (sizeof PREFIX - 1)
 #define LAYOUT 1u
 #define LINE 64
 #define DATA_AT 4096
@@ -42,7 +44,7 @@ typedef struct {
 
 _Static_assert(sizeof(header) <= LINE, "the header fits its line");
 _Static_assert(LINE + 2 * sizeof(ring_ctl) <= DATA_AT, "the counters fit before the data");
-_Static_assert(SYM_SHM_NAME_MAX >= 27, "a name: the slash, 25 characters, the NUL");
+_Static_assert(SYM_SHM_NAME_MAX >= 1 + PREFIX_LEN + 16 + 1, "a name: the slash, the prefix, 16 digits, the NUL");
 
 struct sym_shm {
     unsigned char *base;
@@ -81,7 +83,7 @@ sym_shm *sym_shm_create(size_t max_frame, uint64_t spin_ns, sym_err *e) {
     char name[SYM_SHM_NAME_MAX];
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) return sym_fail(e, "shared memory: no random name: %s", strerror(errno)), NULL;
-    snprintf(name, sizeof name, "/symserve-%08x%08x", (unsigned)getpid(), (unsigned)r);
+    snprintf(name, sizeof name, "/" PREFIX "%08x%08x", (unsigned)getpid(), (unsigned)r);
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return sym_fail(e, "shared memory %s: %s", name, strerror(errno)), NULL;
     size_t bytes = sym_shm_region_bytes(max_frame);
@@ -103,12 +105,13 @@ sym_shm *sym_shm_create(size_t max_frame, uint64_t spin_ns, sym_err *e) {
     return m;
 }
 
-/* The creator's pid from a region's file name ("symserve-" and 16 hex
- * digits), or 0 for any other name. */
+/* The creator's pid from a region's file name, or 0 for any other name. */
 static pid_t creator_pid(const char *file) {
-    if (strncmp(file, "symserve-", 9) || strlen(file) != 25 || strspn(file + 9, "0123456789abcdef") != 16) return 0;
+    if (strncmp(file, PREFIX, PREFIX_LEN) || strlen(file) != PREFIX_LEN + 16 ||
+        strspn(file + PREFIX_LEN, "0123456789abcdef") != 16)
+        return 0;
     char hex[9];
-    memcpy(hex, file + 9, 8);
+    memcpy(hex, file + PREFIX_LEN, 8);
     hex[8] = 0;
     unsigned long pid = strtoul(hex, NULL, 16);
     return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
@@ -127,7 +130,7 @@ int sym_shm_sweep(double older_than_s) {
             continue;
         if (difftime(now, st.st_mtime) < older_than_s) continue; /* set when made, or later */
         char name[SYM_SHM_NAME_MAX] = "/";
-        memcpy(name + 1, de->d_name, 26); /* creator_pid: 25 characters and the NUL */
+        memcpy(name + 1, de->d_name, PREFIX_LEN + 17); /* creator_pid: its length, and the NUL */
         removed += shm_unlink(name) == 0;
     }
     closedir(d);
@@ -136,7 +139,7 @@ int sym_shm_sweep(double older_than_s) {
 
 sym_shm *sym_shm_open(const char *name, size_t max_frame, uint64_t spin_ns, sym_err *e) {
     size_t n = strnlen(name, SYM_SHM_NAME_MAX);
-    if (n == SYM_SHM_NAME_MAX || strncmp(name, "/symserve-", 10) || strchr(name + 1, '/'))
+    if (n == SYM_SHM_NAME_MAX || name[0] != '/' || strncmp(name + 1, PREFIX, PREFIX_LEN) || strchr(name + 1, '/'))
         return sym_fail(e, "shared memory: \"%.*s\" is not a name of this wire", (int)n, name), NULL;
     int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0) return sym_fail(e, "shared memory %s: %s", name, strerror(errno)), NULL;

@@ -27,10 +27,12 @@ for m in 1 2 4 8; do
   "$b/bench/cuda/bench_gv_step" --state "$st" --towers $m ${ITERS:-15} mixed 39,128 >"$out/towers-$m.txt" 2>&1
 done
 json=$(echo "$st" | sed 's/\([a-z0-9]*\)/"\1"/g; s/^/[/; s/$/]/')
-RATES39=${RATES39:-"5000 6000 8000"} RATES_B=${RATES_B:-"4000 6000"} DURATION=${DURATION:-4} BUILD=$b OUT=$out \
-  NAME=stored STATE_PRECISION="$json" tools/gpu-e2e.sh >"$out/e2e-stored.txt" 2>&1
-RATES39=${RATES39:-"5000 6000 8000"} RATES_B=${RATES_B:-"4000 6000"} DURATION=${DURATION:-4} BUILD=$b OUT=$out \
-  NAME=fp32 tools/gpu-e2e.sh >"$out/e2e-fp32.txt" 2>&1
+for n in stored fp32; do
+  sp=$json
+  [ $n = fp32 ] && sp=
+  RATES39=${RATES39:-"5000 6000 8000"} RATES_B=${RATES_B:-"4000 6000"} DURATION=${DURATION:-4} BUILD=$b OUT=$out \
+    NAME=$n STATE_PRECISION="$sp" tools/gpu-e2e.sh >"$out/e2e-$n.txt" 2>&1
+done
 for f in "$out"/step-*.txt "$out"/towers-*.txt; do
   echo "== $(basename "$f" .txt)"
   grep -E "^BENCH(-RUN)? \| mixed" "$f" | cut -c1-140
